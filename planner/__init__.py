@@ -1,0 +1,3 @@
+"""London neighbourhood policing planner."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,91 @@
+"""Column names, categories and reasons: the one place they are spelled.
+
+The canonical intermediate of the planner is the tidy *ward_counts* table
+(:data:`WARD_COUNTS_COLUMNS`). Every source reduces to it: point incidents
+through the spatial join, pre-aggregated ward files directly.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- wards -----------------------------------------------------------------
+WARD_CODE: Final = "ward_code"
+WARD_NAME: Final = "ward_name"
+BOROUGH_CODE: Final = "borough_code"
+BOROUGH_NAME: Final = "borough_name"
+WARD_COLUMNS: Final = (WARD_NAME, BOROUGH_CODE, BOROUGH_NAME)  # plus geometry; index ward_code
+
+WORKING_CRS: Final = "EPSG:27700"  # British National Grid, metres
+DISPLAY_CRS: Final = "EPSG:4326"  # folium and GeoJSON export only
+CITY_OF_LONDON: Final = "E09000001"
+HEATHROW_VILLAGES: Final = "E05013570"
+
+# --- canonical incident rows (every point source reduces to these) -----------
+INCIDENT_ID: Final = "incident_id"
+MONTH: Final = "month"  # "YYYY-MM"
+CATEGORY: Final = "category"  # one of CATEGORIES
+SUBCATEGORY: Final = "subcategory"  # "" where the source has none
+X: Final = "x"  # easting, EPSG:27700
+Y: Final = "y"  # northing, EPSG:27700
+SOURCE: Final = "source"  # the file (and archive member) the row came from
+SOURCE_ROW: Final = "source_row"  # 1-based data row within SOURCE (header not counted)
+INCIDENT_COLUMNS: Final = (INCIDENT_ID, MONTH, CATEGORY, SUBCATEGORY, X, Y, SOURCE, SOURCE_ROW)
+
+# --- ward_counts: the canonical table ------------------------------------
+COUNT: Final = "count"
+WARD_COUNTS_COLUMNS: Final = (WARD_CODE, MONTH, CATEGORY, SUBCATEGORY, COUNT)
+
+# Extra measures kept beside ward_counts (e.g. the Met dashboard's high-harm series).
+MEASURE: Final = "measure"
+WARD_MEASURES_COLUMNS: Final = (WARD_CODE, MONTH, MEASURE, COUNT)
+
+# --- rejects ------------------------------------------------------------------
+REASON: Final = "reason"
+DETAIL: Final = "detail"
+REJECT_COLUMNS: Final = (SOURCE, SOURCE_ROW, INCIDENT_ID, MONTH, CATEGORY, REASON, DETAIL, COUNT)
+
+REASON_NO_COORDINATES: Final = "no_coordinates"
+REASON_OUTSIDE_GB: Final = "outside_great_britain"
+REASON_LAT_LON_SWAPPED: Final = "latitude_longitude_swapped"
+REASON_OUTSIDE_WARDS: Final = "outside_every_ward"
+REASON_UNKNOWN_CATEGORY: Final = "unknown_category"
+REASON_BAD_MONTH: Final = "unparseable_month"
+REASON_UNKNOWN_WARD: Final = "ward_code_not_in_boundaries"
+REASON_OUTSIDE_MONTHS: Final = "month_outside_selected_range"
+REASON_EXCLUDED_CATEGORY: Final = "category_excluded_by_config"  # e.g. fraud: not a police.uk category
+REJECT_REASONS: Final = (
+    REASON_NO_COORDINATES,
+    REASON_OUTSIDE_GB,
+    REASON_LAT_LON_SWAPPED,
+    REASON_OUTSIDE_WARDS,
+    REASON_UNKNOWN_CATEGORY,
+    REASON_BAD_MONTH,
+    REASON_UNKNOWN_WARD,
+    REASON_OUTSIDE_MONTHS,
+    REASON_EXCLUDED_CATEGORY,
+)
+
+# How a point reached its ward (spatial join).
+JOINED_INSIDE: Final = "inside"
+JOINED_NEAREST: Final = "nearest"
+
+# --- the 14 police.uk categories --------------------------------------------
+ASB: Final = "Anti-social behaviour"
+CATEGORIES: Final = (
+    ASB,
+    "Bicycle theft",
+    "Burglary",
+    "Criminal damage and arson",
+    "Drugs",
+    "Other crime",
+    "Other theft",
+    "Possession of weapons",
+    "Public order",
+    "Robbery",
+    "Shoplifting",
+    "Theft from the person",
+    "Vehicle crime",
+    "Violence and sexual offences",
+)
+CRIME_CATEGORIES: Final = tuple(c for c in CATEGORIES if c != ASB)  # ASB is never crime
