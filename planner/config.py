@@ -286,12 +286,12 @@ def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
         default = fields[name].default
         if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if default is not dataclasses.MISSING and default is not None:
-            if not isinstance(value, type(default)):
-                raise ConfigError(
-                    f"{where}: {name!r} should be {type(default).__name__}, "
-                    f"found {value!r} ({type(value).__name__})"
-                )
+        typed = default is not dataclasses.MISSING and default is not None
+        if typed and not isinstance(value, type(default)):
+            raise ConfigError(
+                f"{where}: {name!r} should be {type(default).__name__}, "
+                f"found {value!r} ({type(value).__name__})"
+            )
         values[name] = value
     return cls(**values)
 
@@ -309,7 +309,9 @@ def _datasets(raw: Mapping[str, Any], where: str) -> dict[str, DatasetSpec]:
         cols = wards.pop("columns", None)
         wspec = _build(WardsSpec, wards, f"{w}.wards")
         if cols is not None:
-            wspec = dataclasses.replace(wspec, columns=_build(WardColumns, cols, f"{w}.wards.columns"))
+            wspec = dataclasses.replace(
+                wspec, columns=_build(WardColumns, cols, f"{w}.wards.columns")
+            )
         sources = []
         for i, s in enumerate(d.get("sources", [])):
             sw = f"{w}.sources[{i}]"
@@ -323,7 +325,9 @@ def _datasets(raw: Mapping[str, Any], where: str) -> dict[str, DatasetSpec]:
             if spec.kind == "points_csv":
                 if scols is None:
                     raise ConfigError(f"{sw}: a points_csv source needs a columns table")
-                spec = dataclasses.replace(spec, columns=_build(PointColumns, scols, f"{sw}.columns"))
+                spec = dataclasses.replace(
+                    spec, columns=_build(PointColumns, scols, f"{sw}.columns")
+                )
             sources.append(spec)
         out[name] = DatasetSpec(
             name=name,

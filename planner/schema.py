@@ -44,6 +44,7 @@ WARD_MEASURES_COLUMNS: Final = (WARD_CODE, MONTH, MEASURE, COUNT)
 REASON: Final = "reason"
 DETAIL: Final = "detail"
 REJECT_COLUMNS: Final = (SOURCE, SOURCE_ROW, INCIDENT_ID, MONTH, CATEGORY, REASON, DETAIL, COUNT)
+ORIGIN: Final = "origin"  # the configured source (path) a reject or quality row belongs to
 
 REASON_NO_COORDINATES: Final = "no_coordinates"
 REASON_OUTSIDE_GB: Final = "outside_great_britain"
@@ -53,7 +54,9 @@ REASON_UNKNOWN_CATEGORY: Final = "unknown_category"
 REASON_BAD_MONTH: Final = "unparseable_month"
 REASON_UNKNOWN_WARD: Final = "ward_code_not_in_boundaries"
 REASON_OUTSIDE_MONTHS: Final = "month_outside_selected_range"
-REASON_EXCLUDED_CATEGORY: Final = "category_excluded_by_config"  # e.g. fraud: not a police.uk category
+REASON_EXCLUDED_CATEGORY: Final = (
+    "category_excluded_by_config"  # e.g. fraud: not a police.uk category
+)
 REJECT_REASONS: Final = (
     REASON_NO_COORDINATES,
     REASON_OUTSIDE_GB,

@@ -1,0 +1,619 @@
+"""Met Police pre-aggregated files, read straight into ward counts.
+
+Two London Datastore publications:
+
+- *MPS Ward Level Crime* (CSV, or the historical Parquet with lower-case column names):
+  one row per ward and minor category, one column per month ``YYYYMM``. Each
+  ``"MAJOR | MINOR"`` pair is mapped through ``[mps.minor]`` of ``config/categories.toml``
+  to a police.uk category and subcategory (:func:`read_mps_ward`). Met figures are
+  revised monthly, so where two files cover a month the newest file wins
+  (:func:`combine_mps_ward`).
+- *MPS Monthly Crime Dashboard* (long format): the high-harm series (domestic abuse,
+  hate, knife and gun crime) per Safer Neighbourhood Team, i.e. per ward, kept as ward
+  measures beside ward_counts (:func:`read_mps_dashboard`).
+
+"Aviation Security (SO18)" rows carry the Heathrow Villages ward code (E05013570) and
+stay under it: ward codes, not borough names, say where a count belongs. Text columns
+are built in Arrow from the few distinct values (take by code): turning millions of
+Python strings into the "string" dtype one by one would cost seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from planner import schema as s
+from planner._files import check_utf8
+from planner.config import CategoryMap, normalise_name
+from planner.errors import DataError
+from planner.sources.base import SourceFrame, empty_counts, empty_measures, empty_rejects
+
+__all__ = ["combine_mps_ward", "read_mps_dashboard", "read_mps_ward"]
+
+log = logging.getLogger(__name__)
+
+# logical name -> accepted spellings (the first one is shown in messages)
+_WARD_COLUMNS = {
+    "major": ("MajorText", "majortext"),
+    "minor": ("MinorText", "minortext"),
+    "ward_name": ("WardName", "wardname"),
+    "ward_code": ("WardCode", "wardcode"),
+    "borough": ("LookUp_BoroughName", "lookup_boroughname"),
+}
+_WARD_REQUIRED = ("major", "minor", "ward_code")
+_WARD_LAYOUT = (
+    "the MPS Ward Level Crime layout: MajorText, MinorText, WardName, WardCode, "
+    "LookUp_BoroughName, then one column per month YYYYMM"
+)
+_DASH_REQUIRED = ("month_year", "area_type", "area_code", "crime_type", "crime_subtype")
+_DASH_REQUIRED += ("measure", "count")
+_DASH_LAYOUT = f"the MPS Monthly Crime Dashboard layout with columns {', '.join(_DASH_REQUIRED)}"
+_WARD_LEVEL = "Safer Neighbourhood Teams"
+_OFFENCES = "Offences"
+_MONTH_RE = re.compile(r"^(\d{4})(\d{2})$")
+_EXAMPLES = 5  # bad cells quoted per problem
+
+
+# --- public API ----------------------------------------------------------------------
+
+
+def read_mps_ward(path: str | Path, *, categories: CategoryMap) -> SourceFrame:
+    """Read an MPS Ward Level Crime file (CSV or Parquet, wide months) into ward counts.
+
+    Parameters
+    ----------
+    path
+        The file: columns ``MajorText, MinorText, WardName, WardCode,
+        LookUp_BoroughName`` (or their lower-case spellings), then one column per month
+        ``YYYYMM``. Parquet is recognised by its content, anything else is read as CSV.
+    categories
+        ``mps_minor`` maps ``"MAJOR | MINOR"`` to ``(category, subcategory)``; an empty
+        category means excluded by configuration (fraud).
+
+    Returns
+    -------
+    SourceFrame
+        Kind ``"mps_ward"``: ``counts`` (zero cells dropped; rows mapping to the same
+        ward, month and subcategory summed), ``rejects`` (one per non-zero cell of an
+        unknown or excluded category, ``source_row`` 1-based), ``read_by_month`` (crimes
+        per month, for every month column of the file).
+
+    Raises
+    ------
+    DataError
+        The file is missing, empty or not UTF-8; a required column is missing; a month
+        column is not ``YYYYMM``; a count is not a whole number >= 0; a ward code is blank.
+    """
+    path = Path(path)
+    table, is_csv = _read_table(path)
+    cols = _require_columns(table, path, _WARD_COLUMNS, _WARD_REQUIRED, _WARD_LAYOUT)
+    months = _month_columns([c for c in table.columns if c not in cols.values()], path)
+    values, codes = _ward_cells(table, months, cols["ward_code"], path, is_csv=is_csv)
+    labels = np.array([f"{m[:4]}-{m[4:]}" for m in months], dtype=object)
+    pair_code, pairs = _pairs(table[cols["major"]], table[cols["minor"]])
+    found = [categories.mps_minor.get(normalise_name(p)) for p in pairs]
+    counts = _melt_counts(codes, pair_code, found, values, labels)
+    rejects = _ward_rejects(path, pair_code, pairs, found, values, labels)
+    read = pd.Series(values.sum(axis=0), index=pd.Index(labels, dtype="string", name=s.MONTH))
+    log.info("%s: %d rows x %d months, %d crimes", path.name, len(table), len(months), read.sum())
+    return SourceFrame(
+        kind="mps_ward",
+        path=str(path),
+        counts=counts,
+        rejects=rejects,
+        read_by_month=read.astype("int64"),
+        files=[str(path)],
+    )
+
+
+def combine_mps_ward(frames: Sequence[SourceFrame]) -> list[SourceFrame]:
+    """Resolve months covered by several MPS ward files: the newest file wins each month.
+
+    The newest file is the one whose latest month is latest (a tie goes to the file
+    later in *frames*). In an older file, every record of a month that a newer file also
+    covers (counts and rejects alike) moves to ``duplicates_by_month``, with a warning
+    naming both files and the months, so that per frame and month
+    ``read = counts + rejects + duplicates`` still holds and no month is counted twice.
+
+    Parameters
+    ----------
+    frames
+        Frames from :func:`read_mps_ward`; frames of any other kind are returned as
+        they are.
+
+    Returns
+    -------
+    list of SourceFrame
+        New frames, in the order given; the inputs are not modified.
+    """
+    ward = [i for i, f in enumerate(frames) if f.kind == "mps_ward" and len(f.read_by_month)]
+    newest_first = sorted(ward, key=lambda i: (max(frames[i].read_by_month.index), i))[::-1]
+    out = list(frames)
+    claimed: dict[str, str] = {}  # month -> the newer file that holds it
+    for i in newest_first:
+        mine = set(frames[i].read_by_month.index)
+        taken = sorted(mine & set(claimed))
+        claimed.update({m: frames[i].path for m in sorted(mine - set(claimed))})
+        if taken:
+            out[i] = _supersede(frames[i], taken, claimed)
+    return out
+
+
+def read_mps_dashboard(path: str | Path, *, categories: CategoryMap) -> SourceFrame:
+    """Read the MPS Monthly Crime Dashboard into per-ward measures.
+
+    Only ward-level rows (``area_type == "Safer Neighbourhood Teams"``) of
+    ``measure == "Offences"`` are records of this source; borough rows and positive
+    outcomes are skipped and counted in ``warnings``. Area codes that are not ward codes
+    (``N/K``, ``-1``, blank, non-Met forces: about 0.6 % of rows) are kept and reported;
+    the ingest step rejects codes that are not in the ward boundaries.
+
+    Parameters
+    ----------
+    path
+        The dashboard (Parquet or CSV) with columns ``month_year, area_type,
+        area_code, crime_type, crime_subtype, measure, count``.
+    categories
+        ``mps_dashboard`` maps ``"crime_type | crime_subtype"`` to a measure name; an
+        empty name excludes the series.
+
+    Returns
+    -------
+    SourceFrame
+        Kind ``"mps_dashboard"``: ``measures`` (``schema.WARD_MEASURES_COLUMNS``, summed
+        per ward, month and measure), ``rejects`` (one per row of an unknown or excluded
+        series), ``read_by_month`` (ward-level offences read).
+
+    Raises
+    ------
+    DataError
+        The file is missing, empty or not UTF-8; a column is missing; a month or a count
+        of a ward-level offence row cannot be read.
+    """
+    path = Path(path)
+    table, is_csv = _read_table(path)
+    spellings = {c: (c,) for c in _DASH_REQUIRED}
+    cols = _require_columns(table, path, spellings, _DASH_REQUIRED, _DASH_LAYOUT)
+    table = table.rename(columns={v: k for k, v in cols.items()})
+    is_ward = _text(table["area_type"]).eq(_WARD_LEVEL).to_numpy()
+    is_offence = _text(table["measure"]).eq(_OFFENCES).to_numpy()
+    rows = table[is_ward & is_offence]
+    row_no = np.flatnonzero(is_ward & is_offence) + 1
+    month_code, labels, count = _dashboard_cells(rows, row_no, path, is_csv=is_csv)
+    code = _text(rows["area_code"])
+    pair_code, pairs = _pairs(rows["crime_type"], rows["crime_subtype"])
+    found = [categories.mps_dashboard.get(normalise_name(p)) for p in pairs]
+    unknown, excluded = _status(found, pair_code)
+    ok = ~(unknown | excluded)
+    measures = _sum_measures(code[ok], labels, month_code[ok], found, pair_code[ok], count[ok])
+    rejects = _rejects_frame(
+        path,
+        source_row=row_no[~ok],
+        month=_take(labels, month_code[~ok]),
+        category=_take(pairs, pair_code[~ok]),
+        unknown=unknown[~ok],
+        count=count[~ok],
+        table="mps.dashboard",
+    )
+    read = pd.Series(np.bincount(month_code, weights=count, minlength=len(labels)), index=labels)
+    read.index = read.index.astype("string").rename(s.MONTH)
+    frame = SourceFrame(
+        kind="mps_dashboard",
+        path=str(path),
+        measures=measures,
+        rejects=rejects,
+        read_by_month=read.sort_index().astype("int64"),
+        files=[str(path)],
+    )
+    frame.warnings.extend(_dashboard_warnings(path, table, is_ward, is_offence, code))
+    log.info("%s: %d ward offence rows, %d offences", path.name, len(rows), int(count.sum()))
+    return frame
+
+
+# --- reading and validation ----------------------------------------------------------
+
+
+def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
+    """The file as a DataFrame (Parquet by its magic bytes, else UTF-8 CSV); is it CSV?"""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; check the path in config/planner.toml")
+    data = path.read_bytes()
+    if not data.strip():
+        raise DataError(f"{path}: the file is empty (0 bytes of data); download it again")
+    if data[:4] == b"PAR1":
+        table, is_csv = pd.read_parquet(io.BytesIO(data)), False
+    else:
+        check_utf8(data, str(path))
+        text = data.decode("utf-8-sig")
+        header = next(csv.reader(io.StringIO(text)))
+        twice = sorted({c for c in header if header.count(c) > 1})
+        if twice:
+            raise DataError(
+                f"{path}: line 1: column(s) {', '.join(map(repr, twice))} appear more than "
+                "once; expected each column once. Remove or rename the repeated columns."
+            )
+        table, is_csv = pd.read_csv(io.StringIO(text), keep_default_na=False), True
+    table.columns = [str(c).strip() for c in table.columns]
+    if table.empty:
+        raise DataError(
+            f"{path}: the file has a header but no data rows; expected one row per ward "
+            "and category. Download it again."
+        )
+    return table, is_csv
+
+
+def _require_columns(
+    table: pd.DataFrame,
+    path: Path,
+    spellings: Mapping[str, tuple[str, ...]],
+    required: Sequence[str],
+    layout: str,
+) -> dict[str, str]:
+    """Logical name -> the file's column (an accepted spelling, case ignored)."""
+    by_fold = {c.casefold(): c for c in table.columns}
+    found, missing = {}, []
+    for name, options in spellings.items():
+        hit = next((by_fold[o.casefold()] for o in options if o.casefold() in by_fold), None)
+        if hit is not None:
+            found[name] = hit
+        elif name in required:
+            squashed = {_squash(o) for o in options}
+            near = [c for c in table.columns if _squash(c) in squashed]
+            hint = f" ({near[0]!r} looks like it: rename it to {options[0]!r})" if near else ""
+            missing.append(" or ".join(map(repr, options)) + hint)
+    if missing:
+        raise DataError(
+            f"{path}: missing required column(s) {'; '.join(missing)}. Found: "
+            f"{_describe(list(table.columns))}. Expected {layout}."
+        )
+    return found
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.casefold())
+
+
+def _describe(columns: Sequence[str]) -> str:
+    """The columns found, month columns summarised."""
+    months = [c for c in columns if _MONTH_RE.match(c)]
+    named = [repr(c) for c in columns if not _MONTH_RE.match(c)]
+    if months:
+        named.append(f"{len(months)} month columns ({months[0]}..{months[-1]})")
+    return ", ".join(named) or "no columns"
+
+
+def _month_columns(columns: Sequence[str], path: Path) -> list[str]:
+    """Check that every remaining column is a real month ``YYYYMM``; return them."""
+    if not columns:
+        raise DataError(
+            f"{path}: no month columns; expected one column per month named YYYYMM "
+            "(e.g. 202401) after the ward and category columns. Is this a ward-level file?"
+        )
+    bad = []
+    for col in columns:
+        match = _MONTH_RE.match(col)
+        if match is None:
+            bad.append(f"{col!r} is not YYYYMM")
+        elif not (1 <= int(match[2]) <= 12 and int(match[1]) >= 1900):
+            bad.append(f"{col!r} is not a real month (month {match[2]} of year {match[1]})")
+    if bad:
+        raise DataError(
+            f"{path}: expected month columns named YYYYMM (e.g. 202401) after the ward and "
+            f"category columns, found: {'; '.join(bad)}. Rename each column to the month it "
+            "holds, or remove it."
+        )
+    return list(columns)
+
+
+def _row_name(row: int, *, is_csv: bool) -> str:
+    return f"row {row} (line {row + 1})" if is_csv else f"row {row}"
+
+
+def _cell(value: object) -> str:
+    """A cell as a person would see it in the file."""
+    if isinstance(value, str):
+        return repr(value) if value.strip() else "a blank"
+    return "a blank" if pd.isna(value) else str(value)
+
+
+def _show_cells(column: pd.Series, bad: np.ndarray, row_no: np.ndarray, *, is_csv: bool) -> str:
+    """The first few bad cells (positions *bad* in *column*) with their file rows."""
+    shown = [
+        f"{_row_name(int(row_no[b]), is_csv=is_csv)}: {_cell(column.iloc[b])}"
+        for b in bad[:_EXAMPLES]
+    ]
+    more = f" and {len(bad) - _EXAMPLES} more" if len(bad) > _EXAMPLES else ""
+    return ", ".join(shown) + more
+
+
+def _numeric_cells(
+    column: pd.Series, name: str, row_no: np.ndarray, problems: list[str], *, is_csv: bool
+) -> np.ndarray:
+    """Whole numbers >= 0 as int64; bad cells are described in *problems*."""
+    if pd.api.types.is_integer_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column):
+        number = column.to_numpy(dtype="float64")
+    else:
+        text = column.astype("string").str.strip()
+        number = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    bad = np.flatnonzero(np.isnan(number) | (number < 0) | (number != np.round(number)))
+    if len(bad):
+        problems.append(
+            f"column {name!r}: expected a whole number >= 0, found "
+            f"{_show_cells(column, bad, row_no, is_csv=is_csv)}; correct those cells "
+            "(0 where there was nothing)"
+        )
+    return np.nan_to_num(number).astype("int64")
+
+
+def _count_matrix(
+    table: pd.DataFrame,
+    months: Sequence[str],
+    row_no: np.ndarray,
+    problems: list[str],
+    *,
+    is_csv: bool,
+) -> np.ndarray:
+    """The month cells as an int64 matrix (rows x months); bad cells go to *problems*."""
+    block = table[list(months)]
+    if all(pd.api.types.is_integer_dtype(t) for t in block.dtypes):
+        values = block.to_numpy(dtype="int64")
+        if (values >= 0).all():
+            return values
+    cells = [_numeric_cells(block[m], m, row_no, problems, is_csv=is_csv) for m in months]
+    return np.column_stack(cells)
+
+
+def _ward_cells(
+    table: pd.DataFrame, months: Sequence[str], code_column: str, path: Path, *, is_csv: bool
+) -> tuple[np.ndarray, pd.Series]:
+    """The checked count matrix (rows x months) and ward codes; every problem raised at once."""
+    problems: list[str] = []
+    row_no = np.arange(1, len(table) + 1)
+    values = _count_matrix(table, months, row_no, problems, is_csv=is_csv)
+    codes = _text(table[code_column])
+    blank = np.flatnonzero(codes.eq("").to_numpy())
+    if len(blank):
+        problems.append(
+            f"column {code_column!r}: expected a ward code (E05...), found "
+            f"{_show_cells(codes, blank, row_no, is_csv=is_csv)}; fill in the ward code or "
+            "remove those rows"
+        )
+    _raise_problems(problems, path, "MPS ward file")
+    return values, codes
+
+
+def _dashboard_cells(
+    rows: pd.DataFrame, row_no: np.ndarray, path: Path, *, is_csv: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Month codes, month labels and counts of the ward offence rows; problems raised at once."""
+    problems: list[str] = []
+    month_code, labels = _parse_months(rows["month_year"], row_no, problems, is_csv=is_csv)
+    count = _numeric_cells(rows["count"], "count", row_no, problems, is_csv=is_csv)
+    _raise_problems(problems, path, "MPS dashboard file")
+    return month_code, labels, count
+
+
+def _parse_months(
+    column: pd.Series, row_no: np.ndarray, problems: list[str], *, is_csv: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """``month_year`` (dates or ISO text) as codes into ``YYYY-MM`` labels, parsed once each."""
+    code, uniques = pd.factorize(column)
+    stamps = pd.to_datetime(pd.Series(uniques), format="ISO8601", errors="coerce")
+    bad = np.flatnonzero((code < 0) | stamps.isna().to_numpy()[code])
+    if len(bad):
+        problems.append(
+            "column 'month_year': expected a date such as 2024-01-01, found "
+            f"{_show_cells(column, bad, row_no, is_csv=is_csv)}; correct those cells"
+        )
+        return np.zeros(len(column), dtype="int64"), np.array([""], dtype=object)
+    month_code, labels = pd.factorize(stamps.dt.strftime("%Y-%m").to_numpy(dtype=object))
+    return month_code[code], np.asarray(labels, dtype=object)
+
+
+def _raise_problems(problems: list[str], path: Path, what: str) -> None:
+    if problems:
+        raise DataError(f"{path}: cannot read this {what}:\n  - " + "\n  - ".join(problems))
+
+
+# --- building the output -------------------------------------------------------------
+
+
+def _text(column: pd.Series) -> pd.Series:
+    return column.astype("string").fillna("").str.strip()
+
+
+def _take(
+    values: Sequence[str] | np.ndarray, codes: np.ndarray
+) -> pd.api.extensions.ExtensionArray:
+    """``values[codes]`` as a "string" array, built in Arrow."""
+    taken = pa.array(np.asarray(values, dtype=object), type=pa.string()).take(pa.array(codes))
+    return pd.array(taken, dtype="string")
+
+
+def _pairs(first: pd.Series, second: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes per row into the distinct ``"FIRST | SECOND"`` texts."""
+    code, pairs = pd.factorize(_text(first) + " | " + _text(second))
+    return code, np.asarray(pairs, dtype=object)
+
+
+def _status(found: list, pair_code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: is the pair unknown (not in the config), is it excluded (empty target)?"""
+    unknown = np.array([f is None for f in found], dtype=bool)
+    target = [f[0] if isinstance(f, tuple) else f for f in found]
+    excluded = np.array([t is not None and t == "" for t in target], dtype=bool)
+    return unknown[pair_code], excluded[pair_code]
+
+
+def _melt_counts(
+    codes: pd.Series, pair_code: np.ndarray, found: list, values: np.ndarray, labels: np.ndarray
+) -> pd.DataFrame:
+    """Sum mapped rows per (ward, category, subcategory), then melt the non-zero cells."""
+    unknown, excluded = _status(found, pair_code)
+    mapped = ~(unknown | excluded)
+    if not mapped.any():
+        return empty_counts()
+    targets = [f or ("", "") for f in found]
+    keys = [
+        pd.Series(codes.to_numpy(dtype=object)[mapped]),
+        pd.Series(np.array([c for c, _ in targets], dtype=object)[pair_code[mapped]]),
+        pd.Series(np.array([sub for _, sub in targets], dtype=object)[pair_code[mapped]]),
+    ]
+    wide = pd.DataFrame(values[mapped]).groupby(keys, sort=True).sum()
+    matrix = wide.to_numpy()
+    row, col = np.nonzero(matrix)
+    index = wide.index
+    ward, category, subcategory = (
+        _take(level, level_code[row])
+        for level, level_code in zip(index.levels, index.codes, strict=True)
+    )
+    return pd.DataFrame(
+        {
+            s.WARD_CODE: ward,
+            s.MONTH: _take(labels, col),
+            s.CATEGORY: category,
+            s.SUBCATEGORY: subcategory,
+            s.COUNT: matrix[row, col].astype("int64"),
+        }
+    )
+
+
+def _ward_rejects(
+    path: Path,
+    pair_code: np.ndarray,
+    pairs: np.ndarray,
+    found: list,
+    values: np.ndarray,
+    labels: np.ndarray,
+) -> pd.DataFrame:
+    """One reject per non-zero cell of a row whose category is unknown or excluded."""
+    unknown, excluded = _status(found, pair_code)
+    bad = np.flatnonzero(unknown | excluded)
+    cell_row, col = np.nonzero(values[bad])
+    row = bad[cell_row]
+    return _rejects_frame(
+        path,
+        source_row=row + 1,
+        month=_take(labels, col),
+        category=_take(pairs, pair_code[row]),
+        unknown=unknown[row],
+        count=values[row, col],
+        table="mps.minor",
+    )
+
+
+def _sum_measures(
+    code: pd.Series,
+    labels: np.ndarray,
+    month_code: np.ndarray,
+    found: list,
+    pair_code: np.ndarray,
+    count: np.ndarray,
+) -> pd.DataFrame:
+    """Mapped dashboard rows summed per (ward, month, measure)."""
+    names = np.array([f or "" for f in found], dtype=object)
+    body = pd.DataFrame(
+        {
+            s.WARD_CODE: code.to_numpy(),
+            s.MONTH: _take(labels, month_code),
+            s.MEASURE: _take(names, pair_code),
+            s.COUNT: count,
+        }
+    )
+    keys = [s.WARD_CODE, s.MONTH, s.MEASURE]
+    measures = body.groupby(keys, as_index=False, sort=True)[s.COUNT].sum()
+    return measures.astype(empty_measures().dtypes.to_dict())
+
+
+def _rejects_frame(
+    path: Path,
+    *,
+    source_row: np.ndarray,
+    month: pd.api.extensions.ExtensionArray,
+    category: pd.api.extensions.ExtensionArray,
+    unknown: np.ndarray,
+    count: np.ndarray,
+    table: str,
+) -> pd.DataFrame:
+    """Rejects of unknown (``unknown``) or excluded series, one row per cell or row."""
+    if not len(source_row):
+        return empty_rejects()
+    what = "an empty category" if table == "mps.minor" else "an empty measure"
+    value = "[category, subcategory]" if table == "mps.minor" else "a measure name"
+    detail = [
+        f"mapped to {what} in [{table}] of config/categories.toml (excluded by configuration)",
+        f"not in [{table}] of config/categories.toml: add it there as {value}, "
+        f"or as {what.removeprefix('an ')} to exclude it",
+    ]
+    which = unknown.astype("int64")
+    return pd.DataFrame(
+        {
+            s.SOURCE: _take([str(path)], np.zeros(len(which), dtype="int64")),
+            s.SOURCE_ROW: np.asarray(source_row, dtype="int64"),
+            s.INCIDENT_ID: pd.array([pd.NA] * len(which), dtype="string"),
+            s.MONTH: month,
+            s.CATEGORY: category,
+            s.REASON: _take([s.REASON_EXCLUDED_CATEGORY, s.REASON_UNKNOWN_CATEGORY], which),
+            s.DETAIL: _take(detail, which),
+            s.COUNT: np.asarray(count, dtype="int64"),
+        }
+    )
+
+
+def _supersede(frame: SourceFrame, months: list[str], claimed: dict[str, str]) -> SourceFrame:
+    """A copy of *frame* whose *months* all move to ``duplicates_by_month``."""
+    moved = frame.read_by_month.loc[months].astype("int64")
+    dups = frame.duplicates_by_month.add(moved, fill_value=0).astype("int64")
+    newer = ", ".join(sorted({claimed[m] for m in months}))
+    span = months[0] if len(months) == 1 else f"{months[0]}..{months[-1]} ({len(months)} months)"
+    note = (
+        f"{frame.path}: month(s) {span} superseded by the newer file {newer}; "
+        f"{int(moved.sum())} crimes of the older file not used for those months"
+    )
+    log.info(note)
+    return dataclasses.replace(
+        frame,
+        counts=frame.counts[~frame.counts[s.MONTH].isin(months)].reset_index(drop=True),
+        rejects=frame.rejects[~frame.rejects[s.MONTH].isin(months)].reset_index(drop=True),
+        duplicates_by_month=dups.rename_axis(s.MONTH),
+        warnings=[*frame.warnings, note],
+    )
+
+
+def _dashboard_warnings(
+    path: Path, table: pd.DataFrame, is_ward: np.ndarray, is_offence: np.ndarray, code: pd.Series
+) -> list[str]:
+    """Rows skipped (borough level, positive outcomes) and area codes that are not wards."""
+    count = pd.to_numeric(table["count"], errors="coerce").fillna(0).to_numpy()
+    measure = _text(table["measure"])
+    skipped = [(~is_ward, "borough-level rows")]
+    other = is_ward & ~is_offence
+    if other.any():
+        names = ", ".join(map(repr, sorted(measure[other].unique())))
+        skipped.append((other, f"ward-level rows of measure {names}"))
+    notes = [
+        f"{path.name}: skipped {int(mask.sum()):,} {what} (count {int(count[mask].sum()):,}): "
+        "not ward offences, so not records of this source"
+        for mask, what in skipped
+        if mask.any()
+    ]
+    odd = ~code.str.fullmatch(r"E05\d{6}").to_numpy()
+    if odd.any():
+        ward_count = count[is_ward & is_offence]
+        share = 100 * ward_count[odd].sum() / max(ward_count.sum(), 1)
+        seen = ", ".join(map(repr, sorted(code[odd].unique())[:_EXAMPLES]))
+        notes.append(
+            f"{path.name}: {int(odd.sum()):,} ward-level offence rows ({share:.1f} % of the "
+            f"offences) have area codes that are not ward codes ({seen}); kept: the ingest "
+            "step rejects codes that are not in the ward boundaries"
+        )
+    return notes
