@@ -241,6 +241,7 @@ def finish(
         dup = ids.notna() & ids.duplicated(keep="first")
         if dup.any():
             dup_by_month = incidents.loc[dup, s.MONTH].value_counts().astype("int64")
+            dup_by_month = dup_by_month[dup_by_month > 0]  # categorical: drop empty months
             incidents = incidents.loc[~dup].reset_index(drop=True)
             frame.warnings.append(
                 f"{frame.path}: {int(dup.sum()):,} records appeared more than once (same id) "
