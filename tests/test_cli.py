@@ -1,0 +1,120 @@
+"""Tests for the command line (planner.cli.main and python -m planner)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from planner.cli import main
+from tests.test_ingest import tiny_data
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_DATASET = """
+[paths]
+cache_dir = "{cache}"
+
+[datasets.tiny]
+description = "test grid"
+default = true
+[datasets.tiny.wards]
+path = "wards/grid.geojson"
+[[datasets.tiny.sources]]
+kind = "police_uk_csv"
+path = "incidents/street"
+"""
+
+
+@pytest.fixture
+def tiny_cli(tmp_path) -> tuple[Path, Path]:
+    """(config dir, data dir) for a tiny dataset."""
+    cdir = tmp_path / "config"
+    shutil.copytree(REPO / "config", cdir)
+    (cdir / "planner.toml").write_text(TINY_DATASET.format(cache=tmp_path / "cache"))
+    return cdir, tiny_data(tmp_path / "data")
+
+
+def test_help_documents_every_command():
+    out = subprocess.run(
+        [sys.executable, "-m", "planner", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in ("fetch", "ingest", "datasets"):
+        assert command in out
+    for command in ("fetch", "ingest"):
+        sub = subprocess.run(
+            [sys.executable, "-m", "planner", command, "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "usage: planner" in sub
+
+
+def test_ingest_prints_the_quality_table_and_saves_json(tiny_cli, tmp_path, capsys):
+    cdir, data = tiny_cli
+    report = tmp_path / "out" / "quality.json"
+    code = main(
+        [
+            "--config",
+            str(cdir),
+            "--data",
+            str(data),
+            "ingest",
+            "--no-progress",
+            "--report",
+            str(report),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "incidents/street" in out and "holds for every source and month" in out
+    assert "built" in out
+    saved = json.loads(report.read_text())
+    assert saved["dataset"] == "tiny" and saved["conservation_ok"]
+    assert main(["--config", str(cdir), "--data", str(data), "ingest", "--no-progress"]) == 0
+    assert "loaded from the cache" in capsys.readouterr().out
+
+
+def test_errors_exit_2_with_the_fix(tiny_cli, tmp_path, capsys):
+    cdir, _ = tiny_cli
+    code = main(
+        ["--config", str(cdir), "--data", str(tmp_path / "missing"), "ingest", "--no-progress"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and "planner fetch --from DIR" in err
+    assert "Traceback" not in err
+    assert main(["--config", str(cdir), "ingest", "--dataset", "nope"]) == 2
+    assert "no dataset called 'nope'" in capsys.readouterr().err
+
+
+def test_unknown_config_key_is_reported(tiny_cli, capsys):
+    cdir, data = tiny_cli
+    text = (cdir / "planner.toml").read_text().replace("[paths]", "[paths]\ncache_dri = 'x'")
+    (cdir / "planner.toml").write_text(text)
+    assert main(["--config", str(cdir), "datasets"]) == 2
+    assert "unknown key(s) 'cache_dri'" in capsys.readouterr().err
+
+
+def test_fetch_from_a_local_copy(tmp_path, capsys):
+    mirror = tmp_path / "mirror"
+    (mirror / "wards" / "x").mkdir(parents=True)
+    (mirror / "wards" / "x" / "w.geojson").write_text(
+        '{"type": "FeatureCollection", "features": []}'
+    )
+    dest = tmp_path / "data"
+    code = main(["--data", str(dest), "fetch", "--from", str(mirror)])
+    assert code == 0
+    assert (dest / "wards" / "x" / "w.geojson").is_file()
+    assert (dest / "fetch_manifest.json").is_file()
+
+
+def test_datasets_lists_the_configured_ones(capsys):
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "met-2022 (default)" in out and "policeuk-2014" in out
