@@ -9,6 +9,7 @@ shared one.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import tomllib
 from collections.abc import Mapping
@@ -175,9 +176,18 @@ class PlannerConfig:
         return self.datasets[name]
 
     def resolve(self, path: str | Path) -> Path:
-        """A path from the config, resolved against the data folder unless absolute."""
+        """A path from the config, resolved against the data folder unless absolute.
+
+        A glob pattern (``*``, ``?``, ``[...]``) resolves to its last match in name order,
+        so ``MPS Ward Level Crime (most recent 24 months)*.csv`` finds the newest dated
+        release as well as the undated file ``planner fetch`` writes.
+        """
         p = Path(path).expanduser()
-        return p if p.is_absolute() else self.data_dir / p
+        full = p if p.is_absolute() else self.data_dir / p
+        if glob.has_magic(str(p)):
+            matches = sorted(Path(m) for m in glob.glob(str(full)))
+            return matches[-1] if matches else full
+        return full
 
     def with_data_dir(self, data_dir: str | Path) -> PlannerConfig:
         """A copy that reads data from *data_dir* (e.g. ``../shared/data``)."""

@@ -27,6 +27,7 @@ import re
 import socket
 import tempfile
 import threading
+import time
 import tomllib
 import urllib.error
 import urllib.request
@@ -452,9 +453,11 @@ def _check_reachable(url: str, timeout: float, proxies: Mapping[str, str]) -> No
     if proxy and not urllib.request.proxy_bypass(host):
         proxy_parts = urlsplit(proxy if "//" in proxy else f"http://{proxy}")
         host, port = proxy_parts.hostname or "", proxy_parts.port or 80
+    start = time.monotonic()
     try:
         _resolve(host, port, timeout)
-        with socket.create_connection((host, port), timeout=timeout):
+        remaining = max(timeout - (time.monotonic() - start), 0.5)  # one deadline for both steps
+        with socket.create_connection((host, port), timeout=remaining):
             pass
     except OSError as exc:
         raise FetchError(
@@ -854,9 +857,10 @@ def _mirror_files(src: Path, extra: Sequence[str]) -> list[str]:
         for dirpath, dirnames, filenames in os.walk(src / folder):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for file_name in filenames:
-                if file_name.startswith(".") or file_name in _SKIP_NAMES:
-                    continue
-                rel_paths.add((Path(dirpath) / file_name).relative_to(src).as_posix())
+                path = Path(dirpath) / file_name
+                if file_name.startswith(".") or file_name in _SKIP_NAMES or not path.is_file():
+                    continue  # hidden, a README, or a broken link
+                rel_paths.add(path.relative_to(src).as_posix())
     return sorted(rel_paths)
 
 

@@ -27,8 +27,11 @@ __all__ = ["DEFAULT_BOROUGH_FILE", "read_dataset_wards", "read_wards"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BOROUGH_FILE = "boroughs/lad22_gen20/london-2021-lad22-gen20.shp"
-"""Borough boundaries (ONS LAD 2022, 20 m), relative to the data folder: used by overlap."""
+DEFAULT_BOROUGH_FILE = "boroughs/lad22_gen20/*[pn]"
+"""Borough boundaries (ONS LAD 2022), relative to the data folder: used by overlap.
+
+A glob (see :meth:`PlannerConfig.resolve`) matching the local copy's ``.shp`` and the
+``.geojson`` that ``planner fetch`` writes; the shapefile wins where both exist."""
 
 _FIELDS = (s.WARD_CODE, s.WARD_NAME, s.BOROUGH_CODE, s.BOROUGH_NAME)
 _BNG_EXTENT = np.array(
@@ -168,6 +171,9 @@ def _open(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, str]:
     except Exception as exc:  # pyogrio raises several GDAL error types
         raise DataError(f"{path}: not a readable boundary file ({exc}).") from exc
     listed = ", ".join(f"{n} ({t})" for n, t in layers)
+    if layer is not None and layer not in {n for n, _ in layers} and len(layers) == 1:
+        log.info("%s: no layer %r; reading its only layer %r", path, layer, layers[0][0])
+        layer = None  # e.g. the same wards fetched as GeoJSON instead of the mirror's TopoJSON
     if layer is not None and layer not in {n for n, _ in layers}:
         raise DataError(f"{path}: no layer {layer!r}; layers found: {listed}. Set layer.")
     polygonal = [n for n, t in layers if "polygon" in t.lower()]
