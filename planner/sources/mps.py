@@ -36,7 +36,7 @@ from planner import schema as s
 from planner._files import check_utf8
 from planner.config import CategoryMap, normalise_name
 from planner.errors import DataError
-from planner.sources.base import SourceFrame, empty_counts, empty_measures, empty_rejects
+from planner.sources.base import SourceFrame, empty_counts, empty_rejects
 
 __all__ = ["combine_mps_ward", "read_mps_dashboard", "read_mps_ward"]
 
@@ -62,6 +62,18 @@ _WARD_LEVEL = "Safer Neighbourhood Teams"
 _OFFENCES = "Offences"
 _MONTH_RE = re.compile(r"^(\d{4})(\d{2})$")
 _EXAMPLES = 5  # bad cells quoted per problem
+_DETAILS = {  # config table -> reject detail for (excluded, unknown)
+    table: (
+        f"mapped to an empty {target} in [{table}] of config/categories.toml: excluded "
+        "by configuration",
+        f"not in [{table}] of config/categories.toml: add it there as {form} (an empty "
+        f"{target} excludes it)",
+    )
+    for table, target, form in (
+        ("mps.minor", "category", "[category, subcategory]"),
+        ("mps.dashboard", "measure", "a measure name"),
+    )
+}
 
 
 # --- public API ----------------------------------------------------------------------
@@ -98,11 +110,11 @@ def read_mps_ward(path: str | Path, *, categories: CategoryMap) -> SourceFrame:
     table, is_csv = _read_table(path)
     cols = _require_columns(table, path, _WARD_COLUMNS, _WARD_REQUIRED, _WARD_LAYOUT)
     months = _month_columns([c for c in table.columns if c not in cols.values()], path)
-    values, codes = _ward_cells(table, months, cols["ward_code"], path, is_csv=is_csv)
+    values, wards = _ward_cells(table, months, cols["ward_code"], path, is_csv=is_csv)
     labels = np.array([f"{m[:4]}-{m[4:]}" for m in months], dtype=object)
     pair_code, pairs = _pairs(table[cols["major"]], table[cols["minor"]])
     found = [categories.mps_minor.get(normalise_name(p)) for p in pairs]
-    counts = _melt_counts(codes, pair_code, found, values, labels)
+    counts = _melt_counts(wards, pair_code, found, values, labels)
     rejects = _ward_rejects(path, pair_code, pairs, found, values, labels)
     read = pd.Series(values.sum(axis=0), index=pd.Index(labels, dtype="string", name=s.MONTH))
     log.info("%s: %d rows x %d months, %d crimes", path.name, len(table), len(months), read.sum())
@@ -154,9 +166,10 @@ def read_mps_dashboard(path: str | Path, *, categories: CategoryMap) -> SourceFr
 
     Only ward-level rows (``area_type == "Safer Neighbourhood Teams"``) of
     ``measure == "Offences"`` are records of this source; borough rows and positive
-    outcomes are skipped and counted in ``warnings``. Area codes that are not ward codes
-    (``N/K``, ``-1``, blank, non-Met forces: about 0.6 % of rows) are kept and reported;
-    the ingest step rejects codes that are not in the ward boundaries.
+    outcomes are skipped and counted in ``warnings``. Area codes that are not 2022 ward
+    codes (``N/K``, ``-1``, blank, non-Met forces, retired wards marked "(NOT ACTIVE)":
+    about 0.5 % of the rows but 3-5 % of the offences) are kept, and the non-E05 ones
+    reported; the ingest step rejects codes that are not in the ward boundaries.
 
     Parameters
     ----------
@@ -184,18 +197,24 @@ def read_mps_dashboard(path: str | Path, *, categories: CategoryMap) -> SourceFr
     table, is_csv = _read_table(path)
     spellings = {c: (c,) for c in _DASH_REQUIRED}
     cols = _require_columns(table, path, spellings, _DASH_REQUIRED, _DASH_LAYOUT)
-    table = table.rename(columns={v: k for k, v in cols.items()})
-    is_ward = _text(table["area_type"]).eq(_WARD_LEVEL).to_numpy()
-    is_offence = _text(table["measure"]).eq(_OFFENCES).to_numpy()
+    table = table[list(cols.values())].set_axis(list(cols), axis=1)
+    is_ward = _equals(table["area_type"], _WARD_LEVEL)
+    is_offence = _equals(table["measure"], _OFFENCES)
     rows = table[is_ward & is_offence]
     row_no = np.flatnonzero(is_ward & is_offence) + 1
     month_code, labels, count = _dashboard_cells(rows, row_no, path, is_csv=is_csv)
-    code = _text(rows["area_code"])
+    area_no, areas = _distinct(rows["area_code"])
     pair_code, pairs = _pairs(rows["crime_type"], rows["crime_subtype"])
     found = [categories.mps_dashboard.get(normalise_name(p)) for p in pairs]
     unknown, excluded = _status(found, pair_code)
     ok = ~(unknown | excluded)
-    measures = _sum_measures(code[ok], labels, month_code[ok], found, pair_code[ok], count[ok])
+    measure_no, names = pd.factorize(np.array([f or "" for f in found], dtype=object), sort=True)
+    measures = _sum_measures(
+        (area_no[ok], areas),
+        (month_code[ok], labels),
+        (measure_no[pair_code[ok]], names),
+        count[ok],
+    )
     rejects = _rejects_frame(
         path,
         source_row=row_no[~ok],
@@ -215,7 +234,9 @@ def read_mps_dashboard(path: str | Path, *, categories: CategoryMap) -> SourceFr
         read_by_month=read.sort_index().astype("int64"),
         files=[str(path)],
     )
-    frame.warnings.extend(_dashboard_warnings(path, table, is_ward, is_offence, code))
+    odd = ~pd.Series(areas, dtype="string").str.fullmatch(r"E05\d{6}").to_numpy(bool)
+    notes = _dashboard_warnings(path, table, is_ward, is_offence, areas[odd], odd[area_no])
+    frame.warnings.extend(notes)
     log.info("%s: %d ward offence rows, %d offences", path.name, len(rows), int(count.sum()))
     return frame
 
@@ -227,22 +248,9 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
     """The file as a DataFrame (Parquet by its magic bytes, else UTF-8 CSV); is it CSV?"""
     if not path.is_file():
         raise DataError(f"{path}: file not found; check the path in config/planner.toml")
-    data = path.read_bytes()
-    if not data.strip():
-        raise DataError(f"{path}: the file is empty (0 bytes of data); download it again")
-    if data[:4] == b"PAR1":
-        table, is_csv = pd.read_parquet(io.BytesIO(data)), False
-    else:
-        check_utf8(data, str(path))
-        text = data.decode("utf-8-sig")
-        header = next(csv.reader(io.StringIO(text)))
-        twice = sorted({c for c in header if header.count(c) > 1})
-        if twice:
-            raise DataError(
-                f"{path}: line 1: column(s) {', '.join(map(repr, twice))} appear more than "
-                "once; expected each column once. Remove or rename the repeated columns."
-            )
-        table, is_csv = pd.read_csv(io.StringIO(text), keep_default_na=False), True
+    with path.open("rb") as f:
+        is_csv = f.read(4) != b"PAR1"
+    table = _read_csv(path) if is_csv else _read_parquet(path)
     table.columns = [str(c).strip() for c in table.columns]
     if table.empty:
         raise DataError(
@@ -252,6 +260,36 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
     return table, is_csv
 
 
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc}); download it again") from None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """UTF-8 checked first (naming the line), repeated header names refused, no NA guessing."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise DataError(f"{path}: the file is empty (no text at all); download it again")
+    check_utf8(data, str(path))
+    text = data.decode("utf-8-sig")
+    header = next(csv.reader(io.StringIO(text)))
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise DataError(
+            f"{path}: line 1: column(s) {', '.join(map(repr, twice))} appear more than once; "
+            "expected each column once. Remove or rename the repeated columns."
+        )
+    try:
+        return pd.read_csv(io.StringIO(text), keep_default_na=False)
+    except pd.errors.ParserError as exc:
+        raise DataError(
+            f"{path}: not a well-formed CSV file ({str(exc).strip()}); expected "
+            f"{len(header)} fields on every line, as in the header. Re-export the file."
+        ) from None
+
+
 def _require_columns(
     table: pd.DataFrame,
     path: Path,
@@ -259,7 +297,7 @@ def _require_columns(
     required: Sequence[str],
     layout: str,
 ) -> dict[str, str]:
-    """Logical name -> the file's column (an accepted spelling, case ignored)."""
+    """Logical name -> the file's column (an accepted spelling, in any case)."""
     by_fold = {c.casefold(): c for c in table.columns}
     found, missing = {}, []
     for name, options in spellings.items():
@@ -270,7 +308,7 @@ def _require_columns(
             squashed = {_squash(o) for o in options}
             near = [c for c in table.columns if _squash(c) in squashed]
             hint = f" ({near[0]!r} looks like it: rename it to {options[0]!r})" if near else ""
-            missing.append(" or ".join(map(repr, options)) + hint)
+            missing.append(repr(options[0]) + hint)
     if missing:
         raise DataError(
             f"{path}: missing required column(s) {'; '.join(missing)}. Found: "
@@ -375,21 +413,25 @@ def _count_matrix(
 
 def _ward_cells(
     table: pd.DataFrame, months: Sequence[str], code_column: str, path: Path, *, is_csv: bool
-) -> tuple[np.ndarray, pd.Series]:
-    """The checked count matrix (rows x months) and ward codes; every problem raised at once."""
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The checked count matrix (rows x months) and the ward codes (code per row, distinct).
+
+    Every problem found is raised at once.
+    """
     problems: list[str] = []
     row_no = np.arange(1, len(table) + 1)
     values = _count_matrix(table, months, row_no, problems, is_csv=is_csv)
-    codes = _text(table[code_column])
-    blank = np.flatnonzero(codes.eq("").to_numpy())
+    ward_no, wards = _distinct(table[code_column])
+    blank = np.flatnonzero(wards[ward_no] == "")
     if len(blank):
         problems.append(
             f"column {code_column!r}: expected a ward code (E05...), found "
-            f"{_show_cells(codes, blank, row_no, is_csv=is_csv)}; fill in the ward code or "
+            f"{_show_cells(table[code_column], blank, row_no, is_csv=is_csv)}; fill in the "
+            "ward code or "
             "remove those rows"
         )
     _raise_problems(problems, path, "MPS ward file")
-    return values, codes
+    return values, (ward_no, wards)
 
 
 def _dashboard_cells(
@@ -416,7 +458,7 @@ def _parse_months(
             f"{_show_cells(column, bad, row_no, is_csv=is_csv)}; correct those cells"
         )
         return np.zeros(len(column), dtype="int64"), np.array([""], dtype=object)
-    month_code, labels = pd.factorize(stamps.dt.strftime("%Y-%m").to_numpy(dtype=object))
+    month_code, labels = pd.factorize(stamps.dt.strftime("%Y-%m").to_numpy(dtype=object), sort=True)
     return month_code[code], np.asarray(labels, dtype=object)
 
 
@@ -428,22 +470,35 @@ def _raise_problems(problems: list[str], path: Path, what: str) -> None:
 # --- building the output -------------------------------------------------------------
 
 
-def _text(column: pd.Series) -> pd.Series:
-    return column.astype("string").fillna("").str.strip()
+def _equals(column: pd.Series, value: str) -> np.ndarray:
+    """``column.str.strip() == value`` as a bool array, comparing each distinct value once."""
+    code, uniques = pd.factorize(column)
+    hits = [i for i, u in enumerate(uniques) if str(u).strip() == value]
+    return np.isin(code, hits)
 
 
 def _take(
     values: Sequence[str] | np.ndarray, codes: np.ndarray
 ) -> pd.api.extensions.ExtensionArray:
     """``values[codes]`` as a "string" array, built in Arrow."""
-    taken = pa.array(np.asarray(values, dtype=object), type=pa.string()).take(pa.array(codes))
+    taken = pa.array(np.asarray(values, dtype=object), type=pa.large_string()).take(codes)
     return pd.array(taken, dtype="string")
+
+
+def _distinct(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes per row into the sorted distinct texts (trimmed; missing -> "")."""
+    code, uniques = pd.factorize(column, use_na_sentinel=False)
+    text = np.array(["" if pd.isna(u) else str(u).strip() for u in uniques], dtype=object)
+    texts, index = np.unique(text, return_inverse=True)
+    return index.reshape(-1)[code], texts
 
 
 def _pairs(first: pd.Series, second: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Codes per row into the distinct ``"FIRST | SECOND"`` texts."""
-    code, pairs = pd.factorize(_text(first) + " | " + _text(second))
-    return code, np.asarray(pairs, dtype=object)
+    (code1, text1), (code2, text2) = _distinct(first), _distinct(second)
+    keys, code = np.unique(code1 * len(text2) + code2, return_inverse=True)
+    pairs = [f"{text1[k // len(text2)]} | {text2[k % len(text2)]}" for k in keys]
+    return code.reshape(-1), np.array(pairs, dtype=object)
 
 
 def _status(found: list, pair_code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -455,34 +510,38 @@ def _status(found: list, pair_code: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def _melt_counts(
-    codes: pd.Series, pair_code: np.ndarray, found: list, values: np.ndarray, labels: np.ndarray
+    wards: tuple[np.ndarray, np.ndarray],
+    pair_code: np.ndarray,
+    found: list,
+    values: np.ndarray,
+    labels: np.ndarray,
 ) -> pd.DataFrame:
-    """Sum mapped rows per (ward, category, subcategory), then melt the non-zero cells."""
+    """Sum mapped rows per (ward, category, subcategory), then melt the non-zero cells.
+
+    Rows are grouped by one integer key (ward number x target number), sorted, and summed
+    with ``np.add.reduceat``; the output is ordered by ward, category, subcategory, month.
+    """
     unknown, excluded = _status(found, pair_code)
-    mapped = ~(unknown | excluded)
-    if not mapped.any():
+    mapped = np.flatnonzero(~(unknown | excluded))
+    if not len(mapped):
         return empty_counts()
-    targets = [f or ("", "") for f in found]
-    keys = [
-        pd.Series(codes.to_numpy(dtype=object)[mapped]),
-        pd.Series(np.array([c for c, _ in targets], dtype=object)[pair_code[mapped]]),
-        pd.Series(np.array([sub for _, sub in targets], dtype=object)[pair_code[mapped]]),
-    ]
-    wide = pd.DataFrame(values[mapped]).groupby(keys, sort=True).sum()
-    matrix = wide.to_numpy()
-    row, col = np.nonzero(matrix)
-    index = wide.index
-    ward, category, subcategory = (
-        _take(level, level_code[row])
-        for level, level_code in zip(index.levels, index.codes, strict=True)
-    )
+    ward_no, ward_codes = wards[0][mapped], wards[1]
+    targets = sorted({f or ("", "") for f in found})  # (category, subcategory)
+    target_no = np.array([targets.index(f or ("", "")) for f in found], dtype="int64")
+    key = ward_no * len(targets) + target_no[pair_code[mapped]]
+    order = np.argsort(key, kind="stable")
+    starts = np.flatnonzero(np.diff(key[order], prepend=-1))
+    summed = np.add.reduceat(values[mapped][order], starts, axis=0)
+    group_key = key[order][starts]
+    row, col = np.nonzero(summed)
+    target = group_key[row] % len(targets)
     return pd.DataFrame(
         {
-            s.WARD_CODE: ward,
+            s.WARD_CODE: _take(ward_codes, group_key[row] // len(targets)),
             s.MONTH: _take(labels, col),
-            s.CATEGORY: category,
-            s.SUBCATEGORY: subcategory,
-            s.COUNT: matrix[row, col].astype("int64"),
+            s.CATEGORY: _take([c for c, _ in targets], target),
+            s.SUBCATEGORY: _take([sub for _, sub in targets], target),
+            s.COUNT: summed[row, col].astype("int64"),
         }
     )
 
@@ -512,26 +571,28 @@ def _ward_rejects(
 
 
 def _sum_measures(
-    code: pd.Series,
-    labels: np.ndarray,
-    month_code: np.ndarray,
-    found: list,
-    pair_code: np.ndarray,
+    area: tuple[np.ndarray, np.ndarray],
+    month: tuple[np.ndarray, np.ndarray],
+    measure: tuple[np.ndarray, np.ndarray],
     count: np.ndarray,
 ) -> pd.DataFrame:
-    """Mapped dashboard rows summed per (ward, month, measure)."""
-    names = np.array([f or "" for f in found], dtype=object)
-    body = pd.DataFrame(
+    """Dashboard rows summed per (ward, month, measure).
+
+    Each key is (code per row, sorted distinct values); the three codes are packed into
+    one integer, so the sum is one ``np.unique`` and one ``np.bincount``.
+    """
+    n_month, n_measure = len(month[1]), len(measure[1])
+    key = (area[0] * n_month + month[0]) * n_measure + measure[0]
+    groups, index = np.unique(key, return_inverse=True)
+    total = np.bincount(index.reshape(-1), weights=count, minlength=len(groups))
+    return pd.DataFrame(
         {
-            s.WARD_CODE: code.to_numpy(),
-            s.MONTH: _take(labels, month_code),
-            s.MEASURE: _take(names, pair_code),
-            s.COUNT: count,
+            s.WARD_CODE: _take(area[1], groups // (n_month * n_measure)),
+            s.MONTH: _take(month[1], groups // n_measure % n_month),
+            s.MEASURE: _take(measure[1], groups % n_measure),
+            s.COUNT: total.astype("int64"),
         }
     )
-    keys = [s.WARD_CODE, s.MONTH, s.MEASURE]
-    measures = body.groupby(keys, as_index=False, sort=True)[s.COUNT].sum()
-    return measures.astype(empty_measures().dtypes.to_dict())
 
 
 def _rejects_frame(
@@ -547,13 +608,7 @@ def _rejects_frame(
     """Rejects of unknown (``unknown``) or excluded series, one row per cell or row."""
     if not len(source_row):
         return empty_rejects()
-    what = "an empty category" if table == "mps.minor" else "an empty measure"
-    value = "[category, subcategory]" if table == "mps.minor" else "a measure name"
-    detail = [
-        f"mapped to {what} in [{table}] of config/categories.toml (excluded by configuration)",
-        f"not in [{table}] of config/categories.toml: add it there as {value}, "
-        f"or as {what.removeprefix('an ')} to exclude it",
-    ]
+    detail = _DETAILS[table]
     which = unknown.astype("int64")
     return pd.DataFrame(
         {
@@ -570,7 +625,13 @@ def _rejects_frame(
 
 
 def _supersede(frame: SourceFrame, months: list[str], claimed: dict[str, str]) -> SourceFrame:
-    """A copy of *frame* whose *months* all move to ``duplicates_by_month``."""
+    """A copy of *frame* whose *months* all move to ``duplicates_by_month``.
+
+    Months already there (an earlier call) are left alone, so combining twice is harmless.
+    """
+    months = [m for m in months if m not in frame.duplicates_by_month.index]
+    if not months:
+        return frame
     moved = frame.read_by_month.loc[months].astype("int64")
     dups = frame.duplicates_by_month.add(moved, fill_value=0).astype("int64")
     newer = ", ".join(sorted({claimed[m] for m in months}))
@@ -590,15 +651,20 @@ def _supersede(frame: SourceFrame, months: list[str], claimed: dict[str, str]) -
 
 
 def _dashboard_warnings(
-    path: Path, table: pd.DataFrame, is_ward: np.ndarray, is_offence: np.ndarray, code: pd.Series
+    path: Path,
+    table: pd.DataFrame,
+    is_ward: np.ndarray,
+    is_offence: np.ndarray,
+    odd_codes: np.ndarray,
+    odd: np.ndarray,
 ) -> list[str]:
     """Rows skipped (borough level, positive outcomes) and area codes that are not wards."""
     count = pd.to_numeric(table["count"], errors="coerce").fillna(0).to_numpy()
-    measure = _text(table["measure"])
+    measure_no, measures = _distinct(table["measure"])
     skipped = [(~is_ward, "borough-level rows")]
     other = is_ward & ~is_offence
     if other.any():
-        names = ", ".join(map(repr, sorted(measure[other].unique())))
+        names = ", ".join(map(repr, measures[np.unique(measure_no[other])]))
         skipped.append((other, f"ward-level rows of measure {names}"))
     notes = [
         f"{path.name}: skipped {int(mask.sum()):,} {what} (count {int(count[mask].sum()):,}): "
@@ -606,11 +672,15 @@ def _dashboard_warnings(
         for mask, what in skipped
         if mask.any()
     ]
-    odd = ~code.str.fullmatch(r"E05\d{6}").to_numpy()
+    if not (is_ward & is_offence).any():
+        notes.append(
+            f"{path.name}: no ward-level offence rows (area_type {_WARD_LEVEL!r}, measure "
+            f"{_OFFENCES!r}); this source adds no ward measures. Is it the ward (SNT) extract?"
+        )
     if odd.any():
         ward_count = count[is_ward & is_offence]
         share = 100 * ward_count[odd].sum() / max(ward_count.sum(), 1)
-        seen = ", ".join(map(repr, sorted(code[odd].unique())[:_EXAMPLES]))
+        seen = ", ".join(map(repr, odd_codes[:_EXAMPLES]))
         notes.append(
             f"{path.name}: {int(odd.sum()):,} ward-level offence rows ({share:.1f} % of the "
             f"offences) have area codes that are not ward codes ({seen}); kept: the ingest "
