@@ -56,6 +56,7 @@ from planner.errors import ConfigError, DataError, InfeasibleAllocationError
 from planner.schema import BOROUGH_CODE, WARD_CODE
 
 __all__ = [
+    "DIVISOR_METHODS",
     "METHODS",
     "AllocationResult",
     "AllocationSettings",
@@ -72,7 +73,7 @@ __all__ = [
 
 Method = Literal["webster", "dhondt", "huntington_hill", "hamilton"]
 METHODS: Final[tuple[str, ...]] = get_args(Method)
-DIVISOR_METHODS: Final = ("webster", "dhondt", "huntington_hill")
+DIVISOR_METHODS: Final[tuple[str, ...]] = ("webster", "dhondt", "huntington_hill")
 
 # Output columns of the ward and borough tables (besides WARD_CODE / BOROUGH_CODE).
 ELIGIBLE: Final = "eligible"
@@ -96,6 +97,7 @@ FLOOR: Final = "floor"
 MET_FLOOR: Final = "met_floor"
 
 _MAX_LISTED = 10  # units named in one error message
+_JUMP_MIN_FREE = 256  # below this many officers the heap alone is faster than the jump start
 
 # ======================================================================================
 # The numeric core
@@ -150,7 +152,7 @@ def apportion(
     need, lo, hi, rank, labels = _prepare(
         need, pool, method, minimum, maximum, eligible, tiebreak, labels
     )
-    _check_feasible(need, pool, lo, hi, labels)
+    _check_feasible(need, pool, lo, hi)
     return _solve(need, pool, lo, hi, rank, method)
 
 
@@ -278,7 +280,7 @@ def apportion_two_stage(
     if group.shape != need.shape:
         raise DataError(f"groups has {group.size} entries but need has {need.size}")
     gmin = _check_bound(group_minimum, codes.size, "group_minimum")
-    _check_feasible(need, pool, lo, hi, labels)
+    _check_feasible(need, pool, lo, hi)
     positive = need > 0
     group_need = np.bincount(group, weights=np.where(hi > 0, need, 0.0), minlength=codes.size)
     group_cap = np.bincount(group, weights=np.where(positive, hi, lo), minlength=codes.size)
@@ -400,23 +402,25 @@ def _prepare(
     lo = np.zeros(n, np.int64) if minimum is None else _check_bound(minimum, n, "minimum")
     big = pool + int(lo.sum())  # no unit can usefully hold more than this
     hi = np.full(n, big, np.int64) if maximum is None else _check_bound(maximum, n, "maximum")
-    if eligible is not None:
-        mask = _check_mask(eligible, n)
-        bad = np.flatnonzero(~mask & (lo > 0))
-        if bad.size:
-            raise InfeasibleAllocationError(
-                "excluded units must have minimum 0: "
-                + ", ".join(f"{labels_list[i]} has minimum {lo[i]}" for i in bad[:_MAX_LISTED])
-            )
-        hi = np.where(mask, hi, 0)
-    bad = np.flatnonzero(lo > hi)
+    problems = []
+    mask = np.ones(n, bool) if eligible is None else _check_mask(eligible, n)
+    bad = np.flatnonzero(~mask & (lo > 0))
     if bad.size:
-        raise InfeasibleAllocationError(
+        problems.append(
+            "excluded units must have minimum 0: "
+            + ", ".join(f"{labels_list[i]} has minimum {lo[i]}" for i in bad[:_MAX_LISTED])
+        )
+    hi = np.where(mask, hi, 0)
+    bad = np.flatnonzero((lo > hi) & mask)  # excluded units are reported above
+    if bad.size:
+        problems.append(
             "minimum above maximum: "
             + ", ".join(
                 f"{labels_list[i]} minimum {lo[i]} > maximum {hi[i]}" for i in bad[:_MAX_LISTED]
             )
         )
+    if problems:
+        raise InfeasibleAllocationError("; ".join(problems))
     if tiebreak is None:
         rank = np.arange(n)
     else:
@@ -428,9 +432,8 @@ def _prepare(
     return need, lo, hi, rank, labels_list
 
 
-def _check_feasible(
-    need: np.ndarray, pool: int, lo: np.ndarray, hi: np.ndarray, labels: list[Any]
-) -> None:
+def _check_feasible(need: np.ndarray, pool: int, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Raise unless the pool fits between the minimums and what the units with need can take."""
     if lo.sum() > pool:
         raise InfeasibleAllocationError(
             f"floors need {lo.sum()} officers, pool has {pool}; "
@@ -469,7 +472,7 @@ def _check_need(need: Any, labels: list[Any] | None) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
     if bad.size:
         names = labels if labels is not None else [f"unit {i}" for i in range(arr.size)]
-        listed = ", ".join(f"{names[i]}={arr[i]!r}" for i in bad[:_MAX_LISTED])
+        listed = ", ".join(f"{names[i]}={float(arr[i])!r}" for i in bad[:_MAX_LISTED])
         raise DataError(
             f"need must be finite and >= 0; {bad.size} unit(s) are not: {listed}; "
             "fix the need index (NaN usually means a ward without data)"
@@ -549,9 +552,13 @@ def _divisor(
     rank: np.ndarray,
     method: str,
     *,
-    jump: bool = True,
+    jump: bool | None = None,
 ) -> np.ndarray:
-    """Sequential highest-priority assignment from *lo*, skipping units at *hi*."""
+    """Sequential highest-priority assignment from *lo*, skipping units at *hi*.
+
+    *jump* forces (True) or skips (False) the vectorised jump start; by default it runs when
+    more than ``_JUMP_MIN_FREE`` officers are left to hand out and more than there are units.
+    """
     extra = lo.copy()
     free = pool - int(lo.sum())
     units = np.flatnonzero((need > 0) & (hi > lo))
@@ -560,7 +567,9 @@ def _divisor(
     n, start = need[units], lo[units]
     stop = np.minimum(hi[units], start + free)
     k = start.copy()
-    if jump and free > units.size:
+    if jump is None:
+        jump = free > max(_JUMP_MIN_FREE, units.size)
+    if jump:
         k = _jump_start(n, start, stop, free, method)
     left = free - int((k - start).sum())
     open_ = np.flatnonzero(k < stop)
@@ -707,7 +716,8 @@ class AllocationSettings:
     """How the extra officers are allocated (see ``config/allocation.toml``).
 
     ``current_extra`` (extras per ward now, indexed by ward code) is not compared or hashed;
-    it is needed only with ``max_change``. Invalid values raise :class:`ConfigError`.
+    :func:`allocate_wards` needs it when ``max_change`` is set (add it with
+    :func:`dataclasses.replace`). Invalid values raise :class:`ConfigError`.
     """
 
     method: Method = "webster"
@@ -735,8 +745,6 @@ class AllocationSettings:
             problems.append(f"borough_floor_share must be in [0, 1], found {share!r}")
         if self.current_extra is not None and not isinstance(self.current_extra, pd.Series):
             problems.append("current_extra must be a pandas Series indexed by ward_code")
-        if self.max_change is not None and self.current_extra is None:
-            problems.append("max_change needs current_extra (the extras each ward has now)")
         if isinstance(self.excluded, str) or not isinstance(self.excluded, Iterable):
             problems.append(f"excluded must be a collection of ward codes, found {self.excluded!r}")
         else:
@@ -781,7 +789,10 @@ def allocate_wards(
     Wards are sorted by code before the core runs, so exact ties go to the lower ward code and
     the row order of the input never changes a result. With ``borough_floor_share > 0`` the
     allocation runs in two stages (:func:`apportion_two_stage`) so that every borough gets at
-    least its floor (:func:`borough_floors`); otherwise in one.
+    least its floor (:func:`borough_floors`); otherwise in one. In two stages a ward is
+    compared only with the wards of its own borough, so a ward can get fewer extras than a ward
+    with less need in another borough; within a borough, and in one stage, it cannot (without
+    binding caps or damping).
 
     Shares and targets count eligible (not excluded) wards only: ``need_share`` is a ward's
     share of eligible need, ``quota = need_share * pool`` its need-proportional target,
@@ -840,12 +851,17 @@ def allocate_wards(
     else:
         floors = np.zeros(borough_codes.size, np.int64)
         extra = apportion(w.need, pool, **common)
-    wards = _ward_table(w, extra, pool, settings)
-    borough_table = _borough_table(wards, borough_codes, floors, pool)
-    equity = _equity(wards, borough_table)
+    ward_cols = _ward_columns(w, extra, pool, settings)
+    borough_cols = _borough_columns(ward_cols, borough_codes, floors, pool)
+    equity = _equity(w.codes, ward_cols, borough_codes, borough_cols)
     back = np.argsort(w.order)  # sorted position of each input row
+    wards = pd.DataFrame(
+        {name: values[back] for name, values in ward_cols.items()},
+        index=pd.Index(w.codes[back], name=WARD_CODE),
+    )
+    boroughs_table = pd.DataFrame(borough_cols, index=pd.Index(borough_codes, name=BOROUGH_CODE))
     return AllocationResult(
-        wards=wards.iloc[back], boroughs=borough_table, equity=equity, pool=pool, settings=settings
+        wards=wards, boroughs=boroughs_table, equity=equity, pool=pool, settings=settings
     )
 
 
@@ -883,10 +899,6 @@ def settings_from_config(
             f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
             f"allowed: {', '.join(sorted(allowed))}, baseline.dwo, baseline.pcso"
         )
-    if "max_change" in table:
-        raise ConfigError(
-            f"{where}: max_change needs current staffing data; set it per scenario, not in the file"
-        )
     pool = table.get("pool", 600)
     share = table.get("borough_floor_share", 0.0)
     try:
@@ -895,6 +907,7 @@ def settings_from_config(
             baseline_dwo=baseline.get("dwo", 2),
             baseline_pcso=baseline.get("pcso", 1),
             max_extra_per_ward=table.get("max_extra_per_ward"),
+            max_change=table.get("max_change"),
             borough_floor_share=float(share)
             if isinstance(share, int) and not isinstance(share, bool)
             else share,
@@ -957,6 +970,11 @@ def _damping(
     w: _Wards, settings: AllocationSettings, pool: int, maximum: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
     current = settings.current_extra
+    if current is None:
+        raise ConfigError(
+            f"max_change {settings.max_change} needs current_extra (the extra officers each "
+            "ward has now); pass it in the settings or unset max_change"
+        )
     current = current[~current.index.duplicated()]
     current = current.set_axis([str(c) for c in current.index]).reindex(w.codes)
     missing = w.codes[current.isna().to_numpy()]
@@ -982,14 +1000,15 @@ def _damping(
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     num, den = np.asarray(num, np.float64), np.asarray(den, np.float64)
     out = np.full(num.shape, np.nan)
-    np.divide(num, den, out=out, where=den != 0)
+    with np.errstate(over="ignore"):  # a tiny quota gives an infinite ratio, as it should
+        np.divide(num, den, out=out, where=den != 0)
     return out
 
 
-def _ward_table(
+def _ward_columns(
     w: _Wards, extra: np.ndarray, pool: int, settings: AllocationSettings
-) -> pd.DataFrame:
-    """The ward table, sorted by ward code."""
+) -> dict[str, np.ndarray]:
+    """The ward table's columns, sorted by ward code."""
     eligible_need = np.where(w.eligible, w.need, 0.0)
     total = math.fsum(eligible_need.tolist())
     need_share = eligible_need / total if total else np.zeros_like(eligible_need)
@@ -1013,23 +1032,23 @@ def _ward_table(
     if w.current is not None:
         columns[CURRENT_EXTRA] = w.current
         columns[CHANGE] = extra - w.current
-    return pd.DataFrame(columns, index=pd.Index(w.codes, name=WARD_CODE))
+    return columns
 
 
-def _borough_table(
-    wards: pd.DataFrame, codes: np.ndarray, floors: np.ndarray, pool: int
-) -> pd.DataFrame:
-    """The borough table: sums over wards, shares, target, ratio and floor."""
-    group = np.searchsorted(codes, wards[BOROUGH_CODE].to_numpy())
+def _borough_columns(
+    wards: dict[str, np.ndarray], codes: np.ndarray, floors: np.ndarray, pool: int
+) -> dict[str, np.ndarray]:
+    """The borough table's columns: sums over wards, shares, target, ratio and floor."""
+    group = np.searchsorted(codes, wards[BOROUGH_CODE])
 
     def total(column: str) -> np.ndarray:
-        return np.bincount(group, weights=wards[column].to_numpy(), minlength=codes.size)
+        return np.bincount(group, weights=wards[column], minlength=codes.size)
 
     extra = total(EXTRA).astype(np.int64)
     need_share = total(NEED_SHARE)
     officer_share = _ratio(extra, np.full(codes.size, pool))
     target = need_share * pool
-    columns = {
+    return {
         N_WARDS: np.bincount(group, minlength=codes.size),
         NEED: total(NEED),
         NEED_SHARE: need_share,
@@ -1044,31 +1063,37 @@ def _borough_table(
         FLOOR: floors,
         MET_FLOOR: extra >= floors,
     }
-    return pd.DataFrame(columns, index=pd.Index(codes, name=BOROUGH_CODE))
 
 
-def _weighted_gini(values: np.ndarray, weights: np.ndarray) -> float:
-    """Gini of *values* with *weights*: ``sum_ij w_i w_j |x_i - x_j| / (2 W^2 mean)``."""
+def _weighted_gini(amount: np.ndarray, weights: np.ndarray) -> float:
+    """Gini of ``x = amount / weight`` over units of weight (weights > 0).
+
+    ``G = sum_ij w_i w_j |x_i - x_j| / (2 W^2 mean(x))`` with ``W = sum(w)`` and the weighted
+    mean ``sum(amount) / W``; with the units sorted by ``x`` this is
+    ``sum_i amount_i (W_before_i - W_after_i) / (W sum(amount))``. NaN when nothing is allocated.
+    """
     keep = weights > 0
-    x, w = values[keep], weights[keep]
-    total_w, total_xw = w.sum(), (x * w).sum()
-    if x.size == 0 or total_xw == 0:
-        return float("nan")
-    order = np.argsort(x, kind="stable")
-    x, w = x[order], w[order]
+    amount, w = amount[keep].astype(np.float64), weights[keep]
+    total_w, total_amount = w.sum(), amount.sum()
+    if amount.size == 0 or total_amount == 0:
+        return math.nan
+    with np.errstate(over="ignore"):  # a tiny weight gives an infinite x; it sorts last
+        order = np.argsort(amount / w, kind="stable")
+    amount, w = amount[order], w[order]
     before = np.cumsum(w) - w
     after = total_w - before - w
-    return float((x * w * (before - after)).sum() / (total_w * total_xw))
+    return float((amount * (before - after)).sum() / (total_w * total_amount))
 
 
-def _equity(wards: pd.DataFrame, boroughs: pd.DataFrame) -> dict[str, Any]:
+def _equity(
+    ward_codes: np.ndarray,
+    wards: dict[str, np.ndarray],
+    borough_codes: np.ndarray,
+    boroughs: dict[str, np.ndarray],
+) -> dict[str, Any]:
     """Equity summary; both tables sorted by code, so ties name the lowest code."""
-    ward_quota = wards[QUOTA].to_numpy()
-    served = np.flatnonzero(ward_quota > 0)
-    ward_ratio = wards[TARGET_RATIO].to_numpy()
-    borough_target = boroughs[TARGET].to_numpy()
-    targeted = np.flatnonzero(borough_target > 0)
-    borough_ratio = boroughs[RATIO].to_numpy()
+    served = np.flatnonzero(wards[QUOTA] > 0)
+    targeted = np.flatnonzero(boroughs[TARGET] > 0)
     out: dict[str, Any] = {
         "worst_served_ratio": math.nan,
         "worst_served_ward": None,
@@ -1077,19 +1102,18 @@ def _equity(wards: pd.DataFrame, boroughs: pd.DataFrame) -> dict[str, Any]:
         "worst_served_borough": None,
     }
     if served.size:
-        i = served[np.argmin(ward_ratio[served])]
-        out["worst_served_ratio"] = float(ward_ratio[i])
-        out["worst_served_ward"] = wards.index[i]
-        out["worst_served_ward_borough"] = wards[BOROUGH_CODE].iat[i]
+        i = served[np.argmin(wards[TARGET_RATIO][served])]
+        out["worst_served_ratio"] = float(wards[TARGET_RATIO][i])
+        out["worst_served_ward"] = str(ward_codes[i])
+        out["worst_served_ward_borough"] = str(wards[BOROUGH_CODE][i])
     if targeted.size:
-        b = targeted[np.argmin(borough_ratio[targeted])]
-        out["worst_served_borough_ratio"] = float(borough_ratio[b])
-        out["worst_served_borough"] = boroughs.index[b]
-    need = wards[NEED].to_numpy(np.float64)[served]
-    extra = wards[EXTRA].to_numpy()[served]
-    out["gini_officers_per_need"] = _weighted_gini(extra / need, need)
-    out["max_abs_share_gap_ward"] = _max_abs(wards[SHARE_GAP].to_numpy())
-    out["max_abs_share_gap_borough"] = _max_abs(boroughs[SHARE_GAP].to_numpy())
+        b = targeted[np.argmin(boroughs[RATIO][targeted])]
+        out["worst_served_borough_ratio"] = float(boroughs[RATIO][b])
+        out["worst_served_borough"] = str(borough_codes[b])
+    need = wards[NEED][served]
+    out["gini_officers_per_need"] = _weighted_gini(wards[EXTRA][served], need)
+    out["max_abs_share_gap_ward"] = _max_abs(wards[SHARE_GAP])
+    out["max_abs_share_gap_borough"] = _max_abs(boroughs[SHARE_GAP])
     out["wards_outside_quota"] = int(wards[OUTSIDE_QUOTA].sum())
     out["boroughs_below_floor"] = int((~boroughs[MET_FLOOR]).sum())
     return out

@@ -115,12 +115,7 @@ def canonical(
         sub = pd.Categorical.from_codes(np.zeros(n, dtype=np.int64), categories=[""])
     else:
         sub = _categorical(*_decode(subcategory, n))
-    ids = incident_id
-    if isinstance(ids, pa.ChunkedArray | pa.Array):
-        ids = ids.to_pandas()
-    ids = pd.Series(ids if ids is not None else pd.NA, index=range(n)).astype("string")
-    ids = ids.mask(ids == "")
-
+    ids = _ids(incident_id, n)
     a, b = _numbers(lon, n), _numbers(lat, n)
     df = pd.DataFrame(
         {
@@ -181,6 +176,17 @@ def canonical(
     return incidents[list(s.INCIDENT_COLUMNS)], rejects.astype({s.SOURCE: "string"}), read_by_month
 
 
+def _ids(values: ArrayLike, n: int) -> pd.Series:
+    """Incident ids as pandas strings (NA where empty), converted in Arrow, not per row."""
+    if values is None:
+        return pd.Series(pd.NA, index=range(n), dtype="string")
+    arr = values if isinstance(values, pa.ChunkedArray | pa.Array) else pa.array(values)
+    arr = pc.cast(arr, pa.string())
+    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+    mapper = {pa.string(): pd.StringDtype()}.get
+    return pd.Series(arr.to_pandas(types_mapper=mapper), dtype="string")
+
+
 def _gb_checks(a: np.ndarray, b: np.ndarray, c: CoordinateChecks) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(invalid="ignore"):
         inside = (a >= c.lon_min) & (a <= c.lon_max) & (b >= c.lat_min) & (b <= c.lat_max)
@@ -237,12 +243,15 @@ def finish(
     read = pd.concat([p[2] for p in parts]).groupby(level=0).sum().astype("int64")
     dup_by_month = pd.Series(dtype="int64")
     if dedupe_ids:
-        ids = incidents[s.INCIDENT_ID]
-        dup = ids.notna() & ids.duplicated(keep="first")
+        ids = pa.array(incidents[s.INCIDENT_ID].to_numpy(dtype=object, na_value=None), pa.string())
+        codes = ids.dictionary_encode().indices.to_numpy(zero_copy_only=False)  # Arrow hashing
+        present = ~incidents[s.INCIDENT_ID].isna().to_numpy()
+        dup = present & pd.Series(codes).duplicated(keep="first").to_numpy()
         if dup.any():
             dup_by_month = incidents.loc[dup, s.MONTH].value_counts().astype("int64")
             dup_by_month = dup_by_month[dup_by_month > 0]  # categorical: drop empty months
             incidents = incidents.loc[~dup].reset_index(drop=True)
+            dup = pd.Series(dup)
             frame.warnings.append(
                 f"{frame.path}: {int(dup.sum()):,} records appeared more than once (same id) "
                 "and were counted once"

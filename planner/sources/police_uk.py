@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -272,24 +273,42 @@ def _is_tar(p: Path) -> bool:
 
 
 def _extract_json(archive: Path, into: Path) -> list[Path]:
-    """Stream the archive once, writing its .json members (flattened, numbered) to *into*."""
-    files = []
+    """Stream the archive once and join its members' JSON arrays into one array file.
+
+    One file per archive lets DuckDB parse a month in one pass (the per-ward files are
+    small and numerous). Records are labelled with the archive's name.
+    """
+    parts: list[bytes] = []
+    member = ""
     try:
         with tarfile.open(archive, "r|*") as tar:
-            for member in tar:
-                if not (member.isfile() and member.name.endswith(".json")):
+            for info in tar:
+                if not (info.isfile() and info.name.endswith(".json")):
                     continue
-                data = tar.extractfile(member).read()
-                target = into / f"{len(files):06d}__{Path(member.name).name}"
-                target.write_bytes(data)
-                files.append(target)
+                member = info.name
+                data = tar.extractfile(info).read().strip()
+                if not (data.startswith(b"[") and data.endswith(b"]")):
+                    raise DataError(
+                        f"{archive}:{member}: expected a JSON array of crimes ([...]), found "
+                        f"{data[:40]!r}; re-download the archive"
+                    )
+                if data[1:-1].strip():
+                    parts.append(data[1:-1])
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise DataError(
-            f"{archive}: the archive is truncated or damaged after {len(files)} files "
+            f"{archive}: the archive is truncated or damaged after member {member or '(none)'} "
             f"({type(exc).__name__}: {exc}); download it again (planner fetch) or re-create "
             "it, then re-run"
         ) from None
-    return files
+    target = into / "records.json"
+    with open(target, "wb") as f:
+        f.write(b"[")
+        for i, part in enumerate(parts):
+            if i:
+                f.write(b",")
+            f.write(part)
+        f.write(b"]")
+    return [target]
 
 
 def _read_json_batch(files: list[Path], label: str) -> pa.Table:
@@ -304,7 +323,7 @@ def _read_json_batch(files: list[Path], label: str) -> pa.Table:
         FROM read_json({[str(f) for f in files]!r}, format = 'array',
                        columns = {_API_COLUMNS!r}, filename = true)
     """
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": 1})  # archives are read in parallel instead
     try:
         table = con.sql(query).to_arrow_table()
     except duckdb.Error as exc:
@@ -315,11 +334,11 @@ def _read_json_batch(files: list[Path], label: str) -> pa.Table:
         ) from None
     finally:
         con.close()
-    source = table.column("source").combine_chunks().dictionary_encode()
-    names = [n.split("__", 1)[-1] for n in source.dictionary.to_pylist()]
-    if label.endswith((".tar.gz", ".tgz", ".tar")):
-        names = [f"{label}:{n}" for n in names]
-    source = pa.DictionaryArray.from_arrays(source.indices, pa.array(names, pa.string()))
+    if label.endswith((".tar.gz", ".tgz", ".tar")):  # members were joined into one file
+        indices = pa.array(np.zeros(table.num_rows, dtype=np.int32))
+        source = pa.DictionaryArray.from_arrays(indices, pa.array([label], pa.string()))
+    else:
+        source = table.column("source").combine_chunks().dictionary_encode()
     return table.set_column(table.schema.get_field_index("source"), "source", source)
 
 

@@ -172,7 +172,7 @@ def _open(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, str]:
         raise DataError(f"{path}: not a readable boundary file ({exc}).") from exc
     listed = ", ".join(f"{n} ({t})" for n, t in layers)
     if layer is not None and layer not in {n for n, _ in layers} and len(layers) == 1:
-        log.info("%s: no layer %r; reading its only layer %r", path, layer, layers[0][0])
+        logger.info("%s: no layer %r; reading its only layer %r", path, layer, layers[0][0])
         layer = None  # e.g. the same wards fetched as GeoJSON instead of the mirror's TopoJSON
     if layer is not None and layer not in {n for n, _ in layers}:
         raise DataError(f"{path}: no layer {layer!r}; layers found: {listed}. Set layer.")
