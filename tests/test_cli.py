@@ -94,7 +94,7 @@ def test_errors_exit_2_with_the_fix(tiny_cli, tmp_path, capsys):
 
 
 def test_unknown_config_key_is_reported(tiny_cli, capsys):
-    cdir, data = tiny_cli
+    cdir, _ = tiny_cli
     text = (cdir / "planner.toml").read_text().replace("[paths]", "[paths]\ncache_dri = 'x'")
     (cdir / "planner.toml").write_text(text)
     assert main(["--config", str(cdir), "datasets"]) == 2

@@ -185,7 +185,8 @@ def test_api_archives_are_read_and_deduplicated(tmp_path, config):
     assert frame.rejects[s.REASON].tolist() == [s.REASON_NO_COORDINATES]
     assert frame.read_by_month.to_dict() == {"2017-01": 5, "2017-02": 1}
     kept = frame.incidents.set_index(s.INCIDENT_ID)
-    assert kept.loc["2", s.SOURCE] == "london_month_2017_01.tar.gz"  # records are labelled by archive
+    # records are labelled by their archive
+    assert kept.loc["2", s.SOURCE] == "london_month_2017_01.tar.gz"
 
 
 def test_api_single_json_file(tmp_path, config):
