@@ -1,0 +1,326 @@
+"""The ward need index: a transparent weighted sum of normalised components.
+
+Components (raw values per ward, from :mod:`planner.features` and the forecast):
+
+``harm``      crime harm in the window (days of custody, CCHI by default)
+``asb``       anti-social behaviour incidents in the window (absent when the data has none)
+``forecast``  forecast harm over the next 12 months (absent unless the model beat both
+              baselines in the backtest)
+``trend``     the rise in harm against the previous window, shrunk towards no change:
+              ``max(0, log((H1 + k) / (H0 + k)))`` with a prior of ``k`` days, so small numbers
+              do not shout; falls count as zero (a falling ward is not penalised below
+              a steady one)
+``rate``      harm per 1,000 residents
+
+Each component is divided by its London scale (the ``scale_quantile`` of that component
+across the scored wards; 1.0 means "as high as the ward at the 95th percentile"), then
+multiplied by its weight. The score is the sum of those contributions, so the
+contributions add up to the score exactly and explain it. Absent components drop out and
+the remaining weights are rescaled to sum to 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from planner import schema as s
+from planner.errors import ConfigError, DataError
+
+__all__ = [
+    "COMPONENTS",
+    "NeedSettings",
+    "load_need_settings",
+    "rank_wards",
+    "score_wards",
+    "sensitivity",
+]
+
+COMPONENTS = ("harm", "asb", "forecast", "trend", "rate")
+NEED_SCORE = "need_score"
+RANK_LONDON = "rank_london"
+RANK_BOROUGH = "rank_borough"
+
+
+@dataclass(frozen=True)
+class SensitivitySettings:
+    draws: int = 200
+    perturbation: float = 0.2
+    top_n: int = 50
+    unstable_margin: int = 50
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class NeedSettings:
+    """Weights and options of the need index (config/need.toml)."""
+
+    weights: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "harm": 0.45,
+            "asb": 0.15,
+            "forecast": 0.15,
+            "trend": 0.1,
+            "rate": 0.15,
+        }
+    )
+    scale_quantile: float = 0.95
+    trend_prior_days: float = 365.0
+    window_months: int = 12
+    harm_index: str = "cchi"
+    exclude_boroughs: tuple[str, ...] = (s.CITY_OF_LONDON,)
+    sensitivity: SensitivitySettings = field(default_factory=SensitivitySettings)
+
+    def with_weights(self, **weights: float) -> NeedSettings:
+        """A copy with some component weights changed (the app's sliders)."""
+        unknown = set(weights) - set(COMPONENTS)
+        if unknown:
+            raise ConfigError(f"unknown need component(s) {sorted(unknown)}; use {COMPONENTS}")
+        return dataclasses.replace(self, weights={**self.weights, **weights})
+
+
+def load_need_settings(config: Any) -> NeedSettings:
+    """Read ``config/need.toml`` (``config.extra["need"]``), validating every key.
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys or components, negative weights, weights that sum to zero, or a
+        scale quantile outside (0, 1].
+    """
+    raw = dict(config.extra.get("need", {}))
+    where = f"{config.config_dir / 'need.toml'}"
+    allowed = {f.name for f in dataclasses.fields(NeedSettings)}
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    sens = raw.pop("sensitivity", {})
+    s_allowed = {f.name for f in dataclasses.fields(SensitivitySettings)}
+    if set(sens) - s_allowed:
+        raise ConfigError(f"{where} [sensitivity]: unknown key(s) {sorted(set(sens) - s_allowed)}")
+    weights = dict(raw.pop("weights", NeedSettings().weights))
+    bad = set(weights) - set(COMPONENTS)
+    if bad:
+        raise ConfigError(
+            f"{where} [weights]: unknown component(s) {sorted(bad)}; use {COMPONENTS}"
+        )
+    if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ConfigError(f"{where} [weights]: weights must be >= 0 and not all zero: {weights}")
+    if "exclude_boroughs" in raw:
+        raw["exclude_boroughs"] = tuple(raw["exclude_boroughs"])
+    settings = NeedSettings(weights=weights, sensitivity=SensitivitySettings(**sens), **raw)
+    if not 0 < settings.scale_quantile <= 1:
+        raise ConfigError(
+            f"{where}: scale_quantile must be in (0, 1], found {settings.scale_quantile}"
+        )
+    return settings
+
+
+def trend_component(harm_last: pd.Series, harm_prior: pd.Series, *, prior_days: float) -> pd.Series:
+    """The shrunk rise in harm: ``max(0, log((H1 + k) / (H0 + k)))``; never falls as H1 grows."""
+    ratio = (harm_last.astype(float) + prior_days) / (harm_prior.astype(float) + prior_days)
+    return np.log(ratio).clip(lower=0).rename("trend")
+
+
+def score_wards(
+    components: pd.DataFrame,
+    boroughs: pd.Series,
+    settings: NeedSettings,
+) -> pd.DataFrame:
+    """Combine raw components into the need score, with contributions and ranks.
+
+    Parameters
+    ----------
+    components
+        Raw component values, indexed by ward_code; columns among :data:`COMPONENTS`.
+        A missing column is an absent component. NaN is treated as 0 (e.g. a rate where the
+        population is unknown) and reported in ``attrs["notes"]``.
+    boroughs
+        Borough code per ward (same index).
+    settings
+        Weights and the scale quantile.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like *components*: ``need_score``, ``rank_london``, ``rank_borough``,
+        ``contribution: <c>`` and ``normalised: <c>`` per present component, and
+        ``borough_code``. ``attrs``: ``weights`` used, ``scales``, ``absent``, ``notes``.
+
+    Raises
+    ------
+    DataError
+        Negative component values, or wards without a borough.
+    """
+    present, weights = _present_weights(components, settings)
+    values = components[present].astype(float)
+    if (values < 0).any().any():
+        bad = values.columns[(values < 0).any()].tolist()
+        raise DataError(f"need components must be >= 0; negative values in {bad}")
+    notes = [
+        f"{c}: {n} ward(s) without a value, counted as 0"
+        for c, n in values.isna().sum().items()
+        if n
+    ]
+    values = values.fillna(0.0)
+    scales = {c: _scale(values[c], settings.scale_quantile) for c in present}
+    out = pd.DataFrame(index=components.index)
+    out[s.BOROUGH_CODE] = boroughs.reindex(components.index)
+    if out[s.BOROUGH_CODE].isna().any():
+        missing = out.index[out[s.BOROUGH_CODE].isna()].tolist()[:5]
+        raise DataError(f"wards without a borough code: {missing}")
+    contrib = pd.DataFrame(
+        {f"contribution: {c}": weights[c] * values[c] / scales[c] for c in present}, index=out.index
+    )
+    for c in present:
+        out[f"normalised: {c}"] = values[c] / scales[c]
+    out = pd.concat([out, contrib], axis=1)
+    out[NEED_SCORE] = contrib.sum(axis=1)
+    out[RANK_LONDON], out[RANK_BOROUGH] = rank_wards(out[NEED_SCORE], out[s.BOROUGH_CODE])
+    out.attrs.update(
+        weights=weights,
+        scales=scales,
+        absent=[c for c in COMPONENTS if c not in present],
+        notes=notes,
+    )
+    return out
+
+
+def rank_wards(score: pd.Series, boroughs: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """London and borough ranks (1 = most need); ties go to the lower ward code."""
+    frame = pd.DataFrame(
+        {"score": score.to_numpy(), "borough": boroughs.to_numpy()}, index=score.index
+    )
+    frame["code"] = frame.index.astype(str)
+    ordered = frame.sort_values(["score", "code"], ascending=[False, True])
+    london = pd.Series(np.arange(1, len(ordered) + 1), index=ordered.index)
+    borough = ordered.groupby("borough", sort=False).cumcount() + 1
+    return london.reindex(score.index), borough.reindex(score.index)
+
+
+def sensitivity(
+    components: pd.DataFrame,
+    boroughs: pd.Series,
+    settings: NeedSettings,
+    *,
+    alternative: pd.DataFrame | None = None,
+    alternative_name: str = "css",
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """How stable is the ranking? Harm index swap and random weight perturbations.
+
+    Parameters
+    ----------
+    components
+        Raw components under the chosen harm index.
+    boroughs
+        Borough code per ward.
+    settings
+        Includes ``sensitivity`` (draws, +/- perturbation, top_n, unstable_margin, seed).
+    alternative
+        Components under the alternative harm index (e.g. ONS CSS); compared if given.
+
+    Returns
+    -------
+    summary, per_ward
+        ``summary``: Spearman correlations and top-N overlaps; ``per_ward``: base rank,
+        rank under the alternative index, min/max/5th/95th percentile rank over the draws,
+        the largest move, and ``unstable`` where it exceeds the margin.
+    """
+    cfg = settings.sensitivity
+    base = score_wards(components, boroughs, settings)
+    base_rank = base[RANK_LONDON]
+    per_ward = pd.DataFrame({"rank": base_rank})
+    summary: dict[str, Any] = {"wards": len(base), "top_n": cfg.top_n}
+    if alternative is not None:
+        alt = score_wards(alternative.reindex(components.index), boroughs, settings)
+        per_ward[f"rank_{alternative_name}"] = alt[RANK_LONDON]
+        summary[f"spearman_vs_{alternative_name}"] = _spearman(base_rank, alt[RANK_LONDON])
+        summary[f"top_{cfg.top_n}_overlap_vs_{alternative_name}"] = _overlap(
+            base_rank, alt[RANK_LONDON], cfg.top_n
+        )
+    ranks = _perturbed_ranks(base, settings)
+    per_ward["rank_min"] = ranks.min(axis=1)
+    per_ward["rank_max"] = ranks.max(axis=1)
+    per_ward["rank_p05"] = np.percentile(ranks, 5, axis=1)
+    per_ward["rank_p95"] = np.percentile(ranks, 95, axis=1)
+    moves = np.abs(ranks - base_rank.to_numpy()[:, None])
+    per_ward["largest_move"] = moves.max(axis=1)
+    per_ward["unstable"] = per_ward["largest_move"] > cfg.unstable_margin
+    rho = [
+        _spearman(base_rank, pd.Series(ranks[:, j], index=base_rank.index))
+        for j in range(ranks.shape[1])
+    ]
+    overlaps = [
+        _overlap(base_rank, pd.Series(ranks[:, j], index=base_rank.index), cfg.top_n)
+        for j in range(ranks.shape[1])
+    ]
+    summary |= {
+        "weight_draws": cfg.draws,
+        "weight_perturbation": cfg.perturbation,
+        "spearman_weights_median": float(np.median(rho)),
+        "spearman_weights_min": float(np.min(rho)),
+        f"top_{cfg.top_n}_overlap_weights_mean": float(np.mean(overlaps)),
+        f"top_{cfg.top_n}_overlap_weights_min": int(np.min(overlaps)),
+        "unstable_margin": cfg.unstable_margin,
+        "unstable_wards": int(per_ward["unstable"].sum()),
+    }
+    return summary, per_ward
+
+
+# --- private steps ------------------------------------------------------------------
+
+
+def _present_weights(
+    components: pd.DataFrame, settings: NeedSettings
+) -> tuple[list[str], dict[str, float]]:
+    present = [c for c in COMPONENTS if c in components.columns and settings.weights.get(c, 0) > 0]
+    if not present:
+        raise ConfigError(
+            f"no need component with a positive weight is present (components: "
+            f"{list(components.columns)}, weights: {dict(settings.weights)})"
+        )
+    total = sum(settings.weights[c] for c in present)
+    return present, {c: settings.weights[c] / total for c in present}
+
+
+def _scale(values: pd.Series, quantile: float) -> float:
+    scale = float(np.quantile(values.to_numpy(), quantile)) if len(values) else 0.0
+    if scale <= 0:
+        scale = float(values.max()) if len(values) else 0.0
+    return scale if scale > 0 else 1.0
+
+
+def _perturbed_ranks(base: pd.DataFrame, settings: NeedSettings) -> np.ndarray:
+    """Ranks (wards x draws) with every weight scaled by U(1-p, 1+p), then renormalised."""
+    cfg = settings.sensitivity
+    present = list(base.attrs["weights"])
+    norm = base[[f"normalised: {c}" for c in present]].to_numpy()
+    w = np.array([base.attrs["weights"][c] for c in present])
+    rng = np.random.default_rng(cfg.seed)
+    factors = rng.uniform(
+        1 - cfg.perturbation, 1 + cfg.perturbation, size=(len(present), cfg.draws)
+    )
+    draws = w[:, None] * factors
+    draws /= draws.sum(axis=0, keepdims=True)
+    scores = norm @ draws  # wards x draws
+    codes = base.index.astype(str).to_numpy()
+    code_order = np.argsort(np.argsort(codes, kind="stable"))  # tie-break: lower code first
+    ranks = np.empty_like(scores, dtype=np.int64)
+    for j in range(scores.shape[1]):
+        order = np.lexsort((code_order, -scores[:, j]))
+        ranks[order, j] = np.arange(1, len(order) + 1)
+    return ranks
+
+
+def _spearman(a: pd.Series, b: pd.Series) -> float:
+    a, b = a.astype(float), b.reindex(a.index).astype(float)
+    return float(np.corrcoef(a.rank(), b.rank())[0, 1]) if len(a) > 1 else 1.0
+
+
+def _overlap(a: pd.Series, b: pd.Series, n: int) -> int:
+    return len(set(a[a <= n].index) & set(b.reindex(a.index)[lambda r: r <= n].index))
