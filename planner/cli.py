@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,8 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+        format="%(levelname)s: %(message)s",
     )
+    _route_warnings()
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
@@ -51,6 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; nothing half-written was kept", file=sys.stderr)
         return 130
+
+
+def _route_warnings() -> None:
+    """Show the planner's data warnings as one 'warning:' line each, once."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+    warnings.simplefilter("once", PlannerWarning)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,6 +107,21 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--detail", action="store_true", help="print the table per source and month")
     i.add_argument("--no-progress", action="store_true", help="no progress bar")
     i.set_defaults(run=_ingest)
+
+    sc = sub.add_parser(
+        "score",
+        help="score every ward's need and write the tables",
+        description="Build the ward need index (harm, ASB, forecast, trend, rate) for a "
+        "dataset and write scores, contributions, features, sensitivity and the forecast "
+        "backtest as CSV with the run manifest.",
+    )
+    sc.add_argument("--dataset", metavar="NAME", help="a dataset from config/planner.toml")
+    sc.add_argument("--out", metavar="DIR", help="output folder (default: out/score/DATASET)")
+    sc.add_argument("--harm-index", choices=["cchi", "css"], help="default: config/need.toml")
+    sc.add_argument("--window-end", metavar="YYYY-MM", help="last month of the 12-month window")
+    sc.add_argument("--no-forecast", action="store_true", help="skip the forecast and backtest")
+    sc.add_argument("--top", type=int, default=15, help="wards to print (default 15)")
+    sc.set_defaults(run=_score)
 
     d = sub.add_parser("datasets", help="list the configured datasets")
     d.set_defaults(run=_datasets)
@@ -144,6 +171,71 @@ def _ingest(config: PlannerConfig, args: argparse.Namespace) -> int:
             tmp.write_text(json.dumps(result.quality, indent=1, default=str))
         print(f"quality report also written to {args.report}")
     return 0 if result.quality.get("conservation_ok", True) else 1
+
+
+def _score(config: PlannerConfig, args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from tqdm import tqdm
+
+    from planner.export import write_need_tables
+    from planner.pipeline import prepare_need, score_need
+    from planner.scoring import load_need_settings
+
+    settings = load_need_settings(config)
+    if args.harm_index:
+        settings = dataclasses.replace(settings, harm_index=args.harm_index)
+    spec = config.dataset(args.dataset)
+    with tqdm(desc=f"score {spec.name}", unit=" step", disable=None) as bar:
+
+        def progress(label: str) -> None:
+            bar.set_postfix_str(label, refresh=False)
+            bar.update(1)
+
+        inputs = prepare_need(
+            config,
+            spec.name,
+            settings=settings,
+            window_end=args.window_end,
+            use_forecast=not args.no_forecast,
+            progress=progress,
+        )
+        result = score_need(inputs, settings)
+    out = Path(args.out) if args.out else config.out_dir / "score" / spec.name
+    files = write_need_tables(result, out)
+    _print_scores(result, args.top)
+    print(f"\nwritten to {out}: {', '.join(p.name for p in files)}")
+    return 0
+
+
+def _print_scores(result, top: int) -> None:
+    m = result.manifest
+    print(
+        f"Need index, dataset {m['dataset']}, window {m['window']['start']}..{m['window']['end']}, "
+        f"harm index {m['harm_index'].upper()}"
+    )
+    weights = ", ".join(f"{k} {v:.2f}" for k, v in m["weights_used"].items())
+    print(f"weights used: {weights}")
+    if m["absent_components"]:
+        print(f"absent components: {', '.join(m['absent_components'])}")
+    verdict = result.inputs.verdict
+    if verdict:
+        print(f"forecast: {verdict.get('explanation', verdict)}")
+    for note in m["notes"]:
+        print(f"note: {note}")
+    if result.sensitivity_summary:
+        ss = result.sensitivity_summary
+        alt = [k for k in ss if k.startswith("spearman_vs_")]
+        parts = [f"{k.replace('_', ' ')} {ss[k]:.3f}" for k in alt]
+        parts.append(f"median Spearman under +/-20 % weights {ss['spearman_weights_median']:.3f}")
+        parts.append(f"unstable wards {ss['unstable_wards']}")
+        print("sensitivity: " + "; ".join(parts))
+    cols = ["ward_name", "borough_name", "need_score", "rank_borough"]
+    cols += [c for c in result.scores.columns if c.startswith("contribution: ")]
+    table = result.scores.sort_values("rank_london").head(top)[cols]
+    table.columns = [c.replace("contribution: ", "") for c in table.columns]
+    print()
+    print(table.round(3).to_string())
 
 
 def _datasets(config: PlannerConfig, args: argparse.Namespace) -> int:

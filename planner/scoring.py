@@ -74,6 +74,7 @@ class NeedSettings:
     window_months: int = 12
     harm_index: str = "cchi"
     exclude_boroughs: tuple[str, ...] = (s.CITY_OF_LONDON,)
+    min_borough_coverage: float = 0.75
     sensitivity: SensitivitySettings = field(default_factory=SensitivitySettings)
 
     def with_weights(self, **weights: float) -> NeedSettings:

@@ -1,0 +1,735 @@
+"""Ward harm forecast: a direct multi-horizon model, two naive baselines and a backtest.
+
+Input everywhere is *monthly*: a wide DataFrame of monthly harm (days of custody), index
+``ward_code``, columns consecutive months ``"YYYY-MM"`` in order, zeros filled (what
+``planner.features.monthly_harm`` produces). Nothing here knows how harm was weighted.
+
+:class:`HarmForecaster` follows the scikit-learn estimator contract. ``fit`` turns every
+usable origin of the history into training rows, one per ward x origin x horizon ``h``
+(direct multi-horizon: one model, ``h`` a feature, no recursion). The features of a row are
+the ward's harm at lags 1..``lags``, its 3/6/12-month means, the mean of the year before,
+its long-run mean, the same month one and two years before the target month, the ward's
+level (``log1p`` of its 12-month mean), ``h`` and the target month of year.
+
+Per-ward scale. Every harm feature and the target are divided by the ward's trailing
+12-month mean + 1 (its *scale*) and predictions are multiplied back. The model then learns
+shapes ("a spike three months ago", "a rising year") that transfer between a ward of
+500 and a ward of 50,000 days a month, and with ``weighting="equal"`` (the default) no
+ward dominates the loss because of its size. ``weighting="harm"`` weighs each row by the
+scale instead, which makes the Poisson deviance that of the unscaled harm.
+
+The need index takes the 12-month total (:meth:`HarmForecaster.predict_total`), and may
+use it only if :func:`backtest` / :func:`verdict` show the model beating both
+:func:`last12` and :func:`seasonal_naive` on the 12-month ward totals. Note that the two
+baselines have the same 12-month total (the last 12 months' harm), so they differ only
+month by month.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import PoissonRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from planner import schema as s
+from planner.errors import ConfigError, DataError
+
+__all__ = [
+    "FORECAST_HARM",
+    "METHODS",
+    "MODELS",
+    "HarmForecaster",
+    "backtest",
+    "default_origins",
+    "forecaster_from_config",
+    "last12",
+    "origin_forecasts",
+    "seasonal_naive",
+    "verdict",
+]
+
+log = logging.getLogger(__name__)
+
+FORECAST_HARM = "forecast_harm"
+MODELS = ("hgb_poisson", "poisson_glm")
+WEIGHTINGS = ("equal", "harm")
+METHODS = ("model", "last12", "seasonal_naive")
+METRICS = ("wape", "mae", "bias", "wape_total", "mae_total")
+ALL = "all"
+_MIN_HISTORY = 24  # the mean of the year before and "same month two years ago" need 24 months
+_BACKTEST_KEYS = ("horizon", "n_origins", "step", "min_history")
+
+
+class HarmForecaster(RegressorMixin, BaseEstimator):
+    """Forecast each ward's monthly harm over the next ``horizon`` months.
+
+    Parameters
+    ----------
+    model
+        ``"hgb_poisson"`` (HistGradientBoostingRegressor, Poisson loss) or ``"poisson_glm"``
+        (PoissonRegressor on standardised ``log1p`` features).
+    lags
+        Monthly lags used as features (1..24).
+    horizon
+        Months forecast from the last month of the data.
+    long_run
+        Months in the ward's long-run mean (fewer where the history is shorter, so that
+        ``long_run`` does not lengthen the history a forecast needs).
+    weighting
+        ``"equal"``: every training row weighs the same (on the per-ward scale);
+        ``"harm"``: rows weigh by the ward's scale.
+    max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization
+        Passed to HistGradientBoostingRegressor (``l2_regularization`` is the GLM's
+        ``alpha``; the others are ignored by the GLM).
+    max_rows
+        Training rows kept (a seeded random subsample) when the history yields more.
+    random_state
+        Seed of the subsample and of the gradient boosting.
+
+    Attributes
+    ----------
+    estimator_
+        The fitted scikit-learn regressor (or pipeline).
+    feature_names_
+        Names of the model features; ``n_features_in_`` is their number.
+    last_month_
+        The last month of the training data.
+    n_training_rows_, fit_seconds_
+        Rows the regressor was fitted on, and the wall time of ``fit``.
+
+    Notes
+    -----
+    ``score`` (from RegressorMixin) is the R² of ``predict(monthly)`` against *y*, the
+    next ``horizon`` months in the same shape.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = "hgb_poisson",
+        lags: int = 12,
+        horizon: int = 12,
+        long_run: int = 36,
+        weighting: str = "equal",
+        max_iter: int = 200,
+        learning_rate: float = 0.05,
+        max_leaf_nodes: int = 15,
+        min_samples_leaf: int = 200,
+        l2_regularization: float = 1.0,
+        max_rows: int = 300_000,
+        random_state: int | None = 0,
+    ) -> None:
+        self.model = model
+        self.lags = lags
+        self.horizon = horizon
+        self.long_run = long_run
+        self.weighting = weighting
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.max_rows = max_rows
+        self.random_state = random_state
+
+    @property
+    def min_history(self) -> int:
+        """Months of history a ward needs for one forecast."""
+        return max(_MIN_HISTORY, int(self.lags))
+
+    def fit(self, monthly: pd.DataFrame, y: None = None) -> HarmForecaster:
+        """Fit on every usable origin of *monthly*.
+
+        Parameters
+        ----------
+        monthly
+            Monthly harm, index ward_code, consecutive ``"YYYY-MM"`` columns.
+        y
+            Ignored: the targets are the later months of *monthly*.
+
+        Returns
+        -------
+        HarmForecaster
+            self.
+
+        Raises
+        ------
+        ConfigError
+            A parameter is out of range.
+        DataError
+            *monthly* is not monthly harm, or is too short to give one training row.
+        """
+        started = time.perf_counter()
+        self._check_params()
+        values, months = _as_array(monthly, min_months=self.min_history + 1)
+        ward, origin, step = self._training_rows(values.shape)
+        features, scale = _features(values, months[0], ward, origin, step, self._spec())
+        target = values[ward, origin + step] / scale
+        weight = scale / scale.mean() if self.weighting == "harm" else None
+        self.estimator_ = self._regressor()
+        self.estimator_.fit(self._design(features), target, **self._weight_kw(weight))
+        self.feature_names_ = _feature_names(self._spec())
+        self.n_features_in_ = len(self.feature_names_)
+        self.last_month_ = str(monthly.columns[-1])
+        self.n_training_rows_ = len(target)
+        self.fit_seconds_ = time.perf_counter() - started
+        log.info(
+            "HarmForecaster(%s): %d rows from %d wards x %d months, %.1f s",
+            self.model,
+            len(target),
+            *values.shape,
+            self.fit_seconds_,
+        )
+        return self
+
+    def predict(self, monthly: pd.DataFrame) -> pd.DataFrame:
+        """Monthly forecasts for the ``horizon`` months after the last month of *monthly*.
+
+        Parameters
+        ----------
+        monthly
+            Monthly harm, at least ``min_history`` months; any wards (the model is shared).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ward_code (as *monthly*), one column per future month ``"YYYY-MM"``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before ``fit``.
+        DataError
+            *monthly* is not monthly harm or is too short.
+        """
+        check_is_fitted(self, "estimator_")
+        values, months = _as_array(monthly, min_months=self.min_history)
+        n_wards, n_months = values.shape
+        ward = np.repeat(np.arange(n_wards), self.horizon)
+        origin = np.full(ward.shape, n_months - 1)
+        step = np.tile(np.arange(1, self.horizon + 1), n_wards)
+        features, scale = _features(values, months[0], ward, origin, step, self._spec())
+        pred = np.clip(self.estimator_.predict(self._design(features)), 0, None) * scale
+        future = _month_labels(months[-1] + 1, self.horizon)
+        return pd.DataFrame(
+            pred.reshape(n_wards, self.horizon), index=monthly.index, columns=future
+        )
+
+    def predict_total(self, monthly: pd.DataFrame) -> pd.Series:
+        """The forecast harm summed over the next ``horizon`` months, per ward.
+
+        Returns
+        -------
+        pandas.Series
+            Named ``"forecast_harm"``, indexed like *monthly*.
+        """
+        return self.predict(monthly).sum(axis=1).rename(FORECAST_HARM)
+
+    # --- private steps ----------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        problems = []
+        if self.model not in MODELS:
+            problems.append(f"model={self.model!r} (use one of {MODELS})")
+        if self.weighting not in WEIGHTINGS:
+            problems.append(f"weighting={self.weighting!r} (use one of {WEIGHTINGS})")
+        if not 1 <= int(self.lags) <= 24:
+            problems.append(f"lags={self.lags!r} (use 1..24)")
+        if not 1 <= int(self.horizon) <= 24:
+            problems.append(f"horizon={self.horizon!r} (use 1..24)")
+        if not 12 <= int(self.long_run) <= 120:
+            problems.append(f"long_run={self.long_run!r} (use 12..120)")
+        if int(self.max_rows) < 1000:
+            problems.append(f"max_rows={self.max_rows!r} (use at least 1000)")
+        if problems:
+            raise ConfigError("HarmForecaster: invalid parameter(s): " + "; ".join(problems))
+
+    def _spec(self) -> tuple[int, int]:
+        return int(self.lags), int(self.long_run)
+
+    def _training_rows(self, shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+        """(ward, origin, h) of every row with a known target, subsampled to ``max_rows``."""
+        n_wards, n_months = shape
+        first = self.min_history - 1
+        parts = []
+        for h in range(1, self.horizon + 1):
+            origins = np.arange(first, n_months - h)
+            w, o = np.meshgrid(np.arange(n_wards), origins, indexing="ij")
+            parts.append(np.stack([w.ravel(), o.ravel(), np.full(w.size, h)]))
+        rows = np.concatenate(parts, axis=1)
+        if rows.shape[1] > self.max_rows:
+            rng = np.random.default_rng(self.random_state)
+            rows = rows[:, np.sort(rng.choice(rows.shape[1], self.max_rows, replace=False))]
+        return rows[0], rows[1], rows[2]
+
+    def _regressor(self) -> Any:
+        if self.model == "hgb_poisson":
+            return HistGradientBoostingRegressor(
+                loss="poisson",
+                max_iter=self.max_iter,
+                learning_rate=self.learning_rate,
+                max_leaf_nodes=self.max_leaf_nodes,
+                min_samples_leaf=self.min_samples_leaf,
+                l2_regularization=self.l2_regularization,
+                early_stopping=False,
+                random_state=self.random_state,
+            )
+        glm = PoissonRegressor(alpha=self.l2_regularization * 1e-3, max_iter=500)
+        return Pipeline([("scale", StandardScaler()), ("glm", glm)])
+
+    def _design(self, features: np.ndarray) -> np.ndarray:
+        """The regressor's input: raw features for the trees, a log-linear design for the GLM."""
+        if self.model == "hgb_poisson":
+            return features
+        n_rel = features.shape[1] - 3  # relative harm features, then level, h, month
+        month = features[:, -1] * (2 * np.pi / 12)
+        return np.column_stack(
+            [
+                np.log1p(features[:, :n_rel]),
+                features[:, n_rel],
+                features[:, -2],
+                np.sin(month),
+                np.cos(month),
+            ]
+        )
+
+    def _weight_kw(self, weight: np.ndarray | None) -> dict[str, np.ndarray]:
+        if weight is None:
+            return {}
+        return {"sample_weight" if self.model == "hgb_poisson" else "glm__sample_weight": weight}
+
+
+# --- features ---------------------------------------------------------------------------
+
+
+def _feature_names(spec: tuple[int, int]) -> list[str]:
+    lags, long_run = spec
+    return [
+        *(f"lag_{k}" for k in range(1, lags + 1)),
+        "mean_3",
+        "mean_6",
+        "mean_12",
+        "mean_prev_year",
+        f"mean_{long_run}",
+        "same_month_1y",
+        "same_month_2y",
+        "level",
+        "horizon",
+        "target_month",
+    ]
+
+
+def _features(
+    values: np.ndarray,
+    first_month: int,
+    ward: np.ndarray,
+    origin: np.ndarray,
+    step: np.ndarray,
+    spec: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features of (ward, origin, h) rows, using months up to each origin only; and the scale.
+
+    Harm features are divided by the scale (trailing 12-month mean + 1).
+    """
+    lags, long_run = spec
+    csum = np.concatenate([np.zeros((values.shape[0], 1)), np.cumsum(values, axis=1)], axis=1)
+
+    def mean(end: np.ndarray, n: int) -> np.ndarray:  # mean of months end-n+1..end
+        start = np.maximum(end + 1 - n, 0)
+        return (csum[ward, end + 1] - csum[ward, start]) / (end + 1 - start)
+
+    mean_12 = mean(origin, 12)
+    scale = mean_12 + 1.0
+    same_1y = origin + step - 12 * np.ceil(step / 12).astype(int)
+    relative = [
+        *(values[ward, origin - k + 1] for k in range(1, lags + 1)),
+        mean(origin, 3),
+        mean(origin, 6),
+        mean_12,
+        mean(origin - 12, 12),
+        mean(origin, long_run),
+        values[ward, same_1y],
+        values[ward, same_1y - 12],
+    ]
+    target_month = (first_month + origin + step) % 12 + 1
+    features = np.column_stack(
+        [*(r / scale for r in relative), np.log1p(mean_12), step, target_month]
+    )
+    return features, scale
+
+
+# --- baselines --------------------------------------------------------------------------
+
+
+def last12(monthly: pd.DataFrame, origin: str | None = None, *, horizon: int = 12) -> pd.DataFrame:
+    """Each future month forecast as the mean of the 12 months up to *origin*.
+
+    Parameters
+    ----------
+    monthly
+        Monthly harm (months after *origin* are ignored).
+    origin
+        The last observed month ``"YYYY-MM"``; default the last column.
+    horizon
+        Months forecast.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ward_code, one column per month after *origin*.
+    """
+    values, months = _as_array(_history(monthly, origin), min_months=12)
+    pred = np.repeat(values[:, -12:].mean(axis=1, keepdims=True), horizon, axis=1)
+    return pd.DataFrame(pred, index=monthly.index, columns=_month_labels(months[-1] + 1, horizon))
+
+
+def seasonal_naive(
+    monthly: pd.DataFrame, origin: str | None = None, *, horizon: int = 12
+) -> pd.DataFrame:
+    """Each future month forecast as the same month a year earlier (the latest one observed).
+
+    Parameters and returns as :func:`last12`.
+    """
+    values, months = _as_array(_history(monthly, origin), min_months=12)
+    n = values.shape[1]
+    step = np.arange(1, horizon + 1)
+    source = n - 1 + step - 12 * np.ceil(step / 12).astype(int)
+    return pd.DataFrame(
+        values[:, source], index=monthly.index, columns=_month_labels(months[-1] + 1, horizon)
+    )
+
+
+# --- backtest ---------------------------------------------------------------------------
+
+
+def default_origins(
+    monthly: pd.DataFrame,
+    *,
+    horizon: int = 12,
+    n_origins: int | None = 8,
+    step: int = 12,
+    min_history: int = 36,
+) -> list[str]:
+    """Backtest origins: every *step* months back from the last with *horizon* months after it.
+
+    Parameters
+    ----------
+    monthly
+        Monthly harm.
+    horizon
+        Months that must follow each origin.
+    n_origins
+        Keep the latest *n_origins* (``None``: all).
+    step
+        Months between origins.
+    min_history
+        Months of history the earliest origin needs (itself included).
+
+    Returns
+    -------
+    list of str
+        Origins ``"YYYY-MM"``, oldest first.
+
+    Raises
+    ------
+    DataError
+        The series is too short for one origin.
+    """
+    n = monthly.shape[1]
+    last = n - 1 - horizon
+    positions = list(range(last, min_history - 2, -step))[::-1]
+    if not positions:
+        raise DataError(
+            f"monthly harm has {n} months; a backtest origin needs {min_history} months of "
+            f"history and {horizon} after it ({min_history + horizon} in all)"
+        )
+    if n_origins is not None:
+        positions = positions[-n_origins:]
+    return [str(monthly.columns[p]) for p in positions]
+
+
+def origin_forecasts(
+    monthly: pd.DataFrame,
+    origin: str,
+    *,
+    estimator: HarmForecaster | None = None,
+    horizon: int = 12,
+) -> dict[str, pd.DataFrame]:
+    """Fit a clone of *estimator* on the months up to *origin* and forecast, with the baselines.
+
+    Only ``monthly`` up to and including *origin* is passed to fit, predict and the
+    baselines: the months after it are never seen.
+
+    Returns
+    -------
+    dict
+        ``{"model": ..., "last12": ..., "seasonal_naive": ...}``, each a DataFrame of the
+        *horizon* months after *origin*; ``"model"`` carries ``attrs["fit_seconds"]``.
+    """
+    history = _history(monthly, origin)
+    est = clone(estimator if estimator is not None else HarmForecaster()).set_params(
+        horizon=horizon
+    )
+    started = time.perf_counter()
+    model = est.fit(history).predict(history)
+    model.attrs["fit_seconds"] = time.perf_counter() - started
+    return {
+        "model": model,
+        "last12": last12(history, horizon=horizon),
+        "seasonal_naive": seasonal_naive(history, horizon=horizon),
+    }
+
+
+def backtest(
+    monthly: pd.DataFrame,
+    *,
+    origins: Sequence[str] | None = None,
+    horizon: int = 12,
+    estimator: HarmForecaster | None = None,
+    n_origins: int | None = 8,
+    step: int = 12,
+    min_history: int = 36,
+) -> pd.DataFrame:
+    """Rolling-origin evaluation of the model against :func:`last12` and :func:`seasonal_naive`.
+
+    For each origin the estimator is refitted on the months up to the origin only, and
+    every method forecasts the *horizon* months after it.
+
+    Parameters
+    ----------
+    monthly
+        Monthly harm.
+    origins
+        Origins ``"YYYY-MM"`` (the last observed month); default :func:`default_origins`
+        with *n_origins*, *step* and *min_history*.
+    horizon
+        Months forecast from each origin (the estimator's ``horizon`` is set to it).
+    estimator
+        Default ``HarmForecaster()``.
+    n_origins, step, min_history
+        See :func:`default_origins`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per origin and method, then one per method with origin ``"all"`` (the
+        mean over origins). Columns: origin, method, n_wards, actual_harm, wape, mae,
+        bias, wape_total, mae_total, fit_seconds. ``wape``/``mae``/``bias`` are on
+        ward x month values, ``wape_total``/``mae_total`` on the *horizon*-month ward
+        totals: WAPE = sum|pred - actual| / sum actual, bias = sum(pred - actual) / sum actual.
+
+    Raises
+    ------
+    DataError
+        An origin is not a column or has fewer than *horizon* months after it.
+    """
+    _as_array(monthly, min_months=1)
+    if origins is None:
+        origins = default_origins(
+            monthly, horizon=horizon, n_origins=n_origins, step=step, min_history=min_history
+        )
+    rows = []
+    for origin in origins:
+        truth = _future(monthly, origin, horizon)
+        forecasts = origin_forecasts(monthly, origin, estimator=estimator, horizon=horizon)
+        for method, pred in forecasts.items():
+            row = {"origin": str(origin), "method": method, **_scores(pred, truth)}
+            row["fit_seconds"] = pred.attrs.get("fit_seconds", np.nan)
+            rows.append(row)
+        log.info(
+            "backtest origin %s: WAPE_total %s",
+            origin,
+            ", ".join(f"{r['method']} {r['wape_total']:.3f}" for r in rows[-len(forecasts) :]),
+        )
+    table = pd.DataFrame(rows)
+    summary = table.groupby("method", sort=False).mean(numeric_only=True).reset_index()
+    summary.insert(0, "origin", ALL)
+    return pd.concat([table, summary], ignore_index=True)
+
+
+def verdict(table: pd.DataFrame) -> dict[str, Any]:
+    """Does the model beat both baselines on the 12-month ward totals?
+
+    Parameters
+    ----------
+    table
+        A :func:`backtest` table.
+
+    Returns
+    -------
+    dict
+        ``beats_both`` (the model's mean ``wape_total`` lower than both baselines'),
+        ``n_origins``, ``origins_won`` (origins where the model beat both), per method
+        ``wape_total``, ``wape`` and ``bias`` (means over origins), and ``explanation``.
+    """
+    means = table[table["origin"] == ALL].set_index("method")
+    per_origin = table[table["origin"] != ALL].pivot(
+        index="origin", columns="method", values="wape_total"
+    )
+    totals = means["wape_total"]
+    beats = bool(totals["model"] < totals["last12"] and totals["model"] < totals["seasonal_naive"])
+    won = int(
+        (
+            (per_origin["model"] < per_origin["last12"])
+            & (per_origin["model"] < per_origin["seasonal_naive"])
+        ).sum()
+    )
+    outcome = (
+        "beats both baselines, so the need index may use the forecast"
+        if beats
+        else "does not beat both baselines, so the need index should not use the forecast"
+    )
+    explanation = (
+        f"Over {len(per_origin)} rolling origins the model's 12-month ward-total WAPE is "
+        f"{totals['model']:.1%} against {totals['last12']:.1%} (last 12 months) and "
+        f"{totals['seasonal_naive']:.1%} (seasonal naive), winning at {won} of "
+        f"{len(per_origin)} origins: it {outcome}."
+    )
+    return {
+        "beats_both": beats,
+        "n_origins": len(per_origin),
+        "origins_won": won,
+        **{
+            metric: {method: float(means.loc[method, metric]) for method in means.index}
+            for metric in ("wape_total", "wape", "bias")
+        },
+        "explanation": explanation,
+    }
+
+
+def forecaster_from_config(config: Any) -> tuple[HarmForecaster, dict[str, Any]]:
+    """The estimator and backtest options of ``config/forecast.toml``.
+
+    Parameters
+    ----------
+    config
+        A :class:`planner.config.PlannerConfig` (its ``extra["forecast"]``) or the table
+        itself as a mapping.
+
+    Returns
+    -------
+    tuple
+        ``(HarmForecaster, backtest keyword arguments)``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys or invalid values.
+    """
+    table = config if isinstance(config, Mapping) else config.extra.get("forecast", {})
+    where = "config/forecast.toml"
+    unknown = sorted(set(table) - {"model", "backtest"})
+    model = dict(table.get("model", {}))
+    bt = dict(table.get("backtest", {}))
+    params = set(HarmForecaster().get_params())
+    unknown += [f"model.{k}" for k in sorted(set(model) - params - {"name"})]
+    unknown += [f"backtest.{k}" for k in sorted(set(bt) - set(_BACKTEST_KEYS))]
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: "
+            f"[model] name, {', '.join(sorted(params - {'model'}))}; "
+            f"[backtest] {', '.join(_BACKTEST_KEYS)}"
+        )
+    if "name" in model:
+        model["model"] = model.pop("name")
+    est = HarmForecaster(**model)
+    est._check_params()
+    if "horizon" in bt:
+        est.set_params(horizon=bt["horizon"])
+    return est, {"horizon": est.horizon, **bt}
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _as_array(monthly: pd.DataFrame, *, min_months: int) -> tuple[np.ndarray, np.ndarray]:
+    """Check *monthly*; return its values (float) and month ordinals (year * 12 + month - 1)."""
+    if not isinstance(monthly, pd.DataFrame):
+        raise DataError(
+            f"monthly harm should be a DataFrame (index ward_code, 'YYYY-MM' columns), "
+            f"got {type(monthly).__name__}"
+        )
+    labels = [str(c) for c in monthly.columns]
+    parsed = pd.to_datetime(pd.Series(labels, dtype=object), format="%Y-%m", errors="coerce")
+    problems = []
+    if parsed.isna().any():
+        bad = [lab for lab, p in zip(labels, parsed.isna(), strict=True) if p]
+        problems.append(f"columns not 'YYYY-MM': {bad[:3]}")
+    months = (parsed.dt.year * 12 + parsed.dt.month - 1).to_numpy(dtype=float)
+    if not parsed.isna().any() and len(months) > 1 and not (np.diff(months) == 1).all():
+        gap = int(np.argmax(np.diff(months) != 1))
+        problems.append(f"months not consecutive: {labels[gap]} is followed by {labels[gap + 1]}")
+    if len(labels) < min_months:
+        problems.append(f"{len(labels)} months, at least {min_months} needed")
+    try:
+        values = monthly.to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        values = np.full(monthly.shape, np.nan)
+    if not np.isfinite(values).all() or (values < 0).any():
+        problems.append("values must be finite harm >= 0 (fill missing months with 0)")
+    if monthly.index.has_duplicates:
+        problems.append(
+            f"duplicate {s.WARD_CODE}s, e.g. {monthly.index[monthly.index.duplicated()][0]}"
+        )
+    if problems:
+        raise DataError(f"monthly harm ({monthly.shape[0]} wards): " + "; ".join(problems))
+    return values, months.astype(int)
+
+
+def _month_labels(first: int, n: int) -> list[str]:
+    return [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(first, first + n)]
+
+
+def _history(monthly: pd.DataFrame, origin: str | None) -> pd.DataFrame:
+    if origin is None:
+        return monthly
+    return monthly.iloc[:, : _position(monthly, origin) + 1]
+
+
+def _future(monthly: pd.DataFrame, origin: str, horizon: int) -> pd.DataFrame:
+    pos = _position(monthly, origin)
+    if pos + horizon >= monthly.shape[1]:
+        raise DataError(
+            f"origin {origin}: {monthly.shape[1] - 1 - pos} months follow it in the data "
+            f"(last {monthly.columns[-1]}), {horizon} needed to score a forecast"
+        )
+    return monthly.iloc[:, pos + 1 : pos + 1 + horizon]
+
+
+def _position(monthly: pd.DataFrame, origin: str) -> int:
+    labels = [str(c) for c in monthly.columns]
+    if str(origin) not in labels:
+        raise DataError(
+            f"origin {origin!r} is not a month of the data ({labels[0]}..{labels[-1]})"
+            if labels
+            else f"origin {origin!r}: the monthly harm table has no months"
+        )
+    return labels.index(str(origin))
+
+
+def _scores(pred: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
+    if list(pred.columns) != list(truth.columns) or not pred.index.equals(truth.index):
+        raise DataError("forecast and actual months or wards differ")  # a bug, not user data
+    p, a = pred.to_numpy(), truth.to_numpy()
+    actual = a.sum()
+    denom = actual if actual > 0 else np.nan
+    total_err = p.sum(axis=1) - a.sum(axis=1)
+    return {
+        "n_wards": int(a.shape[0]),
+        "actual_harm": float(actual),
+        "wape": float(np.abs(p - a).sum() / denom),
+        "mae": float(np.abs(p - a).mean()),
+        "bias": float((p - a).sum() / denom),
+        "wape_total": float(np.abs(total_err).sum() / denom),
+        "mae_total": float(np.abs(total_err).mean()),
+    }
