@@ -58,11 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _route_warnings() -> None:
     """Show the planner's data warnings as one 'warning:' line each, once."""
 
+    seen: set[str] = set()
+
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f"warning: {message}", file=sys.stderr)
+        text = str(message)
+        if text not in seen:
+            seen.add(text)
+            print(f"warning: {text}", file=sys.stderr)
 
     warnings.showwarning = show
-    warnings.simplefilter("once", PlannerWarning)
 
 
 def _parser() -> argparse.ArgumentParser:
