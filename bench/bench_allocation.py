@@ -22,7 +22,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from planner.allocation import METHODS, AllocationSettings, allocate_wards, apportion
+from planner.allocation import AllocationSettings, allocate_wards
+from planner.apportion import METHODS, apportion
 
 N_WARDS = 679
 N_BOROUGHS = 32

@@ -92,3 +92,25 @@ CATEGORIES: Final = (
     "Violence and sexual offences",
 )
 CRIME_CATEGORIES: Final = tuple(c for c in CATEGORIES if c != ASB)  # ASB is never crime
+
+# --- allocation tables (planner.allocation) ---------------------------------------
+# Output columns of the ward and borough tables (besides WARD_CODE / BOROUGH_CODE).
+ELIGIBLE: Final = "eligible"
+NEED: Final = "need"
+NEED_SHARE: Final = "need_share"
+QUOTA: Final = "quota"
+BASELINE_DWO: Final = "baseline_dwo"
+BASELINE_PCSO: Final = "baseline_pcso"
+EXTRA: Final = "extra"
+TOTAL_DWO: Final = "total_dwo"
+OFFICER_SHARE: Final = "officer_share"
+SHARE_GAP: Final = "share_gap"
+TARGET_RATIO: Final = "target_ratio"
+OUTSIDE_QUOTA: Final = "outside_quota"
+CURRENT_EXTRA: Final = "current_extra"
+CHANGE: Final = "change"
+N_WARDS: Final = "n_wards"
+TARGET: Final = "target"
+RATIO: Final = "ratio"
+FLOOR: Final = "floor"
+MET_FLOOR: Final = "met_floor"

@@ -14,19 +14,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.allocation import (
-    DIVISOR_METHODS,
-    METHODS,
     AllocationSettings,
-    _divisor,
     _weighted_gini,
     allocate_wards,
+    settings_from_config,
+)
+from planner.apportion import (
+    DIVISOR_METHODS,
+    METHODS,
+    _divisor,
     apportion,
     apportion_two_stage,
     borough_floors,
     damping_bounds,
     outside_quota,
     quota,
-    settings_from_config,
 )
 from planner.errors import ConfigError, DataError, InfeasibleAllocationError
 
