@@ -243,7 +243,7 @@ def finish(
     read = pd.concat([p[2] for p in parts]).groupby(level=0).sum().astype("int64")
     dup_by_month = pd.Series(dtype="int64")
     if dedupe_ids:
-        ids = pa.array(incidents[s.INCIDENT_ID].to_numpy(dtype=object, na_value=None), pa.string())
+        ids = pa.array(incidents[s.INCIDENT_ID].array)  # Arrow-backed: no copy
         codes = ids.dictionary_encode().indices.to_numpy(zero_copy_only=False)  # Arrow hashing
         present = ~incidents[s.INCIDENT_ID].isna().to_numpy()
         dup = present & pd.Series(codes).duplicated(keep="first").to_numpy()
