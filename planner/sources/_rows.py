@@ -244,6 +244,8 @@ def finish(
     dup_by_month = pd.Series(dtype="int64")
     if dedupe_ids:
         ids = pa.array(incidents[s.INCIDENT_ID].array)  # Arrow-backed: no copy
+        if isinstance(ids, pa.ChunkedArray):
+            ids = ids.combine_chunks()
         codes = ids.dictionary_encode().indices.to_numpy(zero_copy_only=False)  # Arrow hashing
         present = ~incidents[s.INCIDENT_ID].isna().to_numpy()
         dup = present & pd.Series(codes).duplicated(keep="first").to_numpy()
