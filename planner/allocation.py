@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -64,7 +64,10 @@ __all__ = [
     "AllocationResult",
     "AllocationSettings",
     "Method",
+    "Override",
     "allocate_wards",
+    "apply_overrides",
+    "compare_allocations",
     "settings_from_config",
 ]
 
@@ -484,3 +487,133 @@ def _equity(
 def _max_abs(values: np.ndarray) -> float:
     finite = values[np.isfinite(values)]
     return float(np.abs(finite).max()) if finite.size else math.nan
+
+
+# ======================================================================================
+# Overrides: a borough commander moves officers between wards of their own borough
+# ======================================================================================
+
+
+@dataclass(frozen=True)
+class Override:
+    """Move ``officers`` extra officers from one ward to another in the same borough."""
+
+    borough_code: str
+    from_ward: str
+    to_ward: str
+    officers: int
+    reason: str
+    recorded_by: str = "local planner"
+
+
+OVERRIDE: Final = "override"
+
+
+def apply_overrides(result: AllocationResult, overrides: Iterable[Override]) -> AllocationResult:
+    """Apply commanders' overrides; every borough's total stays as allocated.
+
+    Parameters
+    ----------
+    result
+        An allocation from :func:`allocate_wards`.
+    overrides
+        Applied in order; each is checked against the allocation as it stands.
+
+    Returns
+    -------
+    AllocationResult
+        The ward table gains ``override`` (net officers moved in or out); shares, ratios,
+        quota flags and equity are recomputed. Borough totals are unchanged.
+
+    Raises
+    ------
+    DataError
+        A ward that is not in the allocation or not in the override's borough, a ward that
+        would drop below its baseline team, a missing reason, or a non-positive number.
+    """
+    extra = result.wards[EXTRA].astype(np.int64).copy()
+    moved = pd.Series(0, index=result.wards.index, dtype=np.int64)
+    borough_of = result.wards[BOROUGH_CODE].astype(str)
+    for o in overrides:
+        _check_override(o, borough_of, extra)
+        extra[o.from_ward] -= o.officers
+        extra[o.to_ward] += o.officers
+        moved[o.from_ward] -= o.officers
+        moved[o.to_ward] += o.officers
+    return _rebuild(result, extra, moved)
+
+
+def _check_override(o: Override, borough_of: pd.Series, extra: pd.Series) -> None:
+    problems = []
+    if not str(o.reason).strip():
+        problems.append("a reason is required")
+    if not isinstance(o.officers, Integral) or isinstance(o.officers, bool) or o.officers <= 0:
+        problems.append(f"officers must be a whole number > 0, found {o.officers!r}")
+    if o.from_ward == o.to_ward:
+        problems.append(f"from and to are the same ward ({o.from_ward})")
+    for ward in (o.from_ward, o.to_ward):
+        if ward not in borough_of.index:
+            problems.append(f"ward {ward} is not in the allocation")
+        elif borough_of[ward] != o.borough_code:
+            problems.append(
+                f"ward {ward} is in borough {borough_of[ward]}, not {o.borough_code}: "
+                "overrides move officers within one borough"
+            )
+    if not problems and extra[o.from_ward] < o.officers:
+        problems.append(
+            f"ward {o.from_ward} has {int(extra[o.from_ward])} extra officer(s), cannot give "
+            f"{o.officers} (its baseline team is never moved)"
+        )
+    if problems:
+        raise DataError(f"override {o.from_ward} -> {o.to_ward}: " + "; ".join(problems))
+
+
+def _rebuild(result: AllocationResult, extra: pd.Series, moved: pd.Series) -> AllocationResult:
+    """Recompute the ward and borough tables and equity for new extras."""
+    wards = result.wards.sort_index()
+    extra = extra.reindex(wards.index).to_numpy(np.int64)
+    pool = result.pool
+    cols = {c: wards[c].to_numpy() for c in wards.columns}
+    officer_share = _ratio(extra, np.full(extra.size, pool))
+    cols.update(
+        {
+            EXTRA: extra,
+            TOTAL_DWO: cols[BASELINE_DWO] + extra,
+            OFFICER_SHARE: officer_share,
+            SHARE_GAP: officer_share - cols[NEED_SHARE],
+            TARGET_RATIO: _ratio(extra, cols[QUOTA]),
+            OUTSIDE_QUOTA: outside_quota(extra, cols[QUOTA]),
+        }
+    )
+    codes = result.boroughs.index.to_numpy()
+    borough_cols = _borough_columns(cols, codes, result.boroughs[FLOOR].to_numpy(), pool)
+    equity = _equity(wards.index.to_numpy(), cols, codes, borough_cols)
+    table = pd.DataFrame(cols, index=wards.index).reindex(result.wards.index)
+    table[OVERRIDE] = moved.reindex(result.wards.index).to_numpy()
+    boroughs = pd.DataFrame(borough_cols, index=result.boroughs.index)
+    return AllocationResult(table, boroughs, equity, pool, result.settings)
+
+
+def compare_allocations(
+    a: AllocationResult, b: AllocationResult, *, names: tuple[str, str] = ("a", "b")
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-ward and per-borough differences between two scenarios (b minus a).
+
+    Returns
+    -------
+    wards, boroughs
+        Extra officers under each scenario, the difference, and the need shares.
+    """
+    na, nb = names
+
+    def side(table: pd.DataFrame, name: str) -> pd.DataFrame:
+        return table[[EXTRA, NEED_SHARE]].add_suffix(f"_{name}")
+
+    wards = side(a.wards, na).join(side(b.wards, nb), how="outer")
+    wards.insert(0, BOROUGH_CODE, a.wards[BOROUGH_CODE].combine_first(b.wards[BOROUGH_CODE]))
+    wards["difference"] = wards[f"{EXTRA}_{nb}"].fillna(0) - wards[f"{EXTRA}_{na}"].fillna(0)
+    boroughs = side(a.boroughs, na).join(side(b.boroughs, nb), how="outer")
+    boroughs["difference"] = boroughs[f"{EXTRA}_{nb}"].fillna(0) - boroughs[f"{EXTRA}_{na}"].fillna(
+        0
+    )
+    return wards, boroughs

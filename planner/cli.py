@@ -127,6 +127,39 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--top", type=int, default=15, help="wards to print (default 15)")
     sc.set_defaults(run=_score)
 
+    pl = sub.add_parser(
+        "plan",
+        help="allocate extra Dedicated Ward Officers by need and export the tables",
+        description="Score the wards, apportion a pool of extra officers in whole officers "
+        "(every ward keeps its baseline team), report equity, and export the allocation as "
+        "CSV, Excel, GeoJSON and GeoPackage with the run manifest.",
+    )
+    pl.add_argument("--dataset", metavar="NAME", help="a dataset from config/planner.toml")
+    pl.add_argument("--pool", type=int, help="extra officers to allocate (default: config)")
+    pl.add_argument("--method", choices=["webster", "dhondt", "huntington_hill", "hamilton"])
+    pl.add_argument("--floor-share", type=float, metavar="X", help="borough floor share, 0..1")
+    pl.add_argument("--cap", type=int, metavar="N", help="maximum extra officers per ward")
+    pl.add_argument("--harm-index", choices=["cchi", "css"])
+    pl.add_argument("--no-forecast", action="store_true", help="skip the forecast and backtest")
+    pl.add_argument(
+        "--formats", default="csv,xlsx,geojson,gpkg", help="comma-separated export formats"
+    )
+    pl.add_argument("--out", metavar="DIR", help="output folder (default: out/plan/DATASET)")
+    pl.add_argument("--save", metavar="NAME", help="also save the plan in the plan register")
+    pl.set_defaults(run=_plan)
+
+    pr = sub.add_parser(
+        "priorities",
+        help="propose a borough's two local priorities with the evidence",
+        description="Show each candidate crime type's volume, rate against London, trend and "
+        "share of harm for a borough, propose the top two, and show the mandatory high-harm "
+        "basket and last year's agreed priorities.",
+    )
+    pr.add_argument("--borough", metavar="NAME", help="borough name or E09 code (default: all)")
+    pr.add_argument("--dataset", metavar="NAME", help="a dataset from config/planner.toml")
+    pr.add_argument("--out", metavar="DIR", help="also write the evidence tables as CSV here")
+    pr.set_defaults(run=_priorities)
+
     d = sub.add_parser("datasets", help="list the configured datasets")
     d.set_defaults(run=_datasets)
     return p
@@ -210,6 +243,133 @@ def _score(config: PlannerConfig, args: argparse.Namespace) -> int:
     _print_scores(result, args.top)
     print(f"\nwritten to {out}: {', '.join(p.name for p in files)}")
     return 0
+
+
+def _plan(config: PlannerConfig, args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from planner.allocation import settings_from_config
+    from planner.export import write_allocation
+    from planner.pipeline import prepare_need, run_plan
+    from planner.scoring import load_need_settings
+
+    need_settings = load_need_settings(config)
+    if args.harm_index:
+        need_settings = dataclasses.replace(need_settings, harm_index=args.harm_index)
+    settings, pool = settings_from_config(config.extra.get("allocation", {}))
+    changes = {
+        "method": args.method,
+        "borough_floor_share": args.floor_share,
+        "max_extra_per_ward": args.cap,
+    }
+    settings = dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
+    pool = args.pool if args.pool is not None else pool
+    spec = config.dataset(args.dataset)
+    inputs = prepare_need(
+        config, spec.name, settings=need_settings, use_forecast=not args.no_forecast
+    )
+    plan = run_plan(inputs, need_settings, settings, pool=pool)
+    out = Path(args.out) if args.out else config.out_dir / "plan" / spec.name
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    files = write_allocation(
+        plan.allocation,
+        inputs.wards,
+        out,
+        manifest=plan.manifest,
+        formats=formats,
+        scores=plan.need.scores,
+    )
+    _print_plan(plan)
+    if args.save:
+        from planner.store import PlanRegister
+
+        table = plan.allocation.wards.join(plan.need.scores[["need_score"]])
+        plan_id = PlanRegister(config=config).save_plan(
+            args.save,
+            table.reset_index(),
+            settings=plan.manifest["allocation"],
+            manifest=plan.manifest,
+            created_by="local planner",
+        )
+        print(f"saved in the plan register as plan {plan_id} ({args.save!r})")
+    print(f"\nwritten to {out}: {', '.join(p.name for p in files)}")
+    return 0
+
+
+def _print_plan(plan) -> None:
+    a = plan.allocation
+    m = plan.manifest["allocation"]
+    eq = a.equity
+    print(
+        f"Allocation of {m['pool']} extra officers ({m['method']}), baseline "
+        f"{m['baseline_dwo']} DWO + {m['baseline_pcso']} PCSO in each of {len(a.wards)} wards"
+    )
+    print(
+        f"equity: worst-served borough {eq['worst_served_borough']} at "
+        f"{eq['worst_served_borough_ratio']:.2f} of its need-proportional target; "
+        f"Gini of officers per unit of need {eq['gini_officers_per_need']:.3f}; "
+        f"boroughs below floor {eq['boroughs_below_floor']}; "
+        f"wards outside quota {eq['wards_outside_quota']}"
+    )
+    names = plan.need.scores["borough_name"].groupby(plan.need.scores["borough_code"]).first()
+    table = a.boroughs.assign(borough=names)[
+        ["borough", "n_wards", "need_share", "extra", "target", "ratio", "floor"]
+    ]
+    print()
+    print(table.sort_values("extra", ascending=False).round(3).to_string())
+
+
+def _priorities(config: PlannerConfig, args: argparse.Namespace) -> int:
+    from planner.pipeline import prepare_need
+    from planner.priorities import borough_evidence, borough_priorities, high_harm_basket
+    from planner.scoring import load_need_settings
+
+    spec = config.dataset(args.dataset)
+    inputs = prepare_need(
+        config, spec.name, settings=load_need_settings(config), use_forecast=False
+    )
+    boroughs = [args.borough] if args.borough else sorted(inputs.wards["borough_name"].unique())
+    register = _register_or_none(config)
+    year = int(inputs.window.end[:4]) + 1
+    for name in boroughs:
+        result = borough_priorities(inputs, name)
+        _print_priorities(result, register, year)
+    if args.out:
+        from planner.export import write_csv
+
+        out = Path(args.out)
+        write_csv(borough_evidence(inputs), out / "evidence.csv", index=False)
+        write_csv(high_harm_basket(inputs), out / "high_harm_basket.csv", index=False)
+        print(f"evidence tables written to {out}")
+    return 0
+
+
+def _register_or_none(config: PlannerConfig):
+    try:
+        from planner.store import PlanRegister
+
+        return PlanRegister(config=config)
+    except PlannerError as exc:
+        print(f"warning: plan register not available ({exc})", file=sys.stderr)
+        return None
+
+
+def _print_priorities(result, register, year: int) -> None:
+    print(
+        f"\n== {result.borough_name} ({result.borough_code}): proposed local priorities for {year}"
+    )
+    for i, row in enumerate(result.proposed.itertuples(), start=1):
+        print(f"  {i}. {row.sentence}")
+    if register is not None:
+        last = register.previous_year(result.borough_code, year)
+        if last:
+            agreed = ", ".join(last["priorities"])
+            print(f"  agreed for {last['year']}: {agreed} (by {last['agreed_by']})")
+    print("  mandatory high-harm basket:")
+    for row in result.basket.itertuples():
+        print(f"    - {row.sentence}" if hasattr(row, "sentence") else f"    - {row}")
+    for note in result.notes:
+        print(f"  note: {note}")
 
 
 def _print_scores(result, top: int) -> None:

@@ -15,7 +15,8 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,13 @@ import pandas as pd
 from planner import __version__
 from planner import features as f
 from planner import schema as s
+from planner.allocation import (
+    AllocationResult,
+    AllocationSettings,
+    Override,
+    allocate_wards,
+    apply_overrides,
+)
 from planner.config import PlannerConfig
 from planner.ingest import IngestResult, ingest
 from planner.scoring import (
@@ -36,7 +44,7 @@ from planner.scoring import (
     trend_component,
 )
 
-__all__ = ["NeedInputs", "NeedResult", "prepare_need", "score_need"]
+__all__ = ["NeedInputs", "NeedResult", "PlanResult", "prepare_need", "run_plan", "score_need"]
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +196,57 @@ def score_need(
         )
     manifest = _manifest(inputs, settings, scores)
     return NeedResult(inputs, settings, components, scores, summary, per_ward, manifest)
+
+
+@dataclass
+class PlanResult:
+    """Need scores and the whole-officer allocation built on them."""
+
+    need: NeedResult
+    allocation: AllocationResult
+    manifest: dict[str, Any]
+
+
+def run_plan(
+    inputs: NeedInputs,
+    need_settings: NeedSettings,
+    allocation_settings: AllocationSettings,
+    *,
+    pool: int,
+    overrides: Sequence[Override] = (),
+    with_sensitivity: bool = False,
+) -> PlanResult:
+    """Score the wards, then allocate *pool* extra officers by need (plus any overrides).
+
+    Raises
+    ------
+    InfeasibleAllocationError
+        The caps, floors or damping cannot be met with this pool (the message has the numbers).
+    """
+    need = score_need(inputs, need_settings, with_sensitivity=with_sensitivity)
+    scores = need.scores
+    allocation = allocate_wards(
+        scores["need_score"], scores[s.BOROUGH_CODE], pool=pool, settings=allocation_settings
+    )
+    if overrides:
+        allocation = apply_overrides(allocation, overrides)
+    manifest = {
+        **need.manifest,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "allocation": {
+            "pool": pool,
+            "method": allocation_settings.method,
+            "baseline_dwo": allocation_settings.baseline_dwo,
+            "baseline_pcso": allocation_settings.baseline_pcso,
+            "max_extra_per_ward": allocation_settings.max_extra_per_ward,
+            "borough_floor_share": allocation_settings.borough_floor_share,
+            "max_change": allocation_settings.max_change,
+            "excluded": sorted(allocation_settings.excluded),
+            "overrides": [dataclasses.asdict(o) for o in overrides],
+        },
+        "equity": allocation.equity,
+    }
+    return PlanResult(need, allocation, manifest)
 
 
 # --- private steps -------------------------------------------------------------------------

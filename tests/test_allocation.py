@@ -613,7 +613,7 @@ def test_config_file_defaults():
         table = tomllib.load(f)
     settings_, pool = settings_from_config(table)
     assert pool == 600
-    assert settings_ == AllocationSettings()
+    assert settings_ == AllocationSettings(borough_floor_share=0.8)  # every borough >= 80 %
     assert (settings_.method, settings_.baseline_dwo, settings_.baseline_pcso) == ("webster", 2, 1)
 
 
