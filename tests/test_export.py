@@ -1,0 +1,444 @@
+"""Exports: allocation tables in CSV, Excel, GeoJSON and GeoPackage, scenario diffs, safety."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from planner import __version__
+from planner._files import sha256_file
+from planner.allocation import AllocationSettings, allocate_wards
+from planner.errors import ConfigError, DataError
+from planner.export import (
+    neutralise,
+    safe_filename,
+    write_allocation,
+    write_csv,
+    write_need_tables,
+    write_scenario_diff,
+)
+
+openpyxl = pytest.importorskip("openpyxl")
+
+FORMULA_NAME = '=HYPERLINK("http://evil.example","click")'
+ODD_BOROUGH = "Kensington/Chelsea: [Royal]*? with a very long name indeed"
+MANIFEST = {
+    "dataset": "synthetic",
+    "harm_index": "cchi",
+    "weights_used": {"harm": 0.6, "asb": 0.2, "trend": 0.2},
+    "data": [
+        {"path": "wards.gpkg", "bytes": 10, "sha256": "a" * 64},
+        {"path": "counts.csv", "bytes": 20, "sha256": "b" * 64},
+    ],
+    "settings": {"window_months": 12},
+}
+
+
+def _wards() -> gpd.GeoDataFrame:
+    """8 square 1 km wards in a 4x2 grid: the left half in borough A, the right in B."""
+    codes = [f"E0500000{i}" for i in range(1, 9)]
+    boxes = [
+        shapely.box(x * 1000, y * 1000, x * 1000 + 1000, y * 1000 + 1000)
+        for y in (0, 1)
+        for x in range(4)
+    ]
+    borough = ["E09000002" if i % 4 < 2 else "E09000003" for i in range(8)]
+    names = [f"Ward {i}" for i in range(1, 9)]
+    names[2] = FORMULA_NAME
+    borough_names = ["Barking" if b == "E09000002" else ODD_BOROUGH for b in borough]
+    frame = gpd.GeoDataFrame(
+        {"ward_name": names, "borough_code": borough, "borough_name": borough_names},
+        geometry=boxes,
+        index=pd.Index(codes, name="ward_code"),
+        crs="EPSG:27700",
+    )
+    # shift so the squares sit in London (BNG)
+    return frame.set_geometry(frame.geometry.translate(530_000, 180_000))
+
+
+@pytest.fixture(scope="module")
+def wards() -> gpd.GeoDataFrame:
+    return _wards()
+
+
+@pytest.fixture(scope="module")
+def result(wards):
+    need = pd.Series(np.random.default_rng(7).uniform(1, 100, len(wards)), index=wards.index)
+    return allocate_wards(need, wards["borough_code"], pool=13, settings=AllocationSettings())
+
+
+@pytest.fixture(scope="module")
+def scores(result) -> pd.DataFrame:
+    need = result.wards["need"]
+    return pd.DataFrame(
+        {
+            "need_score": need / need.max(),
+            "rank_london": need.rank(ascending=False).astype(int),
+            "rank_borough": need.groupby(result.wards["borough_code"])
+            .rank(ascending=False)
+            .astype(int),
+            "unrelated": 1,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory, result, wards, scores) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("export")
+    paths = write_allocation(result, wards, out, manifest=MANIFEST, scores=scores)
+    return {p.name: p for p in paths}
+
+
+def test_files_written(written):
+    assert sorted(written) == sorted(
+        [
+            "allocation.csv",
+            "allocation_boroughs.csv",
+            "allocation.xlsx",
+            "allocation.geojson",
+            "allocation.gpkg",
+            "allocation_manifest.json",
+        ]
+    )
+    assert list(written)[-1] == "allocation_manifest.json"
+    folder = next(iter(written.values())).parent
+    assert not [p for p in folder.iterdir() if p.name not in written]  # no temporary left
+
+
+def test_csv_round_trip(written, result, wards, scores):
+    back = pd.read_csv(written["allocation.csv"], index_col="ward_code")
+    assert list(back.index) == list(result.wards.index)
+    assert list(back.columns[:6]) == [
+        "ward_name",
+        "borough_code",
+        "borough_name",
+        "need_score",
+        "rank_london",
+        "rank_borough",
+    ]
+    assert "unrelated" not in back
+    expected_names = wards.loc[back.index, "ward_name"].where(
+        lambda n: n != FORMULA_NAME, "'" + FORMULA_NAME
+    )
+    assert list(back["ward_name"]) == list(expected_names)
+    for column in ["extra", "total_dwo", "baseline_dwo", "rank_london"]:
+        assert back[column].tolist() == result.wards.get(column, scores.get(column)).tolist()
+    for column in ["need", "need_share", "quota", "share_gap", "target_ratio"]:
+        np.testing.assert_allclose(back[column], result.wards[column], rtol=1e-5, atol=1e-12)
+    assert (back["share_gap"] < 0).any() and back["share_gap"].dtype == float
+    boroughs = pd.read_csv(written["allocation_boroughs.csv"], index_col="borough_code")
+    assert boroughs["extra"].sum() == result.pool
+    assert boroughs.loc["E09000002", "borough_name"] == "Barking"
+
+
+def test_excel_sheets_and_cells(written, result):
+    book = openpyxl.load_workbook(written["allocation.xlsx"])
+    names = book.sheetnames
+    assert names[0] == "London" and names[-2:] == ["Methodology", "Manifest"]
+    borough_sheets = names[1:-2]
+    assert borough_sheets[0] == "Barking"
+    odd = borough_sheets[1]
+    assert (
+        len(odd) <= 31 and not set(odd) & set("[]:*?/\\") and odd.startswith("Kensington_Chelsea")
+    )
+    # the borough sheets hold their wards
+    barking = book["Barking"]
+    header = [c.value for c in barking[1]]
+    assert header[:4] == ["ward_code", "ward_name", "borough_code", "borough_name"]
+    assert barking.max_row - 1 == 4 and barking.freeze_panes == "B2"
+    cells = [c for sheet in borough_sheets for row in book[sheet].iter_rows(min_row=2) for c in row]
+    formula = [c for c in cells if isinstance(c.value, str) and "HYPERLINK" in c.value]
+    assert (
+        len(formula) == 1 and formula[0].value == "'" + FORMULA_NAME and formula[0].data_type == "s"
+    )
+    gap = header.index("share_gap")
+    gaps = [row[gap].value for sheet in borough_sheets for row in book[sheet].iter_rows(min_row=2)]
+    assert all(isinstance(v, float) for v in gaps) and min(gaps) < 0
+    # London: the borough table, then the equity measures
+    london = book["London"]
+    assert [c.value for c in london[1]][:3] == ["borough_code", "borough_name", "n_wards"]
+    assert london["A2"].value == "E09000002" and london.freeze_panes == "B2"
+    column_a = [c.value for c in london["A"]]
+    equity_at = column_a.index("equity measure")
+    assert set(result.equity) <= set(column_a[equity_at + 1 :])
+    assert london.column_dimensions["B"].width >= len("Barking")
+
+
+def test_excel_methodology_and_manifest(written, result):
+    book = openpyxl.load_workbook(written["allocation.xlsx"])
+    method = dict(book["Methodology"].iter_rows(values_only=True))
+    assert method["extra officers (pool)"] == result.pool
+    assert method["method"].startswith("Webster")
+    assert method["baseline Dedicated Ward Officers per ward"] == 2
+    assert method["harm index"] == "cchi" and method["weight: harm"] == 0.6
+    assert method["data sha256: counts.csv"] == "b" * 64
+    assert "how the numbers are made" in method
+    text = " ".join(str(c.value) for c in book["Methodology"]["B"] if c.value)
+    assert "divisor" in text and "share_gap" in text
+    manifest = dict(book["Manifest"].iter_rows(values_only=True))
+    assert manifest["planner_version"] == __version__
+    assert manifest["allocation.pool"] == result.pool
+    assert manifest["allocation.settings.method"] == "webster"
+    assert manifest["data[1].sha256"] == "b" * 64
+    assert manifest["settings.window_months"] == 12
+    assert book["Manifest"].freeze_panes == "A2"
+
+
+def test_geojson_round_trip(written, wards, result):
+    back = gpd.read_file(written["allocation.geojson"])
+    assert back.crs.to_epsg() == 4326
+    assert back["ward_code"].tolist() == list(result.wards.index)
+    assert back["extra"].tolist() == result.wards["extra"].tolist()
+    assert back["ward_name"].tolist()[2] == FORMULA_NAME  # not a spreadsheet: raw text
+    assert "manifest" not in back
+    area = back.to_crs(27700).set_index("ward_code").area
+    np.testing.assert_allclose(area, wards.area.loc[area.index], rtol=1e-6)
+    assert all(len(g.exterior.coords) == 5 for g in back.geometry)  # not simplified
+
+
+def test_gpkg_round_trip(written, wards, result):
+    import pyogrio
+
+    assert [layer[0] for layer in pyogrio.list_layers(written["allocation.gpkg"])] == ["allocation"]
+    back = gpd.read_file(written["allocation.gpkg"], layer="allocation").set_index("ward_code")
+    assert back.crs.to_epsg() == 27700
+    assert list(back.index) == list(result.wards.index)
+    assert back.geometry.geom_equals_exact(wards.geometry.loc[back.index], tolerance=1e-6).all()
+    np.testing.assert_allclose(back["share_gap"], result.wards["share_gap"])
+
+
+def test_sibling_manifest(written, result):
+    info = json.loads(written["allocation_manifest.json"].read_text(encoding="utf-8"))
+    assert info["planner_version"] == __version__ and info["created"]
+    assert info["dataset"] == "synthetic" and info["data"] == MANIFEST["data"]
+    assert info["allocation"]["pool"] == result.pool
+    assert info["allocation"]["settings"]["baseline_dwo"] == 2
+    assert info["allocation"]["settings"]["excluded"] == []
+    assert set(info["allocation"]["equity"]) == set(result.equity)
+    files = {f["name"]: f["sha256"] for f in info["files"]}
+    assert set(files) == set(written) - {"allocation_manifest.json"}
+    assert all(files[name] == sha256_file(written[name]) for name in files)
+
+
+def test_formats_subset_and_order(tmp_path, result, wards):
+    paths = write_allocation(
+        result, wards, tmp_path, manifest={}, formats=("gpkg", "csv"), stem="b"
+    )
+    assert [p.name for p in paths] == ["b.gpkg", "b.csv", "b_boroughs.csv", "b_manifest.json"]
+    back = pd.read_csv(tmp_path / "b.csv")
+    assert "need_score" not in back  # no scores given
+
+
+def test_unknown_format(tmp_path, result, wards):
+    with pytest.raises(ConfigError, match="'shp'.*choose from csv"):
+        write_allocation(result, wards, tmp_path, manifest={}, formats=("csv", "shp"))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda w: w.drop(index="E05000003"), "1 allocated ward.*E05000003"),
+        (lambda w: w.drop(columns="borough_name"), "no column 'borough_name'"),
+        (lambda w: w.set_crs(None, allow_override=True), "no CRS"),
+    ],
+    ids=["missing-ward", "no-borough-name", "no-crs"],
+)
+def test_bad_wards(tmp_path, result, wards, change, message):
+    with pytest.raises(DataError, match=message):
+        write_allocation(result, change(wards), tmp_path, manifest={})
+    assert not list(tmp_path.iterdir())
+
+
+def test_wards_with_code_column(tmp_path, result, wards):
+    paths = write_allocation(result, wards.reset_index(), tmp_path, manifest={}, formats=("csv",))
+    assert pd.read_csv(paths[0])["ward_code"].tolist() == list(result.wards.index)
+
+
+def test_path_traversal_stays_inside(tmp_path, result, wards):
+    out = tmp_path / "a" / "b"
+    paths = write_allocation(
+        result, wards, out, manifest={}, formats=("csv", "xlsx"), stem="../../evil"
+    )
+    assert all(p.resolve().parent == out.resolve() for p in paths)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(
+        p.name for p in paths
+    )
+
+
+def test_symlink_out_of_folder_refused(tmp_path, result, wards):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "evil_manifest.json").symlink_to(tmp_path / "outside.json")
+    with pytest.raises(DataError, match="'evil_manifest.json'.*outside the output folder"):
+        write_allocation(result, wards, out, manifest={}, formats=("csv",), stem="evil")
+    assert [p.name for p in out.iterdir()] == ["evil_manifest.json"]  # checked before writing
+    assert not (tmp_path / "outside.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("../../evil", "_._evil"),
+        ("a/b\\c", "a_b_c"),
+        ("Scenario 1 - more officers.v2", "Scenario 1 - more officers.v2"),
+        ("..", "export"),
+        ("", "export"),
+        ("CON", "_CON"),
+        ("x" * 300, "x" * 100),
+        ("a:b*?<>|\"'\n", "a_b" + "_" * 8),
+        ("Westminster ", "Westminster"),
+    ],
+    ids=[
+        "traversal",
+        "separators",
+        "kept",
+        "dots",
+        "empty",
+        "device",
+        "long",
+        "specials",
+        "trailing",
+    ],
+)
+def test_safe_filename(text, expected):
+    assert safe_filename(text) == expected
+
+
+def test_neutralise():
+    frame = pd.DataFrame(
+        {
+            "text": ["=1+1", "+44", "-2", "@sum", "\tx", "\ry", "plain", None],
+            "number": [-1.5, -2, 0, 1, 2, 3, 4, np.nan],
+            "category": pd.Categorical(["=a", "b"] * 4),
+        },
+        index=pd.Index(["=i", "j", "k", "l", "m", "n", "o", "p"], name="=key"),
+    )
+    out = neutralise(frame)
+    assert out["text"].tolist()[:7] == ["'=1+1", "'+44", "'-2", "'@sum", "'\tx", "'\ry", "plain"]
+    assert pd.isna(out["text"].iloc[7])
+    assert out["number"].dtype == float and out["number"].iloc[0] == -1.5
+    assert out["category"].tolist()[:2] == ["'=a", "b"]
+    assert out.index[0] == "'=i" and out.index.name == "=key"
+    assert frame["text"].iloc[0] == "=1+1"  # the input is not changed
+
+
+def test_write_csv_neutralises(tmp_path):
+    path = write_csv(
+        pd.DataFrame({"a": ["=cmd|'/c calc'!A1", "ok"], "b": [-1, 2]}),
+        tmp_path / "t.csv",
+        index=False,
+    )
+    back = pd.read_csv(path)
+    assert back["a"].tolist() == ["'=cmd|'/c calc'!A1", "ok"] and back["b"].tolist() == [-1, 2]
+
+
+def test_failure_leaves_no_partial_file(tmp_path, result, wards, monkeypatch):
+    (tmp_path / "allocation.xlsx").write_bytes(b"previous")
+
+    def broken_save(self, filename):
+        Path(filename).write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(openpyxl.Workbook, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        write_allocation(result, wards, tmp_path, manifest={})
+    assert (tmp_path / "allocation.xlsx").read_bytes() == b"previous"
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [
+        "allocation.csv",
+        "allocation.xlsx",
+        "allocation_boroughs.csv",
+    ]  # no temp, no manifest
+
+
+def test_scenario_diff(tmp_path):
+    wards = pd.DataFrame(
+        {"ward_name": ["=A", "B"], "extra_a": [1, 2], "extra_b": [2, 0], "change": [1, -2]},
+        index=pd.Index(["E05000001", "E05000002"], name="ward_code"),
+    )
+    boroughs = pd.DataFrame({"borough_code": ["E09000002"], "change": [-1]})
+    paths = write_scenario_diff(
+        wards, boroughs, tmp_path, manifest={"scenarios": ["a", "b"]}, stem="a vs b"
+    )
+    assert [p.name for p in paths] == [
+        "a vs b_wards.csv",
+        "a vs b_boroughs.csv",
+        "a vs b.xlsx",
+        "a vs b_manifest.json",
+    ]
+    back = pd.read_csv(paths[0], index_col="ward_code")
+    assert back["ward_name"].tolist() == ["'=A", "B"] and back["change"].tolist() == [1, -2]
+    assert pd.read_csv(paths[1]).columns.tolist() == [
+        "borough_code",
+        "change",
+    ]  # no RangeIndex column
+    book = openpyxl.load_workbook(paths[2])
+    assert book.sheetnames == ["Wards", "Boroughs"]
+    rows = list(book["Wards"].iter_rows(values_only=True))
+    assert rows[0] == ("ward_code", "ward_name", "extra_a", "extra_b", "change")
+    assert rows[1] == ("E05000001", "'=A", 1, 2, 1) and rows[2][-1] == -2
+    assert list(book["Boroughs"].iter_rows(values_only=True))[1] == ("E09000002", -1)
+    info = json.loads(paths[3].read_text(encoding="utf-8"))
+    assert info["scenarios"] == ["a", "b"] and len(info["files"]) == 3
+
+
+def test_write_need_tables_still_works(tmp_path):
+    index = pd.Index(["E05000001", "E05000002"], name="ward_code")
+    fake = SimpleNamespace(
+        scores=pd.DataFrame({"need_score": [1.0, 2.0], "rank_london": [2, 1]}, index=index),
+        components=pd.DataFrame({"harm": [1.0, 2.0]}, index=index),
+        settings=SimpleNamespace(harm_index="cchi"),
+        inputs=SimpleNamespace(
+            features={"cchi": pd.DataFrame({"harm": [3.0, 4.0]}, index=index)}, backtest=None
+        ),
+        sensitivity=None,
+        sensitivity_summary=None,
+        manifest={"dataset": "synthetic"},
+    )
+    paths = write_need_tables(fake, tmp_path)
+    assert [p.name for p in paths] == [
+        "scores.csv",
+        "components.csv",
+        "features.csv",
+        "manifest.json",
+    ]
+    assert pd.read_csv(paths[0], index_col="ward_code").index.tolist() == ["E05000002", "E05000001"]
+    assert json.loads(paths[-1].read_text())["files"] == [
+        "scores.csv",
+        "components.csv",
+        "features.csv",
+    ]
+
+
+@pytest.mark.filterwarnings("error")
+def test_missing_and_infinite_values(tmp_path, result, wards):
+    table = result.wards.copy()
+    table.loc["E05000004", "target_ratio"] = np.inf
+    odd = dataclasses.replace(result, wards=table)
+    scores = pd.DataFrame({"rank_london": [1]}, index=pd.Index(["E05000001"], name="ward_code"))
+    written = write_allocation(odd, wards, tmp_path, manifest={}, scores=scores)
+    paths = {p.suffix: p for p in reversed(written)}  # allocation.csv before the boroughs'
+    csv = pd.read_csv(paths[".csv"], index_col="ward_code")
+    assert csv.loc["E05000004", "target_ratio"] == np.inf and csv["rank_london"].isna().sum() == 7
+    geojson = gpd.read_file(paths[".geojson"]).set_index("ward_code")
+    assert np.isnan(geojson.loc["E05000004", "target_ratio"])  # JSON has no infinity: null
+    assert (
+        gpd.read_file(paths[".gpkg"]).set_index("ward_code").loc["E05000004", "target_ratio"]
+        == np.inf
+    )
+    book = openpyxl.load_workbook(paths[".xlsx"])
+    rows = [
+        row for sheet in book.sheetnames[1:-2] for row in book[sheet].iter_rows(values_only=True)
+    ]
+    header = rows[0]
+    by_code = {row[0]: dict(zip(header, row, strict=True)) for row in rows if row[0] != "ward_code"}
+    assert by_code["E05000004"]["target_ratio"] == "inf"
+    assert by_code["E05000002"]["rank_london"] is None and by_code["E05000001"]["rank_london"] == 1
