@@ -1,0 +1,512 @@
+"""The plan register: a real SQLite database in tmp_path, no network."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+import time
+import tomllib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from planner import store
+from planner.errors import ConfigError, PlannerError
+from planner.store import (
+    DEFAULT_URL,
+    ENV_URL,
+    SCHEMA_VERSION,
+    InvalidRecordError,
+    PlanRegister,
+    RegisterError,
+    UnknownPlanError,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+CAMDEN, HACKNEY = "E09000007", "E09000012"
+
+
+@pytest.fixture(autouse=True)
+def _no_env_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_URL, raising=False)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "register" / "plans.sqlite"
+
+
+@pytest.fixture
+def register(db_path: Path) -> PlanRegister:
+    reg = PlanRegister(f"sqlite:///{db_path}")
+    yield reg
+    reg.close()
+
+
+def _allocation(n: int = 4, *, borough: str = CAMDEN) -> pd.DataFrame:
+    wards = pd.Index([f"E0501{i:04d}" for i in range(n)], name="ward_code")
+    extra = np.arange(n, dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "borough_code": borough,
+            "baseline_dwo": np.full(n, 2, np.int64),
+            "baseline_pcso": np.full(n, 1, np.int64),
+            "extra": extra,
+            "total_dwo": 2 + extra,
+            "need_score": np.linspace(0.1, 0.9, n),
+        },
+        index=wards,
+    )
+
+
+def _rows(db_path: Path, table: str) -> int:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def _agree(reg: PlanRegister, borough: str = CAMDEN, year: int = 2026, **kw) -> int:
+    kw.setdefault("agreed_by", "Borough Commander and Council Leader")
+    priorities = kw.pop("priorities", ["Burglary", "Robbery"])
+    return reg.record_priorities(borough, "Camden", year, priorities, **kw)
+
+
+# --- creation, configuration, schema ----------------------------------------------------
+
+
+def test_created_on_first_use_with_schema_version(db_path: Path) -> None:
+    reg = PlanRegister(f"sqlite:///{db_path}")
+    assert not db_path.exists()  # making the object touches nothing
+    assert reg.list_plans().empty
+    assert db_path.is_file()
+    assert reg.schema_version == SCHEMA_VERSION == 1
+    with sqlite3.connect(db_path) as conn:
+        versions = conn.execute("SELECT version FROM schema_version").fetchall()
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    assert versions == [(1,)]
+    assert mode == "wal"
+
+
+def test_url_precedence_config_env_argument(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    shipped = tomllib.loads((REPO / "config" / "store.toml").read_text(encoding="utf-8"))
+    assert shipped["url"] == DEFAULT_URL
+    reg = PlanRegister(config=shipped)
+    assert reg.path == tmp_path / ".planner" / "register.sqlite"  # relative to the cwd
+    monkeypatch.setenv(ENV_URL, f"sqlite:///{tmp_path / 'env.sqlite'}")
+    assert PlanRegister(config=shipped).path == tmp_path / "env.sqlite"
+    explicit = PlanRegister(f"sqlite:///{tmp_path / 'arg.sqlite'}", config=shipped)
+    assert explicit.path == tmp_path / "arg.sqlite"
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"url": DEFAULT_URL, "timeout": 3}, r"unknown key\(s\) 'timeout'"),
+        ({"url": ""}, r"'url' should be a database URL"),
+        ({"busy_timeout_s": -1}, r"'busy_timeout_s' should be seconds >= 0"),
+        ({"url": "no such url"}, r"is not a database URL"),
+    ],
+    ids=["unknown-key", "empty-url", "negative-timeout", "bad-url"],
+)
+def test_bad_store_config(settings: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        PlanRegister(config=settings)
+
+
+def test_failed_creation_leaves_no_tables(db_path: Path, monkeypatch) -> None:
+    def create_then_fail(conn) -> None:
+        store.metadata.create_all(conn)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setitem(store._MIGRATIONS, 1, create_then_fail)
+    with pytest.raises(RegisterError, match=r"opening the register: .*disk I/O error"):
+        PlanRegister(f"sqlite:///{db_path}").list_plans()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
+    monkeypatch.undo()
+    assert PlanRegister(f"sqlite:///{db_path}").schema_version == 1  # the next open succeeds
+
+
+def test_in_memory_register() -> None:
+    reg = PlanRegister("sqlite://")
+    assert reg.path is None
+    _agree(reg)
+    assert len(reg.priorities_history()) == 1
+
+
+def test_newer_schema_is_refused(register: PlanRegister, db_path: Path) -> None:
+    register.list_plans()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (99, '2030-01-01 00:00:00')")
+    with pytest.raises(RegisterError, match=r"schema version 99, newer than this planner"):
+        PlanRegister(f"sqlite:///{db_path}").list_plans()
+
+
+def test_foreign_database_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (name TEXT)")
+    with pytest.raises(RegisterError, match=r"other\.sqlite is a database but not a plan register"):
+        PlanRegister(f"sqlite:///{path}").list_plans()
+    with sqlite3.connect(path) as conn:
+        tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+    assert tables == [("customers",)]
+
+
+# --- agreed priorities ------------------------------------------------------------------
+
+
+def test_priorities_history_survives_reopening(register: PlanRegister, db_path: Path) -> None:
+    first = _agree(register, notes="first draft", evidence=["Burglary up 12% on last year"])
+    _agree(register, HACKNEY, priorities=["Violence with injury", "Theft from the person"])
+    later = _agree(register, priorities=["Robbery", "Vehicle crime", "ASB"], recorded_by="ana")
+    register.close()
+
+    reopened = PlanRegister(f"sqlite:///{db_path}")
+    history = reopened.priorities_history()
+    assert list(history["id"]) == [later, 2, first]  # newest first
+    assert str(history["agreed_at"].dt.tz) == "UTC"
+    camden = reopened.priorities_history(CAMDEN)
+    assert list(camden["id"]) == [later, first]
+    row = camden.iloc[1]
+    assert row["priorities"] == ["Burglary", "Robbery"]
+    assert row["evidence"] == ["Burglary up 12% on last year"]
+    assert (row["notes"], row["recorded_by"]) == ("first draft", "local planner")
+
+    latest = reopened.agreed_priorities(CAMDEN, 2026)
+    assert latest["id"] == later
+    assert latest["priorities"] == ["Robbery", "Vehicle crime", "ASB"]
+    assert latest["agreed_at"].tzinfo is UTC
+    assert reopened.agreed_priorities(CAMDEN, 2025) is None
+
+
+def test_previous_year_for_the_annual_review(register: PlanRegister) -> None:
+    agreed = datetime(2025, 4, 1, 9, 30, tzinfo=UTC)
+    _agree(register, year=2025, agreed_at=agreed, priorities=["Burglary", "ASB"])
+    _agree(register, year=2026)
+    last = register.previous_year(CAMDEN, 2026)
+    assert (last["year"], last["priorities"], last["agreed_at"]) == (
+        2025,
+        ["Burglary", "ASB"],
+        agreed,
+    )
+    assert register.previous_year(CAMDEN, 2025) is None
+    assert register.previous_year(HACKNEY, 2026) is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"priorities": ["Burglary"]}, r"at least two distinct priorities"),
+        ({"priorities": ["Burglary", "burglary "]}, r"priorities repeat"),
+        ({"priorities": "Burglary, Robbery"}, r"should be a list of two or more"),
+        ({"agreed_by": "  "}, r"agreed_by is required"),
+        ({"year": 26}, r"year should be a plan year such as 2026, found 26"),
+        ({"agreed_at": datetime(2026, 1, 1)}, r"agreed_at should be a timezone-aware"),
+        ({"evidence": [object()]}, r"evidence cannot be stored as JSON"),
+    ],
+    ids=["one", "repeated", "string", "no-agreed-by", "two-digit-year", "naive-time", "evidence"],
+)
+def test_invalid_priorities_write_nothing(register: PlanRegister, kwargs: dict, match: str) -> None:
+    with pytest.raises(InvalidRecordError, match=match):
+        _agree(register, **kwargs)
+    assert register.priorities_history().empty
+
+
+def test_every_problem_is_listed_at_once(register: PlanRegister) -> None:
+    with pytest.raises(InvalidRecordError, match=r"3 problem\(s\).*borough_code.*year.*agreed_by"):
+        register.record_priorities("", "Camden", 1066, ["A", "B"], agreed_by="")
+
+
+# --- overrides --------------------------------------------------------------------------
+
+
+def test_override_recorded_and_filtered(register: PlanRegister) -> None:
+    plan = register.save_plan("scenario", _allocation(), settings={}, manifest={}, created_by="p")
+    wards = set(_allocation().index)
+    first = register.record_override(
+        CAMDEN,
+        "E05010000",
+        "E05010003",
+        np.int64(2),
+        "  Violence spike after the station closure  ",
+        recorded_by="Ch Supt Smith",
+        plan_id=plan,
+        wards_in_borough=wards,
+    )
+    register.record_override(HACKNEY, "E05009001", "E05009002", 1, "Events", recorded_by="x")
+    table = register.overrides()
+    assert len(table) == 2 and table["id"].iloc[0] == first
+    mine = register.overrides(plan_id=plan)
+    assert mine["reason"].tolist() == ["Violence spike after the station closure"]
+    assert mine["officers"].tolist() == [2]
+    assert register.overrides(borough_code=HACKNEY)["plan_id"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        (("W1", "W2", 1, ""), {}, r"reason is required and was empty; say why"),
+        (("W1", "W2", 1, "   "), {}, r"reason is required"),
+        (("W1", "W2", 0, "busy"), {}, r"officers should be a whole number above 0, found 0"),
+        (("W1", "W2", -3, "busy"), {}, r"officers should be a whole number above 0, found -3"),
+        (("W1", "W2", 1.5, "busy"), {}, r"officers should be a whole number above 0, found 1.5"),
+        (("W1", "W2", True, "busy"), {}, r"officers should be a whole number"),
+        (("W1", "W1", 1, "busy"), {}, r"from_ward and to_ward are both 'W1'"),
+        (
+            ("W1", "W9", 1, "busy"),
+            {"wards_in_borough": {"W1", "W2"}},
+            r"to_ward 'W9' is not a ward of borough 'E09000007'",
+        ),
+        (("W1", "W2", 1, "busy"), {"plan_id": 42}, r"plan_id 42 is not a saved plan"),
+        (("W1", "W2", 1, "busy"), {"plan_id": 0}, r"plan_id 0 is not a saved plan"),
+        (("W1", "W2", 1, "busy"), {"plan_id": "7"}, r"plan_id should be a saved plan's id"),
+        (("W1", "W2", 1, "busy"), {"recorded_by": ""}, r"recorded_by is required"),
+    ],
+    ids=[
+        "empty-reason",
+        "blank-reason",
+        "zero",
+        "negative",
+        "fraction",
+        "bool",
+        "same-ward",
+        "outside-borough",
+        "unknown-plan",
+        "plan-zero",
+        "plan-text",
+        "no-author",
+    ],
+)
+def test_override_validation(register: PlanRegister, args: tuple, kwargs: dict, match: str) -> None:
+    kwargs = {"recorded_by": "Ch Supt Smith", **kwargs}
+    with pytest.raises(InvalidRecordError, match=match):
+        register.record_override(CAMDEN, *args, **kwargs)
+    assert register.overrides().empty
+
+
+# --- saved plans ------------------------------------------------------------------------
+
+
+def test_save_and_load_plan_round_trip(register: PlanRegister) -> None:
+    allocation = _allocation(6)
+    allocation.loc["E05010002", "need_score"] = np.nan  # a ward without a score
+    allocation["quota"] = 1.5  # derived columns are not stored
+    settings = {"method": "webster", "pool": np.int64(15), "weights": (0.5, 0.5)}
+    manifest = {"files": {"wards.gpkg": "ab12"}, "run_at": datetime(2026, 3, 1, tzinfo=UTC)}
+    plan_id = register.save_plan(
+        "Pool 15", allocation, settings=settings, manifest=manifest, created_by="p"
+    )
+
+    meta, loaded = register.load_plan(plan_id)
+    pd.testing.assert_frame_equal(loaded, allocation.drop(columns="quota"))
+    assert meta["name"] == "Pool 15" and meta["created_by"] == "p"
+    assert meta["settings"] == {"method": "webster", "pool": 15, "weights": [0.5, 0.5]}
+    assert meta["manifest"]["run_at"] == "2026-03-01T00:00:00+00:00"
+    assert meta["created_at"].tzinfo is UTC
+
+    second = register.save_plan(
+        "ward codes as a column", allocation.reset_index(), settings={}, manifest={}, created_by="q"
+    )
+    assert register.latest_plan() == second
+    plans = register.list_plans()
+    assert plans["id"].tolist() == [second, plan_id]
+    assert plans[["n_wards", "extra"]].iloc[1].tolist() == [6, allocation["extra"].sum()]
+
+
+def test_unknown_plan_and_empty_register(register: PlanRegister) -> None:
+    assert register.latest_plan() is None
+    with pytest.raises(UnknownPlanError, match=r"no saved plan with id 7"):
+        register.load_plan(7)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (
+            lambda a: a.rename(index={"E05010001": np.nan}),
+            r"1 allocation row\(s\) have no ward_code",
+        ),
+        (lambda a: a.rename(index={"E05010001": "E05010000"}), r"ward_code repeated: E05010000"),
+        (lambda a: a.drop(columns="total_dwo"), r"allocation lacks column\(s\) total_dwo"),
+        (lambda a: a.assign(extra=[0, 1.5, 2, 3]), r"extra should be whole numbers >= 0; rows 2"),
+        (lambda a: a.iloc[:0], r"allocation has no rows"),
+    ],
+    ids=["nan-ward", "repeated-ward", "missing-column", "fractional-extra", "empty"],
+)
+def test_invalid_plan_saves_nothing(register: PlanRegister, db_path: Path, change, match) -> None:
+    with pytest.raises(InvalidRecordError, match=match):
+        register.save_plan("bad", change(_allocation()), settings={}, manifest={}, created_by="p")
+    assert register.list_plans().empty
+    assert _rows(db_path, "plan_rows") == 0
+
+
+def test_failure_after_parent_insert_rolls_back(register: PlanRegister, db_path: Path, monkeypatch):
+    kept = register.save_plan("kept", _allocation(), settings={}, manifest={}, created_by="p")
+    before = db_path.read_bytes(), _rows(db_path, "plans"), _rows(db_path, "plan_rows")
+
+    def insert_then_fail(conn, plan_id, rows):
+        original(conn, plan_id, rows[:2])  # half the children are written ...
+        raise RuntimeError("disk pulled out")  # ... then the process fails
+
+    original = store._insert_plan_rows
+    monkeypatch.setattr(store, "_insert_plan_rows", insert_then_fail)
+    with pytest.raises(RuntimeError, match="disk pulled out"):
+        register.save_plan("lost", _allocation(), settings={}, manifest={}, created_by="p")
+    assert (_rows(db_path, "plans"), _rows(db_path, "plan_rows")) == before[1:]
+    assert register.latest_plan() == kept
+
+
+def test_database_refusal_midway_rolls_back(register: PlanRegister, db_path: Path, monkeypatch):
+    """Validation bypassed: the NOT NULL ward_code refuses a child row after the parent."""
+
+    def unvalidated(allocation, problems):
+        rows = [
+            dict(zip(store._PLAN_ROW_COLUMNS, r, strict=True))
+            for r in [
+                ("E05010000", CAMDEN, 2, 1, 0, 2, 0.1),
+                (None, CAMDEN, 2, 1, 1, 3, 0.2),
+            ]
+        ]
+        return rows
+
+    monkeypatch.setattr(store, "_allocation_rows", unvalidated)
+    with pytest.raises(RegisterError, match=r"refused the record .*NOT NULL"):
+        register.save_plan("nan ward", _allocation(), settings={}, manifest={}, created_by="p")
+    assert (_rows(db_path, "plans"), _rows(db_path, "plan_rows")) == (0, 0)
+
+
+# --- concurrency and damaged files ------------------------------------------------------
+
+
+def _write_priorities(url: str, worker: int, n: int, barrier) -> None:
+    """Spawned worker: *n* agreements, each its own transaction, a breath apart."""
+    reg = PlanRegister(url)
+    reg.list_plans()  # open (and maybe create) the register before the race starts
+    barrier.wait(timeout=60)
+    for i in range(n):
+        reg.record_priorities(
+            f"E09{worker:06d}",
+            f"Borough {worker}",
+            2026,
+            ["Burglary", f"Item {i}"],
+            agreed_by=f"worker {worker}",
+            recorded_by=f"process {worker}",
+        )
+        time.sleep(0.002)  # let the other writer in: the writes interleave
+    reg.close()
+
+
+def test_two_processes_writing_lose_nothing(db_path: Path) -> None:
+    url = f"sqlite:///{db_path}"
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_write_priorities, args=(url, w, 50, barrier)) for w in (1, 2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    history = PlanRegister(url).priorities_history()
+    assert len(history) == 100 and history["id"].is_unique
+    spans = history.groupby("borough_code")["agreed_at"].agg(["min", "max", "size"])
+    assert spans["size"].tolist() == [50, 50]
+    assert spans["min"].max() < spans["max"].min()  # the two writers really overlapped
+    items = history.loc[history["borough_code"] == "E09000001", "priorities"].str[1]
+    assert sorted(items) == sorted(f"Item {i}" for i in range(50))
+
+
+def test_damaged_file_raises_and_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "register.sqlite"
+    garbage = bytes(range(256)) * 16
+    path.write_bytes(garbage)
+    reg = PlanRegister(f"sqlite:///{path}")
+    with pytest.raises(RegisterError, match=r"register\.sqlite is damaged .*restore your latest"):
+        reg.priorities_history()
+    with pytest.raises(PlannerError, match=r"not an SQLite database"):  # still, on every call
+        _agree(reg)
+    assert path.read_bytes() == garbage
+
+
+def test_locked_file_raises_after_the_busy_timeout(db_path: Path) -> None:
+    reg = PlanRegister(f"sqlite:///{db_path}", config={"busy_timeout_s": 0.2})
+    _agree(reg)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process is writing
+    try:
+        with pytest.raises(RegisterError, match=r"plans\.sqlite is locked by another process"):
+            _agree(reg, year=2027)
+        assert len(reg.priorities_history()) == 1  # readers are not blocked (WAL)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    _agree(reg, year=2027)
+    assert len(reg.priorities_history()) == 2
+
+
+# --- backup -----------------------------------------------------------------------------
+
+
+def _fill(reg: PlanRegister) -> int:
+    _agree(reg, evidence={"sentences": ["Robbery is 2.1x the London rate"]})
+    _agree(reg, year=2027, agreed_at=datetime.now(UTC) + timedelta(days=1))
+    plan = reg.save_plan("base", _allocation(), settings={"pool": 6}, manifest={}, created_by="p")
+    reg.record_override(
+        CAMDEN, "E05010000", "E05010001", 1, "School", recorded_by="c", plan_id=plan
+    )
+    return plan
+
+
+def test_export_import_round_trip(register: PlanRegister, tmp_path: Path) -> None:
+    plan = _fill(register)
+    backup = register.export(tmp_path / "backups" / "register.json")
+    data = json.loads(backup.read_text(encoding="utf-8"))
+    assert data["format"] == "planner-register-backup" and data["schema_version"] == 1
+    assert {k: len(v) for k, v in data["tables"].items()} == {
+        "schema_version": 1,
+        "plans": 1,
+        "plan_rows": 4,
+        "agreed_priorities": 2,
+        "overrides": 1,
+    }
+
+    restored = PlanRegister(f"sqlite:///{tmp_path / 'restored.sqlite'}")
+    counts = restored.import_(backup)
+    assert counts == {"plans": 1, "plan_rows": 4, "agreed_priorities": 2, "overrides": 1}
+    pd.testing.assert_frame_equal(restored.priorities_history(), register.priorities_history())
+    pd.testing.assert_frame_equal(restored.overrides(), register.overrides())
+    pd.testing.assert_frame_equal(restored.list_plans(), register.list_plans())
+    assert restored.load_plan(plan)[0] == register.load_plan(plan)[0]
+    pd.testing.assert_frame_equal(restored.load_plan(plan)[1], register.load_plan(plan)[1])
+    assert _agree(restored, year=2030) == 3  # ids continue after the imported ones
+
+
+def test_import_refuses_a_register_with_records(register: PlanRegister, tmp_path: Path) -> None:
+    _fill(register)
+    backup = register.export(tmp_path / "b.json")
+    _agree(register, year=2031)
+    with pytest.raises(RegisterError, match=r"already holds records .*replace=True"):
+        register.import_(backup)
+    assert len(register.priorities_history()) == 3
+    register.import_(backup, replace=True)
+    assert len(register.priorities_history()) == 2
+
+
+def test_bad_backup_changes_nothing(register: PlanRegister, tmp_path: Path) -> None:
+    _fill(register)
+    backup = register.export(tmp_path / "b.json")
+    data = json.loads(backup.read_text(encoding="utf-8"))
+    data["tables"]["plan_rows"][0]["plan_id"] = 999  # a row whose plan is missing
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(RegisterError, match=r"importing .*broken\.json: .*refused the record"):
+        register.import_(broken, replace=True)
+    assert len(register.priorities_history()) == 2 and len(register.overrides()) == 1
+    not_backup = tmp_path / "other.json"
+    not_backup.write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(RegisterError, match=r"other\.json is not a plan register backup"):
+        register.import_(not_backup)
