@@ -160,6 +160,23 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", metavar="DIR", help="also write the evidence tables as CSV here")
     pr.set_defaults(run=_priorities)
 
+    rg = sub.add_parser(
+        "register",
+        help="the plan register: history, backups",
+        description="The plan register (config/store.toml; SQLite by default) records agreed "
+        "priorities, overrides with their reasons and saved plans.",
+    )
+    rsub = rg.add_subparsers(dest="register_command", metavar="ACTION", required=True)
+    rx = rsub.add_parser("export", help="write every table to a JSON backup file")
+    rx.add_argument("file")
+    ri = rsub.add_parser("import", help="restore a JSON backup into the register")
+    ri.add_argument("file")
+    ri.add_argument("--replace", action="store_true", help="replace a register that has records")
+    rh = rsub.add_parser("history", help="agreed priorities, newest first")
+    rh.add_argument("--borough", metavar="CODE", help="one borough (E09 code)")
+    rsub.add_parser("plans", help="saved plans, newest first")
+    rg.set_defaults(run=_register)
+
     d = sub.add_parser("datasets", help="list the configured datasets")
     d.set_defaults(run=_datasets)
     return p
@@ -400,6 +417,26 @@ def _print_scores(result, top: int) -> None:
     table.columns = [c.replace("contribution: ", "") for c in table.columns]
     print()
     print(table.round(3).to_string())
+
+
+def _register(config: PlannerConfig, args: argparse.Namespace) -> int:
+    from planner.store import PlanRegister
+
+    register = PlanRegister(config=config)
+    action = args.register_command
+    if action == "export":
+        register.export(args.file)
+        print(f"register {register.url} exported to {args.file}")
+    elif action == "import":
+        register.import_(args.file, replace=args.replace)
+        print(f"{args.file} imported into {register.url}")
+    elif action == "history":
+        table = register.priorities_history(args.borough)
+        print(table.to_string(index=False) if len(table) else "no agreed priorities recorded yet")
+    else:
+        table = register.list_plans()
+        print(table.to_string(index=False) if len(table) else "no saved plans yet")
+    return 0
 
 
 def _datasets(config: PlannerConfig, args: argparse.Namespace) -> int:

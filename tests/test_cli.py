@@ -118,3 +118,19 @@ def test_datasets_lists_the_configured_ones(capsys):
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
     assert "met-2022 (default)" in out and "policeuk-2014" in out
+
+
+def test_register_export_import_and_history(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PLANNER_DB_URL", f"sqlite:///{tmp_path / 'reg.sqlite'}")
+    from planner.store import PlanRegister
+
+    PlanRegister().record_priorities(
+        "E09000007", "Camden", 2026, ["Robbery", "Burglary"], agreed_by="Leader"
+    )
+    backup = tmp_path / "backup.json"
+    assert main(["register", "export", str(backup)]) == 0 and backup.is_file()
+    assert main(["register", "history"]) == 0
+    assert "Camden" in capsys.readouterr().out
+    monkeypatch.setenv("PLANNER_DB_URL", f"sqlite:///{tmp_path / 'other.sqlite'}")
+    assert main(["register", "import", str(backup)]) == 0
+    assert len(PlanRegister().priorities_history()) == 1
