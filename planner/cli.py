@@ -347,18 +347,25 @@ def _priorities(config: PlannerConfig, args: argparse.Namespace) -> int:
     )
     boroughs = [args.borough] if args.borough else sorted(inputs.wards["borough_name"].unique())
     register = _register_or_none(config)
-    year = int(inputs.window.end[:4]) + 1
+    year = plan_year(inputs.window.end)
+    evidence, basket = borough_evidence(inputs), high_harm_basket(inputs)
     for name in boroughs:
-        result = borough_priorities(inputs, name)
+        result = borough_priorities(inputs, name, config=config, evidence=evidence, basket=basket)
         _print_priorities(result, register, year)
     if args.out:
         from planner.export import write_csv
 
         out = Path(args.out)
-        write_csv(borough_evidence(inputs), out / "evidence.csv", index=False)
-        write_csv(high_harm_basket(inputs), out / "high_harm_basket.csv", index=False)
+        write_csv(evidence, out / "evidence.csv", index=False)
+        write_csv(basket, out / "high_harm_basket.csv", index=False)
         print(f"evidence tables written to {out}")
     return 0
+
+
+def plan_year(window_end: str) -> int:
+    """The year a review on data ending *window_end* plans for: the next April's year."""
+    year, month = int(window_end[:4]), int(window_end[5:7])
+    return year if month < 4 else year + 1
 
 
 def _register_or_none(config: PlannerConfig):
@@ -385,8 +392,10 @@ def _print_priorities(result, register, year: int) -> None:
     print("  mandatory high-harm basket:")
     for row in result.basket.itertuples():
         print(f"    - {row.sentence}" if hasattr(row, "sentence") else f"    - {row}")
+    sentences = " ".join(result.basket["sentence"].astype(str))
     for note in result.notes:
-        print(f"  note: {note}")
+        if note.split(": ", 1)[-1] not in sentences:  # don't repeat the basket's own words
+            print(f"  note: {note}")
 
 
 def _print_scores(result, top: int) -> None:
