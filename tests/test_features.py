@@ -508,16 +508,12 @@ def test_row_order_never_changes_the_features(drawn, seed):
 
 
 @pytest.fixture(scope="module")
-def met(shared_data, tmp_path_factory):
-    """The met-2022 ward_counts (built once into a temporary cache) and its wards."""
+def met(real_config):
+    """The met-2022 ward_counts (built once into the session's cache) and its wards."""
     from planner.ingest import ingest
     from planner.sources.wards import read_dataset_wards
 
-    config = CONFIG.with_data_dir(shared_data)
-    cache = tmp_path_factory.mktemp("cache")
-    config = dataclasses.replace(
-        config, paths=dataclasses.replace(config.paths, cache_dir=str(cache))
-    )
+    config = real_config
     result = ingest(config, "met-2022")
     wards = result.wards if result.wards is not None else read_dataset_wards(config, "met-2022")
     return result.ward_counts, wards

@@ -11,7 +11,6 @@ import pytest
 
 from planner import schema as s
 from planner.cli import main
-from planner.config import load_config
 from planner.pipeline import prepare_need, score_need
 from planner.scoring import load_need_settings
 
@@ -19,12 +18,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def real(shared_data, tmp_path_factory):
-    config = load_config().with_data_dir(shared_data)
-    cache = tmp_path_factory.mktemp("cache")
-    return dataclasses.replace(
-        config, paths=dataclasses.replace(config.paths, cache_dir=str(cache))
-    )
+def real(real_config):
+    return real_config
 
 
 @pytest.fixture(scope="module")

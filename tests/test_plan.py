@@ -16,7 +16,6 @@ from planner.allocation import (
     compare_allocations,
     settings_from_config,
 )
-from planner.config import load_config
 from planner.errors import DataError, InfeasibleAllocationError
 from planner.pipeline import prepare_need, run_plan
 from planner.scoring import load_need_settings
@@ -86,11 +85,8 @@ def test_scenario_comparison(allocation):
 
 
 @pytest.mark.integration
-def test_600_officers_on_the_real_2022_wards(shared_data, tmp_path):
-    config = load_config().with_data_dir(shared_data)
-    config = dataclasses.replace(
-        config, paths=dataclasses.replace(config.paths, cache_dir=str(tmp_path))
-    )
+def test_600_officers_on_the_real_2022_wards(real_config):
+    config = real_config
     need_settings = load_need_settings(config)
     inputs = prepare_need(config, "met-2022", settings=need_settings, use_forecast=False)
     settings, pool = settings_from_config(config.extra["allocation"])

@@ -355,12 +355,8 @@ def test_an_unknown_borough_is_an_error_with_close_matches(settings, config, nam
 
 
 @pytest.fixture(scope="module")
-def met(shared_data, tmp_path_factory):
-    config = load_config().with_data_dir(shared_data)
-    cache = tmp_path_factory.mktemp("cache")
-    config = dataclasses.replace(
-        config, paths=dataclasses.replace(config.paths, cache_dir=str(cache))
-    )
+def met(real_config):
+    config = real_config
     return prepare_need(config, "met-2022", use_forecast=False)
 
 

@@ -1,0 +1,328 @@
+"""Tests for the printable borough pack (planner/report.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import logging
+import math
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from planner.allocation import AllocationSettings, allocate_wards
+from planner.config import load_config
+from planner.errors import DataError
+from planner.features import Window, load_harm_settings
+from planner.pipeline import NeedResult, PlanResult
+from planner.priorities import BoroughPriorities
+from planner.report import borough_pack_html, rag_status, write_borough_pack
+
+CAMDEN, BARNET = "E09000007", "E09000003"
+SCRIPT_NAME = "<script>alert('x')</script> Ward"
+AMP_NAME = "St Pancras & Somers Town"
+PROPOSED = [
+    "Burglary: 2.0 times the London rate, no clear change on last year, 16 % of the harm.",
+    "Robbery: 1.9 times the London rate, down 21 % on last year, 16 % of the harm.",
+]
+BASKET = ["Domestic abuse: 1,936 offences in 2025, 0.9 times the London rate."]
+
+
+def _wards() -> gpd.GeoDataFrame:
+    """A 3x2 grid of 1 km wards: the left four in Camden, the right two in Barnet.
+
+    One Camden ward has a hole (a lake) and one is a MultiPolygon (two islands).
+    """
+    codes = [f"E0500000{i}" for i in range(1, 7)]
+    boxes = [shapely.box(x * 1000, y * 1000, x * 1000 + 1000, y * 1000 + 1000)
+             for y in (0, 1) for x in range(3)]  # fmt: skip
+    boxes[0] = boxes[0].difference(shapely.box(300, 300, 600, 600))  # a hole
+    boxes[3] = shapely.MultiPolygon(
+        [shapely.box(0, 1000, 400, 2000), shapely.box(500, 1000, 1000, 2000)]
+    )
+    borough = [CAMDEN, CAMDEN, BARNET, CAMDEN, CAMDEN, BARNET]
+    names = ["Belsize", SCRIPT_NAME, "Barnet East", AMP_NAME, "Frognal", "Barnet West"]
+    frame = gpd.GeoDataFrame(
+        {
+            "ward_name": names,
+            "borough_code": borough,
+            "borough_name": ["Camden" if b == CAMDEN else "Barnet" for b in borough],
+        },
+        geometry=boxes,
+        index=pd.Index(codes, name="ward_code"),
+        crs="EPSG:27700",
+    )
+    return frame.set_geometry(frame.geometry.translate(528_000, 184_000))
+
+
+def _plan(wards: gpd.GeoDataFrame) -> PlanResult:
+    need = pd.Series([3.0, 2.5, 1.0, 1.2, 0.0, 2.0], index=wards.index)
+    allocation = allocate_wards(need, wards["borough_code"], pool=12, settings=AllocationSettings())
+    scores = wards[["ward_name", "borough_code", "borough_name"]].copy()
+    scores["contribution: harm"] = need * 0.7
+    scores["contribution: rate"] = need * 0.3
+    scores["need_score"] = need
+    scores["rank_london"] = need.rank(ascending=False, method="first").astype(int)
+    scores["rank_borough"] = (
+        need.groupby(wards["borough_code"]).rank(ascending=False, method="first").astype(int)
+    )
+    harm = load_harm_settings(load_config())
+    inputs = SimpleNamespace(
+        dataset="synthetic", wards=wards, window=Window("2025-02", "2026-01"), harm=harm
+    )
+    manifest = {
+        "planner_version": "0.1.0",
+        "dataset": "synthetic",
+        "window": {"start": "2025-02", "end": "2026-01"},
+        "harm_index": "cchi",
+        "weights_used": {"harm": 0.7, "rate": 0.3},
+        "absent_components": ["asb", "forecast", "trend"],
+        "notes": ["a note from the data"],
+        "created": "2026-01-31T09:00:00+0000",
+        "allocation": {"pool": 12, "method": "webster", "borough_floor_share": 0.0},
+    }
+    need_result = NeedResult(inputs, None, None, scores, None, None, manifest)
+    return PlanResult(need_result, allocation, {**manifest, "equity": allocation.equity})
+
+
+def _priorities() -> BoroughPriorities:
+    proposed = pd.DataFrame(
+        {"rank": [1, 2], "candidate": ["Burglary", "Robbery"], "sentence": PROPOSED}
+    )
+    evidence = proposed.assign(borough_code=CAMDEN)
+    basket = pd.DataFrame({"item": ["Domestic abuse"], "sentence": BASKET})
+    return BoroughPriorities(
+        CAMDEN,
+        "Camden",
+        Window("2025-02", "2026-01"),
+        evidence,
+        proposed,
+        basket,
+        notes=["Anti-social behaviour is not a candidate: this data has no ASB records"],
+    )
+
+
+class _Tags(HTMLParser):
+    """Every start tag with its attributes, and the text inside <title> elements of the SVG."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def wards() -> gpd.GeoDataFrame:
+    return _wards()
+
+
+@pytest.fixture(scope="module")
+def plan(wards) -> PlanResult:
+    return _plan(wards)
+
+
+@pytest.fixture(scope="module")
+def page(plan) -> str:
+    return borough_pack_html(plan, "camden", priorities=_priorities(), config=load_config())
+
+
+@pytest.fixture(scope="module")
+def parsed(page) -> _Tags:
+    parser = _Tags()
+    parser.feed(page)
+    return parser
+
+
+def test_title_and_facts(page):
+    assert "<title>Camden: neighbourhood policing pack</title>" in page
+    for fact in ("2025-02 to 2026-01", "synthetic", "Cambridge Crime Harm Index",
+                 "2026-01-31T09:00:00+0000", "0.1.0"):  # fmt: skip
+        assert fact in page
+
+
+def test_every_ward_of_the_borough_and_no_other(page, wards):
+    for code, row in wards.iterrows():
+        present = html.escape(row["ward_name"]) in page
+        assert present == (row["borough_code"] == CAMDEN), row["ward_name"]
+        assert (f'data-ward-code="{code}"' in page) == (row["borough_code"] == CAMDEN)
+
+
+def test_ward_names_are_escaped(page, parsed):
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; Ward" in page
+    assert "St Pancras &amp; Somers Town" in page
+    assert not [t for t, _ in parsed.tags if t == "script"]
+    assert any(SCRIPT_NAME in text for text in parsed.text)  # shown to the reader as text
+
+
+def test_self_contained(page, parsed):
+    assert not [t for t, a in parsed.tags if t in ("link", "img", "iframe", "object")]
+    assert not [a for _, a in parsed.tags if "src" in a or "href" in a]
+    assert "@media print" in page and "size: A4" in page
+    assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_map_has_one_path_per_ward(parsed, wards, plan):
+    camden = wards.index[wards["borough_code"] == CAMDEN]
+    paths = [a for t, a in parsed.tags if t == "path"]
+    assert sorted(a["data-ward-code"] for a in paths) == sorted(camden)
+    assert len([t for t, _ in parsed.tags if t == "svg" and _.get("class") == "map"]) == 1
+    extra = plan.allocation.wards["extra"]
+    fills = {a["data-ward-code"]: a["fill"] for a in paths}
+    # more extra officers, darker (later in the palette) fill; equal extras, equal fill
+    order = sorted(camden, key=lambda c: extra[c])
+    from planner.report import PALETTE
+
+    ranks = [PALETTE.index(fills[c]) for c in order]
+    assert ranks == sorted(ranks)
+    assert len({fills[c] for c in camden}) == extra[camden].nunique()
+    # the hole is a second ring of its ward's path; the islands two sub-paths
+    d = {a["data-ward-code"]: a["d"] for a in paths}
+    assert d["E05000001"].count("M") == 2 and d["E05000004"].count("M") == 2
+
+
+def test_map_legend_has_text_labels(page, plan):
+    extra = plan.allocation.wards["extra"]
+    top = int(extra[plan.allocation.wards["borough_code"] == CAMDEN].max())
+    for n in range(top + 1):
+        assert f"</svg> {n} extra</li>" in page
+
+
+def test_rag_status_has_words_beside_colours(page, plan):
+    wards = plan.allocation.wards
+    camden = wards[wards["borough_code"] == CAMDEN]
+    for ratio in camden["target_ratio"]:
+        band = rag_status(ratio)
+        assert f'<td class="rag {band.css}">{band.colour}: {band.label}</td>' in page
+    assert "Grey: no target (no need)" in page  # Frognal has no need, so no target
+
+
+@pytest.mark.parametrize(
+    ("ratio", "colour", "label"),
+    [
+        (1.0, "Green", "on target"),
+        (0.9, "Green", "on target"),
+        (1.1, "Green", "on target"),
+        (0.8999, "Amber", "slightly under"),
+        (0.75, "Amber", "slightly under"),
+        (1.1001, "Amber", "slightly over"),
+        (1.25, "Amber", "slightly over"),
+        (0.7499, "Red", "well under"),
+        (0.0, "Red", "well under"),
+        (1.2501, "Red", "well over"),
+        (math.inf, "Red", "well over"),
+        (math.nan, "Grey", "no target (no need)"),
+    ],
+    ids=[
+        "one",
+        "0.9",
+        "1.1",
+        "just-under-0.9",
+        "0.75",
+        "just-over-1.1",
+        "1.25",
+        "just-under-0.75",
+        "zero",
+        "just-over-1.25",
+        "infinite",
+        "nan",
+    ],  # fmt: skip
+)
+def test_rag_bands(ratio, colour, label):
+    band = rag_status(ratio)
+    assert (band.colour, band.label) == (colour, label)
+
+
+def test_priorities_and_basket(page):
+    for sentence in PROPOSED + BASKET:
+        label, _, rest = sentence.partition(": ")
+        assert f"<strong>{label}</strong>: {html.escape(rest)}" in page
+    assert "Anti-social behaviour is not a candidate" in page
+
+
+def test_equity_and_methodology(page, plan):
+    b = plan.allocation.boroughs.loc[CAMDEN]
+    assert f"{int(b['extra'])} of 12 in London" in page
+    assert "Borough target ratio" in page and "Worst-served ward in the borough" in page
+    for text in ("harm 0.70, rate 0.30", "asb, forecast, trend", "anonymised map points",
+                 "Anti-social behaviour: absent", "Drugs, Possession of weapons",
+                 "resident population", "a note from the data", "Sherman"):  # fmt: skip
+        assert text in page
+
+
+def test_unknown_borough(plan):
+    with pytest.raises(DataError, match="no borough called 'Narnia'"):
+        borough_pack_html(plan, "Narnia", priorities=_priorities(), config=load_config())
+
+
+def test_priorities_failure_is_said_in_the_pack(plan):
+    page = borough_pack_html(plan, "E09000007", config=load_config())  # inputs lack the data
+    assert "The local priorities could not be computed for this pack" in page
+
+
+def test_write_pack(tmp_path, plan, caplog, monkeypatch):
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # import fails: no PDF, a note
+    with caplog.at_level(logging.INFO, logger="planner.report"):
+        paths = write_borough_pack(plan, "Camden", tmp_path, priorities=_priorities(), pdf=True)
+    assert paths == [tmp_path / "Camden_pack.html"]
+    assert "Camden" in paths[0].read_text(encoding="utf-8")
+    assert "PDF not written" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Camden_pack.html"]
+
+
+def test_write_pack_is_atomic(tmp_path, plan, monkeypatch):
+    target = tmp_path / "Camden_pack.html"
+    target.write_text("previous pack", encoding="utf-8")
+
+    def broken(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_borough_pack(plan, "Camden", tmp_path, priorities=_priorities())
+    monkeypatch.undo()
+    assert target.read_text(encoding="utf-8") == "previous pack"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Camden_pack.html"]  # no temp file
+
+
+@pytest.mark.integration
+def test_pack_on_the_real_2022_wards(shared_data, tmp_path):
+    from planner.allocation import settings_from_config
+    from planner.pipeline import prepare_need, run_plan
+    from planner.scoring import load_need_settings
+
+    config = load_config().with_data_dir(shared_data)
+    config = dataclasses.replace(
+        config, paths=dataclasses.replace(config.paths, cache_dir=str(tmp_path / "cache"))
+    )
+    need_settings = load_need_settings(config)
+    inputs = prepare_need(config, "met-2022", settings=need_settings, use_forecast=False)
+    settings, pool = settings_from_config(config.extra["allocation"])
+    plan = run_plan(inputs, need_settings, settings, pool=pool)
+    paths = write_borough_pack(plan, "Kensington & Chelsea", tmp_path / "out", config=config)
+    assert [p.name for p in paths] == ["Kensington and Chelsea_pack.html"]
+    page = paths[0].read_text(encoding="utf-8")
+    parser = _Tags()
+    parser.feed(page)
+    mine = plan.need.scores[plan.need.scores["borough_name"] == "Kensington and Chelsea"]
+    assert len(mine) > 10
+    assert all(html.escape(name) in page for name in mine["ward_name"])
+    paths_drawn = [a["data-ward-code"] for t, a in parser.tags if t == "path"]
+    assert sorted(paths_drawn) == sorted(mine.index)
+    assert "<h3>Proposed local priorities</h3>" in page and "times the London rate" in page
+    extra = plan.allocation.wards.loc[mine.index, "extra"]
+    assert np.isin(extra, np.arange(extra.max() + 1)).all()
+    assert f"{int(extra.sum())} of {pool} in London" in page
