@@ -284,7 +284,7 @@ def test_verdict_needs_both_baselines_beaten() -> None:
 
 def test_forecaster_from_repository_config() -> None:
     est, options = forecaster_from_config(load_config(CONFIG_DIR))
-    assert est.get_params()["model"] == "hgb_poisson"
+    assert est.get_params()["model"] == "poisson_glm"
     assert options == {"horizon": 12, "n_origins": 8, "step": 12, "min_history": 36}
 
 

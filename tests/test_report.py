@@ -239,7 +239,7 @@ def test_rag_status_has_words_beside_colours(page, plan):
         "just-over-1.25",
         "infinite",
         "nan",
-    ],  # fmt: skip
+    ],
 )
 def test_rag_bands(ratio, colour, label):
     band = rag_status(ratio)
