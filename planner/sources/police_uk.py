@@ -97,12 +97,7 @@ def read_street_csv(
     path = Path(path)
     frame = SourceFrame(kind="police_uk_csv", path=str(path))
     parts = []
-    for name, data in _csv_members(path):
-        if progress:
-            progress(name)
-        frame.files.append(name)
-        table = _parse_csv(data, name)
-        cols = _require_columns(table.column_names, STREET_COLUMNS, name)
+    for name, table, cols in _csv_tables(path, STREET_COLUMNS, frame, progress):
         parts.append(
             _rows.canonical(
                 source=name,
@@ -161,12 +156,7 @@ def read_points_csv(
             wanted[key] = col
     mapping = {**categories.api, **categories.csv}
     parts = []
-    for name, data in _csv_members(path):
-        if progress:
-            progress(name)
-        frame.files.append(name)
-        table = _parse_csv(data, name)
-        cols = _require_columns(table.column_names, wanted, name)
+    for name, table, cols in _csv_tables(path, wanted, frame, progress):
         parts.append(
             _rows.canonical(
                 source=name,
@@ -343,6 +333,18 @@ def _read_json_batch(files: list[Path], label: str) -> pa.Table:
 
 
 # --- CSV helpers ---------------------------------------------------------------
+
+
+def _csv_tables(
+    path: Path, wanted: dict[str, str], frame: SourceFrame, progress: Progress | None
+) -> Iterator[tuple[str, pa.Table, dict[str, str]]]:
+    """Yield (name, table, column map) for every CSV of *path*, recording it in *frame*."""
+    for name, data in _csv_members(path):
+        if progress:
+            progress(name)
+        frame.files.append(name)
+        table = _parse_csv(data, name)
+        yield name, table, _require_columns(table.column_names, wanted, name)
 
 
 def _csv_members(path: Path) -> Iterator[tuple[str, bytes]]:
