@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import logging
 import math
@@ -299,15 +298,12 @@ def test_write_pack_is_atomic(tmp_path, plan, monkeypatch):
 
 
 @pytest.mark.integration
-def test_pack_on_the_real_2022_wards(shared_data, tmp_path):
+def test_pack_on_the_real_2022_wards(real_config, tmp_path):
     from planner.allocation import settings_from_config
     from planner.pipeline import prepare_need, run_plan
     from planner.scoring import load_need_settings
 
-    config = load_config().with_data_dir(shared_data)
-    config = dataclasses.replace(
-        config, paths=dataclasses.replace(config.paths, cache_dir=str(tmp_path / "cache"))
-    )
+    config = real_config  # ../shared/data, with the session's shared cache
     need_settings = load_need_settings(config)
     inputs = prepare_need(config, "met-2022", settings=need_settings, use_forecast=False)
     settings, pool = settings_from_config(config.extra["allocation"])
@@ -323,6 +319,14 @@ def test_pack_on_the_real_2022_wards(shared_data, tmp_path):
     paths_drawn = [a["data-ward-code"] for t, a in parser.tags if t == "path"]
     assert sorted(paths_drawn) == sorted(mine.index)
     assert "<h3>Proposed local priorities</h3>" in page and "times the London rate" in page
+    # the app passes the evidence of every borough it has cached: the same page
+    from planner.priorities import borough_evidence, high_harm_basket
+
+    cached = borough_pack_html(
+        plan, "E09000020", config=config,
+        evidence=borough_evidence(inputs), basket=high_harm_basket(inputs),
+    )  # fmt: skip
+    assert cached == page
     extra = plan.allocation.wards.loc[mine.index, "extra"]
     assert np.isin(extra, np.arange(extra.max() + 1)).all()
     assert f"{int(extra.sum())} of {pool} in London" in page

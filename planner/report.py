@@ -1,0 +1,664 @@
+"""A printable borough pack: one self-contained HTML page per borough (and a PDF where possible).
+
+The pack is what a borough commander takes to the council leader: the borough's ward map coloured
+by extra officers, the allocation table with a red/amber/green status that is always spelled out
+in words (so nothing is lost in greyscale or to a colour-blind reader), the borough's equity
+summary, the proposed local priorities with their evidence and the high-harm basket, and a
+methodology footnote with the weights, the harm index and the caveats.
+
+The page has no scripts and no external resources: inline CSS (A4 with ``@media print``) and an
+inline SVG map drawn from the ward polygons in British National Grid, so it prints, mails and
+archives as one file. Every piece of text from the data is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from planner import schema as s
+from planner._files import atomic_path
+from planner.config import PlannerConfig, load_config
+from planner.errors import PlannerError
+from planner.export import safe_filename
+
+if TYPE_CHECKING:
+    from planner.pipeline import PlanResult
+    from planner.priorities import BoroughPriorities
+
+__all__ = ["PALETTE", "RAG_BANDS", "borough_pack_html", "rag_status", "write_borough_pack"]
+
+log = logging.getLogger(__name__)
+
+BNG = "EPSG:27700"
+# ColorBrewer YlGnBu, 7 classes: sequential, colour-blind safe and print friendly (Brewer 2009).
+PALETTE = ("#ffffcc", "#c7e9b4", "#7fcdbb", "#41b6c4", "#1d91c0", "#225ea8", "#0c2c84")
+DARK_FILLS = frozenset(PALETTE[4:])  # labels on these fills are written in white
+
+
+@dataclass(frozen=True)
+class RagBand:
+    """A red/amber/green band of the target ratio (officer share / need share)."""
+
+    colour: str  # "Green", "Amber", "Red"
+    label: str  # the words printed beside the colour
+    css: str  # the class name of the cell
+
+
+RAG_BANDS = {
+    "green": RagBand("Green", "on target", "rag-green"),
+    "amber_under": RagBand("Amber", "slightly under", "rag-amber"),
+    "amber_over": RagBand("Amber", "slightly over", "rag-amber"),
+    "red_under": RagBand("Red", "well under", "rag-red"),
+    "red_over": RagBand("Red", "well over", "rag-red"),
+    "none": RagBand("Grey", "no target (no need)", "rag-none"),
+}
+
+
+def rag_status(ratio: float) -> RagBand:
+    """The band of a target ratio: Green 0.9–1.1, Amber 0.75–0.9 or 1.1–1.25, Red beyond.
+
+    Boundaries belong to the better band (0.9 and 1.1 are on target, 0.75 and 1.25 Amber); a
+    missing ratio (a ward with no need has no target) is Grey, "no target (no need)".
+    """
+    if ratio is None or math.isnan(ratio):
+        return RAG_BANDS["none"]
+    if 0.9 <= ratio <= 1.1:
+        return RAG_BANDS["green"]
+    if 0.75 <= ratio < 0.9:
+        return RAG_BANDS["amber_under"]
+    if 1.1 < ratio <= 1.25:
+        return RAG_BANDS["amber_over"]
+    return RAG_BANDS["red_under" if ratio < 0.75 else "red_over"]
+
+
+# --- the public functions -----------------------------------------------------------------
+
+
+def borough_pack_html(
+    plan: PlanResult,
+    borough: str,
+    *,
+    priorities: BoroughPriorities | None = None,
+    config: PlannerConfig | None = None,
+    evidence: pd.DataFrame | None = None,
+    basket: pd.DataFrame | None = None,
+) -> str:
+    """The printable pack of one borough as a self-contained HTML page.
+
+    Parameters
+    ----------
+    plan
+        From :func:`planner.pipeline.run_plan`; ``plan.need.inputs.wards`` gives the polygons.
+    borough
+        A borough name or E09 code, any case; ``config/boroughs.toml`` aliases work too.
+    priorities
+        The borough's :func:`planner.priorities.borough_priorities`; default computed here from
+        ``plan.need.inputs`` (if that fails, the pack says why instead of listing priorities).
+    config
+        For the aliases and the priority settings; default :func:`planner.config.load_config`.
+    evidence, basket
+        :func:`planner.priorities.borough_evidence` and :func:`~planner.priorities.
+        high_harm_basket` of every borough, when the caller has them (the app caches them);
+        used only when *priorities* is not given.
+
+    Returns
+    -------
+    str
+        The HTML page (UTF-8 text, no scripts, no external resources).
+
+    Raises
+    ------
+    DataError
+        No borough of the plan matches *borough*; the message lists the close matches.
+    """
+    config = config or load_config()
+    code, name = _resolve_borough(plan, borough, config)
+    wards = _borough_wards(plan, code)
+    if priorities is None:
+        priorities = _priorities(plan, code, config, evidence=evidence, basket=basket)
+    body = [
+        _header(plan, name),
+        _section("Ward map: extra officers", _map_svg(plan, wards)),
+        _section("Allocation by ward", _allocation_table(plan, wards)),
+        _section("Equity", _equity(plan, code, wards)),
+        _section("Local priorities", _priorities_html(priorities)),
+        _section("Methodology and caveats", _methodology(plan), css="method"),
+    ]
+    title = f"{name}: neighbourhood policing pack"
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def write_borough_pack(
+    plan: PlanResult,
+    borough: str,
+    out_dir: str | Path,
+    *,
+    priorities: BoroughPriorities | None = None,
+    pdf: bool = False,
+    config: PlannerConfig | None = None,
+) -> list[Path]:
+    """Write ``<borough>_pack.html`` (and, with *pdf* and WeasyPrint installed, the PDF).
+
+    Files are written atomically (a failure leaves the previous file, or none). Without
+    WeasyPrint the PDF is skipped with a logged note: print the HTML page to PDF from a browser.
+
+    Parameters
+    ----------
+    plan, borough, priorities, config
+        As for :func:`borough_pack_html`.
+    out_dir
+        Output folder, created if missing; the file name is the borough's name made safe by
+        :func:`planner.export.safe_filename` (``Kensington and Chelsea_pack.html``).
+    pdf
+        Also write ``<borough>_pack.pdf`` when WeasyPrint can be imported.
+
+    Returns
+    -------
+    list of Path
+        The files written, the HTML first.
+    """
+    config = config or load_config()
+    _, name = _resolve_borough(plan, borough, config)
+    page = borough_pack_html(plan, borough, priorities=priorities, config=config)
+    stem = safe_filename(name, default="borough") + "_pack"
+    out = Path(out_dir)
+    target = out / f"{stem}.html"
+    with atomic_path(target) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    written = [target]
+    if pdf:
+        try:
+            import weasyprint
+        except (ImportError, OSError) as exc:  # OSError: the package without its system libraries
+            log.info(
+                "PDF not written (%s): WeasyPrint is not usable; print %s instead", exc, target
+            )
+        else:
+            with atomic_path(out / f"{stem}.pdf") as tmp:
+                weasyprint.HTML(string=page, base_url=str(out)).write_pdf(str(tmp))
+            written.append(out / f"{stem}.pdf")
+    return written
+
+
+# --- data for the page --------------------------------------------------------------------
+
+
+def _resolve_borough(plan: PlanResult, borough: str, config: PlannerConfig) -> tuple[str, str]:
+    from planner.priorities import _match_borough
+
+    scores = plan.need.scores
+    names = scores.groupby(s.BOROUGH_CODE)[s.BOROUGH_NAME].first().rename("name").to_frame()
+    code = _match_borough(borough, names, config, str(plan.manifest.get("dataset", "")))
+    return code, str(names.loc[code, "name"])
+
+
+def _borough_wards(plan: PlanResult, code: str) -> pd.DataFrame:
+    """Scores and allocation of the borough's wards, highest need first."""
+    scores = plan.need.scores
+    mine = scores[scores[s.BOROUGH_CODE] == code]
+    alloc = plan.allocation.wards.drop(columns=[s.BOROUGH_CODE], errors="ignore")
+    table = mine.join(alloc.drop(columns=["need_score"], errors="ignore"), how="left")
+    return table.sort_values(["rank_borough", s.WARD_NAME], kind="stable")
+
+
+def _priorities(
+    plan: PlanResult,
+    code: str,
+    config: PlannerConfig,
+    *,
+    evidence: pd.DataFrame | None,
+    basket: pd.DataFrame | None,
+) -> BoroughPriorities | str:
+    from planner.priorities import borough_priorities
+
+    try:
+        return borough_priorities(
+            plan.need.inputs, code, config=config, evidence=evidence, basket=basket
+        )
+    except (PlannerError, AttributeError, KeyError) as exc:  # a plan built without its inputs
+        log.warning("local priorities not computed for %s: %s", code, exc)
+        return f"The local priorities could not be computed for this pack: {exc}"
+
+
+# --- sections -----------------------------------------------------------------------------
+
+
+def _header(plan: PlanResult, name: str) -> str:
+    m = plan.manifest
+    window = m.get("window") or {}
+    alloc = m.get("allocation") or {}
+    facts = [
+        ("Data window", f"{window.get('start', '?')} to {window.get('end', '?')}"),
+        ("Dataset", m.get("dataset", "not recorded")),
+        ("Harm index", _harm_index(plan)[0]),
+        ("Extra officers (London pool)", f"{alloc.get('pool', plan.allocation.pool)}"),
+        ("Created", m.get("created", "not recorded")),
+        ("Planner version", m.get("planner_version", "not recorded")),
+    ]
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts)
+    return (
+        f'<header><h1>{_e(name)}</h1><p class="sub">Neighbourhood policing pack: Dedicated Ward '
+        "Officers and local priorities (advisory: for discussion with the council leader)</p>"
+        f'<table class="facts">{rows}</table></header>'
+    )
+
+
+def _section(title: str, content: str, *, css: str = "") -> str:
+    cls = f' class="{css}"' if css else ""
+    return f"<section{cls}><h2>{_e(title)}</h2>\n{content}\n</section>"
+
+
+def _allocation_table(plan: PlanResult, wards: pd.DataFrame) -> str:
+    heads = (
+        "Ward", "Need score", "Rank in London", "Rank in borough", "Main driver", "Baseline",
+        "Extra DWOs", "Total DWOs", "Need share (London)", "Officer share (London)",
+        "Target ratio", "Status",
+    )  # fmt: skip
+    numeric = {1, 2, 3, 6, 7, 8, 9, 10}
+    head = "".join(
+        f'<th{" class=num" if i in numeric else ""} scope="col">{_e(h)}</th>'
+        for i, h in enumerate(heads)
+    )
+    drivers = _main_driver(wards)
+    rows = []
+    for code, row in wards.iterrows():
+        band = rag_status(_float(row.get(s.TARGET_RATIO)))
+        cells = [
+            f'<th scope="row">{_e(row[s.WARD_NAME])}<span class="code">{_e(code)}</span></th>',
+            _num(row.get("need_score"), "{:.3f}"),
+            _num(row.get("rank_london"), "{:.0f}"),
+            _num(row.get("rank_borough"), "{:.0f}"),
+            f"<td>{_e(drivers.get(code, ''))}</td>",
+            f"<td>{_e(_baseline(row))}</td>",
+            _num(row.get(s.EXTRA), "{:.0f}"),
+            _num(row.get(s.TOTAL_DWO), "{:.0f}"),
+            _num(row.get(s.NEED_SHARE), "{:.2%}"),
+            _num(row.get(s.OFFICER_SHARE), "{:.2%}"),
+            _num(row.get(s.TARGET_RATIO), "{:.2f}"),
+            _rag_cell(band),
+        ]
+        rows.append(f'<tr data-ward-code="{_e(code)}">{"".join(cells)}</tr>')
+    key = " ".join(
+        f'<span class="rag {b.css}">{_e(b.colour)}: {_e(b.label)}</span>'
+        for b in dict.fromkeys(RAG_BANDS.values())
+        if b.css != "rag-none"
+    )
+    return (
+        f'<table class="alloc"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+        f'</table>\n<p class="note">Target ratio = officer share ÷ need share (extra officers '
+        f"÷ the need-proportional number). Status: {key} (Green 0.9–1.1, Amber 0.75–0.9 or "
+        "1.1–1.25, Red beyond). Extra officers are whole people, so a ward whose "
+        "need-proportional share is below about two officers cannot land within 10 % of it.</p>"
+    )
+
+
+def _equity(plan: PlanResult, code: str, wards: pd.DataFrame) -> str:
+    boroughs = plan.allocation.boroughs
+    eq = plan.allocation.equity
+    items: list[tuple[str, str]] = []
+    if code in boroughs.index:
+        b = boroughs.loc[code]
+        band = rag_status(_float(b.get(s.RATIO)))
+        items += [
+            ("Wards", f"{int(b[s.N_WARDS])}"),
+            ("Extra officers", f"{int(b[s.EXTRA])} of {plan.allocation.pool} in London"),
+            ("Need-proportional number", f"{_float(b.get(s.TARGET)):.1f}"),
+            ("Share of London's need", f"{_float(b[s.NEED_SHARE]):.2%}"),
+            ("Share of London's extra officers", f"{_float(b[s.OFFICER_SHARE]):.2%}"),
+            ("Borough target ratio", f"{_float(b[s.RATIO]):.2f} ({band.colour}: {band.label})"),
+            ("Borough floor", _floor(b)),
+        ]
+    served = wards[wards[s.QUOTA].fillna(0) > 0] if s.QUOTA in wards else wards.iloc[:0]
+    if len(served):
+        worst = served.sort_values([s.TARGET_RATIO, s.WARD_NAME]).iloc[0]
+        items.append(
+            (
+                "Worst-served ward in the borough",
+                f"{worst[s.WARD_NAME]}: ratio {worst[s.TARGET_RATIO]:.2f}",
+            )
+        )
+    if s.OUTSIDE_QUOTA in wards:
+        items.append(("Wards outside their quota", f"{int(wards[s.OUTSIDE_QUOTA].sum())}"))
+    gini = _float(eq.get("gini_officers_per_need"))
+    items.append(("London: Gini of extra officers per unit of need", _fmt(gini, "{:.3f}")))
+    worst_b = eq.get("worst_served_borough")
+    if worst_b is not None:
+        bname = _borough_name(plan, worst_b)
+        ratio = _fmt(_float(eq.get("worst_served_borough_ratio")), "{:.2f}")
+        items.append(("London: worst-served borough", f"{bname} (ratio {ratio})"))
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in items)
+    return f'<table class="facts">{rows}</table>'
+
+
+def _priorities_html(priorities: BoroughPriorities | str) -> str:
+    if isinstance(priorities, str):
+        return f'<p class="note">{_e(priorities)}</p>'
+    parts = ["<h3>Proposed local priorities</h3>"]
+    proposed = priorities.proposed
+    if len(proposed):
+        rows = proposed.iterrows()
+        items = "".join(_labelled(r.get("candidate"), r.get("sentence")) for _, r in rows)
+        parts.append(f'<ol class="proposed">{items}</ol>')
+    else:
+        parts.append('<p class="note">No candidate has evidence in this data.</p>')
+    ev = priorities.evidence
+    if len(ev) and "sentence" in ev:
+        ev = ev.sort_values("rank") if "rank" in ev else ev
+        rows = "".join(
+            f"<tr><td class=num>{_fmt(_float(r.get('rank')), '{:.0f}')}</td>"
+            f"<th scope=row>{_e(r.get('candidate', ''))}</th>"
+            f"<td>{_e(_unlabelled(r.get('candidate'), r['sentence']))}</td></tr>"
+            for _, r in ev.iterrows()
+        )
+        parts.append(
+            "<h3>Every candidate</h3><table class=evidence><thead><tr><th class=num>Rank</th>"
+            f"<th>Candidate</th><th>Evidence</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+    parts.append("<h3>Mandatory high-harm basket (London-wide priorities)</h3>")
+    basket = priorities.basket
+    if len(basket):
+        items = "".join(_labelled(r.get("item"), r.get("sentence")) for _, r in basket.iterrows())
+        parts.append(f'<ul class="basket">{items}</ul>')
+    else:
+        parts.append('<p class="note">No basket figures in this data.</p>')
+    if priorities.notes:
+        parts.append(_list(priorities.notes, css="note"))
+    return "\n".join(parts)
+
+
+def _methodology(plan: PlanResult) -> str:
+    m = plan.manifest
+    name, source = _harm_index(plan)
+    weights = m.get("weights_used") or {}
+    absent = list(m.get("absent_components") or [])
+    alloc = m.get("allocation") or {}
+    w_text = ", ".join(f"{k} {float(v):.2f}" for k, v in weights.items()) or "not recorded"
+    items = [
+        f"Need score: a weighted sum of components, each divided by its London scale. Weights "
+        f"used: {w_text}"
+        + (f" (absent in this data, weight shared out: {', '.join(absent)})." if absent else "."),
+        f"Harm index: {name}. Source: {source}.",
+        f"Allocation: {alloc.get('pool', plan.allocation.pool)} extra officers apportioned in "
+        f"whole officers by the {alloc.get('method', plan.allocation.settings.method)} method, "
+        f"on top of a baseline of {plan.allocation.settings.baseline_dwo} Dedicated Ward "
+        f"Officers and {plan.allocation.settings.baseline_pcso} PCSO per ward; borough floor "
+        f"share {alloc.get('borough_floor_share', plan.allocation.settings.borough_floor_share)}.",
+        _proactive(plan),
+        "Locations: police.uk records are snapped to anonymised map points, so a crime can be "
+        "counted in a neighbouring ward; the Met's ward-level files are counted by the Met.",
+        "Anti-social behaviour: "
+        + (
+            "absent from this data (the Met publishes none at ward level); the ASB term of the "
+            "need score is left out, not estimated."
+            if "asb" in absent
+            else "a separate, labelled term, never added into crime totals."
+        ),
+        "Rates use the resident population, which misleads where many people visit or work "
+        "(the West End, town centres, transport hubs): counts and rates are shown side by side.",
+        "The planner is advisory: it ranks and explains; a commander's override is recorded "
+        "with its reason.",
+    ]
+    items += [str(n) for n in m.get("notes") or []]
+    return _list(items)
+
+
+# --- the map ------------------------------------------------------------------------------
+
+
+def _map_svg(plan: PlanResult, wards: pd.DataFrame) -> str:
+    geo = plan.need.inputs.wards
+    geo = geo if geo.crs is None or geo.crs.to_epsg() == 27700 else geo.to_crs(BNG)
+    shapes = geo.geometry.reindex(wards.index)
+    has_shape = shapes.notna().to_numpy() & ~shapely.is_empty(shapes.to_numpy(object))
+    extra = wards[s.EXTRA].fillna(0).astype(int) if s.EXTRA in wards else pd.Series(0, wards.index)
+    classes = _classes(int(extra.max()) if len(extra) else 0)
+    if not has_shape.any():
+        return '<p class="note">No ward boundaries for this borough: no map.</p>'
+    simple = shapely.simplify(shapes.to_numpy(object)[has_shape], 5.0, preserve_topology=True)
+    minx, miny, maxx, maxy = shapely.total_bounds(simple)
+    width, height = max(maxx - minx, 1.0), max(maxy - miny, 1.0)
+    pad = 0.02 * max(width, height)
+    paths, labels = [], []
+    font = max(width, height) / 55
+    points = shapely.point_on_surface(simple)
+    for i, (code, shape) in enumerate(zip(wards.index[has_shape], simple, strict=True)):
+        n = int(extra[code])
+        fill = classes.colour(n)
+        title = f"{wards.at[code, s.WARD_NAME]}: {n} extra officer{'s' if n != 1 else ''}"
+        d = _svg_path(shape, minx, maxy)
+        paths.append(
+            f'<path d="{d}" fill="{fill}" data-ward-code="{_e(code)}"><title>{_e(title)}</title>'
+            "</path>"
+        )
+        x, y = shapely.get_coordinates(points[i])[0]
+        ink = "#fff" if fill in DARK_FILLS else "#000"
+        labels.append(f'<text x="{x - minx:.0f}" y="{maxy - y:.0f}" fill="{ink}">{n}</text>')
+    missing = int((~has_shape).sum())
+    note = (
+        f'<p class="note">{missing} ward(s) without a boundary are not drawn.</p>'
+        if missing
+        else ""
+    )
+    view = f"{-pad:.0f} {-pad:.0f} {width + 2 * pad:.0f} {height + 2 * pad:.0f}"
+    svg = (
+        f'<svg class="map" viewBox="{view}" xmlns="http://www.w3.org/2000/svg" role="img" '
+        f'aria-label="Ward map: extra officers per ward">'
+        f'<g class="wards" fill-rule="evenodd" stroke="#333" stroke-width="1" '
+        f'vector-effect="non-scaling-stroke">{"".join(paths)}</g>'
+        f'<g class="labels" font-size="{font:.0f}" text-anchor="middle" '
+        f'dominant-baseline="central" font-family="sans-serif">{"".join(labels)}</g></svg>'
+    )
+    return f'<div class="mapbox">{svg}{classes.legend()}</div>{note}'
+
+
+def _svg_path(shape: Any, minx: float, maxy: float) -> str:
+    """SVG path data of a (multi)polygon: x to the right, y flipped (north up), metres."""
+    parts = []
+    for poly in _polygons(shape):
+        for ring in (poly.exterior, *poly.interiors):
+            xy = shapely.get_coordinates(ring)[:-1]
+            if len(xy) < 3:
+                continue
+            px, py = np.round(xy[:, 0] - minx), np.round(maxy - xy[:, 1])
+            pts = " ".join(f"{a:.0f} {b:.0f}" for a, b in zip(px, py, strict=True))
+            parts.append(f"M{pts}Z")
+    return "".join(parts)
+
+
+def _polygons(shape: Any) -> Iterable[Any]:
+    if shape.geom_type == "Polygon":
+        yield shape
+    elif hasattr(shape, "geoms"):  # MultiPolygon, or a GeometryCollection from make_valid
+        for part in shape.geoms:
+            yield from _polygons(part)
+
+
+@dataclass(frozen=True)
+class _Classes:
+    """Classes of extra officers: one per value up to 6, else seven ranges of whole numbers."""
+
+    edges: Sequence[int]  # the lowest value of each class
+    top: int  # the highest value
+
+    def colour(self, n: int) -> str:
+        return PALETTE[max(int(np.searchsorted(self.edges, n, side="right")) - 1, 0)]
+
+    def legend(self) -> str:
+        items = []
+        for i, low in enumerate(self.edges):
+            high = self.edges[i + 1] - 1 if i + 1 < len(self.edges) else self.top
+            text = f"{low}" if high <= low else f"{low}–{high}"
+            items.append(
+                f'<li><svg width="18" height="12" aria-hidden="true"><rect width="18" height="12" '
+                f'fill="{PALETTE[i]}" stroke="#333"/></svg> {_e(text)} extra</li>'
+            )
+        return (
+            '<div class="legend"><p>Extra officers per ward (the number is written on each '
+            f"ward)</p><ul>{''.join(items)}</ul></div>"
+        )
+
+
+def _classes(top: int) -> _Classes:
+    if top < len(PALETTE):
+        return _Classes(tuple(range(top + 1)), top)
+    step = math.ceil(top / (len(PALETTE) - 1))
+    return _Classes((0, *range(1, top + 1, step)), top)
+
+
+# --- small helpers ------------------------------------------------------------------------
+
+
+def _harm_index(plan: PlanResult) -> tuple[str, str]:
+    key = plan.manifest.get("harm_index")
+    harm = getattr(plan.need.inputs, "harm", None)
+    index = getattr(harm, "indices", {}).get(key) if harm is not None else None
+    if index is None:
+        return str(key or "not recorded"), "not recorded"
+    return index.name, index.source
+
+
+def _proactive(plan: PlanResult) -> str:
+    harm = getattr(plan.need.inputs, "harm", None)
+    if harm is None:
+        return "Proactive categories: treatment not recorded."
+    cats = ", ".join(harm.proactive_categories)
+    how = {
+        "include": "counted at full weight",
+        "downweight": f"down-weighted (harm × {harm.proactive_factor:g})",
+        "exclude": "left out (weight 0)",
+    }.get(harm.proactive_mode, harm.proactive_mode)
+    return (
+        f"Proactive categories ({cats}) are found mostly by police activity such as stop and "
+        f"search, so their counts follow police activity as much as harm: here {how}."
+    )
+
+
+def _main_driver(wards: pd.DataFrame) -> dict[str, str]:
+    cols = [c for c in wards.columns if str(c).startswith("contribution: ")]
+    if not cols:
+        return {}
+    contrib = wards[cols].astype(float).clip(lower=0)
+    total = contrib.sum(axis=1).replace(0, np.nan)
+    top = contrib.idxmax(axis=1)
+    share = contrib.max(axis=1) / total
+    return {
+        code: f"{str(top[code]).removeprefix('contribution: ')} ({share[code]:.0%})"
+        for code in wards.index
+        if pd.notna(share[code])
+    }
+
+
+def _baseline(row: pd.Series) -> str:
+    dwo, pcso = row.get(s.BASELINE_DWO), row.get(s.BASELINE_PCSO)
+    if pd.isna(dwo):
+        return ""
+    return f"{int(dwo)} DWO + {int(pcso)} PCSO"
+
+
+def _floor(b: pd.Series) -> str:
+    floor = int(b.get(s.FLOOR, 0) or 0)
+    if floor == 0:
+        return "none"
+    return f"{floor} extra officers ({'met' if bool(b.get(s.MET_FLOOR)) else 'NOT met'})"
+
+
+def _borough_name(plan: PlanResult, code: str) -> str:
+    scores = plan.need.scores
+    hit = scores.loc[scores[s.BOROUGH_CODE] == code, s.BOROUGH_NAME]
+    return str(hit.iloc[0]) if len(hit) else str(code)
+
+
+def _unlabelled(label: Any, sentence: Any) -> str:
+    """*sentence* without a leading "label: " (the evidence sentences start with their label)."""
+    text, prefix = str(sentence if sentence is not None else ""), f"{label}:"
+    return text[len(prefix) :].strip() if label and text.startswith(prefix) else text
+
+
+def _labelled(label: Any, sentence: Any) -> str:
+    label = "" if label is None else str(label)
+    return f"<li><strong>{_e(label)}</strong>: {_e(_unlabelled(label, sentence))}</li>"
+
+
+def _rag_cell(band: RagBand) -> str:
+    return f'<td class="rag {band.css}">{_e(band.colour)}: {_e(band.label)}</td>'
+
+
+def _list(items: Iterable[str], *, css: str = "") -> str:
+    cls = f' class="{css}"' if css else ""
+    return f"<ul{cls}>" + "".join(f"<li>{_e(i)}</li>" for i in items) + "</ul>"
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _fmt(value: float, spec: str) -> str:
+    return spec.format(value) if math.isfinite(value) else "–"
+
+
+def _num(value: Any, spec: str) -> str:
+    return f'<td class="num">{_fmt(_float(value), spec)}</td>'
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+_CSS = """
+@page { size: A4; margin: 14mm 12mm; }
+* { box-sizing: border-box; }
+body { font-family: "Helvetica Neue", Arial, sans-serif; font-size: 10pt; color: #111;
+  max-width: 190mm; margin: 0 auto; padding: 8px; line-height: 1.35; }
+h1 { font-size: 20pt; margin: 0 0 2px; }
+h2 { font-size: 13pt; border-bottom: 2px solid #225ea8; padding-bottom: 2px; margin: 18px 0 6px; }
+h3 { font-size: 11pt; margin: 12px 0 4px; }
+.sub { margin: 0 0 8px; color: #333; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border: 1px solid #999; padding: 2px 4px; text-align: left; vertical-align: top; }
+thead th { background: #eee; }
+table.facts { width: auto; }
+table.facts th { background: #f4f4f4; font-weight: 600; }
+table.alloc { font-size: 8pt; }
+.num { text-align: right; font-variant-numeric: tabular-nums; }
+.code { display: block; font-weight: normal; color: #555; font-size: 7pt; }
+.rag { font-weight: 600; white-space: nowrap; }
+.rag-green { background: #b8e0b8; }
+.rag-amber { background: #ffd98a; }
+.rag-red { background: #f4a3a3; }
+.rag-none { background: #e4e4e4; }
+span.rag { padding: 0 4px; border: 1px solid #999; }
+.mapbox { display: flex; gap: 12px; align-items: flex-start; }
+svg.map { width: 140mm; max-width: 75%; height: auto; border: 1px solid #ccc; }
+.legend ul { list-style: none; padding: 0; margin: 0; }
+.legend li { margin: 2px 0; }
+.legend p { margin: 0 0 4px; font-weight: 600; }
+.note, .method { font-size: 8.5pt; color: #333; }
+ol.proposed li, ul.basket li { margin-bottom: 4px; }
+@media print {
+  body { max-width: none; padding: 0; }
+  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  section { break-inside: auto; }
+  tr, li, .mapbox { break-inside: avoid; }
+  thead { display: table-header-group; }
+  h2, h3 { break-after: avoid; }
+  section.method { break-before: auto; }
+}
+"""
