@@ -1,0 +1,271 @@
+"""Integration tests of the Streamlit app (app.py) with streamlit's AppTest, on the real data.
+
+The app's slow step (prepare_need) is cached with st.cache_resource, which lives for the test
+process: the first run of the real app takes ~10 s, later runs ~0.3-2 s. The map itself is a
+custom component AppTest cannot draw (tests/test_browser.py checks it in a browser); its ward
+selection is driven here through the "Ward" selectbox that the map's click also sets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from planner import views
+from planner.allocation import allocate_wards
+from planner.store import PlanRegister
+
+pytest.importorskip("streamlit_folium", reason="the app needs streamlit-folium")
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+CAMDEN = "E09000007"
+SIDEBAR_KEYS = (
+    "dataset",
+    "borough",
+    "use_forecast",
+    "window_end",
+    "harm_index",
+    "w_harm",
+    "w_asb",
+    "w_forecast",
+    "w_trend",
+    "w_rate",
+    "pool",
+    "method",
+    "floor_share",
+    "cap",
+)
+
+
+@pytest.fixture
+def register_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'register.sqlite'}"
+
+
+@pytest.fixture
+def app(monkeypatch, shared_data: Path, register_url: str) -> AppTest:
+    """The app on the real data with its own plan register, run once (on the Map page)."""
+    monkeypatch.setenv("PLANNER_DATA", str(shared_data))
+    monkeypatch.setenv("PLANNER_DB_URL", register_url)
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def open_page(at: AppTest, title: str) -> AppTest:
+    """Run the st.navigation page called *title*.
+
+    ``AppTest.switch_page`` only opens file-based pages; the app's pages are functions (the app
+    is one file), so the page is chosen by the script hash st.navigation registered for it.
+    """
+    pages = {info["page_name"]: page for page, info in at._registered_pages.items()}
+    assert title in pages, f"no page {title!r}; pages: {sorted(pages)}"
+    at._page_hash = pages[title]
+    return at.run()
+
+
+def texts(at) -> str:
+    """Every title, header, markdown and caption on the page (or in a block), one per line."""
+    parts = [*at.title, *at.header, *at.subheader, *at.markdown, *at.caption]
+    return "\n".join(str(p.value) for p in parts)
+
+
+def allocation(at: AppTest):
+    return at.get_by_key("allocation").dataframe[0].value
+
+
+@pytest.mark.integration
+def test_every_page_runs_and_the_widgets_have_keys(app):
+    for key in SIDEBAR_KEYS:
+        assert app.get_by_key(key) is not None
+    assert app.title[0].value == "Ward need: All London"
+    assert app.slider(key="w_asb").disabled
+    assert "ASB: not in this data (the Met publishes none at ward level)" in texts(app)
+    pages = {
+        "Allocation": "Allocation: All London",
+        "Borough priorities": "Borough priorities",
+        "Methodology and data quality": "Methodology and data quality",
+        "Map": "Ward need: All London",
+    }
+    for page, title in pages.items():
+        open_page(app, page)
+        assert not app.exception, (page, app.exception)
+        assert not app.error, (page, [e.value for e in app.error])
+        assert app.title[0].value == title
+    assert app.get_by_key("map_layer") is not None
+    assert app.get_by_key("show_hot_spots") is not None
+
+
+@pytest.mark.integration
+def test_a_chosen_ward_opens_its_panel(app):
+    app.selectbox(key="borough").set_value(CAMDEN).run()
+    app.selectbox(key="ward_pick").set_value("E05013655").run()  # Camden Town
+    assert not app.exception, app.exception
+    assert app.title[0].value == "Ward need: Camden"
+    page = texts(app)
+    assert "Camden Town" in [s.value for s in app.subheader]
+    assert "Officers:" in page and "baseline 2 DWO + 1 PCSO" in page
+    assert "of 20 in Camden" in page
+    assert [m.label for m in app.metric] == ["London rank", "Borough rank", "Need score"]
+
+
+@pytest.mark.integration
+def test_a_weight_slider_changes_the_allocation(app):
+    open_page(app, "Allocation")
+    before = allocation(app)
+    app.slider(key="w_harm").set_value(0.05).run()
+    app.slider(key="w_rate").set_value(1.0).run()
+    assert not app.exception, app.exception
+    after = allocation(app)
+    assert before["extra"].sum() == after["extra"].sum() == 600
+    moved = (before["extra"] - after["extra"].reindex(before.index)).abs().sum()
+    assert moved > 0
+    score_change = (before["need score"] - after["need score"].reindex(before.index)).abs()
+    assert score_change.max() > 0.01
+
+
+@pytest.mark.integration
+def test_agreeing_priorities_writes_the_register_and_shows_them(app, register_url):
+    app.selectbox(key="borough").set_value(CAMDEN).run()
+    open_page(app, "Borough priorities")
+    assert app.title[0].value == "Local priorities: Camden"
+    proposed = app.multiselect(key="agree_priorities").value
+    assert len(proposed) == 2
+    app.text_input(key="agree_by").input("Borough commander and council leader")
+    app.button(key="agree").click().run()
+    assert not app.exception, app.exception
+    year = dt.date.today().year
+    record = PlanRegister(register_url).agreed_priorities(CAMDEN, year)
+    assert record is not None
+    assert record["priorities"] == proposed
+    assert record["agreed_by"] == "Borough commander and council leader"
+    assert all(s.startswith(p) for s, p in zip(record["evidence"], proposed, strict=True))
+    page = texts(app)
+    assert f"Agreed for {year}:" in page and proposed[0] in page
+
+
+@pytest.mark.integration
+def test_an_override_is_recorded_applied_and_a_plan_saved(app, register_url):
+    app.selectbox(key="borough").set_value(CAMDEN).run()
+    open_page(app, "Allocation")
+    source = app.selectbox(key="override_from").value
+    target = app.selectbox(key="override_to").value
+    before = allocation(app)
+    app.text_input(key="override_reason").input("Night-time economy patrols")
+    app.button(key="record_override").click().run()
+    assert not app.exception, app.exception
+    register = PlanRegister(register_url)
+    assert register.overrides(borough_code=CAMDEN)["reason"].tolist() == [
+        "Night-time economy patrols"
+    ]
+    after = allocation(app)
+    assert after.at[target, "extra"] == before.at[target, "extra"] + 1
+    assert after.at[source, "extra"] == before.at[source, "extra"] - 1
+    assert after.at[target, "override"] == 1
+    assert "1 recorded override(s) applied" in texts(app)
+    app.text_input(key="plan_name").input("Camden draft")
+    app.button(key="save_plan").click().run()
+    assert not app.exception, app.exception
+    meta, saved = register.load_plan(register.latest_plan())
+    assert meta["name"] == "Camden draft" and saved.at[target, "extra"] == after.at[target, "extra"]
+    app.number_input(key="pool").set_value(700).run()
+    assert "Compared with plan" in texts(app)
+
+
+@pytest.mark.integration
+def test_a_domain_error_is_a_message_not_a_traceback(app):
+    for comp in ("harm", "trend", "rate"):
+        app.slider(key=f"w_{comp}").set_value(0.0)
+    app.run()
+    assert not app.exception, app.exception
+    assert "no need component with a positive weight" in app.error[0].value
+
+
+def test_without_data_the_app_explains_how_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("PLANNER_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("PLANNER_DB_URL", f"sqlite:///{tmp_path / 'register.sqlite'}")
+    (tmp_path / "empty").mkdir()
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "The ward data are not here yet"
+    page = texts(at)
+    assert "planner fetch --from ../shared/data" in page
+    assert "PLANNER_DATA=" in page
+    assert "input not found" in at.warning[0].value
+
+
+@pytest.mark.integration
+@pytest.mark.filterwarnings("ignore::planner.errors.PlannerWarning")
+def test_a_forecast_that_cannot_be_fitted_is_turned_off_with_a_reason(app):
+    """The 2016-17 police.uk extract has 18 months: too short for the forecast's backtest."""
+    app.selectbox(key="dataset").set_value("policeuk-2014").run()
+    assert not app.exception, app.exception
+    assert not app.slider(key="w_asb").disabled  # police.uk data carry ASB
+    app.toggle(key="use_forecast").set_value(True).run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    assert "The forecast cannot be used with this data" in app.sidebar.warning[0].value
+    assert app.slider(key="w_forecast").disabled
+    assert "Forecast: cannot be fitted to this data" in texts(app.sidebar)
+
+
+# --- the page tables, on a tiny allocation (no data needed) ---------------------------------
+
+WARDS = ["E05000001", "E05000002", "E05000003", "E05000004"]
+
+
+@pytest.fixture
+def tiny_allocation():
+    need = pd.Series([4.0, 2.0, 1.0, 1.0], index=pd.Index(WARDS, name="ward_code"))
+    boroughs = pd.Series(["E09000001", "E09000001", "E09000002", "E09000002"], index=need.index)
+    return allocate_wards(need, boroughs, pool=8)
+
+
+def recorded(*rows):
+    columns = ["id", "borough_code", "from_ward", "to_ward", "officers", "reason", "recorded_by"]
+    return pd.DataFrame([dict(zip(columns, r, strict=True)) for r in rows], columns=columns)
+
+
+def test_overrides_that_fit_are_kept_in_order_and_the_rest_say_why(tiny_allocation):
+    extra = tiny_allocation.wards["extra"]
+    assert extra.tolist() == [4, 2, 1, 1]
+    fits, skipped = views.applicable_overrides(
+        tiny_allocation,
+        recorded(
+            (1, "E09000001", "E05000002", "E05000001", 1, "patrols", "cmdr"),
+            (2, "E09000002", "E05000003", "E05000004", 5, "too many", "cmdr"),
+            (3, "E09000003", "E05999998", "E05999999", 1, "other wards", "cmdr"),
+            (4, "E09000001", "E05000002", "E05000001", 1, "again", "cmdr"),
+        ),
+    )
+    assert [(o.from_ward, o.officers, o.reason) for o in fits] == [
+        ("E05000002", 1, "patrols"),
+        ("E05000002", 1, "again"),
+    ]
+    assert skipped["override"].tolist() == [2]
+    assert "cannot give 5" in skipped["why not applied"].iloc[0]
+
+
+def test_the_difference_from_a_saved_plan_lists_changed_wards_and_borough_totals(
+    tiny_allocation,
+):
+    now = tiny_allocation.wards
+    saved = now[["borough_code", "extra"]].copy()
+    saved.loc["E05000001", "extra"] -= 1
+    saved.loc["E05000002", "extra"] += 1
+    names = pd.DataFrame(
+        {
+            "ward_name": ["A", "B", "C", "D"],
+            "borough_name": ["One", "One", "Two", "Two"],
+            "borough_code": now["borough_code"],
+        },
+        index=now.index,
+    )
+    wards, boroughs = views.plan_diff(now, saved, names=names)
+    assert wards["change"].to_dict() == {"E05000001": 1, "E05000002": -1}
+    assert boroughs["change"].tolist() == [0, 0]
+    assert boroughs["now"].sum() == 8

@@ -1,0 +1,407 @@
+"""A real-browser check of the Streamlit app: what AppTest cannot see (the Leaflet map).
+
+Starts ``streamlit run app.py`` on a free port (data from ``../shared/data``, a throw-away plan
+register), opens it in headless Chromium (``/usr/bin/chromium``, driven by Playwright), waits
+until the ward polygons are drawn, clicks a ward and checks that the side panel names it, and
+saves a screenshot of every page to ``bench/results/screenshots/`` and ``docs/screenshots/``.
+
+No network is needed, or used: the map's JavaScript and CSS (Leaflet and the plugins folium
+links from public CDNs) are answered by the browser's request router, Leaflet from the
+``django-js-lib-leaflet`` package and everything else with an empty file. Only requests to the
+app's own server go out.
+
+Skipped with the reason where Chromium, Playwright, the Leaflet package, app.py or the data are
+missing; under CI (``CI`` set) a missing prerequisite is a failure instead, since CI installs
+them. Every wait is bounded, and the server is always stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "app.py"
+DATA = REPO.parent / "shared" / "data"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+)
+SCREENSHOTS = (REPO / "bench" / "results" / "screenshots", REPO / "docs" / "screenshots")
+PAGES = ("Map", "Allocation", "Borough priorities", "Methodology and data quality")
+MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
+WARD_PATHS = "path.leaflet-interactive"
+MET_WARDS = 679  # scored wards of the default data set (the May 2022 wards less the City's 25)
+
+SERVER_TIMEOUT_S = 120  # the server answers its health check
+MAP_TIMEOUT_S = 420  # first map: a cold cache ingests the data and fits the forecast first
+STEP_TIMEOUT_S = 90  # a page switch or a click
+VIEWPORT = {"width": 1440, "height": 1000}
+
+
+# --- helpers (bench/bench_app.py uses them too) ----------------------------------------------
+
+
+def missing_prerequisites() -> list[str]:
+    """What the browser check needs and this machine lacks (empty when it can run)."""
+    missing = []
+    if not CHROMIUM.is_file():
+        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("the playwright package (pip install -r requirements.txt)")
+    if leaflet_dir() is None:
+        missing.append("the django-js-lib-leaflet package (pip install -r requirements.txt)")
+    if not APP.is_file():
+        missing.append(f"{APP}")
+    if not DATA.is_dir():
+        missing.append(f"the real data at {DATA}")
+    return missing
+
+
+def leaflet_dir() -> Path | None:
+    """The folder holding leaflet.js and leaflet.css (from django-js-lib-leaflet)."""
+    spec = importlib.util.find_spec("js_lib_leaflet")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "static" / "js_lib_leaflet"
+    return folder if (folder / "leaflet.js").is_file() else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AppServer:
+    """``streamlit run app.py`` in its own process group, its output in a log file."""
+
+    def __init__(self, work_dir: Path, *, port: int | None = None, cwd: Path = REPO) -> None:
+        self.port = port or free_port()
+        self.cwd = cwd  # the data cache is ./.cache/planner: another folder starts it empty
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = work_dir / "streamlit.log"
+        self.env = {
+            **os.environ,
+            "PLANNER_DATA": str(DATA),
+            "PLANNER_DB_URL": f"sqlite:///{work_dir / 'reg.sqlite'}",
+            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        }
+        self.proc: subprocess.Popen | None = None
+        self.started = 0.0
+
+    def start(self) -> AppServer:
+        cmd = [
+            sys.executable, "-m", "streamlit", "run", str(APP),
+            "--server.headless", "true",
+            "--server.port", str(self.port),
+            "--server.address", "127.0.0.1",
+            "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none",
+        ]  # fmt: skip
+        self.started = time.perf_counter()
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        return self
+
+    def wait_ready(self, timeout: float = SERVER_TIMEOUT_S) -> float:
+        """Seconds from start until ``/_stcore/health`` answers ok; raises on timeout or exit."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited early:\n{self.log_tail()}")
+            health = f"{self.url}/_stcore/health"
+            with contextlib.suppress(OSError), urllib.request.urlopen(health, timeout=2) as r:
+                if r.status == 200:
+                    return time.perf_counter() - self.started
+            time.sleep(0.25)
+        raise TimeoutError(f"streamlit did not answer within {timeout} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """SIGTERM to the server's process group, then SIGKILL after 10 s."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.is_file():
+            return "(no log)"
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def route_offline(route) -> None:
+    """Let requests to the app through; answer CDN requests locally (Leaflet) or empty."""
+    url = route.request.url
+    if url.startswith(("http://127.0.0.1", "http://localhost", "data:", "blob:", "about:")):
+        route.continue_()
+        return
+    name = url.split("?", 1)[0].rsplit("/", 1)[-1]
+    kind = "text/css" if name.endswith(".css") else "application/javascript"
+    folder = leaflet_dir()
+    if folder is not None and name in ("leaflet.js", "leaflet.css"):
+        route.fulfill(path=str(folder / name), content_type=kind)
+    elif name.endswith((".js", ".css")):
+        route.fulfill(status=200, body="", content_type=kind)
+    else:  # map tiles, fonts, images: nothing
+        route.fulfill(status=404, body="")
+
+
+def launch(playwright):
+    """Headless Chromium and a page whose requests stay on this machine."""
+    browser = playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=list(CHROMIUM_FLAGS), timeout=60_000
+    )
+    context = browser.new_context(viewport=VIEWPORT)
+    context.route("**/*", route_offline)
+    page = context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_S * 1000)
+    return browser, page
+
+
+def ward_paths(page):
+    """The Leaflet ward polygons inside the st_folium iframe."""
+    return page.frame_locator(MAP_FRAME).first.locator(WARD_PATHS)
+
+
+def wait_for_ward_paths(page, at_least: int, *, timeout: float = MAP_TIMEOUT_S) -> int:
+    """Wait until the map shows at least *at_least* polygons; returns how many it shows."""
+    deadline = time.monotonic() + timeout
+    count = 0
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # the iframe may not exist yet
+            count = ward_paths(page).count()
+        if count >= at_least:
+            return count
+        time.sleep(0.2)
+    raise TimeoutError(f"the map showed {count} ward polygons after {timeout} s, not {at_least}")
+
+
+def wait_until_idle(page, *, timeout: float = STEP_TIMEOUT_S) -> None:
+    """Wait until Streamlit has finished running the script (no "Running..." for 0.5 s)."""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').filter(has_text="Running")
+        if running.count():
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= 0.5:
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"the app was still running after {timeout} s")
+
+
+def open_page(page, title: str) -> None:
+    """Click the navigation link titled *title* and wait for the page to run."""
+    page.get_by_role("link", name=title, exact=True).first.click()
+    wait_until_idle(page)
+
+
+def choose(page, key: str, option: str) -> None:
+    """Pick *option* in the selectbox with widget key *key* (typed into its search box)."""
+    page.locator(f".st-key-{key}").first.click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option, exact=True).first.click()
+    wait_until_idle(page)
+
+
+def table_cells(page) -> list[str]:
+    """The text of the first table's rendered cells (st.dataframe keeps them in the DOM)."""
+    return (
+        page.locator('[data-testid="stDataFrame"]')
+        .first.locator("td[role=gridcell]")
+        .all_inner_texts()
+    )
+
+
+def exceptions(page) -> list[str]:
+    """Tracebacks the app shows (st.exception boxes)."""
+    return page.locator('[data-testid="stException"]').all_inner_texts()
+
+
+def save_screenshot(page, name: str, *, max_height: int = 3200) -> list[Path]:
+    """A PNG of the whole page in every folder of :data:`SCREENSHOTS`.
+
+    Streamlit scrolls inside its main pane, so the viewport is made as tall as the content
+    (at most *max_height* pixels) for the picture, then restored.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    height = page.evaluate(
+        """() => Math.max(window.innerHeight, ...[...document.querySelectorAll(
+               '[data-testid="stMain"], [data-testid="stSidebarContent"]')]
+             .map(e => e.scrollHeight))"""
+    )
+    page.mouse.move(1, 1)  # no tooltip over the picture
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(height, max_height)})
+    try:
+        page.wait_for_timeout(1000)  # charts and tables redraw for the new size
+        wait_until_idle(page)
+        page.wait_for_timeout(1500)
+        first = SCREENSHOTS[0] / f"{slug}.png"
+        first.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(first))
+    finally:
+        page.set_viewport_size(VIEWPORT)
+    paths = [first]
+    for folder in SCREENSHOTS[1:]:
+        folder.mkdir(parents=True, exist_ok=True)
+        paths.append(Path(shutil.copy2(first, folder / first.name)))
+    return paths
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[AppServer]:
+    missing = missing_prerequisites()
+    if missing:
+        reason = "the browser check needs " + "; ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI installs them: see .ci/run)")
+        pytest.skip(reason)
+    app = AppServer(tmp_path_factory.mktemp("app")).start()
+    try:
+        app.wait_ready()
+        yield app
+    finally:
+        app.stop()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser, page = launch(playwright)
+        try:
+            page.goto(server.url, wait_until="domcontentloaded")
+            yield page
+        finally:
+            browser.close()
+
+
+# --- the checks (in order: one browser, one server) ------------------------------------------
+
+
+def test_map_draws_every_ward(server, page):
+    try:
+        count = wait_for_ward_paths(page, MET_WARDS)
+    except TimeoutError as exc:
+        pytest.fail(f"{exc}\nserver log:\n{server.log_tail()}")
+    assert count >= MET_WARDS  # the City's 25 wards are drawn too, grey ("not scored")
+    assert not exceptions(page)
+
+
+def test_clicking_a_ward_names_it_in_the_side_panel(server, page):
+    wait_for_ward_paths(page, MET_WARDS)
+    wait_until_idle(page)
+    name, point = hover_ward(page)
+    panel = page.get_by_role("heading", name=name, exact=True)
+    assert panel.count() == 0, f"{name} was named before the click"
+    page.mouse.click(*point)
+    try:
+        panel.first.wait_for(timeout=STEP_TIMEOUT_S * 1000)
+    except Exception as exc:
+        pytest.fail(f"the side panel did not name {name!r} after the click: {exc}")
+    wait_until_idle(page)
+    assert not exceptions(page)
+    save_screenshot(page, "Map")
+
+
+def test_allocation_page(page):
+    open_page(page, "Allocation")
+    page.get_by_role("heading", name=re.compile("^Allocation")).first.wait_for()
+    page.locator('[data-testid="stDataFrame"] td[role=gridcell]').first.wait_for(state="attached")
+    cells = table_cells(page)
+    assert any(re.fullmatch(r"E05\d{6}", c) for c in cells), cells[:12]
+    assert not exceptions(page)
+    save_screenshot(page, "Allocation")
+
+
+def test_borough_priorities_page(page):
+    open_page(page, "Borough priorities")
+    choose(page, "borough", "Camden")
+    page.get_by_role("heading", name="Local priorities: Camden").first.wait_for()
+    page.get_by_role("heading", name="Proposed local priorities").first.wait_for()
+    assert "times the London rate" in page.locator('[data-testid="stMain"]').inner_text()
+    assert not exceptions(page)
+    save_screenshot(page, "Borough priorities")
+
+
+def test_methodology_page(page):
+    open_page(page, "Methodology and data quality")
+    page.get_by_role("heading", name="Methodology and data quality").first.wait_for()
+    page.get_by_role("heading", name="Data quality of the loaded data").first.wait_for()
+    assert not exceptions(page)
+    save_screenshot(page, "Methodology and data quality")
+
+
+# --- map helpers -----------------------------------------------------------------------------
+
+
+def hover_ward(page) -> tuple[str, tuple[float, float]]:
+    """Move the mouse onto a large ward polygon; returns the ward's name from the tooltip.
+
+    Large polygons wholly inside the map are tried first (the middle of a big polygon's box is
+    inside it more often); whatever ward lies under the mouse, the tooltip names it.
+    """
+    origin = page.locator(MAP_FRAME).first.bounding_box()
+    rects = ward_paths(page).evaluate_all(
+        "els => els.map(e => { const r = e.getBoundingClientRect();"
+        " return [r.x, r.y, r.width, r.height]; })"
+    )
+    inside = [
+        (x, y, w, h) for x, y, w, h in rects
+        if x >= 0 and y >= 0 and x + w <= origin["width"] and y + h <= origin["height"]
+    ]  # fmt: skip
+    inside.sort(key=lambda r: -r[2] * r[3])
+    tooltip = page.frame_locator(MAP_FRAME).first.locator(".leaflet-tooltip").first
+    for x, y, w, h in inside[:10]:
+        point = (origin["x"] + x + w / 2, origin["y"] + y + h / 2)
+        page.mouse.move(*point)
+        with contextlib.suppress(Exception):
+            tooltip.wait_for(state="visible", timeout=5_000)
+            name = _tooltip_ward(tooltip.inner_text())
+            if name:
+                return name, point
+    raise AssertionError(f"no ward tooltip over the 10 largest of {len(inside)} ward polygons")
+
+
+def _tooltip_ward(text: str) -> str | None:
+    """The ward's name from a folium GeoJsonTooltip ("Ward <tab> Belsize ...")."""
+    for line in text.splitlines():
+        label, _, value = line.partition("\t")
+        if label.strip().lower() == "ward" and value.strip():
+            return value.strip()
+    match = re.search(r"^\s*Ward\s+(.+?)\s*$", text, re.MULTILINE)
+    return match.group(1) if match else None

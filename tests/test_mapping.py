@@ -1,0 +1,260 @@
+"""Tests of planner.mapping: display geometry, labelled classes, palettes and the folium map."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from planner import mapping
+from planner.errors import DataError
+
+X0, Y0 = 530_000.0, 180_000.0  # central London, EPSG:27700
+SIDE = 1_000.0
+NAMES = ("Ward A", "Ward B", "Ward C", "Ward D")
+
+
+def wavy_square(col: int, row: int) -> shapely.Polygon:
+    """A 1 km square whose top edge zig-zags by 5 m every 10 m: detail a 25 m tolerance drops."""
+    x0, y0 = X0 + col * SIDE, Y0 + row * SIDE
+    top = [(x0 + SIDE - i * 10.0, y0 + SIDE + (5.0 if i % 2 else 0.0)) for i in range(101)]
+    return shapely.Polygon([(x0, y0), (x0 + SIDE, y0), *top, (x0, y0)])
+
+
+@pytest.fixture
+def wards() -> gpd.GeoDataFrame:
+    """A 2x2 grid of wards in two boroughs, in British National Grid."""
+    cells = [(0, 0), (1, 0), (0, 1), (1, 1)]
+    index = pd.Index([f"E0500000{i}" for i in range(4)], name="ward_code")
+    return gpd.GeoDataFrame(
+        {
+            "ward_name": list(NAMES),
+            "borough_code": ["E09000001", "E09000001", "E09000033", "E09000033"],
+            "borough_name": ["City of London", "City of London", "Westminster", "Westminster"],
+        },
+        geometry=[wavy_square(c, r) for c, r in cells],
+        index=index,
+        crs="EPSG:27700",
+    )
+
+
+@pytest.fixture
+def display(wards: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return mapping.display_wards(wards)
+
+
+# --- geometry -------------------------------------------------------------------------------
+
+
+def test_display_wards_is_simplified_and_in_wgs84(wards, display):
+    assert display.crs.to_epsg() == 4326
+    assert list(display.index) == list(wards.index)
+    before = shapely.get_num_coordinates(wards.geometry.to_numpy()).sum()
+    after = shapely.get_num_coordinates(display.geometry.to_numpy()).sum()
+    assert after < before / 10
+    west, south, east, north = display.total_bounds
+    assert -0.2 < west < east < 0.0 and 51.4 < south < north < 51.6  # central London
+    assert display.geometry.is_valid.all()
+
+
+def test_display_wards_simplifies_in_metres_not_degrees(wards):
+    """A 1 m tolerance keeps the 5 m zig-zag: the tolerance is applied in EPSG:27700."""
+    fine = mapping.display_wards(wards, tolerance_m=1.0)
+    assert shapely.get_num_coordinates(fine.geometry.to_numpy()).sum() > 400
+
+
+def test_display_wards_needs_a_crs(wards):
+    with pytest.raises(DataError, match="no CRS"):
+        mapping.display_wards(wards.set_crs(None, allow_override=True))
+
+
+def test_display_wards_needs_the_name_columns(wards):
+    with pytest.raises(DataError, match="ward_name"):
+        mapping.display_wards(wards.drop(columns="ward_name"))
+
+
+def test_bounds_of_some_wards_lie_inside_the_bounds_of_all(display):
+    (s_all, w_all), (n_all, e_all) = mapping.bounds(display)
+    (s, w), (n, e) = mapping.bounds(display, ["E05000002", "E05000003"])
+    assert s_all <= s < n <= n_all and w_all <= w < e <= e_all
+    assert (s, w) != (s_all, w_all)
+
+
+# --- classes and palettes -------------------------------------------------------------------
+
+
+def test_quantile_classes_carry_text_labels_with_their_shares():
+    values = pd.Series(np.arange(1.0, 101.0))
+    classes = mapping.classes_for("need_score", values)
+    assert classes.labels == (
+        "Lowest need: bottom 25 % (below 26.00)",
+        "Top 50–75 % (26.00 to 51.00)",
+        "Top 25–50 % (51.00 to 76.00)",
+        "Top 10–25 % (76.00 to 91.00)",
+        "Highest need: top 10 % (91.00 and above)",
+    )
+    counts = classes.assign(values).value_counts().sort_index()
+    assert counts.tolist() == [25, 25, 25, 15, 10]
+
+
+def test_quantile_classes_never_put_a_higher_value_in_a_lower_class():
+    rng = np.random.default_rng(3)
+    values = pd.Series(rng.gamma(2.0, 10.0, 500))
+    klass = mapping.classes_for("harm", values).assign(values)
+    order = np.argsort(values.to_numpy())
+    assert (np.diff(klass.to_numpy()[order]) >= 0).all()
+
+
+def test_quantile_classes_merge_ties_and_say_the_true_share():
+    """60 % of wards show no rise: no class may claim 'bottom 25 %' for them."""
+    values = pd.Series([0.0] * 60 + list(np.linspace(1.0, 40.0, 40)))
+    classes = mapping.classes_for("trend", values)
+    counts = classes.assign(values).value_counts()
+    assert (counts > 0).all() and len(counts) == len(classes.labels)
+    assert classes.labels[0] == "Lowest rise: bottom 60 % (0 %)"
+
+
+def test_one_value_for_every_ward_gives_one_class():
+    classes = mapping.classes_for("harm", pd.Series([5.0, 5.0, 5.0]))
+    assert classes.labels == ("All wards (5 to 5)",)
+
+
+def test_no_value_at_all_is_an_error():
+    with pytest.raises(DataError, match="every ward's value is missing"):
+        mapping.classes_for("harm", pd.Series([np.nan, np.nan]))
+
+
+@pytest.mark.parametrize(
+    ("extra", "labels"),
+    [
+        ([0, 1, 2, 3, 5, 8], ("0 extra", "1–2 extra", "3–4 extra", "5–6 extra", "7–8 extra")),
+        ([0, 1, 2], ("0 extra", "1–2 extra")),
+        ([0, 0], ("0 extra",)),
+        ([2, 3, 7], ("0 extra", "1–2 extra", "3–4 extra", "5–6 extra", "7 extra")),
+        (
+            [0, 250],
+            (
+                "0 extra",
+                "1–2 extra",
+                "3–4 extra",
+                "5–6 extra",
+                "7–9 extra",
+                "10–14 extra",
+                "15–19 extra",
+                "20–29 extra",
+                "30–49 extra",
+                "50–99 extra",
+                "100+ extra",
+            ),
+        ),
+    ],
+    ids=["up-to-eight", "up-to-two", "none", "top-band-exact", "past-the-last-band"],
+)
+def test_officer_classes_are_whole_officer_bands(extra, labels):
+    values = pd.Series(extra, dtype=float)
+    classes = mapping.classes_for("extra", values)
+    assert classes.labels == labels
+    assigned = classes.assign(values)
+    for value, k in zip(extra, assigned, strict=True):
+        label = classes.labels[k]
+        if label.endswith("+ extra"):
+            assert value >= int(label.split("+")[0])
+        else:
+            low, _, high = label.removesuffix(" extra").partition("–")
+            assert int(low) <= value <= int(high or low)
+
+
+@pytest.mark.parametrize("layer", list(mapping.LAYERS), ids=list(mapping.LAYERS))
+def test_every_layer_uses_a_colour_blind_safe_palette(layer):
+    spec = mapping.LAYERS[layer]
+    assert spec.palette in mapping.COLOUR_BLIND_SAFE
+    assert spec.palette.removesuffix("_r") in {"viridis", "cividis", "YlGnBu"}
+    classes = mapping.classes_for(layer, pd.Series(np.arange(0.0, 50.0)))
+    expected = mapping.palette(spec.palette, len(classes.labels), start=spec.start, end=spec.end)
+    assert list(classes.colours) == expected
+
+
+def test_palettes_run_light_to_dark():
+    def lightness(hex_colour: str) -> float:
+        r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+        return 0.299 * r + 0.587 * g + 0.114 * b
+
+    for name in ("YlGnBu", "viridis_r", "cividis_r"):
+        shades = [lightness(c) for c in mapping.palette(name, 5)]
+        assert shades == sorted(shades, reverse=True), name
+
+
+def test_unknown_palette_is_an_error():
+    with pytest.raises(ValueError, match="unknown palette 'jet'"):
+        mapping.palette("jet", 5)
+
+
+# --- the map --------------------------------------------------------------------------------
+
+
+def test_map_html_has_the_ward_names_the_codes_and_the_legend(display):
+    values = pd.Series([1.0, 2.0, 3.0, 4.0], index=display.index)
+    fmap = mapping.ward_map(display, values, layer="need_score", title="Need score", tiles=None)
+    html = fmap.get_root().render()
+    for name in NAMES:
+        assert name in html
+    assert '"ward_code": "E05000003"' in html
+    assert "Need score" in html and "Highest need" in html
+    assert "planner-legend" in html
+
+
+def test_wards_without_a_value_are_grey_and_labelled(display):
+    values = pd.Series([1.0, 2.0, 3.0], index=display.index[1:])
+    fmap = mapping.ward_map(
+        display,
+        values,
+        layer="harm",
+        title="Harm",
+        not_scored_label="Not scored (City)",
+        tiles=None,
+    )
+    html = fmap.get_root().render()
+    assert "Not scored (City)" in html and mapping.NOT_SCORED_COLOUR in html
+
+
+def test_hot_spots_are_outlined_and_counted_in_the_legend(display):
+    values = pd.Series([1.0, 2.0, 3.0, 4.0], index=display.index)
+    status = pd.Series(
+        pd.Categorical(["hot spot", "not significant", "not significant", "cold spot"]),
+        index=display.index,
+    )
+    fmap = mapping.ward_map(
+        display, values, layer="harm", title="Harm", outlines=status, tiles=None
+    )
+    html = fmap.get_root().render()
+    assert "Hot spot of harm (Gi*): 1 ward(s)" in html
+    assert "Cold spot of harm (Gi*): 1 ward(s)" in html
+    assert mapping.HOT_SPOT_COLOUR in html
+
+
+def test_borough_zoom_fits_its_wards_and_outlines_them(display):
+    values = pd.Series([1.0, 2.0, 3.0, 4.0], index=display.index)
+    codes = ["E05000002", "E05000003"]
+    fmap = mapping.ward_map(display, values, layer="harm", title="Harm", fit=codes, tiles=None)
+    html = fmap.get_root().render()
+    (south, west), (north, east) = mapping.bounds(display, codes)
+    assert f"[[{south}, {west}], [{north}, {east}]]" in html
+    assert "Borough boundary" in html or html.count('"fill": false') >= 1
+
+
+def test_legend_text_is_escaped():
+    legend = mapping.Legend("Harm <b>", [("<script>x</script>", "#ffffff", None, False)])
+    assert "<script>x" not in legend.to_html() and "&lt;script&gt;" in legend.to_html()
+
+
+def test_selected_outline_draws_only_a_known_ward(display):
+    assert len(mapping.selected_outline(display, "E05000001")._children) == 1
+    assert len(mapping.selected_outline(display, None)._children) == 0
+    assert len(mapping.selected_outline(display, "E05999999")._children) == 0
+
+
+def test_unknown_layer_is_an_error(display):
+    with pytest.raises(ValueError, match="unknown map layer 'crime'"):
+        mapping.ward_map(display, pd.Series(dtype=float), layer="crime", title="x", tiles=None)
