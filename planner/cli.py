@@ -160,6 +160,20 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", metavar="DIR", help="also write the evidence tables as CSV here")
     pr.set_defaults(run=_priorities)
 
+    pk = sub.add_parser(
+        "pack",
+        help="write a borough's printable pack (HTML; PDF where weasyprint is installed)",
+        description="The borough pack: the borough's ward map, its allocation table with RAG "
+        "status in colour and words, the equity summary, and the proposed priorities with "
+        "their evidence, as one self-contained HTML page.",
+    )
+    pk.add_argument("--borough", metavar="NAME", required=True, help="borough name or E09 code")
+    pk.add_argument("--dataset", metavar="NAME", help="a dataset from config/planner.toml")
+    pk.add_argument("--pool", type=int, help="extra officers to allocate (default: config)")
+    pk.add_argument("--out", metavar="DIR", help="output folder (default: out/packs)")
+    pk.add_argument("--pdf", action="store_true", help="also write a PDF (needs weasyprint)")
+    pk.set_defaults(run=_pack)
+
     rg = sub.add_parser(
         "register",
         help="the plan register: history, backups",
@@ -426,6 +440,23 @@ def _print_scores(result, top: int) -> None:
     table.columns = [c.replace("contribution: ", "") for c in table.columns]
     print()
     print(table.round(3).to_string())
+
+
+def _pack(config: PlannerConfig, args: argparse.Namespace) -> int:
+    from planner.allocation import settings_from_config
+    from planner.pipeline import prepare_need, run_plan
+    from planner.report import write_borough_pack
+    from planner.scoring import load_need_settings
+
+    need_settings = load_need_settings(config)
+    settings, pool = settings_from_config(config.extra.get("allocation", {}))
+    spec = config.dataset(args.dataset)
+    inputs = prepare_need(config, spec.name, settings=need_settings, use_forecast=False)
+    plan = run_plan(inputs, need_settings, settings, pool=args.pool or pool)
+    out = Path(args.out) if args.out else config.out_dir / "packs"
+    files = write_borough_pack(plan, args.borough, out, pdf=args.pdf, config=config)
+    print(f"written: {', '.join(str(p) for p in files)}")
+    return 0
 
 
 def _register(config: PlannerConfig, args: argparse.Namespace) -> int:
