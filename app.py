@@ -25,8 +25,9 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from planner import mapping, views
+from planner import access, mapping, uploads, views
 from planner import schema as s
+from planner.access import SignInRequired, User
 from planner.allocation import METHODS, AllocationSettings, settings_from_config
 from planner.config import PlannerConfig, default_config_dir, load_config
 from planner.errors import DataError, PlannerError
@@ -124,6 +125,59 @@ class Context:
     settings: dict[str, Any]
     absent: dict[str, str]  # component -> why it is absent
     skipped: pd.DataFrame = field(default_factory=pd.DataFrame)
+    user: User = access.LOCAL_PLANNER  # who is using this session (planner.access)
+
+
+def signed_in_user(config: PlannerConfig) -> User:
+    """This session's user (planner.access), shown in the sidebar; stops with sign-in if needed.
+
+    OpenID Connect (``[auth]`` in .streamlit/secrets.toml): ``st.user``; a trusted header set by
+    a signing-in proxy: ``st.context.headers``; otherwise local mode, the single local planner.
+    """
+    source = access.identity_source(config)
+    email = oidc_email() if source.mode == "oidc" else None
+    headers = dict(st.context.headers) if source.mode == "header" else None
+    try:
+        user = access.resolve_user(oidc_email=email, headers=headers, config=config)
+    except SignInRequired as exc:
+        st.title("Sign in to use the planner")
+        if source.mode == "oidc":
+            st.info(source.description)
+            st.button("Sign in", key="sign_in", on_click=st.login, type="primary")
+        else:
+            st.error(str(exc))
+        st.stop()
+    bar = st.sidebar
+    if user.is_local:
+        bar.caption(
+            "Local mode: single local planner — no sign-in configured",
+            help=source.description,
+        )
+    else:
+        bar.caption(f"Signed in as {user.describe()}", help=source.description)
+        if source.mode == "oidc":
+            bar.button("Sign out", key="sign_out", on_click=st.logout)
+    return user
+
+
+def oidc_email() -> str | None:
+    """The signed-in e-mail from ``st.user``, or None (st.user raises without [auth])."""
+    try:
+        if not st.user.is_logged_in:
+            return None
+        email = st.user.get("email")
+    except Exception:  # streamlit raises various errors when auth is not set up
+        return None
+    return str(email) if email else None
+
+
+def refusal(user: User, action: str, borough: str | None = None) -> str | None:
+    """Why *user* may not do *action* (planner.access's message), or None when they may."""
+    try:
+        access.check(user, action, borough)
+    except access.PermissionDenied as exc:
+        return str(exc).split(" Nothing was written.")[0]
+    return None
 
 
 def folders() -> tuple[str, str]:
@@ -137,7 +191,9 @@ def keep_valid(key: str, options: list[Any]) -> None:
         del st.session_state[key]
 
 
-def scenario(config: PlannerConfig, config_dir: str, data_dir: str, dataset: str) -> Context:
+def scenario(
+    config: PlannerConfig, config_dir: str, data_dir: str, dataset: str, user: User
+) -> Context:
     """Read the sidebar, prepare the data (cached), score and allocate (every rerun)."""
     borough_box = st.sidebar.container()
     inputs, key, use_forecast, failed = data_controls(config, config_dir, data_dir, dataset)
@@ -184,7 +240,9 @@ def scenario(config: PlannerConfig, config_dir: str, data_dir: str, dataset: str
         "max_extra_per_ward": allocation.max_extra_per_ward,
         "overrides": len(fits),
     }
-    return Context(config, key, inputs, plan, register, borough, names, settings, missing, skipped)
+    return Context(
+        config, key, inputs, plan, register, borough, names, settings, missing, skipped, user
+    )
 
 
 def data_controls(
@@ -532,9 +590,23 @@ def overrides_section(ctx: Context) -> None:
         return
     wards = ctx.plan.allocation.wards
     mine = wards[wards[s.BOROUGH_CODE] == ctx.borough]
-    names = ctx.inputs.wards[s.WARD_NAME]
     by_need = list(mine["need"].sort_values(kind="stable").index)  # least need first
     givers = [c for c in by_need if mine.at[c, "extra"] > 0]
+    refused = refusal(ctx.user, access.RECORD_OVERRIDE, ctx.borough)
+    if refused:
+        st.info(refused)
+    else:
+        override_form(ctx, mine, by_need, givers)
+    recorded = ctx.register.overrides(borough_code=ctx.borough)
+    if len(recorded):
+        st.dataframe(
+            views.override_log(recorded, ctx.inputs.all_wards[s.WARD_NAME]),
+            key="override_log",
+        )
+
+
+def override_form(ctx: Context, mine: pd.DataFrame, by_need: list[str], givers: list[str]) -> None:
+    names = ctx.inputs.wards[s.WARD_NAME]
     with st.form("override_form", clear_on_submit=True):
         st.markdown(f"Move extra officers between two wards of {ctx.boroughs[ctx.borough]}.")
         cols = st.columns(3)
@@ -552,7 +624,9 @@ def overrides_section(ctx: Context) -> None:
         )
         officers = cols[2].number_input("Officers", 1, 100, value=1, key="override_officers")
         reason = st.text_input("Reason (required)", key="override_reason")
-        who = st.text_input("Recorded by", value="borough commander", key="override_by")
+        who = None
+        if ctx.user.is_local:  # signed-in records carry the user's own name
+            who = st.text_input("Recorded by", value="borough commander", key="override_by")
         submitted = st.form_submit_button("Record override", key="record_override")
     if submitted:
         try:
@@ -562,6 +636,7 @@ def overrides_section(ctx: Context) -> None:
                 target or "",
                 int(officers),
                 reason,
+                user=ctx.user,
                 recorded_by=who,
                 wards_in_borough=set(mine.index),
             )
@@ -570,22 +645,22 @@ def overrides_section(ctx: Context) -> None:
         else:
             st.success(f"Override #{new_id} recorded.")
             st.rerun()
-    recorded = ctx.register.overrides(borough_code=ctx.borough)
-    if len(recorded):
-        st.dataframe(
-            views.override_log(recorded, ctx.inputs.all_wards[s.WARD_NAME]),
-            key="override_log",
-        )
 
 
 def saved_plans_section(ctx: Context) -> None:
     st.subheader("Saved plans")
     allocation = ctx.plan.allocation.wards.assign(need_score=ctx.plan.need.scores["need_score"])
-    with st.form("save_plan_form"):
-        cols = st.columns([3, 2, 1], vertical_alignment="bottom")
-        name = cols[0].text_input("Plan name", key="plan_name", placeholder="e.g. 2026 draft")
-        who = cols[1].text_input("Saved by", value="local planner", key="plan_by")
-        save = cols[2].form_submit_button("Save plan", key="save_plan")
+    refused = refusal(ctx.user, access.SAVE_PLAN)
+    save, name, who = False, "", None
+    if refused:
+        st.info(refused)
+    else:
+        with st.form("save_plan_form"):
+            cols = st.columns([3, 2, 1], vertical_alignment="bottom")
+            name = cols[0].text_input("Plan name", key="plan_name", placeholder="e.g. 2026 draft")
+            if ctx.user.is_local:  # signed-in records carry the user's own name
+                who = cols[1].text_input("Saved by", value="local planner", key="plan_by")
+            save = cols[2].form_submit_button("Save plan", key="save_plan")
     latest = ctx.register.latest_plan()
     if save:
         try:
@@ -594,6 +669,7 @@ def saved_plans_section(ctx: Context) -> None:
                 allocation,
                 settings=ctx.settings,
                 manifest=ctx.plan.manifest,
+                user=ctx.user,
                 created_by=who,
             )
         except PlannerError as exc:
@@ -798,6 +874,11 @@ def agree_form(ctx: Context, bp: Any, year: int) -> None:
     st.subheader(f"Agree the priorities for {year}")
     candidates = list(bp.evidence["candidate"])
     proposed = [c for c in bp.proposed["candidate"] if c in candidates]
+    refused = refusal(ctx.user, access.RECORD_PRIORITIES, ctx.borough)
+    if refused:
+        st.info(refused)
+        agreement_box(ctx.register.agreed_priorities(ctx.borough, year), year, current=True)
+        return
     with st.form("agree_form"):
         chosen = st.multiselect(
             "Priorities (two, in agreed order)",
@@ -822,6 +903,7 @@ def agree_form(ctx: Context, bp: Any, year: int) -> None:
                 chosen,
                 agreed_by=agreed_by,
                 notes=notes,
+                user=ctx.user,
                 evidence=[sentences[c] for c in chosen if c in sentences.index],
             )
         except PlannerError as exc:
@@ -883,6 +965,70 @@ def methodology_page(ctx: Context) -> None:
             with st.expander("Backtest table"):
                 st.dataframe(inputs.backtest, key="backtest_table")
     quality_section(inputs)
+    upload_section(ctx)
+
+
+def upload_section(ctx: Context) -> None:
+    """A person's own police.uk street CSV (or ward file), joined and checked like the data."""
+    limit = uploads.MAX_UPLOAD_BYTES / 1e6
+    with st.expander("Upload your own incident CSV or ward file"):
+        st.caption(
+            f"Read in this session only (never saved where others could see it), at most "
+            f"{limit:,.0f} MB each. Incidents are joined to the loaded data set's wards, or to "
+            "the ward file uploaded beside them, with the same data-quality report as "
+            "`planner ingest`."
+        )
+        cols = st.columns(2)
+        incident_file = cols[0].file_uploader(
+            "Incidents: a data.police.uk street CSV, or a zip of them",
+            type=list(uploads.INCIDENT_TYPES),
+            key="upload_incidents",
+        )
+        ward_file = cols[1].file_uploader(
+            "Wards (optional): GeoJSON, GeoPackage or a zipped shapefile",
+            type=list(uploads.WARD_TYPES),
+            key="upload_wards",
+        )
+        try:
+            wards = ctx.inputs.all_wards
+            if ward_file is not None:
+                uploads.check_upload(ward_file.name, ward_file.size, allowed=uploads.WARD_TYPES)
+                wards = uploads.read_ward_upload(
+                    ward_file.name, ward_file.getvalue(), config=ctx.config
+                )
+                st.success(
+                    f"{ward_file.name}: {len(wards):,} wards in "
+                    f"{wards[s.BOROUGH_CODE].nunique()} borough(s)."
+                )
+            if incident_file is None:
+                return
+            uploads.check_upload(
+                incident_file.name, incident_file.size, allowed=uploads.INCIDENT_TYPES
+            )
+            result = uploads.read_incident_upload(
+                incident_file.name, incident_file.getvalue(), wards=wards, config=ctx.config
+            )
+        except PlannerError as exc:
+            st.error(str(exc))
+            return
+        upload_report(result)
+
+
+def upload_report(result: uploads.IncidentUpload) -> None:
+    quality, tables = result.quality, views.quality_tables(result.quality)
+    placed = int(result.ward_counts["records"].sum())
+    st.markdown(
+        f"**{result.name}**: {placed:,} records placed in {len(result.ward_counts):,} wards; "
+        + (
+            "read = counted + rejected + duplicates holds."
+            if quality.get("conservation_ok")
+            else "**the balance FAILS for some month: see the report.**"
+        )
+    )
+    st.dataframe(result.ward_counts, key="upload_ward_counts", height=300)
+    st.dataframe(tables["sources"], key="upload_quality_sources", hide_index=True)
+    st.dataframe(tables["rejects"], key="upload_quality_rejects", hide_index=True)
+    st.code(format_quality(quality), language=None)
 
 
 def quality_section(inputs: NeedInputs) -> None:
@@ -934,6 +1080,7 @@ def main() -> None:
     config_dir, data_dir = folders()
     try:
         config = load_settings(config_dir, data_dir)
+        user = signed_in_user(config)
         datasets = list(config.datasets)
         keep_valid("dataset", datasets)
         dataset = st.sidebar.selectbox(
@@ -971,7 +1118,7 @@ def main() -> None:
             ),
         ]
         page = st.navigation(pages)
-        ctx.append(scenario(config, config_dir, data_dir, dataset))
+        ctx.append(scenario(config, config_dir, data_dir, dataset, user))
         page.run()
     except PlannerError as exc:
         st.error(str(exc))

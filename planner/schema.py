@@ -52,6 +52,7 @@ REASON_LAT_LON_SWAPPED: Final = "latitude_longitude_swapped"
 REASON_OUTSIDE_WARDS: Final = "outside_every_ward"
 REASON_UNKNOWN_CATEGORY: Final = "unknown_category"
 REASON_BAD_MONTH: Final = "unparseable_month"
+REASON_FUTURE_MONTH: Final = "month_in_the_future"
 REASON_UNKNOWN_WARD: Final = "ward_code_not_in_boundaries"
 REASON_OUTSIDE_MONTHS: Final = "month_outside_selected_range"
 REASON_EXCLUDED_CATEGORY: Final = (
@@ -64,6 +65,7 @@ REJECT_REASONS: Final = (
     REASON_OUTSIDE_WARDS,
     REASON_UNKNOWN_CATEGORY,
     REASON_BAD_MONTH,
+    REASON_FUTURE_MONTH,
     REASON_UNKNOWN_WARD,
     REASON_OUTSIDE_MONTHS,
     REASON_EXCLUDED_CATEGORY,

@@ -13,7 +13,14 @@ Guarantees
 - The schema is versioned (table ``schema_version``) and created on first use;
   :func:`upgrade` brings an older register up to :data:`SCHEMA_VERSION`.
 - A damaged, locked or foreign database file raises :class:`RegisterError` naming the
-  file and the fix; the register never deletes or recreates an existing file.
+  file and the fix; the register never deletes or recreates an existing file. An SQLite
+  file is checked (``PRAGMA quick_check``) when first opened, so a damaged page is found
+  before anything is written, not when a read happens to reach it.
+- Permissions are checked before anything is written (:mod:`planner.access`): overrides
+  only by a commander of the borough or a planner, agreed priorities only by the
+  borough's council leader or a planner, saved plans only by a planner. Each write takes
+  the ``user`` making it (default :data:`~planner.access.LOCAL_PLANNER`, for local mode)
+  and records ``user.name`` as who made it.
 - :meth:`PlanRegister.export` writes every table to one JSON backup (atomically);
   :meth:`PlanRegister.import_` restores it in one transaction.
 """
@@ -40,7 +47,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
+from planner import access
 from planner._files import atomic_path
+from planner.access import LOCAL_PLANNER, PermissionDenied, User
 from planner.errors import ConfigError, PlannerError
 
 __all__ = [
@@ -348,7 +357,8 @@ class PlanRegister:
         *,
         agreed_by: str,
         notes: str = "",
-        recorded_by: str = "local planner",
+        user: User = LOCAL_PLANNER,
+        recorded_by: str | None = None,
         evidence: Any = None,
         agreed_at: datetime | None = None,
     ) -> int:
@@ -369,8 +379,13 @@ class PlanRegister:
             Who agreed them (e.g. the borough commander and the council leader).
         notes
             Free text.
+        user
+            Who is recording it: the borough's council leader or a planner. Default
+            :data:`~planner.access.LOCAL_PLANNER` (local mode, no sign-in).
         recorded_by
-            Who wrote the record.
+            Deprecated; local mode only: a name typed in by the person at the machine,
+            recorded instead of ``user.name``. A signed-in user's records carry their own
+            name.
         evidence
             The evidence shown at agreement time (JSON-ready: e.g. a list of sentences).
         agreed_at
@@ -383,11 +398,14 @@ class PlanRegister:
 
         Raises
         ------
+        PermissionDenied
+            *user* may not record this borough's priorities; nothing was written.
         InvalidRecordError
             Listing every missing or inconsistent field.
         RegisterError
             The database cannot be written.
         """
+        access.check(user, access.RECORD_PRIORITIES, _code(borough_code))
         problems: list[str] = []
         row = {
             "borough_code": _text(borough_code, "borough_code", problems),
@@ -397,7 +415,7 @@ class PlanRegister:
             "agreed_by": _text(agreed_by, "agreed_by", problems),
             "agreed_at": _timestamp(agreed_at, "agreed_at", problems),
             "notes": _text(notes, "notes", problems, required=False),
-            "recorded_by": _text(recorded_by, "recorded_by", problems),
+            "recorded_by": _author(user, recorded_by, "recorded_by", problems),
             "evidence": _json_field(evidence, "evidence", problems),
         }
         _raise_problems("agreed priorities", problems)
@@ -455,7 +473,8 @@ class PlanRegister:
         officers: int,
         reason: str,
         *,
-        recorded_by: str,
+        user: User = LOCAL_PLANNER,
+        recorded_by: str | None = None,
         plan_id: int | None = None,
         wards_in_borough: set[str] | frozenset[str] | None = None,
     ) -> int:
@@ -471,13 +490,19 @@ class PlanRegister:
             Officers moved, a whole number above 0.
         reason
             Why, in words; required.
+        user
+            Who is making it: a commander of the borough or a planner. Default
+            :data:`~planner.access.LOCAL_PLANNER` (local mode, no sign-in).
         recorded_by
-            Who made the override.
+            Deprecated; local mode only: a name typed in by the person at the machine,
+            recorded instead of ``user.name``.
         plan_id
-            The saved plan it adjusts, if any; it must exist.
+            The saved plan it adjusts, if any; it must exist, and both wards must be
+            wards of *borough_code* in it.
         wards_in_borough
             The borough's ward codes (from the allocation table); when given, both wards
-            must be in it.
+            must be in it. Give it (or *plan_id*): the permission is checked on
+            *borough_code*, so the wards must be shown to belong to it.
 
         Returns
         -------
@@ -486,12 +511,15 @@ class PlanRegister:
 
         Raises
         ------
+        PermissionDenied
+            *user* may not record overrides in this borough; nothing was written.
         InvalidRecordError
             Listing every problem (empty reason, officers not above 0, same ward twice,
             a ward outside the borough, unknown plan).
         RegisterError
             The database cannot be written.
         """
+        access.check(user, access.RECORD_OVERRIDE, _code(borough_code))
         problems: list[str] = []
         row = {
             "plan_id": None if plan_id is None else _plan_key(plan_id, problems),
@@ -500,7 +528,7 @@ class PlanRegister:
             "to_ward": _text(to_ward, "to_ward", problems),
             "officers": _positive_int(officers, "officers", problems),
             "reason": _text(reason, "reason", problems, fix="say why the allocation changed"),
-            "recorded_by": _text(recorded_by, "recorded_by", problems),
+            "recorded_by": _author(user, recorded_by, "recorded_by", problems),
             "recorded_at": _utcnow(),
         }
         if row["from_ward"] and row["from_ward"] == row["to_ward"]:
@@ -517,6 +545,8 @@ class PlanRegister:
         with self._transaction("recording an override", write=True) as conn:
             if row["plan_id"] is not None and not _plan_exists(conn, row["plan_id"]):
                 problems.append(f"plan_id {plan_id!r} is not a saved plan (see list_plans())")
+            elif row["plan_id"] is not None:
+                _check_plan_wards(conn, row, problems)
             _raise_problems("override", problems)
             new_id = conn.execute(sa.insert(overrides).values(**row)).inserted_primary_key
         log.info(
@@ -558,7 +588,8 @@ class PlanRegister:
         *,
         settings: Mapping[str, Any],
         manifest: Mapping[str, Any],
-        created_by: str,
+        user: User = LOCAL_PLANNER,
+        created_by: str | None = None,
     ) -> int:
         """Save an allocation with the settings and data manifest that produced it.
 
@@ -572,8 +603,12 @@ class PlanRegister:
             other columns are not stored (they follow from these and the settings).
         settings, manifest
             JSON-ready mappings (numpy scalars, paths, dates and NaN are converted).
+        user
+            Who is saving it: planners only. Default :data:`~planner.access.LOCAL_PLANNER`
+            (local mode, no sign-in).
         created_by
-            Who saved it.
+            Deprecated; local mode only: a name typed in by the person at the machine,
+            recorded instead of ``user.name``.
 
         Returns
         -------
@@ -582,17 +617,20 @@ class PlanRegister:
 
         Raises
         ------
+        PermissionDenied
+            *user* is not a planner; nothing was written.
         InvalidRecordError
             A required column is missing, a ward code is empty or repeated, a count is
             not a whole number >= 0; every problem is listed.
         RegisterError
             The database cannot be written; nothing was saved.
         """
+        access.check(user, access.SAVE_PLAN)
         problems: list[str] = []
         parent = {
             "name": _text(name, "name", problems),
             "created_at": _utcnow(),
-            "created_by": _text(created_by, "created_by", problems),
+            "created_by": _author(user, created_by, "created_by", problems),
             "settings": _json_mapping(settings, "settings", problems),
             "manifest": _json_mapping(manifest, "manifest", problems),
         }
@@ -768,6 +806,7 @@ class PlanRegister:
             self._ready = True
 
     def _check_and_upgrade(self, conn: Connection) -> None:
+        self._check_integrity(conn)
         inspector = sa.inspect(conn)
         names = set(inspector.get_table_names())
         if "schema_version" not in names:
@@ -789,6 +828,25 @@ class PlanRegister:
             )
         if current < SCHEMA_VERSION:
             upgrade(conn, current)
+
+    def _check_integrity(self, conn: Connection) -> None:
+        """SQLite: refuse a file whose pages are damaged before anything writes to it.
+
+        Without this, a damaged page is found only when a read reaches it, and writes to
+        the rest of the file (which SQLite allows) could spread the damage.
+        """
+        if conn.dialect.name != "sqlite":
+            return
+        found = [str(row[0]) for row in conn.exec_driver_sql("PRAGMA quick_check(5)")]
+        if found != ["ok"]:
+            lines = [s.strip() for f in found for s in f.splitlines()]
+            problems = "; ".join(s for s in lines if s and not s.startswith("***"))
+            raise RegisterError(
+                f"opening the register: {self._where()} is damaged (SQLite quick_check: "
+                f"{problems}). Nothing was changed. Move the file aside and restore "
+                "your latest backup (`planner register import BACKUP.json` into a new "
+                f"register), or point config/store.toml or ${ENV_URL} at another file"
+            )
 
     @contextlib.contextmanager
     def _transaction(self, action: str, *, write: bool = False) -> Iterator[Connection]:
@@ -974,6 +1032,41 @@ def _text(
     if required and not value:
         problems.append(f"{name} is required and was empty" + (f"; {fix}" if fix else ""))
     return value
+
+
+def _code(value: Any) -> str | None:
+    """A borough code as the permission check sees it (validation reports bad ones)."""
+    return value.strip() if isinstance(value, str) else None
+
+
+def _author(user: User, given: str | None, name: str, problems: list[str]) -> str:
+    """Who made a record: *user*'s name, or in local mode a name typed in (*given*)."""
+    if given is None:
+        return user.name
+    if not user.is_local and (not isinstance(given, str) or given.strip() != user.name):
+        raise PermissionDenied(
+            f"{user.describe()} is signed in, so the record carries their own name; "
+            f"{name}={given!r} can only be given in local mode (no sign-in). Nothing was "
+            "written"
+        )
+    return _text(given, name, problems)
+
+
+def _check_plan_wards(conn: Connection, row: dict[str, Any], problems: list[str]) -> None:
+    """Both wards of an override must be wards of its borough in the plan it adjusts."""
+    wards = [w for w in (row["from_ward"], row["to_ward"]) if w]
+    query = sa.select(plan_rows.c.ward_code, plan_rows.c.borough_code).where(
+        plan_rows.c.plan_id == row["plan_id"], plan_rows.c.ward_code.in_(wards)
+    )
+    found = dict(conn.execute(query).all())
+    for key in ("from_ward", "to_ward"):
+        ward = row[key]
+        if ward and found.get(ward) != row["borough_code"]:
+            where = f"is in {found[ward]!r}" if ward in found else "is not in the plan"
+            problems.append(
+                f"{key} {ward!r} {where}, not a ward of borough {row['borough_code']!r} "
+                f"in plan {row['plan_id']}"
+            )
 
 
 def _positive_int(value: Any, name: str, problems: list[str]) -> int:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from planner import views
+from planner import access, views
+from planner.access import COMMANDER, VIEWER, User
 from planner.allocation import allocate_wards
 from planner.store import PlanRegister
 
@@ -211,6 +212,95 @@ def test_a_forecast_that_cannot_be_fitted_is_turned_off_with_a_reason(app):
     assert "The forecast cannot be used with this data" in app.sidebar.warning[0].value
     assert app.slider(key="w_forecast").disabled
     assert "Forecast: cannot be fitted to this data" in texts(app.sidebar)
+
+
+# --- who is signed in (planner.access) -------------------------------------------------------
+
+VIEWER_USER = User("viewer@example.org", VIEWER)
+CAMDEN_COMMANDER = User("cmdr@met.police.uk", COMMANDER, frozenset({CAMDEN}))
+
+
+def run_as(monkeypatch, user: User) -> AppTest:
+    """The app with planner.access resolving every session to *user* (as a sign-in would)."""
+    monkeypatch.setattr(access, "resolve_user", lambda **_: user)
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def keys_of(elements) -> set[str]:
+    return {e.key for e in elements}
+
+
+@pytest.mark.integration
+def test_local_mode_is_named_in_the_sidebar_and_the_forms_are_offered(app):
+    assert "Local mode: single local planner — no sign-in configured" in texts(app.sidebar)
+    app.selectbox(key="borough").set_value(CAMDEN).run()
+    open_page(app, "Allocation")
+    assert {"record_override", "save_plan"} <= keys_of(app.button)
+    open_page(app, "Borough priorities")
+    assert "agree" in keys_of(app.button)
+
+
+@pytest.mark.integration
+def test_a_viewer_is_not_offered_the_forms_and_is_told_why(monkeypatch, app, register_url):
+    at = run_as(monkeypatch, VIEWER_USER)
+    assert "Signed in as viewer@example.org (viewer)" in texts(at.sidebar)
+    at.selectbox(key="borough").set_value(CAMDEN).run()
+    open_page(at, "Allocation")
+    assert not at.exception, at.exception
+    assert not {"record_override", "save_plan"} & keys_of(at.button)
+    notes = [i.value for i in at.info]
+    assert any("(viewer) may not record an override" in n for n in notes), notes
+    assert any("(viewer) may not save a plan" in n for n in notes), notes
+    open_page(at, "Borough priorities")
+    assert "agree" not in keys_of(at.button)
+    assert any("(viewer) may not record agreed priorities" in i.value for i in at.info)
+    register = PlanRegister(register_url)
+    assert register.overrides().empty and register.latest_plan() is None
+
+
+@pytest.mark.integration
+def test_a_commander_records_overrides_in_their_borough_under_their_own_name(
+    monkeypatch, app, register_url
+):
+    at = run_as(monkeypatch, CAMDEN_COMMANDER)
+    assert "Signed in as cmdr@met.police.uk (borough commander of" in texts(at.sidebar)
+    at.selectbox(key="borough").set_value(CAMDEN).run()
+    open_page(at, "Allocation")
+    assert "record_override" in keys_of(at.button)
+    assert "override_by" not in keys_of(at.text_input)  # the record carries the user's name
+    assert "save_plan" not in keys_of(at.button)
+    at.text_input(key="override_reason").input("Night-time economy patrols")
+    at.button(key="record_override").click().run()
+    assert not at.exception, at.exception
+    recorded = PlanRegister(register_url).overrides(borough_code=CAMDEN)
+    assert recorded["recorded_by"].tolist() == ["cmdr@met.police.uk"]
+    open_page(at, "Borough priorities")
+    assert "agree" not in keys_of(at.button)
+    assert any("may not record agreed priorities" in i.value for i in at.info)
+
+
+@pytest.mark.integration
+def test_a_refusal_by_the_register_is_an_error_message_not_a_traceback(monkeypatch, app):
+    def refuse(self, *args, user, **kwargs):
+        access.check(VIEWER_USER, access.RECORD_OVERRIDE, args[0])
+
+    monkeypatch.setattr(PlanRegister, "record_override", refuse)
+    app.selectbox(key="borough").set_value(CAMDEN).run()
+    open_page(app, "Allocation")
+    app.text_input(key="override_reason").input("Patrols")
+    app.button(key="record_override").click().run()
+    assert not app.exception, app.exception
+    assert "(viewer) may not record an override" in app.error[0].value
+
+
+@pytest.mark.integration
+def test_the_methodology_page_offers_the_upload(app):
+    open_page(app, "Methodology and data quality")
+    assert not app.exception, app.exception
+    labels = [e.label for e in app.expander]
+    assert "Upload your own incident CSV or ward file" in labels
 
 
 # --- the page tables, on a tiny allocation (no data needed) ---------------------------------

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from planner import store
+from planner.access import LOCAL_PLANNER
 from planner.errors import ConfigError, PlannerError
 from planner.store import (
     DEFAULT_URL,
@@ -175,7 +176,7 @@ def test_priorities_history_survives_reopening(register: PlanRegister, db_path: 
     row = camden.iloc[1]
     assert row["priorities"] == ["Burglary", "Robbery"]
     assert row["evidence"] == ["Burglary up 12% on last year"]
-    assert (row["notes"], row["recorded_by"]) == ("first draft", "local planner")
+    assert (row["notes"], row["recorded_by"]) == ("first draft", LOCAL_PLANNER.name)
 
     latest = reopened.agreed_priorities(CAMDEN, 2026)
     assert latest["id"] == later

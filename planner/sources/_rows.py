@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from planner.config import CoordinateChecks
 from planner.errors import DataError
 from planner.sources.base import SourceFrame, empty_rejects
 
-_MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")  # ASCII digits: \d matches "２０２４"
 _TRANSFORMERS: dict[str, Transformer] = {}
 
 ArrayLike = pa.Array | pa.ChunkedArray | np.ndarray | Sequence[str] | None
@@ -92,7 +93,12 @@ def canonical(
     n = len(month)
     m_codes, m_uniques = _decode(month, n)
     month_ok = np.array([bool(u) and _MONTH_RE.match(u) is not None for u in m_uniques] + [False])
+    now = date.today().strftime("%Y-%m")
+    future = np.array(
+        [bool(ok) and u > now for ok, u in zip(month_ok, [*m_uniques, ""], strict=True)]
+    )
     bad_month = ~month_ok[m_codes]
+    future_month = future[m_codes]
     month_cat = _categorical(m_codes, m_uniques)
 
     c_codes, c_uniques = _decode(category, n)
@@ -131,6 +137,13 @@ def canonical(
     detail = np.full(n, None, dtype=object)
     _check_share(bad_month, n, checks, "month", df, "a month in the form YYYY-MM")
     _mark(reason, detail, bad_month, s.REASON_BAD_MONTH, "unparseable month")
+    _mark(
+        reason,
+        detail,
+        future_month,
+        s.REASON_FUTURE_MONTH,
+        f"month after the current month ({now})",
+    )
     if bad_month.any():
         raw = np.asarray(month_cat, dtype=object)[bad_month]
         detail[bad_month] = [f"month {v!r} is not YYYY-MM" for v in raw]
@@ -150,7 +163,7 @@ def canonical(
         f"category not mapped: add it to {mapping_hint}",
     )
 
-    month_key = np.where(bad_month, "unknown", np.asarray(month_cat, dtype=object))
+    month_key = np.where(bad_month | future_month, "unknown", np.asarray(month_cat, dtype=object))
     read_by_month = pd.Series(month_key).value_counts().astype("int64")
     bad = reason != None  # noqa: E711 - elementwise on an object array
     rejects = pd.DataFrame(

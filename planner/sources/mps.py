@@ -26,6 +26,7 @@ import io
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,8 @@ _DASH_REQUIRED += ("measure", "count")
 _DASH_LAYOUT = f"the MPS Monthly Crime Dashboard layout with columns {', '.join(_DASH_REQUIRED)}"
 _WARD_LEVEL = "Safer Neighbourhood Teams"
 _OFFENCES = "Offences"
-_MONTH_RE = re.compile(r"^(\d{4})(\d{2})$")
+_MONTH_RE = re.compile(r"^([0-9]{4})([0-9]{2})$")  # ASCII digits: \d also matches "２０２４"
+_MAX_COUNT = 10**9  # crimes in one cell; more is a corrupt cell (and would overflow int64 sums)
 _EXAMPLES = 5  # bad cells quoted per problem
 _DETAILS = {  # config table -> reject detail for (excluded, unknown)
     table: (
@@ -274,7 +276,12 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: the file is empty (no text at all); download it again")
     check_utf8(data, str(path))
     text = data.decode("utf-8-sig")
-    header = next(csv.reader(io.StringIO(text)))
+    try:  # newline="": old Mac files end their lines with a bare CR
+        header = next(csv.reader(io.StringIO(text, newline="")), [])
+    except csv.Error as exc:
+        raise DataError(
+            f"{path}: line 1 is not a CSV header ({exc}); re-export the file as CSV"
+        ) from None
     twice = sorted({c for c in header if header.count(c) > 1})
     if twice:
         raise DataError(
@@ -283,6 +290,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
         )
     try:
         return pd.read_csv(io.StringIO(text), keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file has no header line; download it again") from None
     except pd.errors.ParserError as exc:
         raise DataError(
             f"{path}: not a well-formed CSV file ({str(exc).strip()}); expected "
@@ -344,6 +353,8 @@ def _month_columns(columns: Sequence[str], path: Path) -> list[str]:
             bad.append(f"{col!r} is not YYYYMM")
         elif not (1 <= int(match[2]) <= 12 and int(match[1]) >= 1900):
             bad.append(f"{col!r} is not a real month (month {match[2]} of year {match[1]})")
+        elif f"{match[1]}{match[2]}" > date.today().strftime("%Y%m"):
+            bad.append(f"{col!r} is a month in the future (today is {date.today():%Y-%m})")
     if bad:
         raise DataError(
             f"{path}: expected month columns named YYYYMM (e.g. 202401) after the ward and "
@@ -383,14 +394,15 @@ def _numeric_cells(
     else:
         text = column.astype("string").str.strip()
         number = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    bad = np.flatnonzero(np.isnan(number) | (number < 0) | (number != np.round(number)))
+    implausible = ~(number <= _MAX_COUNT)  # NaN too; inf and 1e20 would wrap round in int64
+    bad = np.flatnonzero(implausible | (number < 0) | (number != np.round(number)))
     if len(bad):
         problems.append(
             f"column {name!r}: expected a whole number >= 0, found "
             f"{_show_cells(column, bad, row_no, is_csv=is_csv)}; correct those cells "
-            "(0 where there was nothing)"
+            f"(0 where there was nothing; no cell can hold more than {_MAX_COUNT:,})"
         )
-    return np.nan_to_num(number).astype("int64")
+    return np.where(implausible, 0, number).astype("int64")
 
 
 def _count_matrix(
@@ -405,7 +417,7 @@ def _count_matrix(
     block = table[list(months)]
     if all(pd.api.types.is_integer_dtype(t) for t in block.dtypes):
         values = block.to_numpy(dtype="int64")
-        if (values >= 0).all():
+        if ((values >= 0) & (values <= _MAX_COUNT)).all():
             return values
     cells = [_numeric_cells(block[m], m, row_no, problems, is_csv=is_csv) for m in months]
     return np.column_stack(cells)
@@ -659,7 +671,8 @@ def _dashboard_warnings(
     odd: np.ndarray,
 ) -> list[str]:
     """Rows skipped (borough level, positive outcomes) and area codes that are not wards."""
-    count = pd.to_numeric(table["count"], errors="coerce").fillna(0).to_numpy()
+    count = pd.to_numeric(table["count"], errors="coerce").to_numpy(dtype="float64")
+    count = np.where(np.isfinite(count), count, 0)  # only for the notes; "INF" would not print
     measure_no, measures = _distinct(table["measure"])
     skipped = [(~is_ward, "borough-level rows")]
     other = is_ward & ~is_offence

@@ -12,8 +12,10 @@ per-row Python loops.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
+import gzip
 import io
 import logging
 import os
@@ -24,6 +26,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import numpy as np
@@ -271,19 +274,25 @@ def _extract_json(archive: Path, into: Path) -> list[Path]:
     parts: list[bytes] = []
     member = ""
     try:
-        with tarfile.open(archive, "r|*") as tar:
-            for info in tar:
-                if not (info.isfile() and info.name.endswith(".json")):
-                    continue
-                member = info.name
-                data = tar.extractfile(info).read().strip()
-                if not (data.startswith(b"[") and data.endswith(b"]")):
-                    raise DataError(
-                        f"{archive}:{member}: expected a JSON array of crimes ([...]), found "
-                        f"{data[:40]!r}; re-download the archive"
-                    )
-                if data[1:-1].strip():
-                    parts.append(data[1:-1])
+        with open(archive, "rb") as raw, _gunzipped(raw) as stream:
+            with tarfile.open(fileobj=stream, mode="r|*") as tar:
+                for info in tar:
+                    if not (info.isfile() and info.name.endswith(".json")):
+                        continue
+                    member = info.name
+                    data = tar.extractfile(info).read().strip()
+                    if not (data.startswith(b"[") and data.endswith(b"]")):
+                        raise DataError(
+                            f"{archive}:{member}: expected a JSON array of crimes ([...]), "
+                            f"found {data[:40]!r}; re-download the archive"
+                        )
+                    if data[1:-1].strip():
+                        parts.append(data[1:-1])
+            # tarfile stops at what looks like the end of the archive, so a download cut
+            # short between two members would pass as a smaller archive: read to the end
+            # of the gzip stream, which checks its length and CRC (EOFError if cut short).
+            while stream.read(1 << 20):
+                pass
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise DataError(
             f"{archive}: the archive is truncated or damaged after member {member or '(none)'} "
@@ -301,6 +310,15 @@ def _extract_json(archive: Path, into: Path) -> list[Path]:
     return [target]
 
 
+def _gunzipped(raw: BinaryIO) -> contextlib.AbstractContextManager[BinaryIO]:
+    """A gzip reader over *raw* when it is gzip (by its magic bytes), else *raw* itself."""
+    magic = raw.read(2)
+    raw.seek(0)
+    if magic == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    return contextlib.nullcontext(raw)
+
+
 def _read_json_batch(files: list[Path], label: str) -> pa.Table:
     """Parse JSON arrays of crimes with DuckDB; source = "<archive>:<member>"."""
     if not files:
@@ -316,7 +334,7 @@ def _read_json_batch(files: list[Path], label: str) -> pa.Table:
     con = duckdb.connect(config={"threads": 1})  # archives are read in parallel instead
     try:
         table = con.sql(query).to_arrow_table()
-    except duckdb.Error as exc:
+    except (duckdb.Error, UnicodeDecodeError) as exc:  # DuckDB can cut a message mid-character
         raise DataError(
             f"{label}: a file is not a JSON array of police.uk crimes ({exc}). Expected "
             '[{"id": ..., "month": "YYYY-MM", "category": ..., "location": '
@@ -365,9 +383,19 @@ def _csv_members(path: Path) -> Iterator[tuple[str, bytes]]:
                     raise DataError(f"{path}: the zip holds no .csv files")
                 for n in names:
                     yield f"{path}:{n}", zf.read(n)
-        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        # OSError: offsets before the start (head cut off); NotImplementedError: unknown
+        # compression method; RuntimeError: encrypted members
+        except (
+            zipfile.BadZipFile,
+            EOFError,
+            zlib.error,
+            OSError,
+            NotImplementedError,
+            RuntimeError,
+        ) as exc:
             raise DataError(
-                f"{path}: the zip is truncated or damaged ({exc}); download it again"
+                f"{path}: the zip is truncated or damaged ({type(exc).__name__}: {exc}); "
+                "download it again"
             ) from None
     else:
         yield str(path), path.read_bytes()
@@ -377,7 +405,13 @@ def _parse_csv(data: bytes, name: str) -> pa.Table:
     if not data.strip():
         raise DataError(f"{name}: the file is empty; expected a header row and data rows")
     check_utf8(data, name)
-    header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8-sig")]), [])
+    first = data.split(b"\n", 1)[0].decode("utf-8-sig")
+    try:  # newline="": old Mac files end their lines with a bare CR
+        header = next(csv.reader(io.StringIO(first, newline="")), [])
+    except csv.Error as exc:
+        raise DataError(
+            f"{name}: line 1 is not a CSV header ({exc}); check it is a CSV file"
+        ) from None
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),

@@ -1,0 +1,305 @@
+"""A person's own files, uploaded in the app: checked, read privately, joined to wards.
+
+Two kinds of upload (``st.file_uploader`` in the app; nothing here imports Streamlit):
+
+- **incidents**: a data.police.uk street CSV, or a zip of them (:data:`INCIDENT_TYPES`);
+- **wards**: a GeoJSON, a GeoPackage or a zipped shapefile (:data:`WARD_TYPES`).
+
+Rules:
+
+- the file's type is checked against a whitelist and its size against a limit
+  (:data:`MAX_UPLOAD_BYTES`) before anything is read; a zip is also checked for its
+  unpacked size and member names before it is opened for reading;
+- the bytes are written only into a private ``tempfile.TemporaryDirectory`` (mode 0700,
+  deleted as soon as the file is read), never into the data or cache folders other users
+  share, and nothing from an upload is cached by the process;
+- every problem is a :class:`~planner.errors.DataError` naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from planner import schema as s
+from planner.errors import DataError
+from planner.join import join_incidents
+from planner.quality import quality_report
+from planner.sources.base import empty_rejects
+from planner.sources.police_uk import read_street_csv
+from planner.sources.wards import read_wards
+
+__all__ = [
+    "INCIDENT_TYPES",
+    "MAX_UPLOAD_BYTES",
+    "WARD_TYPES",
+    "IncidentUpload",
+    "check_upload",
+    "read_incident_upload",
+    "read_ward_upload",
+]
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+"""The largest upload accepted (50 MB): a year of one force's street CSVs fits easily."""
+INCIDENT_TYPES = ("csv", "zip")
+"""File types accepted for incidents: a data.police.uk street CSV, or a zip of them."""
+WARD_TYPES = ("geojson", "json", "gpkg", "zip")
+"""File types accepted for wards: GeoJSON, GeoPackage, or a zipped shapefile."""
+UNZIPPED_FACTOR = 5  # a zip may unpack to at most this many times the upload limit
+MAX_ZIP_MEMBERS = 1_000
+_WARD_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json")
+
+
+@dataclass(frozen=True)
+class IncidentUpload:
+    """An incident upload joined to wards.
+
+    Attributes
+    ----------
+    name
+        The uploaded file's name.
+    ward_counts
+        One row per ward with records, indexed by ``ward_code``: ward and borough names,
+        ``records`` (everything placed in the ward), ``crimes`` and ``asb``; most first.
+    quality
+        The data-quality report, as :func:`planner.quality.quality_report` makes it for
+        ``planner ingest`` (format it with :func:`planner.quality.format_quality`).
+    rejects
+        Every record set aside, with its reason (``schema.REJECT_COLUMNS`` + ``origin``).
+    """
+
+    name: str
+    ward_counts: pd.DataFrame
+    quality: dict[str, Any]
+    rejects: pd.DataFrame
+
+
+def check_upload(
+    name: str, size: int, *, allowed: tuple[str, ...], max_bytes: int = MAX_UPLOAD_BYTES
+) -> str:
+    """Check an upload's type and size before reading it; returns its suffix (``".csv"``).
+
+    Parameters
+    ----------
+    name
+        The file name the browser sent (only its last part is used).
+    size
+        Its size in bytes.
+    allowed
+        The accepted file types, without dots (e.g. :data:`INCIDENT_TYPES`).
+    max_bytes
+        The largest size accepted.
+
+    Raises
+    ------
+    DataError
+        The type is not in *allowed*, the file is empty, or larger than *max_bytes*.
+    """
+    base = PurePosixPath(str(name).replace("\\", "/")).name
+    suffix = PurePosixPath(base).suffix.lower()
+    if suffix.lstrip(".") not in allowed:
+        found = f"a {suffix} file" if suffix else "a file without a type"
+        raise DataError(
+            f"{base!r}: {found} cannot be uploaded here; accepted types are "
+            f"{', '.join('.' + t for t in allowed)}"
+        )
+    if size <= 0:
+        raise DataError(f"{base!r}: the file is empty; upload the file again")
+    if size > max_bytes:
+        raise DataError(
+            f"{base!r}: {size / 1e6:,.1f} MB is more than the {max_bytes / 1e6:,.0f} MB upload "
+            "limit; split it (e.g. one zip per year) or run `planner ingest` on your machine"
+        )
+    return suffix
+
+
+def read_incident_upload(
+    name: str,
+    data: bytes,
+    *,
+    wards: gpd.GeoDataFrame,
+    config: Any,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+) -> IncidentUpload:
+    """Read an uploaded police.uk street CSV (or zip of them) and join it to *wards*.
+
+    Parameters
+    ----------
+    name
+        The uploaded file's name (its type decides how it is read).
+    data
+        Its bytes.
+    wards
+        Ward polygons indexed by ``ward_code`` in EPSG:27700 (the loaded dataset's, or an
+        uploaded ward file's), with ward and borough names.
+    config
+        The planner configuration: categories, coordinate checks, snap distance.
+    max_bytes
+        The upload limit.
+
+    Returns
+    -------
+    IncidentUpload
+
+    Raises
+    ------
+    DataError
+        A refused type or size, a damaged zip, or a file the police.uk reader cannot use.
+    """
+    suffix = check_upload(name, len(data), allowed=INCIDENT_TYPES, max_bytes=max_bytes)
+    label = PurePosixPath(str(name).replace("\\", "/")).name
+    if suffix == ".zip":
+        _check_zip(data, label, max_bytes)
+    with tempfile.TemporaryDirectory(prefix="planner-upload-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        frame = read_street_csv(path, categories=config.categories, checks=config.coordinates)
+    frame.path = label
+    frame.files = [f.replace(str(path), label) for f in frame.files]
+    frame.rejects = frame.rejects.assign(
+        **{s.SOURCE: frame.rejects[s.SOURCE].astype("string").str.replace(str(path), label)}
+    )
+    result = join_incidents(frame.incidents, wards, snap_distance_m=config.join.snap_distance_m)
+    rejects = pd.concat(
+        [
+            empty_rejects().assign(**{s.ORIGIN: ""}),
+            frame.rejects.assign(**{s.ORIGIN: label}),
+            result.rejects.assign(**{s.ORIGIN: label}),
+        ],
+        ignore_index=True,
+    )
+    counts = _counts(result.incidents)
+    quality = quality_report(
+        f"upload {label}",
+        [frame],
+        {label: result.incidents},
+        rejects,
+        counts,
+        wards,
+        ward_report=wards.attrs.get("report"),
+    )
+    return IncidentUpload(label, _ward_table(counts, wards), quality, rejects)
+
+
+def read_ward_upload(
+    name: str, data: bytes, *, config: Any, max_bytes: int = MAX_UPLOAD_BYTES
+) -> gpd.GeoDataFrame:
+    """Read an uploaded ward file (GeoJSON, GeoPackage or zipped shapefile).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        As :func:`planner.sources.wards.read_wards`, its report naming the upload.
+
+    Raises
+    ------
+    DataError
+        A refused type or size, a damaged zip or one without exactly one boundary file,
+        or a file :func:`~planner.sources.wards.read_wards` cannot use.
+    """
+    suffix = check_upload(name, len(data), allowed=WARD_TYPES, max_bytes=max_bytes)
+    label = PurePosixPath(str(name).replace("\\", "/")).name
+    with tempfile.TemporaryDirectory(prefix="planner-upload-") as tmp:
+        if suffix == ".zip":
+            path = _unpack_wards(data, label, Path(tmp), max_bytes)
+        else:
+            path = Path(tmp) / f"wards{suffix}"
+            path.write_bytes(data)
+        try:
+            wards = read_wards(path, config=config)
+        except DataError as exc:
+            raise DataError(f"{label}: {str(exc).replace(str(path), label)}") from None
+    wards.attrs["report"] = {**wards.attrs.get("report", {}), "path": label}
+    return wards
+
+
+# --- private steps -----------------------------------------------------------------------
+
+
+def _counts(incidents: pd.DataFrame) -> pd.DataFrame:
+    """ward_counts rows (``schema.WARD_COUNTS_COLUMNS``) of joined incidents."""
+    keys = [s.WARD_CODE, s.MONTH, s.CATEGORY, s.SUBCATEGORY]
+    if incidents.empty:
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in keys}).assign(
+            **{s.COUNT: pd.Series(dtype="int64")}
+        )
+    table = incidents.astype({k: "string" for k in keys})
+    return table.groupby(keys, dropna=False).size().rename(s.COUNT).reset_index()
+
+
+def _ward_table(counts: pd.DataFrame, wards: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Records per ward, with names; the wards with most records first."""
+    is_asb = counts[s.CATEGORY] == s.ASB
+    table = pd.DataFrame(
+        {
+            "records": counts.groupby(s.WARD_CODE)[s.COUNT].sum(),
+            "crimes": counts.loc[~is_asb].groupby(s.WARD_CODE)[s.COUNT].sum(),
+            "asb": counts.loc[is_asb].groupby(s.WARD_CODE)[s.COUNT].sum(),
+        }
+    )
+    table = table.fillna(0).astype("int64").rename_axis(s.WARD_CODE)
+    names = pd.DataFrame(wards.drop(columns="geometry")).reindex(table.index)
+    columns = [c for c in (s.WARD_NAME, s.BOROUGH_NAME) if c in names]
+    out = names[columns].join(table)
+    return out.sort_index().sort_values("records", ascending=False, kind="stable")
+
+
+def _open_zip(data: bytes, label: str, max_bytes: int) -> zipfile.ZipFile:
+    """The zip, after checking its members' names, count and unpacked size."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = [i for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, EOFError, zlib.error, OSError, ValueError) as exc:
+        raise DataError(
+            f"{label!r}: not a readable zip ({type(exc).__name__}); upload the file again"
+        ) from None
+    unpacked = sum(i.file_size for i in members)
+    if len(members) > MAX_ZIP_MEMBERS or unpacked > UNZIPPED_FACTOR * max_bytes:
+        archive.close()
+        raise DataError(
+            f"{label!r}: the zip holds {len(members):,} files unpacking to "
+            f"{unpacked / 1e6:,.0f} MB; at most {MAX_ZIP_MEMBERS:,} files and "
+            f"{UNZIPPED_FACTOR * max_bytes / 1e6:,.0f} MB are accepted"
+        )
+    return archive
+
+
+def _check_zip(data: bytes, label: str, max_bytes: int) -> None:
+    _open_zip(data, label, max_bytes).close()
+
+
+def _unpack_wards(data: bytes, label: str, into: Path, max_bytes: int) -> Path:
+    """Unpack a zipped boundary file (flat, by base name) into *into*; returns the file."""
+    with _open_zip(data, label, max_bytes) as archive:
+        written: list[Path] = []
+        try:
+            for info in archive.infolist():
+                base = PurePosixPath(info.filename.replace("\\", "/")).name
+                if info.is_dir() or not base or base.startswith("."):
+                    continue  # e.g. __MACOSX/._wards.shp
+                if "__MACOSX" in info.filename:
+                    continue
+                target = into / base  # base names only: nothing lands outside *into*
+                target.write_bytes(archive.read(info))
+                written.append(target)
+        except (zipfile.BadZipFile, EOFError, zlib.error, OSError, RuntimeError) as exc:
+            raise DataError(
+                f"{label!r}: the zip is damaged or encrypted ({type(exc).__name__}); "
+                "upload an unencrypted zip"
+            ) from None
+    found = [p for p in written if p.suffix.lower() in _WARD_SUFFIXES]
+    if len(found) != 1:
+        names = ", ".join(p.name for p in found) or "none"
+        raise DataError(
+            f"{label!r}: expected one boundary file (.shp with its .shx/.dbf/.prj, .gpkg "
+            f"or .geojson) in the zip, found {len(found)} ({names})"
+        )
+    return found[0]

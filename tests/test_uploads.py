@@ -1,0 +1,232 @@
+"""Tests for planner.uploads: type and size checks, private reading, join and quality report."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import box
+
+from planner import schema as s
+from planner.config import load_config
+from planner.errors import DataError
+from planner.quality import format_quality
+from planner.uploads import (
+    INCIDENT_TYPES,
+    WARD_TYPES,
+    check_upload,
+    read_incident_upload,
+    read_ward_upload,
+)
+
+HEADER = (
+    "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,"
+    "LSOA code,LSOA name,Crime type,Last outcome category,Context"
+)
+X0, Y0, SIDE = 530_000.0, 180_000.0, 1_000.0
+CODES = ["E05000001", "E05000002", "E05000003", "E05000004"]  # BL, BR, TL, TR
+LEFT, RIGHT = "E09000002", "E09000003"
+
+
+def grid() -> gpd.GeoDataFrame:
+    """A 2x2 grid of 1 km wards (EPSG:27700) in two boroughs, as read_ward_upload reads."""
+    squares = [
+        box(X0 + i * SIDE, Y0 + j * SIDE, X0 + (i + 1) * SIDE, Y0 + (j + 1) * SIDE)
+        for j in range(2)
+        for i in range(2)
+    ]
+    return gpd.GeoDataFrame(
+        {
+            "GSS_CODE": CODES,
+            "NAME": ["Ward A", "Ward B", "Ward C", "Ward D"],
+            "LAGSSCODE": [LEFT, RIGHT, LEFT, RIGHT],
+            "DISTRICT": ["Barking and Dagenham", "Barnet", "Barking and Dagenham", "Barnet"],
+        },
+        geometry=squares,
+        crs=s.WORKING_CRS,
+    )
+
+
+def lonlat(x: float, y: float) -> tuple[float, float]:
+    point = gpd.GeoSeries.from_xy([x], [y], crs=s.WORKING_CRS).to_crs(s.DISPLAY_CRS)
+    return round(point.x[0], 6), round(point.y[0], 6)
+
+
+def row(cid: str, x: float, y: float, ctype: str = "Burglary", month: str = "2024-04") -> str:
+    lon, lat = lonlat(x, y)
+    return f"{cid},{month},Met,Met,{lon},{lat},On or near X,E01,Name,{ctype},Open,"
+
+
+def street_csv() -> bytes:
+    """3 burglaries in ward A (bottom left), 1 in D (top right), 1 ASB in D, 1 far away."""
+    rows = [
+        row("a1", X0 + 200, Y0 + 200),
+        row("a2", X0 + 500, Y0 + 500),
+        row("a3", X0 + 800, Y0 + 300, month="2024-05"),
+        row("d1", X0 + 1500, Y0 + 1500),
+        row("", X0 + 1600, Y0 + 1400, ctype="Anti-social behaviour"),
+        row("far", X0 + 8000, Y0 + 8000),
+    ]
+    return ("\n".join([HEADER, *rows]) + "\n").encode()
+
+
+@pytest.fixture
+def config(tmp_path: Path):
+    """The shipped configuration with its own (watched) data and cache folders."""
+    base = load_config()
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    data.mkdir()
+    cache.mkdir()
+    (data / "keep.txt").write_text("shared")
+    config = base.with_data_dir(data)
+    return dataclasses.replace(
+        config, paths=dataclasses.replace(config.paths, cache_dir=str(cache))
+    )
+
+
+@pytest.fixture
+def wards(config, tmp_path: Path) -> gpd.GeoDataFrame:
+    return read_ward_upload("wards.geojson", geojson_bytes(tmp_path), config=config)
+
+
+def geojson_bytes(tmp_path: Path) -> bytes:
+    path = tmp_path / "grid.geojson"
+    grid().to_file(path)
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+def snapshot(*folders: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p): (p.stat().st_size, p.stat().st_mtime_ns)
+        for folder in folders
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+# --- type and size --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["tool.exe", "wards.shp", "notes", "data.csv.exe", "x.xlsx"])
+def test_types_not_on_the_whitelist_are_refused_by_name(name):
+    with pytest.raises(DataError, match=r"cannot be uploaded here; accepted types are \.csv"):
+        check_upload(name, 10, allowed=INCIDENT_TYPES)
+
+
+def test_accepted_types_pass_ignoring_case_and_folders():
+    assert check_upload("C:\\Users\\me\\2024-04-met-street.CSV", 10, allowed=INCIDENT_TYPES) == (
+        ".csv"
+    )
+    assert check_upload("wards.GeoJSON", 10, allowed=WARD_TYPES) == ".geojson"
+
+
+def test_the_size_limit_and_empty_files():
+    with pytest.raises(DataError, match=r"2\.0 MB is more than the 1 MB upload limit"):
+        check_upload("big.csv", 2_000_000, allowed=INCIDENT_TYPES, max_bytes=1_000_000)
+    with pytest.raises(DataError, match="the file is empty"):
+        check_upload("empty.csv", 0, allowed=INCIDENT_TYPES)
+
+
+def test_an_oversized_upload_is_refused_before_reading(config, wards):
+    with pytest.raises(DataError, match="upload limit"):
+        read_incident_upload("s.csv", street_csv(), wards=wards, config=config, max_bytes=100)
+
+
+def test_an_exe_is_refused_with_a_clear_message(config, wards):
+    with pytest.raises(DataError, match=r"'setup\.exe': a \.exe file cannot be uploaded here"):
+        read_incident_upload("setup.exe", b"MZ\x90\x00", wards=wards, config=config)
+
+
+def test_a_zip_bomb_is_refused_from_its_declared_size(config, wards):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("huge.csv", b"0" * 2_000_000)
+    with pytest.raises(DataError, match="unpacking to"):
+        read_incident_upload(
+            "bomb.zip", buffer.getvalue(), wards=wards, config=config, max_bytes=100_000
+        )
+
+
+# --- reading and joining --------------------------------------------------------------------
+
+
+def test_a_street_csv_is_joined_to_the_wards_with_counts_and_a_quality_report(
+    config, wards, tmp_path, monkeypatch
+):
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    before = snapshot(config.data_dir, config.cache_dir)
+    upload = read_incident_upload("met-street.csv", street_csv(), wards=wards, config=config)
+    assert snapshot(config.data_dir, config.cache_dir) == before  # nothing shared written
+    assert list(private.iterdir()) == []  # the private temporary folder is gone
+    table = upload.ward_counts
+    assert table.index.tolist() == ["E05000001", "E05000004"]
+    assert table["records"].tolist() == [3, 2]
+    assert table["crimes"].tolist() == [3, 1]
+    assert table["asb"].tolist() == [0, 1]
+    assert table.loc["E05000001", s.WARD_NAME] == "Ward A"
+    assert table.loc["E05000004", s.BOROUGH_NAME] == "Barnet"
+    quality = upload.quality
+    assert quality["conservation_ok"]
+    assert quality["wards"]["with_no_records"] == 2
+    assert quality["asb"]["records"] == 1
+    assert upload.rejects[s.REASON].tolist() == [s.REASON_OUTSIDE_WARDS]
+    text = format_quality(quality)
+    assert "met-street.csv" in text and str(private) not in text
+
+
+def test_a_zip_of_street_csvs_reads_like_the_csv(config, wards):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("2024-04/2024-04-metropolitan-street.csv", street_csv())
+    upload = read_incident_upload("met.zip", buffer.getvalue(), wards=wards, config=config)
+    assert upload.ward_counts["records"].tolist() == [3, 2]
+
+
+def test_a_zipped_shapefile_reads_as_wards(config, tmp_path):
+    folder = tmp_path / "shp"
+    folder.mkdir()
+    grid().to_file(folder / "wards.shp")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for part in folder.iterdir():
+            zf.write(part, f"London_Ward/{part.name}")
+        zf.writestr("../../escape.txt", "never outside the private folder")
+    wards = read_ward_upload("London_Ward.zip", buffer.getvalue(), config=config)
+    assert wards.index.tolist() == CODES
+    assert wards.attrs["report"]["path"] == "London_Ward.zip"
+    assert not (tmp_path.parent / "escape.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "match"),
+    [
+        pytest.param("s.csv", b"not,a,police,file\n1,2,3,4\n", "missing column", id="columns"),
+        pytest.param("s.csv", b"\xff\xfe\x00garbage", "UTF-8|not", id="binary"),
+        pytest.param("s.zip", b"PK\x03\x04 truncated", "not a readable zip", id="bad-zip"),
+        pytest.param("s.csv", b"   \n", "empty", id="blank"),
+    ],
+)
+def test_a_malformed_incident_upload_is_a_data_error(config, wards, name, data, match):
+    with pytest.raises(DataError, match=match):
+        read_incident_upload(name, data, wards=wards, config=config)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "match"),
+    [
+        pytest.param("w.geojson", b'{"type": "nonsense"', "not a readable boundary", id="json"),
+        pytest.param("w.gpkg", b"SQLite format 3\x00junk", "w.gpkg", id="gpkg"),
+        pytest.param("w.zip", b"PK\x05\x06" + b"\x00" * 18, "expected one boundary", id="empty"),
+    ],
+)
+def test_a_malformed_ward_upload_is_a_data_error(config, name, data, match):
+    with pytest.raises(DataError, match=match):
+        read_ward_upload(name, data, config=config)
