@@ -555,21 +555,25 @@ def test_corpus_rejects_are_counted(tmp_path: Path, case: str) -> None:
 # --- months after today ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reader", ["street_csv", "mps_ward"])
-def test_months_in_the_future_are_not_accepted_silently(tmp_path: Path, reader: str) -> None:
-    if reader == "street_csv":
-        data = street_csv([street_row("a1"), street_row("f1", month="2099-01")])
-    else:
-        data = mps_csv(
-            [("BURGLARY", "RES BURGLARY OF A HOME", WARDS_2022[0], 3, 1)], ("202401", "209901")
-        )
+def test_months_after_this_month_are_rejected_or_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.csv"
-    path.write_bytes(data)
-    try:
-        frame = READERS[reader][0](path)
-    except DataError:
-        return  # an error naming the month would do
-    assert "2099-01" not in set(frame.read_by_month.index) - {"unknown"}
+    path.write_bytes(street_csv([street_row("a1"), street_row("f1", month="2099-01")]))
+    frame = _street(path)
+    assert frame.rejects[[s.REASON, s.INCIDENT_ID]].values.tolist() == [
+        [s.REASON_FUTURE_MONTH, "f1"]
+    ]
+    assert frame.read_by_month.to_dict() == {"2024-01": 1, "unknown": 1}
+    assert_conserved(frame)
+    path.write_bytes(mps_csv([(*HOME, WARDS_2022[0], 3, 1)], ("202401", "209901")))
+    with pytest.raises(DataError, match=r"'209901' is a month in the future \(today is "):
+        _mps(path)
+
+
+def test_dashboard_months_after_this_month_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.csv"
+    path.write_bytes(_good_dash().replace(b"2024-02-01", b"2099-02-01"))
+    with pytest.raises(DataError, match=r"future"):
+        _dash(path)
 
 
 # --- a million rows, one bad line ------------------------------------------------------------

@@ -471,6 +471,13 @@ def _parse_months(
         )
         return np.zeros(len(column), dtype="int64"), np.array([""], dtype=object)
     month_code, labels = pd.factorize(stamps.dt.strftime("%Y-%m").to_numpy(dtype=object), sort=True)
+    now = date.today().strftime("%Y-%m")
+    future = [m for m in labels if m > now]
+    if future:
+        problems.append(
+            f"column 'month_year': month(s) in the future ({', '.join(future[:3])}; today is "
+            f"{now}); correct those cells"
+        )
     return month_code[code], np.asarray(labels, dtype=object)
 
 
