@@ -281,20 +281,25 @@ def save_screenshot(page, name: str, *, max_height: int = 3200) -> list[Path]:
 # --- fixtures --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[AppServer]:
+def serve_app(tmp_path_factory, purpose: str) -> Iterator[AppServer]:
+    """Start the app for a module of tests; skip (fail under CI) without its prerequisites."""
     missing = missing_prerequisites()
     if missing:
-        reason = "the browser check needs " + "; ".join(missing)
+        reason = f"the {purpose} check needs " + "; ".join(missing)
         if os.environ.get("CI"):
             pytest.fail(f"{reason} (CI installs them: see .ci/run)")
         pytest.skip(reason)
-    app = AppServer(tmp_path_factory.mktemp("app")).start()
+    app = AppServer(tmp_path_factory.mktemp(purpose)).start()
     try:
         app.wait_ready()
         yield app
     finally:
         app.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[AppServer]:
+    yield from serve_app(tmp_path_factory, "browser")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ runs the same driver with other numbers and records time and server memory
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import threading
 import time
@@ -34,7 +33,7 @@ from tests.test_browser import (
     VIEWPORT,
     AppServer,
     leaflet_dir,
-    missing_prerequisites,
+    serve_app,
 )
 
 SESSIONS = 20
@@ -200,18 +199,7 @@ def run_sessions(
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[AppServer]:
-    missing = missing_prerequisites()
-    if missing:
-        reason = "the load check needs " + "; ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI installs them: see .ci/run)")
-        pytest.skip(reason)
-    app = AppServer(tmp_path_factory.mktemp("load")).start()
-    try:
-        app.wait_ready()
-        yield app
-    finally:
-        app.stop()
+    yield from serve_app(tmp_path_factory, "load")
 
 
 def test_twenty_sessions_at_once_each_keep_their_own_plan(server):
