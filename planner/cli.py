@@ -320,8 +320,7 @@ def _plan(config: PlannerConfig, args: argparse.Namespace) -> int:
             table.reset_index(),
             settings=plan.manifest["allocation"],
             manifest=plan.manifest,
-            created_by="local planner",
-        )
+        )  # the command line is local mode: recorded as the single local planner
         print(f"saved in the plan register as plan {plan_id} ({args.save!r})")
     print(f"\nwritten to {out}: {', '.join(p.name for p in files)}")
     return 0
