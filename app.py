@@ -263,15 +263,27 @@ def data_controls(
         "(a few minutes the first time, then cached). It enters the need index only if "
         "it beats both.",
     )
-    months, failed = load_need_settings(config).window_months, None
-    try:
-        base = prepare(config, config_dir, data_dir, dataset, None, use_forecast)
-    except DataError as exc:
-        if not use_forecast:
-            raise
-        bar.warning(f"The forecast cannot be used with this data, so it is off: {exc}")
-        use_forecast, failed = False, str(exc)
-        base = prepare(config, config_dir, data_dir, dataset, None, use_forecast)
+    months = load_need_settings(config).window_months
+
+    def load(window_end: str | None, forecast: bool, what: str) -> tuple[Any, bool, str | None]:
+        """prepare(); if the forecast cannot be fitted, say so and load without it."""
+        try:
+            return (
+                prepare(config, config_dir, data_dir, dataset, window_end, forecast),
+                forecast,
+                None,
+            )
+        except DataError as exc:
+            if not forecast:
+                raise
+            bar.warning(f"The forecast cannot be used with this {what}, so it is off: {exc}")
+            return (
+                prepare(config, config_dir, data_dir, dataset, window_end, False),
+                False,
+                str(exc),
+            )
+
+    base, use_forecast, failed = load(None, use_forecast, "data")
     ends = views.window_ends(base, months=months)
     keep_valid("window_end", ends)
     end = bar.selectbox(
@@ -284,14 +296,8 @@ def data_controls(
     window_end = None if end in (None, base.window.end) else end
     inputs = base
     if window_end is not None:  # the forecast's backtest may need more history than base's
-        try:
-            inputs = prepare(config, config_dir, data_dir, dataset, window_end, use_forecast)
-        except DataError as exc:
-            if not use_forecast:
-                raise
-            bar.warning(f"The forecast cannot be used with this window, so it is off: {exc}")
-            use_forecast, failed = False, str(exc)
-            inputs = prepare(config, config_dir, data_dir, dataset, window_end, use_forecast)
+        inputs, use_forecast, again = load(window_end, use_forecast, "window")
+        failed = again or failed
     if inputs.notes:
         with bar.expander("Notes on this data"):
             for note in inputs.notes:

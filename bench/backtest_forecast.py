@@ -33,6 +33,7 @@ Usage: python bench/backtest_forecast.py [--data DIR] [--out FILE] [--weights ca
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -45,50 +46,25 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "met-2022"
 
-CATEGORY_WEIGHTS = {
-    "Robbery": 365.0,
-    "Possession of weapons": 273.75,
-    "Burglary": 244.68,
-    "Violence and sexual offences": 194.21,
-    "Criminal damage and arson": 11.18,
-    "Other crime": 10.0,
-    "Public order": 7.5,
-    "Vehicle crime": 5.0,
-    "Drugs": 3.66,
-    "Other theft": 2.0,
-    "Theft from the person": 2.0,
-    "Bicycle theft": 2.0,
-    "Shoplifting": 1.0,
-    "Anti-social behaviour": 0.0,
-}
-SUBCATEGORY_WEIGHTS = {
-    ("Violence and sexual offences", "homicide"): 5475.0,
-    ("Violence and sexual offences", "rape"): 2555.0,
-    ("Violence and sexual offences", "violence with injury"): 365.0,
-    ("Violence and sexual offences", "violence without injury"): 10.0,
-    ("Burglary", "residential"): 273.5,
-    ("Burglary", "business and community"): 183.5,
-    ("Criminal damage and arson", "arson"): 185.0,
-    ("Criminal damage and arson", "criminal damage"): 2.0,
-    ("Drugs", "possession"): 3.0,
-    ("Drugs", "trafficking"): 5.0,
-}
+
+def harm_settings(config, *, weights: str = "category"):
+    """The configured CCHI weights at full weight for drugs and weapons (as in DESIGN.md);
+    ``category`` drops the subcategory figures, ``subcategory`` keeps them."""
+    from planner.features import load_harm_settings
+
+    settings = load_harm_settings(config).with_index("cchi").with_proactive("include")
+    if weights == "category":
+        cchi = dataclasses.replace(settings.indices["cchi"], subcategories={})
+        settings = dataclasses.replace(settings, indices={**settings.indices, "cchi": cchi})
+    return settings
 
 
-def monthly_harm(ward_counts: pd.DataFrame, *, weights: str = "category") -> pd.DataFrame:
+def monthly_harm(ward_counts: pd.DataFrame, settings) -> pd.DataFrame:
     """Wide monthly harm (index ward_code, consecutive 'YYYY-MM' columns, zeros filled)."""
-    wc = ward_counts.astype({"category": str, "subcategory": str, "month": str, "ward_code": str})
-    weight = wc["category"].map(CATEGORY_WEIGHTS)
-    if weight.isna().any():
-        raise SystemExit(f"no harm weight for {sorted(set(wc['category'][weight.isna()]))}")
-    if weights == "subcategory":
-        keys = pd.Series(list(zip(wc["category"], wc["subcategory"], strict=True)), index=wc.index)
-        weight = keys.map(SUBCATEGORY_WEIGHTS).fillna(weight)
-    harm = wc.assign(harm=wc["count"] * weight).pivot_table(
-        index="ward_code", columns="month", values="harm", aggfunc="sum", fill_value=0.0
-    )
-    months = pd.period_range(harm.columns.min(), harm.columns.max(), freq="M").strftime("%Y-%m")
-    return harm.reindex(columns=list(months), fill_value=0.0).astype(float)
+    from planner.features import monthly_harm as wide
+
+    wards = pd.Index(sorted(ward_counts["ward_code"].astype(str).unique()), name="ward_code")
+    return wide(ward_counts, settings, wards=wards)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     estimator, options = forecaster_from_config(config)
     started = time.perf_counter()
     result = ingest(config, DATASET)
-    monthly = monthly_harm(result.ward_counts, weights=args.weights)
+    monthly = monthly_harm(result.ward_counts, harm_settings(config, weights=args.weights))
     print(
         f"{DATASET}: {monthly.shape[0]} wards x {monthly.shape[1]} months "
         f"({monthly.columns[0]}..{monthly.columns[-1]}), {args.weights} weights, "
