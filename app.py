@@ -3,8 +3,8 @@
 Run with ``streamlit run app.py`` (data from ``$PLANNER_DATA``, else the config's data folder;
 configuration from ``$PLANNER_CONFIG``, else ``./config``). This file is a shell: it reads the
 widgets, calls :mod:`planner`, and lays out what comes back. Maps are built in
-:mod:`planner.mapping`, tables shaped in :mod:`planner.views`; every number comes from the
-pipeline (:func:`planner.pipeline.prepare_need`, :func:`planner.pipeline.run_plan`).
+:mod:`planner.outputs.mapping`, tables shaped in :mod:`planner.outputs.views`; every number
+comes from :mod:`planner.model.need`.
 """
 
 from __future__ import annotations
@@ -25,18 +25,19 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from planner import access, mapping, uploads, views
 from planner import schema as s
-from planner.access import SignInRequired, User
-from planner.allocation import METHODS, AllocationSettings, settings_from_config
 from planner.config import PlannerConfig, default_config_dir, load_config
 from planner.errors import DataError, PlannerError
-from planner.export import safe_filename, write_allocation
-from planner.ingest import input_files
-from planner.pipeline import NeedInputs, PlanResult, prepare_need, run_plan, score_need
-from planner.quality import format_quality
-from planner.scoring import COMPONENTS, NeedSettings, load_need_settings
-from planner.store import PlanRegister
+from planner.ingest import input_files, uploads
+from planner.ingest.quality import format_quality
+from planner.model.need import NeedInputs, PlanResult, prepare_need, run_plan, score_need
+from planner.model.scoring import COMPONENTS, NeedSettings, load_need_settings
+from planner.outputs import mapping, views
+from planner.outputs.export import safe_filename, write_allocation
+from planner.plan.allocation import METHODS, AllocationSettings, settings_from_config
+from planner.register import access
+from planner.register.access import SignInRequired, User
+from planner.register.store import PlanRegister
 
 ALL_LONDON = "All London"
 MAP_HEIGHT = 620
@@ -82,8 +83,8 @@ def display(_inputs: NeedInputs, key: tuple) -> Any:
 @st.cache_resource(show_spinner="Finding hot spots (Getis-Ord Gi*, 999 permutations)...")
 def hot_spot_classes(_inputs: NeedInputs, _config: PlannerConfig, key: tuple, index: str):
     """Hot and cold spots of ward harm under harm index *index*."""
-    from planner.hotspots import hot_spots
-    from planner.hotspots import settings_from_config as hot_spot_settings
+    from planner.model.hotspots import hot_spots
+    from planner.model.hotspots import settings_from_config as hot_spot_settings
 
     options = hot_spot_settings(_config.extra.get("hotspots", {})).options()
     table = hot_spots(_inputs.features[index]["harm"], _inputs.wards, **options)
@@ -93,7 +94,7 @@ def hot_spot_classes(_inputs: NeedInputs, _config: PlannerConfig, key: tuple, in
 @st.cache_resource(show_spinner="Measuring the evidence for every borough...")
 def evidence(_inputs: NeedInputs, _config: PlannerConfig, key: tuple):
     """Priority evidence and the high-harm basket of every borough."""
-    from planner.priorities import borough_evidence, high_harm_basket, load_priority_settings
+    from planner.plan.priorities import borough_evidence, high_harm_basket, load_priority_settings
 
     settings = load_priority_settings(_config)
     return (
@@ -125,11 +126,11 @@ class Context:
     settings: dict[str, Any]
     absent: dict[str, str]  # component -> why it is absent
     skipped: pd.DataFrame = field(default_factory=pd.DataFrame)
-    user: User = access.LOCAL_PLANNER  # who is using this session (planner.access)
+    user: User = access.LOCAL_PLANNER  # who is using this session (planner.register.access)
 
 
 def signed_in_user(config: PlannerConfig) -> User:
-    """This session's user (planner.access), shown in the sidebar; stops with sign-in if needed.
+    """This session's user (planner.register.access), shown in the sidebar; stops for sign-in.
 
     OpenID Connect (``[auth]`` in .streamlit/secrets.toml): ``st.user``; a trusted header set by
     a signing-in proxy: ``st.context.headers``; otherwise local mode, the single local planner.
@@ -172,7 +173,7 @@ def oidc_email() -> str | None:
 
 
 def refusal(user: User, action: str, borough: str | None = None) -> str | None:
-    """Why *user* may not do *action* (planner.access's message), or None when they may."""
+    """Why *user* may not do *action* (planner.register.access's message), or None when they may."""
     try:
         access.check(user, action, borough)
     except access.PermissionDenied as exc:
@@ -757,8 +758,8 @@ def export_bytes(plan: PlanResult, fmt: str, stem: str) -> Callable[[], bytes]:
 
 
 def pack_button(ctx: Context) -> None:
-    """The printable borough pack, when planner.report exists."""
-    if importlib.util.find_spec("planner.report") is None:
+    """The printable borough pack, when planner.outputs.pack exists."""
+    if importlib.util.find_spec("planner.outputs.pack") is None:
         return
     if ctx.borough is None:
         st.caption("Pick a borough to download its printable borough pack.")
@@ -778,7 +779,7 @@ def pack_button(ctx: Context) -> None:
 
 def pack_bytes(ctx: Context) -> Callable[[], bytes]:
     def build() -> bytes:
-        report = importlib.import_module("planner.report")
+        report = importlib.import_module("planner.outputs.pack")
         make = report.borough_pack_html
         params = inspect.signature(make).parameters
         extra: dict[str, Any] = {"config": ctx.config} if "config" in params else {}
@@ -792,7 +793,7 @@ def pack_bytes(ctx: Context) -> Callable[[], bytes]:
 
 def borough_view(ctx: Context) -> Any:
     """The chosen borough's evidence, proposals and basket (from the cached London tables)."""
-    from planner.priorities import borough_priorities
+    from planner.plan.priorities import borough_priorities
 
     ev, basket = evidence(ctx.inputs, ctx.config, ctx.key)
     return borough_priorities(

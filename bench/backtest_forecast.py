@@ -1,8 +1,8 @@
-"""Backtest of the ward harm forecast (planner.forecast) on the Met's 2010-2026 ward series.
+"""Backtest of the ward harm forecast (planner.model.forecast) on the Met's 2010-2026 ward series.
 
 Ingests the ``met-2022`` dataset (May 2022 wards; the Met's ward-level files, April 2010 to
 the newest month; cached under .cache/), turns ward_counts into monthly harm with the
-Cambridge Crime Harm Index weights of DESIGN.md, runs :func:`planner.forecast.backtest`
+Cambridge Crime Harm Index weights of DESIGN.md, runs :func:`planner.model.forecast.backtest`
 with the settings of ``config/forecast.toml`` and writes the table to
 ``bench/results/backtest.csv``; prints the verdict, the backtest time and the time of one
 fit on the whole series (what the planner pays at run time).
@@ -50,7 +50,7 @@ DATASET = "met-2022"
 def harm_settings(config, *, weights: str = "category"):
     """The configured CCHI weights at full weight for drugs and weapons (as in DESIGN.md);
     ``category`` drops the subcategory figures, ``subcategory`` keeps them."""
-    from planner.features import load_harm_settings
+    from planner.model.features import load_harm_settings
 
     settings = load_harm_settings(config).with_index("cchi").with_proactive("include")
     if weights == "category":
@@ -61,7 +61,7 @@ def harm_settings(config, *, weights: str = "category"):
 
 def monthly_harm(ward_counts: pd.DataFrame, settings) -> pd.DataFrame:
     """Wide monthly harm (index ward_code, consecutive 'YYYY-MM' columns, zeros filled)."""
-    from planner.features import monthly_harm as wide
+    from planner.model.features import monthly_harm as wide
 
     wards = pd.Index(sorted(ward_counts["ward_code"].astype(str).unique()), name="ward_code")
     return wide(ward_counts, settings, wards=wards)
@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     from planner.config import load_config
-    from planner.forecast import backtest, default_origins, forecaster_from_config, verdict
     from planner.ingest import ingest
+    from planner.model.forecast import backtest, default_origins, forecaster_from_config, verdict
 
     if not args.data.is_dir():
         print(f"data folder {args.data} not found: nothing to benchmark (see shared/data)")

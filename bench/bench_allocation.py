@@ -6,8 +6,8 @@ Run from the repository folder::
 
 Need is random (gamma-distributed, 5 % of wards at zero), wards are spread over 32 borough
 codes. Prints the median and 95th percentile of many runs for the numeric core
-(:func:`planner.allocation.apportion`, every method) and for the full ward adapter
-(:func:`planner.allocation.allocate_wards`, which also builds the ward and borough tables and
+(:func:`planner.plan.allocation.apportion`, every method) and for the full ward adapter
+(:func:`planner.plan.allocation.allocate_wards`, which also builds the ward and borough tables and
 the equity summary), with and without borough floors and caps. Not a test: timings depend on
 the machine and its load.
 """
@@ -22,8 +22,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from planner.allocation import AllocationSettings, allocate_wards
-from planner.apportion import METHODS, apportion
+from planner.plan.allocation import AllocationSettings, allocate_wards
+from planner.plan.apportion import METHODS, apportion
 
 N_WARDS = 679
 N_BOROUGHS = 32

@@ -120,10 +120,10 @@ def weight_changes(playwright, changes: int) -> dict[str, Any]:
 
 def python_side(runs: int) -> dict[str, Any]:
     """run_plan and score_need after a weight change, data prepared once (as the app does)."""
-    from planner.allocation import settings_from_config
     from planner.config import load_config
-    from planner.pipeline import prepare_need, run_plan, score_need
-    from planner.scoring import load_need_settings
+    from planner.model.need import prepare_need, run_plan, score_need
+    from planner.model.scoring import load_need_settings
+    from planner.plan.allocation import settings_from_config
 
     config = load_config(REPO / "config").with_data_dir(DATA)
     need = load_need_settings(config)

@@ -236,9 +236,9 @@ def _child_check(params: dict[str, str]) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
-    from planner.join import join_incidents
-    from planner.sources.police_uk import read_api_json
-    from planner.sources.wards import read_dataset_wards
+    from planner.ingest.join import join_incidents
+    from planner.ingest.sources.police_uk import read_api_json
+    from planner.ingest.sources.wards import read_dataset_wards
 
     config = _planner_config({"data": params["data"]})
     wards = read_dataset_wards(config, DATASET)

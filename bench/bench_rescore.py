@@ -28,8 +28,8 @@ def main() -> int:
         print(f"skipped: no data folder at {args.data}")
         return 0
     from planner.config import load_config
-    from planner.pipeline import prepare_need, score_need
-    from planner.scoring import load_need_settings
+    from planner.model.need import prepare_need, score_need
+    from planner.model.scoring import load_need_settings
 
     config = load_config(REPO / "config").with_data_dir(args.data)
     settings = load_need_settings(config)

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from planner import __version__
-from planner._files import atomic_path
 from planner.config import PlannerConfig, load_config
 from planner.errors import PlannerError
+from planner.files import atomic_path
 
 __all__ = ["main"]
 
@@ -197,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _fetch(config: PlannerConfig, args: argparse.Namespace) -> int:
-    from planner.sources import fetch
+    from planner.ingest import fetch
 
     dest = config.data_dir
     if args.from_dir:
@@ -216,7 +216,7 @@ def _ingest(config: PlannerConfig, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from planner.ingest import ingest
-    from planner.quality import format_quality
+    from planner.ingest.quality import format_quality
 
     spec = config.dataset(args.dataset)
     with tqdm(desc=f"ingest {spec.name}", unit=" step", disable=args.no_progress or None) as bar:
@@ -246,9 +246,9 @@ def _score(config: PlannerConfig, args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from planner.export import write_need_tables
-    from planner.pipeline import prepare_need, score_need
-    from planner.scoring import load_need_settings
+    from planner.model.need import prepare_need, score_need
+    from planner.model.scoring import load_need_settings
+    from planner.outputs.export import write_need_tables
 
     settings = load_need_settings(config)
     if args.harm_index:
@@ -279,10 +279,10 @@ def _score(config: PlannerConfig, args: argparse.Namespace) -> int:
 def _plan(config: PlannerConfig, args: argparse.Namespace) -> int:
     import dataclasses
 
-    from planner.allocation import settings_from_config
-    from planner.export import write_allocation
-    from planner.pipeline import prepare_need, run_plan
-    from planner.scoring import load_need_settings
+    from planner.model.need import prepare_need, run_plan
+    from planner.model.scoring import load_need_settings
+    from planner.outputs.export import write_allocation
+    from planner.plan.allocation import settings_from_config
 
     need_settings = load_need_settings(config)
     if args.harm_index:
@@ -312,7 +312,7 @@ def _plan(config: PlannerConfig, args: argparse.Namespace) -> int:
     )
     _print_plan(plan)
     if args.save:
-        from planner.store import PlanRegister
+        from planner.register.store import PlanRegister
 
         table = plan.allocation.wards.join(plan.need.scores[["need_score"]])
         plan_id = PlanRegister(config=config).save_plan(
@@ -350,9 +350,9 @@ def _print_plan(plan) -> None:
 
 
 def _priorities(config: PlannerConfig, args: argparse.Namespace) -> int:
-    from planner.pipeline import prepare_need
-    from planner.priorities import borough_evidence, borough_priorities, high_harm_basket
-    from planner.scoring import load_need_settings
+    from planner.model.need import prepare_need
+    from planner.model.scoring import load_need_settings
+    from planner.plan.priorities import borough_evidence, borough_priorities, high_harm_basket
 
     spec = config.dataset(args.dataset)
     inputs = prepare_need(
@@ -366,7 +366,7 @@ def _priorities(config: PlannerConfig, args: argparse.Namespace) -> int:
         result = borough_priorities(inputs, name, config=config, evidence=evidence, basket=basket)
         _print_priorities(result, register, year)
     if args.out:
-        from planner.export import write_csv
+        from planner.outputs.export import write_csv
 
         out = Path(args.out)
         write_csv(evidence, out / "evidence.csv", index=False)
@@ -383,7 +383,7 @@ def plan_year(window_end: str) -> int:
 
 def _register_or_none(config: PlannerConfig):
     try:
-        from planner.store import PlanRegister
+        from planner.register.store import PlanRegister
 
         return PlanRegister(config=config)
     except PlannerError as exc:
@@ -442,10 +442,10 @@ def _print_scores(result, top: int) -> None:
 
 
 def _pack(config: PlannerConfig, args: argparse.Namespace) -> int:
-    from planner.allocation import settings_from_config
-    from planner.pipeline import prepare_need, run_plan
-    from planner.report import write_borough_pack
-    from planner.scoring import load_need_settings
+    from planner.model.need import prepare_need, run_plan
+    from planner.model.scoring import load_need_settings
+    from planner.outputs.pack import write_borough_pack
+    from planner.plan.allocation import settings_from_config
 
     need_settings = load_need_settings(config)
     settings, pool = settings_from_config(config.extra.get("allocation", {}))
@@ -459,7 +459,7 @@ def _pack(config: PlannerConfig, args: argparse.Namespace) -> int:
 
 
 def _register(config: PlannerConfig, args: argparse.Namespace) -> int:
-    from planner.store import PlanRegister
+    from planner.register.store import PlanRegister
 
     register = PlanRegister(config=config)
     action = args.register_command

@@ -95,7 +95,7 @@ CATEGORIES: Final = (
 )
 CRIME_CATEGORIES: Final = tuple(c for c in CATEGORIES if c != ASB)  # ASB is never crime
 
-# --- allocation tables (planner.allocation) ---------------------------------------
+# --- allocation tables (planner.plan.allocation) ---------------------------------------
 # Output columns of the ward and borough tables (besides WARD_CODE / BOROUGH_CODE).
 ELIGIBLE: Final = "eligible"
 NEED: Final = "need"

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner import access
-from planner.access import (
+from planner.config import load_config
+from planner.errors import ConfigError, PlannerError
+from planner.register import access
+from planner.register.access import (
     COMMANDER,
     COUNCIL_LEADER,
     LOCAL_PLANNER,
@@ -28,9 +30,7 @@ from planner.access import (
     resolve_user,
     user_from_identity,
 )
-from planner.config import load_config
-from planner.errors import ConfigError, PlannerError
-from planner.store import ENV_URL, InvalidRecordError, PlanRegister, RegisterError
+from planner.register.store import ENV_URL, InvalidRecordError, PlanRegister, RegisterError
 
 CAMDEN, HACKNEY = "E09000007", "E09000012"
 CAMDEN_WARDS = ("E05010000", "E05010001")
@@ -209,7 +209,7 @@ def test_permission_denied_is_a_planner_error_not_a_register_error(register) -> 
         _save(register, VIEWER_USER)
     assert isinstance(info.value, PlannerError) and isinstance(info.value, PermissionError)
     assert not isinstance(info.value, RegisterError)
-    with pytest.raises(TypeError, match=r"user should be a planner\.access\.User"):
+    with pytest.raises(TypeError, match=r"user should be a planner\.register\.access\.User"):
         register.save_plan("x", _allocation(), settings={}, manifest={}, user="planner")
 
 

@@ -1,4 +1,4 @@
-"""Tests of planner.allocation: invariants over generated inputs, hand-checked cases, errors."""
+"""Tests of planner.plan.allocation: invariants over generated inputs, hand-checked cases, errors."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.allocation import (
+from planner.errors import ConfigError, DataError, InfeasibleAllocationError
+from planner.plan.allocation import (
     AllocationSettings,
     _weighted_gini,
     allocate_wards,
     settings_from_config,
 )
-from planner.apportion import (
+from planner.plan.apportion import (
     DIVISOR_METHODS,
     METHODS,
     _divisor,
@@ -30,7 +31,6 @@ from planner.apportion import (
     outside_quota,
     quota,
 )
-from planner.errors import ConfigError, DataError, InfeasibleAllocationError
 
 DIVISORS = DIVISOR_METHODS
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"

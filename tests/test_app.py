@@ -14,10 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from planner import access, views
-from planner.access import COMMANDER, VIEWER, User
-from planner.allocation import allocate_wards
-from planner.store import PlanRegister
+from planner.outputs import views
+from planner.plan.allocation import allocate_wards
+from planner.register import access
+from planner.register.access import COMMANDER, VIEWER, User
+from planner.register.store import PlanRegister
 
 pytest.importorskip("streamlit_folium", reason="the app needs streamlit-folium")
 from streamlit.testing.v1 import AppTest
@@ -214,14 +215,14 @@ def test_a_forecast_that_cannot_be_fitted_is_turned_off_with_a_reason(app):
     assert "Forecast: cannot be fitted to this data" in texts(app.sidebar)
 
 
-# --- who is signed in (planner.access) -------------------------------------------------------
+# --- who is signed in (planner.register.access) -------------------------------------------------------
 
 VIEWER_USER = User("viewer@example.org", VIEWER)
 CAMDEN_COMMANDER = User("cmdr@met.police.uk", COMMANDER, frozenset({CAMDEN}))
 
 
 def run_as(monkeypatch, user: User) -> AppTest:
-    """The app with planner.access resolving every session to *user* (as a sign-in would)."""
+    """The app with planner.register.access resolving every session to *user* (as a sign-in would)."""
     monkeypatch.setattr(access, "resolve_user", lambda **_: user)
     at = AppTest.from_file(str(APP), default_timeout=120).run()
     assert not at.exception, at.exception

@@ -122,7 +122,7 @@ def test_datasets_lists_the_configured_ones(capsys):
 
 def test_register_export_import_and_history(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PLANNER_DB_URL", f"sqlite:///{tmp_path / 'reg.sqlite'}")
-    from planner.store import PlanRegister
+    from planner.register.store import PlanRegister
 
     PlanRegister().record_priorities(
         "E09000007", "Camden", 2026, ["Robbery", "Burglary"], agreed_by="Leader"

@@ -14,10 +14,9 @@ import pytest
 import shapely
 
 from planner import __version__
-from planner._files import sha256_file
-from planner.allocation import AllocationSettings, allocate_wards
 from planner.errors import ConfigError, DataError
-from planner.export import (
+from planner.files import sha256_file
+from planner.outputs.export import (
     neutralise,
     safe_filename,
     write_allocation,
@@ -25,6 +24,7 @@ from planner.export import (
     write_need_tables,
     write_scenario_diff,
 )
+from planner.plan.allocation import AllocationSettings, allocate_wards
 
 openpyxl = pytest.importorskip("openpyxl")
 

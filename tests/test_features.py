@@ -1,4 +1,4 @@
-"""Tests of planner.features: harm weights, windows, counts, trend, alignment, config errors."""
+"""Tests of planner.model.features: harm weights, windows, counts, trend, alignment, config errors."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from scipy import stats
 from shapely.geometry import box
 
-from planner import features as F
 from planner import schema as s
 from planner.config import load_config
 from planner.errors import ConfigError, DataError, PlannerWarning
+from planner.model import features as F
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 CONFIG = load_config(CONFIG_DIR)
@@ -511,7 +511,7 @@ def test_row_order_never_changes_the_features(drawn, seed):
 def met(real_config):
     """The met-2022 ward_counts (built once into the session's cache) and its wards."""
     from planner.ingest import ingest
-    from planner.sources.wards import read_dataset_wards
+    from planner.ingest.sources.wards import read_dataset_wards
 
     config = real_config
     result = ingest(config, "met-2022")

@@ -1,4 +1,4 @@
-"""planner.sources.fetch: the source list, downloads from a local HTTP server, local imports.
+"""planner.ingest.fetch: the source list, downloads from a local HTTP server, local imports.
 
 No test touches the internet: every URL points at 127.0.0.1.
 """
@@ -25,7 +25,7 @@ import pytest
 
 from planner.config import PlannerConfig, load_config
 from planner.errors import ConfigError, FetchError
-from planner.sources.fetch import (
+from planner.ingest.fetch import (
     MANIFEST_NAME,
     fetch,
     import_local,

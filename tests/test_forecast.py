@@ -1,4 +1,4 @@
-"""Tests of planner.forecast: estimator contract, baselines, backtest (no leakage), real data."""
+"""Tests of planner.model.forecast: estimator contract, baselines, backtest (no leakage), real data."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sklearn.exceptions import NotFittedError
 
 from planner.config import load_config
 from planner.errors import ConfigError, DataError
-from planner.forecast import (
+from planner.model.forecast import (
     FORECAST_HARM,
     METHODS,
     HarmForecaster,
@@ -78,7 +78,7 @@ def synthetic(n_wards: int = 30, n_months: int = 84, seed: int = 0) -> pd.DataFr
 
 
 def monthly_harm(ward_counts: pd.DataFrame) -> pd.DataFrame:
-    """Wide monthly harm from ward_counts with the category weights (planner.features' job)."""
+    """Wide monthly harm from ward_counts with the category weights (planner.model.features' job)."""
     wc = ward_counts.astype({"ward_code": str, "month": str, "category": str})
     wc = wc.assign(harm=wc["count"] * wc["category"].map(CCHI))
     wide = wc.pivot_table(

@@ -39,7 +39,6 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 
 from planner import schema as s
-from planner.allocation import AllocationSettings, allocate_wards
 from planner.config import (
     DatasetSpec,
     PlannerConfig,
@@ -49,12 +48,13 @@ from planner.config import (
     load_config,
 )
 from planner.errors import DataError, PlannerError
-from planner.export import safe_filename, write_allocation
 from planner.ingest import ingest
-from planner.sources.base import SourceFrame
-from planner.sources.mps import read_mps_dashboard, read_mps_ward
-from planner.sources.police_uk import read_api_json, read_points_csv, read_street_csv
-from planner.sources.wards import read_wards
+from planner.ingest.sources.base import SourceFrame
+from planner.ingest.sources.mps import read_mps_dashboard, read_mps_ward
+from planner.ingest.sources.police_uk import read_api_json, read_points_csv, read_street_csv
+from planner.ingest.sources.wards import read_wards
+from planner.outputs.export import safe_filename, write_allocation
+from planner.plan.allocation import AllocationSettings, allocate_wards
 
 CONFIG = load_config()
 EXAMPLES = int(os.environ.get("PLANNER_FUZZ_EXAMPLES", "40"))

@@ -1,4 +1,4 @@
-"""Tests of planner.hotspots: Gi* hot spots on grids of square wards, errors, the real wards."""
+"""Tests of planner.model.hotspots: Gi* hot spots on grids of square wards, errors, the real wards."""
 
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ pytest.importorskip("esda", reason="hot spots need the model extra (esda, libpys
 
 from planner.config import load_config
 from planner.errors import ConfigError, DataError
-from planner.hotspots import (
+from planner.ingest.sources.wards import read_dataset_wards
+from planner.model.hotspots import (
     HOT_SPOT_CLASSES,
     HotSpotSettings,
     hot_spots,
     settings_from_config,
 )
-from planner.sources.wards import read_dataset_wards
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 SIDE = 100.0  # metres
@@ -194,7 +194,7 @@ def test_island_is_joined_to_nearest_and_flagged(island_k, caplog):
     wards = squares(cells)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # libpysal's island warnings stay inside
-        with caplog.at_level(logging.WARNING, logger="planner.hotspots"):
+        with caplog.at_level(logging.WARNING, logger="planner.model.hotspots"):
             result = hot_spots(background(wards), wards, permutations=99, island_k=island_k)
     island = code(1, 9)
     assert result["island"].sum() == 1 and result.loc[island, "island"]

@@ -1,4 +1,4 @@
-"""Tests for planner.ingest and planner.quality: tiny data sets in code, then the real ones."""
+"""Tests for planner.ingest and planner.ingest.quality: tiny data sets in code, then the real ones."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from planner import schema as s
 from planner.config import DatasetSpec, PlannerConfig, SourceSpec, WardsSpec, load_config
 from planner.errors import ConfigError, DataError
 from planner.ingest import ingest
-from planner.quality import format_quality
+from planner.ingest.quality import format_quality
 
 HEADER = (
     "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,"
@@ -138,7 +138,7 @@ def test_unknown_dataset_is_a_config_error(tiny):
 
 
 def test_failed_build_leaves_no_cache_entry(tiny, monkeypatch):
-    import planner.ingest as ingest_module
+    import planner.ingest.build as ingest_module
 
     def boom(*args, **kwargs):
         raise OSError("disk full")

@@ -1,4 +1,4 @@
-"""Tests for planner.join: the edge rule, the snap distance, distinct points, row order."""
+"""Tests for planner.ingest.join: the edge rule, the snap distance, distinct points, row order."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from shapely.geometry import box
 
 from planner import schema as s
-from planner.join import assign_points, join_incidents
+from planner.ingest.join import assign_points, join_incidents
 
 X0, Y0, SIDE = 530_000.0, 180_000.0, 1_000.0
 # Codes deliberately not in spatial order: "lowest code" must not mean "first polygon".

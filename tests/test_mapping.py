@@ -1,4 +1,4 @@
-"""Tests of planner.mapping: display geometry, labelled classes, palettes and the folium map."""
+"""Tests of planner.outputs.mapping: display geometry, labelled classes, palettes and the folium map."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from planner import mapping
 from planner.errors import DataError
+from planner.outputs import mapping
 
 X0, Y0 = 530_000.0, 180_000.0  # central London, EPSG:27700
 SIDE = 1_000.0

@@ -1,4 +1,4 @@
-"""Tests of planner.sources.mps: Met ward-level files and the monthly crime dashboard."""
+"""Tests of planner.ingest.sources.mps: Met ward-level files and the monthly crime dashboard."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from planner import schema as s
 from planner.config import CategoryMap, load_config
 from planner.errors import DataError
-from planner.sources.base import SourceFrame, empty_counts, empty_measures, empty_rejects
-from planner.sources.mps import combine_mps_ward, read_mps_dashboard, read_mps_ward
+from planner.ingest.sources.base import SourceFrame, empty_counts, empty_measures, empty_rejects
+from planner.ingest.sources.mps import combine_mps_ward, read_mps_dashboard, read_mps_ward
 
 REPO = Path(__file__).resolve().parents[1]
 UPPER = ["MajorText", "MinorText", "WardName", "WardCode", "LookUp_BoroughName"]

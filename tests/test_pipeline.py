@@ -1,4 +1,4 @@
-"""Tests for planner.pipeline and `planner score`: the need index end to end on real data."""
+"""Tests for planner.model.need and `planner score`: the need index end to end on real data."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from planner import schema as s
 from planner.cli import main
-from planner.pipeline import prepare_need, score_need
-from planner.scoring import load_need_settings
+from planner.model.need import prepare_need, score_need
+from planner.model.scoring import load_need_settings
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.allocation import (
+from planner.errors import DataError, InfeasibleAllocationError
+from planner.model.need import prepare_need, run_plan
+from planner.model.scoring import load_need_settings
+from planner.plan.allocation import (
     AllocationSettings,
     Override,
     allocate_wards,
@@ -16,9 +19,6 @@ from planner.allocation import (
     compare_allocations,
     settings_from_config,
 )
-from planner.errors import DataError, InfeasibleAllocationError
-from planner.pipeline import prepare_need, run_plan
-from planner.scoring import load_need_settings
 
 CODES = [f"E05{k:06d}" for k in range(8)]
 BOROUGHS = pd.Series(["E09000007"] * 4 + ["E09000012"] * 4, index=CODES)

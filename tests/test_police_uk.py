@@ -1,4 +1,4 @@
-"""Tests for planner.sources.police_uk: street CSVs, API JSON and generic points."""
+"""Tests for planner.ingest.sources.police_uk: street CSVs, API JSON and generic points."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from planner import schema as s
 from planner.config import PointColumns, load_config
 from planner.errors import DataError
-from planner.sources.police_uk import read_api_json, read_points_csv, read_street_csv
+from planner.ingest.sources.police_uk import read_api_json, read_points_csv, read_street_csv
 
 HEADER = (
     "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,"

@@ -1,4 +1,4 @@
-"""Tests of planner.sources.population: lookup and centroid methods, withheld wards, errors."""
+"""Tests of planner.ingest.sources.population: lookup and centroid methods, withheld wards, errors."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from shapely.geometry import Point, box
 from planner import schema as s
 from planner.config import load_config
 from planner.errors import ConfigError, DataError
-from planner.sources.population import _point_in_ward, population_settings, ward_population
+from planner.ingest.sources.population import _point_in_ward, population_settings, ward_population
 
 CONFIG = load_config(Path(__file__).resolve().parents[1] / "config")
 CITY, CAMDEN = s.CITY_OF_LONDON, "E09000007"
@@ -239,7 +239,7 @@ def real_config(shared_data):
 
 @pytest.mark.integration
 def test_every_met_ward_of_2022_gets_a_population(real_config, shared_data):
-    from planner.sources.wards import read_dataset_wards
+    from planner.ingest.sources.wards import read_dataset_wards
 
     wards = read_dataset_wards(real_config, "met-2022")
     population = ward_population(real_config, wards)
@@ -261,7 +261,7 @@ def test_every_met_ward_of_2022_gets_a_population(real_config, shared_data):
 
 @pytest.mark.integration
 def test_2014_wards_get_london_2011_population_by_centroid(real_config):
-    from planner.sources.wards import read_dataset_wards
+    from planner.ingest.sources.wards import read_dataset_wards
 
     wards = read_dataset_wards(real_config, "policeuk-2014")
     population = ward_population(real_config, wards)

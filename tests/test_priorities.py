@@ -1,4 +1,4 @@
-"""Tests for planner.priorities: borough evidence, proposals and the high-harm basket."""
+"""Tests for planner.plan.priorities: borough evidence, proposals and the high-harm basket."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from shapely.geometry import box
 from planner import schema as s
 from planner.config import load_config
 from planner.errors import ConfigError, DataError
-from planner.features import Window, load_harm_settings
 from planner.ingest import IngestResult
-from planner.pipeline import NeedInputs, prepare_need
-from planner.priorities import (
+from planner.model.features import Window, load_harm_settings
+from planner.model.need import NeedInputs, prepare_need
+from planner.plan.priorities import (
     BoroughPriorities,
     borough_evidence,
     borough_priorities,

@@ -26,9 +26,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from planner.access import PLANNER, User
 from planner.cli import main
-from planner.store import ENV_URL, PlanRegister, RegisterError
+from planner.register.access import PLANNER, User
+from planner.register.store import ENV_URL, PlanRegister, RegisterError
 
 CAMDEN = "E09000007"
 PLANNER_USER = User("planner@met.police.uk", PLANNER)
@@ -64,7 +64,7 @@ WARDS_PER_PLAN = 4000  # a save inserts 4,000 rows: tens of milliseconds to kill
 WRITER = r"""
 import sys
 import numpy as np, pandas as pd
-from planner import store
+from planner.register import store
 
 def announced(conn, plan_id, rows, _insert=store._insert_plan_rows):
     print("inserting", plan_id, flush=True)  # inside the save's transaction

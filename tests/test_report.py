@@ -16,13 +16,13 @@ import pandas as pd
 import pytest
 import shapely
 
-from planner.allocation import AllocationSettings, allocate_wards
 from planner.config import load_config
 from planner.errors import DataError
-from planner.features import Window, load_harm_settings
-from planner.pipeline import NeedResult, PlanResult
-from planner.priorities import BoroughPriorities
-from planner.report import borough_pack_html, rag_status, write_borough_pack
+from planner.model.features import Window, load_harm_settings
+from planner.model.need import NeedResult, PlanResult
+from planner.outputs.pack import borough_pack_html, rag_status, write_borough_pack
+from planner.plan.allocation import AllocationSettings, allocate_wards
+from planner.plan.priorities import BoroughPriorities
 
 CAMDEN, BARNET = "E09000007", "E09000003"
 SCRIPT_NAME = "<script>alert('x')</script> Ward"
@@ -183,7 +183,7 @@ def test_map_has_one_path_per_ward(parsed, wards, plan):
     fills = {a["data-ward-code"]: a["fill"] for a in paths}
     # more extra officers, darker (later in the palette) fill; equal extras, equal fill
     order = sorted(camden, key=lambda c: extra[c])
-    from planner.report import PALETTE
+    from planner.outputs.pack import PALETTE
 
     ranks = [PALETTE.index(fills[c]) for c in order]
     assert ranks == sorted(ranks)
@@ -274,7 +274,7 @@ def test_priorities_failure_is_said_in_the_pack(plan):
 
 def test_write_pack(tmp_path, plan, caplog, monkeypatch):
     monkeypatch.setitem(sys.modules, "weasyprint", None)  # import fails: no PDF, a note
-    with caplog.at_level(logging.INFO, logger="planner.report"):
+    with caplog.at_level(logging.INFO, logger="planner.outputs.pack"):
         paths = write_borough_pack(plan, "Camden", tmp_path, priorities=_priorities(), pdf=True)
     assert paths == [tmp_path / "Camden_pack.html"]
     assert "Camden" in paths[0].read_text(encoding="utf-8")
@@ -299,9 +299,9 @@ def test_write_pack_is_atomic(tmp_path, plan, monkeypatch):
 
 @pytest.mark.integration
 def test_pack_on_the_real_2022_wards(real_config, tmp_path):
-    from planner.allocation import settings_from_config
-    from planner.pipeline import prepare_need, run_plan
-    from planner.scoring import load_need_settings
+    from planner.model.need import prepare_need, run_plan
+    from planner.model.scoring import load_need_settings
+    from planner.plan.allocation import settings_from_config
 
     config = real_config  # ../shared/data, with the session's shared cache
     need_settings = load_need_settings(config)
@@ -320,7 +320,7 @@ def test_pack_on_the_real_2022_wards(real_config, tmp_path):
     assert sorted(paths_drawn) == sorted(mine.index)
     assert "<h3>Proposed local priorities</h3>" in page and "times the London rate" in page
     # the app passes the evidence of every borough it has cached: the same page
-    from planner.priorities import borough_evidence, high_harm_basket
+    from planner.plan.priorities import borough_evidence, high_harm_basket
 
     cached = borough_pack_html(
         plan, "E09000020", config=config,

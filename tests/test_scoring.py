@@ -1,4 +1,4 @@
-"""Tests for planner.scoring: the need index, its explanation, ranks and sensitivity."""
+"""Tests for planner.model.scoring: the need index, its explanation, ranks and sensitivity."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from planner.config import load_config
 from planner.errors import ConfigError, DataError
-from planner.scoring import (
+from planner.model.scoring import (
     NeedSettings,
     load_need_settings,
     score_wards,

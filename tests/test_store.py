@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner import store
-from planner.access import LOCAL_PLANNER
 from planner.errors import ConfigError, PlannerError
-from planner.store import (
+from planner.register import store
+from planner.register.access import LOCAL_PLANNER
+from planner.register.store import (
     DEFAULT_URL,
     ENV_URL,
     SCHEMA_VERSION,

@@ -1,4 +1,4 @@
-"""Tests for planner.uploads: type and size checks, private reading, join and quality report."""
+"""Tests for planner.ingest.uploads: type and size checks, private reading, join and quality report."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from shapely.geometry import box
 from planner import schema as s
 from planner.config import load_config
 from planner.errors import DataError
-from planner.quality import format_quality
-from planner.uploads import (
+from planner.ingest.quality import format_quality
+from planner.ingest.uploads import (
     INCIDENT_TYPES,
     WARD_TYPES,
     check_upload,

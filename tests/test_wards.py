@@ -1,4 +1,4 @@
-"""Tests for planner.sources.wards: tiny grids built in code, then the real ward files."""
+"""Tests for planner.ingest.sources.wards: tiny grids built in code, then the real ward files."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from shapely.geometry import Point, Polygon, box
 from planner import schema as s
 from planner.config import DatasetSpec, PlannerConfig, WardColumns, WardsSpec, load_config
 from planner.errors import DataError
-from planner.sources.wards import read_dataset_wards, read_wards
+from planner.ingest.sources.wards import read_dataset_wards, read_wards
 
 X0, Y0, SIDE = 530_000.0, 180_000.0, 1_000.0
 CODES = ["E05000001", "E05000002", "E05000003", "E05000004"]

@@ -23,7 +23,7 @@ import pandas as pd
 import shapely
 
 from planner import schema as s
-from planner.sources.base import empty_rejects
+from planner.ingest.sources.base import empty_rejects
 
 __all__ = ["JoinResult", "assign_points", "join_incidents"]
 

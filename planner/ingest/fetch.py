@@ -41,9 +41,9 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit
 
 from tqdm import tqdm
 
-from planner._files import atomic_path, sha256_file
 from planner.config import PlannerConfig
 from planner.errors import ConfigError, FetchError
+from planner.files import atomic_path, sha256_file
 
 __all__ = [
     "MANIFEST_NAME",

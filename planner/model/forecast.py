@@ -2,7 +2,7 @@
 
 Input everywhere is *monthly*: a wide DataFrame of monthly harm (days of custody), index
 ``ward_code``, columns consecutive months ``"YYYY-MM"`` in order, zeros filled (what
-``planner.features.monthly_harm`` produces). Nothing here knows how harm was weighted.
+``planner.model.features.monthly_harm`` produces). Nothing here knows how harm was weighted.
 
 :class:`HarmForecaster` follows the scikit-learn estimator contract. ``fit`` turns every
 usable origin of the history into training rows, one per ward x origin x horizon ``h``

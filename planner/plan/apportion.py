@@ -13,7 +13,7 @@ stage of :func:`apportion_two_stage`):
 - :func:`borough_floors`, :func:`apportion_two_stage` - a guaranteed minimum per borough;
 - :func:`damping_bounds` - per-unit bounds that limit the change from current staffing.
 
-:func:`planner.allocation.allocate_wards` adapts the core to Series indexed by ``ward_code``.
+:func:`planner.plan.allocation.allocate_wards` adapts the core to Series indexed by ``ward_code``.
 
 Divisor methods, as implemented
 -------------------------------

@@ -31,11 +31,11 @@ import pandas as pd
 
 from planner import schema as s
 from planner.errors import DataError
-from planner.join import join_incidents
-from planner.quality import quality_report
-from planner.sources.base import empty_rejects
-from planner.sources.police_uk import read_street_csv
-from planner.sources.wards import read_wards
+from planner.ingest.join import join_incidents
+from planner.ingest.quality import quality_report
+from planner.ingest.sources.base import empty_rejects
+from planner.ingest.sources.police_uk import read_street_csv
+from planner.ingest.sources.wards import read_wards
 
 __all__ = [
     "INCIDENT_TYPES",
@@ -70,8 +70,8 @@ class IncidentUpload:
         One row per ward with records, indexed by ``ward_code``: ward and borough names,
         ``records`` (everything placed in the ward), ``crimes`` and ``asb``; most first.
     quality
-        The data-quality report, as :func:`planner.quality.quality_report` makes it for
-        ``planner ingest`` (format it with :func:`planner.quality.format_quality`).
+        The data-quality report, as :func:`planner.ingest.quality.quality_report` makes it for
+        ``planner ingest`` (format it with :func:`planner.ingest.quality.format_quality`).
     rejects
         Every record set aside, with its reason (``schema.REJECT_COLUMNS`` + ``origin``).
     """
@@ -197,13 +197,13 @@ def read_ward_upload(
     Returns
     -------
     geopandas.GeoDataFrame
-        As :func:`planner.sources.wards.read_wards`, its report naming the upload.
+        As :func:`planner.ingest.sources.wards.read_wards`, its report naming the upload.
 
     Raises
     ------
     DataError
         A refused type or size, a damaged zip or one without exactly one boundary file,
-        or a file :func:`~planner.sources.wards.read_wards` cannot use.
+        or a file :func:`~planner.ingest.sources.wards.read_wards` cannot use.
     """
     suffix = check_upload(name, len(data), allowed=WARD_TYPES, max_bytes=max_bytes)
     label = PurePosixPath(str(name).replace("\\", "/")).name

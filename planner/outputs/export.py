@@ -1,6 +1,6 @@
 """Files out: need tables, allocation tables and scenario comparisons, each with its manifest.
 
-Every file is written atomically (:func:`planner._files.atomic_path`): a failure leaves the
+Every file is written atomically (:func:`planner.files.atomic_path`): a failure leaves the
 previous file, or none, never half a file. Text cells a spreadsheet would run as a formula are
 neutralised in CSV and Excel (:func:`neutralise`), and file names made from user text cannot
 leave the output folder (:func:`safe_filename`).
@@ -25,14 +25,14 @@ import pandas as pd
 
 from planner import __version__
 from planner import schema as s
-from planner._files import atomic_path, sha256_file
 from planner.errors import ConfigError, DataError
-from planner.scoring import NEED_SCORE, RANK_BOROUGH, RANK_LONDON
+from planner.files import atomic_path, sha256_file
+from planner.model.scoring import NEED_SCORE, RANK_BOROUGH, RANK_LONDON
 
 if TYPE_CHECKING:
     from openpyxl import Workbook
 
-    from planner.allocation import AllocationResult
+    from planner.plan.allocation import AllocationResult
 
 __all__ = [
     "FORMATS",
@@ -85,7 +85,7 @@ def write_json(data: Any, path: str | Path) -> Path:
 
 
 def write_need_tables(result: Any, out_dir: str | Path) -> list[Path]:
-    """Write a :class:`planner.pipeline.NeedResult` as CSV tables and a manifest.
+    """Write a :class:`planner.model.need.NeedResult` as CSV tables and a manifest.
 
     Files: ``scores.csv`` (score, ranks, contributions per component), ``components.csv``
     (raw component values), ``features.csv`` (every feature under the chosen harm index),
@@ -228,7 +228,7 @@ def write_allocation(
     Parameters
     ----------
     result
-        From :func:`planner.allocation.allocate_wards`.
+        From :func:`planner.plan.allocation.allocate_wards`.
     wards
         Ward boundaries indexed by ``ward_code`` (or with that column), with ``ward_name``,
         ``borough_name`` and a CRS.

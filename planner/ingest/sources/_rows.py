@@ -16,7 +16,7 @@ from pyproj import Transformer
 from planner import schema as s
 from planner.config import CoordinateChecks
 from planner.errors import DataError
-from planner.sources.base import SourceFrame, empty_rejects
+from planner.ingest.sources.base import SourceFrame, empty_rejects
 
 _MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")  # ASCII digits: \d matches "２０２４"
 _TRANSFORMERS: dict[str, Transformer] = {}

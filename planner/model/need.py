@@ -25,23 +25,23 @@ import numpy as np
 import pandas as pd
 
 from planner import __version__
-from planner import features as f
 from planner import schema as s
-from planner.allocation import (
-    AllocationResult,
-    AllocationSettings,
-    Override,
-    allocate_wards,
-    apply_overrides,
-)
 from planner.config import PlannerConfig
 from planner.ingest import IngestResult, ingest
-from planner.scoring import (
+from planner.model import features as f
+from planner.model.scoring import (
     NeedSettings,
     load_need_settings,
     score_wards,
     sensitivity,
     trend_component,
+)
+from planner.plan.allocation import (
+    AllocationResult,
+    AllocationSettings,
+    Override,
+    allocate_wards,
+    apply_overrides,
 )
 
 __all__ = ["NeedInputs", "NeedResult", "PlanResult", "prepare_need", "run_plan", "score_need"]
@@ -113,8 +113,8 @@ def prepare_need(
     -------
     NeedInputs
     """
-    from planner.sources.population import ward_population
-    from planner.sources.wards import read_dataset_wards
+    from planner.ingest.sources.population import ward_population
+    from planner.ingest.sources.wards import read_dataset_wards
 
     settings = settings or load_need_settings(config)
     harm = f.load_harm_settings(config)
@@ -310,7 +310,7 @@ def _forecast(
     feats: dict[str, pd.DataFrame],
 ) -> tuple[dict[str, pd.Series], pd.DataFrame | None, dict[str, Any] | None]:
     """Backtest the model (cached); forecast only if it beats both baselines."""
-    from planner import forecast as fc
+    from planner.model import forecast as fc
 
     estimator, options = fc.forecaster_from_config(config)
     monthly = f.monthly_harm(counts, harm, wards=wards.index)

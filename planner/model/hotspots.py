@@ -163,7 +163,7 @@ def hot_spots(
         Value per ward (e.g. harm), indexed by ward code: finite, >= 0, not all equal, one per
         ward of *wards* and no others.
     wards
-        Ward polygons indexed by ward code (as :func:`planner.sources.wards.read_wards`); any
+        Ward polygons indexed by ward code (as :func:`planner.ingest.sources.wards.read_wards`); any
         CRS, projected to EPSG:27700.
     permutations
         Conditional permutations per ward.
@@ -246,7 +246,7 @@ def _check_inputs(
     if wards.crs is None:
         raise DataError(
             "wards have no CRS; expected one (the planner never guesses). Read them with "
-            "planner.sources.wards.read_wards, or set_crs first."
+            "planner.ingest.sources.wards.read_wards, or set_crs first."
         )
     problems = []
     for name, index in (("values", values.index), ("wards", wards.index)):

@@ -34,10 +34,10 @@ import pandas as pd
 import pyarrow as pa
 
 from planner import schema as s
-from planner._files import check_utf8
 from planner.config import CategoryMap, normalise_name
 from planner.errors import DataError
-from planner.sources.base import SourceFrame, empty_counts, empty_rejects
+from planner.files import check_utf8
+from planner.ingest.sources.base import SourceFrame, empty_counts, empty_rejects
 
 __all__ = ["combine_mps_ward", "read_mps_dashboard", "read_mps_ward"]
 

@@ -637,7 +637,7 @@ def ward_features(
     wards
         GeoDataFrame indexed by ward_code (areas need its geometry); an Index gives NaN areas.
     population
-        Residents per ward (:func:`planner.sources.population.ward_population`), or None.
+        Residents per ward (:func:`planner.ingest.sources.population.ward_population`), or None.
     window
         The months to measure; the trend compares it with :meth:`Window.previous`.
     settings

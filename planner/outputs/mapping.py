@@ -295,7 +295,7 @@ def display_wards(
         No CRS, or a name column missing.
     """
     if wards.crs is None:
-        raise DataError("wards have no CRS; read them with planner.sources.wards")
+        raise DataError("wards have no CRS; read them with planner.ingest.sources.wards")
     missing = [c for c in s.WARD_COLUMNS if c not in wards.columns]
     if missing:
         raise DataError(f"wards lack column(s) {missing}; found {list(wards.columns)}")

@@ -26,14 +26,14 @@ import pandas as pd
 import shapely
 
 from planner import schema as s
-from planner._files import atomic_path
 from planner.config import PlannerConfig, load_config
 from planner.errors import PlannerError
-from planner.export import safe_filename
+from planner.files import atomic_path
+from planner.outputs.export import safe_filename
 
 if TYPE_CHECKING:
-    from planner.pipeline import PlanResult
-    from planner.priorities import BoroughPriorities
+    from planner.model.need import PlanResult
+    from planner.plan.priorities import BoroughPriorities
 
 __all__ = ["PALETTE", "RAG_BANDS", "borough_pack_html", "rag_status", "write_borough_pack"]
 
@@ -98,16 +98,16 @@ def borough_pack_html(
     Parameters
     ----------
     plan
-        From :func:`planner.pipeline.run_plan`; ``plan.need.inputs.wards`` gives the polygons.
+        From :func:`planner.model.need.run_plan`; ``plan.need.inputs.wards`` gives the polygons.
     borough
         A borough name or E09 code, any case; ``config/boroughs.toml`` aliases work too.
     priorities
-        The borough's :func:`planner.priorities.borough_priorities`; default computed here from
+        The borough's :func:`planner.plan.priorities.borough_priorities`; default computed here from
         ``plan.need.inputs`` (if that fails, the pack says why instead of listing priorities).
     config
         For the aliases and the priority settings; default :func:`planner.config.load_config`.
     evidence, basket
-        :func:`planner.priorities.borough_evidence` and :func:`~planner.priorities.
+        :func:`planner.plan.priorities.borough_evidence` and :func:`~planner.plan.priorities.
         high_harm_basket` of every borough, when the caller has them (the app caches them);
         used only when *priorities* is not given.
 
@@ -163,7 +163,7 @@ def write_borough_pack(
         As for :func:`borough_pack_html`.
     out_dir
         Output folder, created if missing; the file name is the borough's name made safe by
-        :func:`planner.export.safe_filename` (``Kensington and Chelsea_pack.html``).
+        :func:`planner.outputs.export.safe_filename` (``Kensington and Chelsea_pack.html``).
     pdf
         Also write ``<borough>_pack.pdf`` when WeasyPrint can be imported.
 
@@ -199,7 +199,7 @@ def write_borough_pack(
 
 
 def _resolve_borough(plan: PlanResult, borough: str, config: PlannerConfig) -> tuple[str, str]:
-    from planner.priorities import _match_borough
+    from planner.plan.priorities import _match_borough
 
     scores = plan.need.scores
     names = scores.groupby(s.BOROUGH_CODE)[s.BOROUGH_NAME].first().rename("name").to_frame()
@@ -224,7 +224,7 @@ def _priorities(
     evidence: pd.DataFrame | None,
     basket: pd.DataFrame | None,
 ) -> BoroughPriorities | str:
-    from planner.priorities import borough_priorities
+    from planner.plan.priorities import borough_priorities
 
     try:
         return borough_priorities(

@@ -34,11 +34,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from planner._files import check_utf8
 from planner.config import CategoryMap, CoordinateChecks, PointColumns, normalise_name
 from planner.errors import DataError
-from planner.sources import _rows
-from planner.sources.base import SourceFrame
+from planner.files import check_utf8
+from planner.ingest.sources import _rows
+from planner.ingest.sources.base import SourceFrame
 
 __all__ = ["read_api_json", "read_points_csv", "read_street_csv"]
 

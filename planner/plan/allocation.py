@@ -1,7 +1,7 @@
 """Extra Dedicated Ward Officers per ward: the ward adapter of the apportionment core.
 
 Every ward keeps its baseline team (default 2 Dedicated Ward Officers + 1 PCSO); a pool of
-*extra* officers is apportioned by need in whole officers by :mod:`planner.apportion`.
+*extra* officers is apportioned by need in whole officers by :mod:`planner.plan.apportion`.
 :func:`allocate_wards` takes need as a Series indexed by ``ward_code`` (sorted by code before
 the core is called, so row order never matters) and returns the ward and borough tables
 with the equity measures beside them.
@@ -18,7 +18,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from planner.apportion import (
+from planner.errors import ConfigError, DataError, InfeasibleAllocationError
+from planner.plan.apportion import (
     _MAX_LISTED,
     DIVISOR_METHODS,
     METHODS,
@@ -33,7 +34,6 @@ from planner.apportion import (
     outside_quota,
     quota,
 )
-from planner.errors import ConfigError, DataError, InfeasibleAllocationError
 from planner.schema import (
     BASELINE_DWO,
     BASELINE_PCSO,

@@ -16,10 +16,10 @@ Guarantees
   file and the fix; the register never deletes or recreates an existing file. An SQLite
   file is checked (``PRAGMA quick_check``) when first opened, so a damaged page is found
   before anything is written, not when a read happens to reach it.
-- Permissions are checked before anything is written (:mod:`planner.access`): overrides
+- Permissions are checked before anything is written (:mod:`planner.register.access`): overrides
   only by a commander of the borough or a planner, agreed priorities only by the
   borough's council leader or a planner, saved plans only by a planner. Each write takes
-  the ``user`` making it (default :data:`~planner.access.LOCAL_PLANNER`, for local mode)
+  the ``user`` making it (default :data:`~planner.register.access.LOCAL_PLANNER`, for local mode)
   and records ``user.name`` as who made it.
 - :meth:`PlanRegister.export` writes every table to one JSON backup (atomically);
   :meth:`PlanRegister.import_` restores it in one transaction.
@@ -47,10 +47,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
-from planner import access
-from planner._files import atomic_path
-from planner.access import LOCAL_PLANNER, PermissionDenied, User
 from planner.errors import ConfigError, PlannerError
+from planner.files import atomic_path
+from planner.register import access
+from planner.register.access import LOCAL_PLANNER, PermissionDenied, User
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -381,7 +381,7 @@ class PlanRegister:
             Free text.
         user
             Who is recording it: the borough's council leader or a planner. Default
-            :data:`~planner.access.LOCAL_PLANNER` (local mode, no sign-in).
+            :data:`~planner.register.access.LOCAL_PLANNER` (local mode, no sign-in).
         recorded_by
             Deprecated; local mode only: a name typed in by the person at the machine,
             recorded instead of ``user.name``. A signed-in user's records carry their own
@@ -492,7 +492,7 @@ class PlanRegister:
             Why, in words; required.
         user
             Who is making it: a commander of the borough or a planner. Default
-            :data:`~planner.access.LOCAL_PLANNER` (local mode, no sign-in).
+            :data:`~planner.register.access.LOCAL_PLANNER` (local mode, no sign-in).
         recorded_by
             Deprecated; local mode only: a name typed in by the person at the machine,
             recorded instead of ``user.name``.
@@ -604,7 +604,7 @@ class PlanRegister:
         settings, manifest
             JSON-ready mappings (numpy scalars, paths, dates and NaN are converted).
         user
-            Who is saving it: planners only. Default :data:`~planner.access.LOCAL_PLANNER`
+            Who is saving it: planners only. Default :data:`~planner.register.access.LOCAL_PLANNER`
             (local mode, no sign-in).
         created_by
             Deprecated; local mode only: a name typed in by the person at the machine,

@@ -34,12 +34,12 @@ import pandas as pd
 
 from planner import __version__
 from planner import schema as s
-from planner._files import sha256_file
 from planner.config import DatasetSpec, PlannerConfig, SourceSpec
 from planner.errors import DataError
-from planner.join import join_incidents
-from planner.quality import quality_report
-from planner.sources.base import SourceFrame, empty_counts, empty_measures, empty_rejects
+from planner.files import sha256_file
+from planner.ingest.join import join_incidents
+from planner.ingest.quality import quality_report
+from planner.ingest.sources.base import SourceFrame, empty_counts, empty_measures, empty_rejects
 
 __all__ = ["IngestResult", "ingest", "input_files"]
 
@@ -101,7 +101,7 @@ def ingest(
         log.info("loading %s from the cache %s", spec.name, cache)
         return _load(cache, spec.name)
 
-    from planner.sources.wards import read_dataset_wards  # geometry only when building
+    from planner.ingest.sources.wards import read_dataset_wards  # geometry only when building
 
     _say(progress, f"wards: {spec.wards.path}")
     wards = read_dataset_wards(config, spec.name)
@@ -128,7 +128,7 @@ def input_files(config: PlannerConfig, spec: DatasetSpec) -> list[Path]:
 def _read_sources(
     config: PlannerConfig, spec: DatasetSpec, progress: Callable[[str], None] | None
 ) -> list[SourceFrame]:
-    from planner.sources import mps, police_uk
+    from planner.ingest.sources import mps, police_uk
 
     frames: list[SourceFrame] = []
     for src in spec.sources:

@@ -11,7 +11,7 @@ council_leader     view; record agreed priorities for their borough(s)
 planner            everything, London-wide: overrides, priorities, saved plans
 =================  ==========================================================
 
-The rules live here and are enforced by the plan register (:mod:`planner.store`) before
+The rules live here and are enforced by the plan register (:mod:`planner.register.store`) before
 anything is written, not only by the app: a button hidden in the UI is a convenience, the
 :class:`PermissionDenied` raised here is the rule.
 
@@ -251,7 +251,7 @@ def check(user: User, action: str, borough: str | None = None) -> None:
     """
     if not isinstance(user, User):
         raise TypeError(
-            f"user should be a planner.access.User (e.g. from resolve_user), found "
+            f"user should be a planner.register.access.User (e.g. from resolve_user), found "
             f"{type(user).__name__} {user!r}"
         )
     if can(user, action, borough):

@@ -18,7 +18,7 @@ import geopandas as gpd
 import pandas as pd
 
 from planner import schema as s
-from planner.sources.base import SourceFrame
+from planner.ingest.sources.base import SourceFrame
 
 __all__ = ["format_quality", "quality_report"]
 

@@ -1,7 +1,7 @@
 """Tables and figures for the app's pages, shaped with pandas (no Streamlit, no I/O).
 
-Each function takes planner results (:class:`~planner.pipeline.NeedInputs`,
-:class:`~planner.pipeline.PlanResult`, the plan register's frames, configuration tables) and
+Each function takes planner results (:class:`~planner.model.need.NeedInputs`,
+:class:`~planner.model.need.PlanResult`, the plan register's frames, configuration tables) and
 returns what a page shows: a DataFrame with readable columns, a Series for a chart, a list of
 (label, value, help) for metrics. The app only renders them. Nothing here mutates its inputs
 (the app shares them between sessions).
@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 
 from planner import schema as s
-from planner.scoring import COMPONENTS, NEED_SCORE, RANK_BOROUGH, RANK_LONDON
+from planner.model.scoring import COMPONENTS, NEED_SCORE, RANK_BOROUGH, RANK_LONDON
 
 if TYPE_CHECKING:
-    from planner.allocation import AllocationResult, Override
-    from planner.features import HarmSettings
-    from planner.pipeline import NeedInputs, PlanResult
+    from planner.model.features import HarmSettings
+    from planner.model.need import NeedInputs, PlanResult
+    from planner.plan.allocation import AllocationResult, Override
 
 __all__ = [
     "CAVEATS",
@@ -389,7 +389,7 @@ def plan_diff(
     current
         The allocation ward table (indexed by ward code, with borough_code and extra).
     saved
-        :meth:`planner.store.PlanRegister.load_plan`'s table (same columns).
+        :meth:`planner.register.store.PlanRegister.load_plan`'s table (same columns).
     names
         ward_name and borough_name by ward code.
 
@@ -431,15 +431,15 @@ def applicable_overrides(
     allocation
         The scenario's allocation, before overrides.
     recorded
-        :meth:`planner.store.PlanRegister.overrides`.
+        :meth:`planner.register.store.PlanRegister.overrides`.
 
     Returns
     -------
     fits, skipped
-        Overrides to pass to :func:`planner.pipeline.run_plan`; a table of id and reason.
+        Overrides to pass to :func:`planner.model.need.run_plan`; a table of id and reason.
     """
-    from planner.allocation import Override, apply_overrides
     from planner.errors import DataError
+    from planner.plan.allocation import Override, apply_overrides
 
     wards = set(allocation.wards.index)
     fits, skipped, current = [], [], allocation

@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from planner import features as f
 from planner import schema as s
 from planner.config import PlannerConfig, load_config
 from planner.errors import ConfigError, DataError
+from planner.model import features as f
 
 if TYPE_CHECKING:
-    from planner.pipeline import NeedInputs
+    from planner.model.need import NeedInputs
 
 __all__ = [
     "BasketItem",
@@ -321,7 +321,7 @@ def borough_evidence(inputs: NeedInputs, *, settings: PrioritySettings | None = 
     Parameters
     ----------
     inputs
-        Prepared data (:func:`planner.pipeline.prepare_need`): ward counts, scored wards with
+        Prepared data (:func:`planner.model.need.prepare_need`): ward counts, scored wards with
         their boroughs, population, window and harm settings.
     settings
         Candidates, trend test and score weights; default ``config/priorities.toml``.
@@ -720,7 +720,7 @@ def borough_priorities(
     Parameters
     ----------
     inputs
-        Prepared data (:func:`planner.pipeline.prepare_need`).
+        Prepared data (:func:`planner.model.need.prepare_need`).
     borough
         A borough name or E09 code, any case; ``config/boroughs.toml`` aliases work too
         ("Richmond", "Kensington & Chelsea", "City of Westminster").

@@ -1,6 +1,6 @@
 """The ward need index: a transparent weighted sum of normalised components.
 
-Components (raw values per ward, from :mod:`planner.features` and the forecast):
+Components (raw values per ward, from :mod:`planner.model.features` and the forecast):
 
 ``harm``      crime harm in the window (days of custody, CCHI by default)
 ``asb``       anti-social behaviour incidents in the window (absent when the data has none)
