@@ -241,7 +241,7 @@ def _child_check(params: dict[str, str]) -> dict[str, Any]:
     from planner.ingest.sources.wards import read_dataset_wards
 
     config = _planner_config({"data": params["data"]})
-    wards = read_dataset_wards(config, DATASET)
+    wards = read_dataset_wards(config, DATASET).frame
     frame = read_api_json(
         config.resolve(INCIDENTS), categories=config.categories, checks=config.coordinates
     )

@@ -95,6 +95,12 @@ CATEGORIES: Final = (
 )
 CRIME_CATEGORIES: Final = tuple(c for c in CATEGORIES if c != ASB)  # ASB is never crime
 
+# --- need scores (planner.model.scoring) ----------------------------------------------
+NEED_SCORE: Final = "need_score"
+RANK_LONDON: Final = "rank_london"
+RANK_BOROUGH: Final = "rank_borough"
+SCORE_COLUMNS: Final = (NEED_SCORE, RANK_LONDON, RANK_BOROUGH)
+
 # --- allocation tables (planner.plan.allocation) ---------------------------------------
 # Output columns of the ward and borough tables (besides WARD_CODE / BOROUGH_CODE).
 ELIGIBLE: Final = "eligible"

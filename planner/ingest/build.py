@@ -104,11 +104,12 @@ def ingest(
     from planner.ingest.sources.wards import read_dataset_wards  # geometry only when building
 
     _say(progress, f"wards: {spec.wards.path}")
-    wards = read_dataset_wards(config, spec.name)
+    ward_file = read_dataset_wards(config, spec.name)
+    wards = ward_file.frame
     frames = _read_sources(config, spec, progress)
     counts, measures, rejects, joined = _to_ward_counts(config, frames, wards, progress)
     quality = quality_report(
-        spec.name, frames, joined, rejects, counts, wards, ward_report=wards.attrs.get("report")
+        spec.name, frames, joined, rejects, counts, wards, ward_report=ward_file.report
     )
     manifest = _manifest(config, spec, inputs, key, quality)
     _write(cache, counts, measures, rejects, quality, manifest)

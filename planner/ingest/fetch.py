@@ -23,12 +23,10 @@ import io
 import json
 import logging
 import os
-import re
 import socket
 import tempfile
 import threading
 import time
-import tomllib
 import urllib.error
 import urllib.request
 import zipfile
@@ -41,20 +39,17 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit
 
 from tqdm import tqdm
 
-from planner.config import PlannerConfig
+from planner.config import ExtractRule, FetchItem, PlannerConfig
 from planner.errors import ConfigError, FetchError
 from planner.files import atomic_path, sha256_file
 
 __all__ = [
     "MANIFEST_NAME",
     "MIRROR_FOLDERS",
-    "ExtractRule",
-    "FetchItem",
     "FetchReport",
     "FetchedFile",
     "fetch",
     "import_local",
-    "load_source_list",
 ]
 
 logger = logging.getLogger(__name__)
@@ -85,49 +80,7 @@ _MAX_PAGES = 500
 _OFFLINE_HINT = (
     "no network? Import a local copy instead: planner fetch --from DIR (e.g. --from ../shared/data)"
 )
-_ITEM_KEYS = {
-    "name", "dest", "url", "page", "api", "resource", "publisher", "licence", "description",
-    "archive", "extract", "query", "sha256", "optional",
-}  # fmt: skip
 _NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException)
-
-
-@dataclass(frozen=True)
-class ExtractRule:
-    """Which members of a downloaded archive go where.
-
-    ``member`` is a glob over member names (:func:`fnmatch.fnmatchcase`; ``*`` also matches
-    ``/``). ``to`` is a path under the data folder; ending in ``/`` it is a folder and each
-    member keeps its file name, otherwise exactly one member must match.
-    """
-
-    member: str
-    to: str
-
-
-@dataclass(frozen=True)
-class FetchItem:
-    """One official file (or archive) from ``config/sources.toml``."""
-
-    name: str
-    url: str
-    publisher: str
-    licence: str
-    description: str
-    dest: str | None = None
-    page: str | None = None
-    api: str | None = None
-    resource: str | None = None
-    archive: str | None = None
-    extract: tuple[ExtractRule, ...] = ()
-    query: str | None = None
-    sha256: str | None = None
-    optional: bool = False
-
-    @property
-    def targets(self) -> tuple[str, ...]:
-        """The paths (or folders, ending in ``/``) this item writes under the data folder."""
-        return ((self.dest,) if self.dest else ()) + tuple(r.to for r in self.extract)
 
 
 @dataclass(frozen=True)
@@ -210,137 +163,6 @@ class FetchReport:
         return target
 
 
-# --- the source list -------------------------------------------------------------------------
-
-
-def load_source_list(config: PlannerConfig) -> list[FetchItem]:
-    """Read and validate ``sources.toml`` from ``config.config_dir``.
-
-    Parameters
-    ----------
-    config
-        The planner configuration; only its ``config_dir`` is used.
-
-    Returns
-    -------
-    list[FetchItem]
-        The ``[[source]]`` entries, in file order.
-
-    Raises
-    ------
-    ConfigError
-        The file is missing or not TOML, or entries have unknown keys, missing or malformed
-        values, or duplicate names; every problem is listed in one message.
-    """
-    path = Path(config.config_dir) / SOURCES_FILE
-    if not path.is_file():
-        raise ConfigError(f"{path} not found: it lists the files `planner fetch` downloads")
-    try:
-        raw = tomllib.loads(path.read_text("utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    problems = [
-        f"unknown top-level key {k!r} (allowed: local, source)"
-        for k in raw
-        if k not in ("local", "source")
-    ]
-    local = raw.get("local", {})
-    if not isinstance(local, Mapping):
-        problems.append("[local] should be a table")
-    else:
-        allowed = ("description", "mirror_only")
-        problems += [f"[local]: unknown key {k!r}" for k in local if k not in allowed]
-    entries = raw.get("source", [])
-    if not isinstance(entries, list):
-        problems.append("sources are [[source]] tables (an array of tables)")
-        entries = []
-    items = [_parse_item(e, i, problems) for i, e in enumerate(entries, start=1)]
-    names = [i.name for i in items if i is not None]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    problems += [f"two [[source]] entries are called {n!r}" for n in twice]
-    if problems:
-        listed = "\n".join(f"  - {p}" for p in problems)
-        raise ConfigError(f"{path}: {len(problems)} problem(s):\n{listed}")
-    return [i for i in items if i is not None]
-
-
-def _parse_item(raw: Any, number: int, problems: list[str]) -> FetchItem | None:
-    where = f"[[source]] #{number}"
-    if not isinstance(raw, Mapping):
-        problems.append(f"{where} should be a table")
-        return None
-    where = f"{where} ({raw.get('name', 'no name')!r})"
-    found = len(problems)
-    problems += [f"{where}: unknown key {k!r}" for k in sorted(set(raw) - _ITEM_KEYS)]
-    for key in ("name", "url", "publisher", "licence", "description"):
-        if not isinstance(raw.get(key), str) or not raw[key].strip():
-            problems.append(f"{where}: {key!r} is required (a non-empty string)")
-    for key in ("dest", "page", "api", "resource", "archive", "query", "sha256"):
-        if key in raw and not isinstance(raw[key], str):
-            problems.append(f"{where}: {key!r} should be a string, found {raw[key]!r}")
-    if len(problems) > found:
-        return None
-    if not re.fullmatch(r"[a-z0-9_\-]+", raw["name"]):
-        problems.append(f"{where}: name should use a-z, 0-9, '_' and '-' only")
-    for key in ("url", "page", "api"):
-        if key in raw and not raw[key].startswith(("https://", "http://")):
-            problems.append(f"{where}: {key!r} should be an http(s) address, found {raw[key]!r}")
-    extract = _parse_extract(raw.get("extract", []), where, problems)
-    _check_item_shape(raw, extract, where, problems)
-    if not isinstance(raw.get("optional", False), bool):
-        problems.append(f"{where}: 'optional' should be true or false")
-    if len(problems) > found:
-        return None
-    fields = {k: raw[k] for k in _ITEM_KEYS - {"extract"} if k in raw}
-    return FetchItem(**fields, extract=extract)
-
-
-def _parse_extract(raw: Any, where: str, problems: list[str]) -> tuple[ExtractRule, ...]:
-    if not isinstance(raw, list):
-        problems.append(f"{where}: 'extract' should be a list of {{ member, to }} tables")
-        return ()
-    rules = []
-    for rule in raw:
-        if not (isinstance(rule, Mapping) and set(rule) == {"member", "to"}):
-            problems.append(f"{where}: each extract entry needs exactly 'member' and 'to'")
-            continue
-        if not _is_safe_relative(str(rule["to"])):
-            problems.append(f"{where}: extract 'to' {rule['to']!r} is not a relative path")
-        rules.append(ExtractRule(member=str(rule["member"]), to=str(rule["to"])))
-    return tuple(rules)
-
-
-def _check_item_shape(
-    raw: Mapping[str, Any], extract: tuple[ExtractRule, ...], where: str, problems: list[str]
-) -> None:
-    archive, query, dest = raw.get("archive"), raw.get("query"), raw.get("dest")
-    if dest is not None and (not _is_safe_relative(dest) or dest.endswith("/")):
-        problems.append(f"{where}: 'dest' {dest!r} should be a file path inside the data folder")
-    if archive not in (None, "zip"):
-        problems.append(f'{where}: archive {archive!r} is not supported; use "zip"')
-    if archive and not extract:
-        problems.append(f"{where}: an archive needs 'extract' rules saying which members to keep")
-    if extract and not archive:
-        problems.append(f"{where}: 'extract' needs archive = \"zip\"")
-    if not archive and dest is None:
-        problems.append(f"{where}: 'dest' is required (the path under the data folder)")
-    if query not in (None, "arcgis"):
-        problems.append(f'{where}: query {query!r} is not supported; use "arcgis"')
-    if query and archive:
-        problems.append(f"{where}: 'query' and 'archive' cannot be combined")
-    if query and dict(parse_qsl(urlsplit(raw["url"]).query)).get("f") != "geojson":
-        problems.append(f"{where}: an ArcGIS query url must ask for f=geojson")
-    if ("api" in raw) != ("resource" in raw):
-        problems.append(f"{where}: 'api' and 'resource' go together")
-    if "sha256" in raw and not re.fullmatch(r"[0-9a-f]{64}", raw["sha256"]):
-        problems.append(f"{where}: sha256 should be 64 lower-case hex digits")
-
-
-def _is_safe_relative(path: str) -> bool:
-    p = PurePosixPath(path)
-    return bool(path) and "\\" not in path and not p.is_absolute() and ".." not in p.parts
-
-
 # --- fetch -----------------------------------------------------------------------------------
 
 
@@ -386,8 +208,8 @@ def fetch(
     ConfigError
         ``sources.toml`` is invalid, or *names* has a name it does not define.
     """
-    where = Path(config.config_dir) / SOURCES_FILE
-    items = _select(load_source_list(config), names, where)
+    where = config.file("sources")
+    items = _select(list(config.sources.items), names, where)
     root = Path(dest) if dest is not None else config.data_dir
     report = FetchReport(dest=root, mode="fetch", source="network")
     if not items:
@@ -584,7 +406,7 @@ def _newest_resource(record: Any, wanted: str) -> str | None:
 
 
 def _fetch_file(item: FetchItem, url: str, root: Path, session: _Session) -> FetchedFile:
-    assert item.dest is not None  # checked by load_source_list
+    assert item.dest is not None  # checked when sources.toml is loaded
     target = root / item.dest
     before = sha256_file(target) if target.is_file() else None
     if item.sha256 and before == item.sha256:
@@ -789,7 +611,7 @@ def import_local(
         Hard-link instead of copying where the file system allows (saves space; the mirror's
         files must then not be edited); falls back to a copy.
     sources
-        ``[[source]]`` entries (:func:`load_source_list`) whose ``dest`` paths are imported
+        ``[[source]]`` entries (``config.sources.items``) whose ``dest`` paths are imported
         even outside the known folders.
 
     Returns

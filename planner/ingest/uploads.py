@@ -30,12 +30,13 @@ import geopandas as gpd
 import pandas as pd
 
 from planner import schema as s
+from planner.config import PlannerConfig
 from planner.errors import DataError
 from planner.ingest.join import join_incidents
 from planner.ingest.quality import quality_report
 from planner.ingest.sources.base import empty_rejects
 from planner.ingest.sources.police_uk import read_street_csv
-from planner.ingest.sources.wards import read_wards
+from planner.ingest.sources.wards import WardFile, read_wards
 
 __all__ = [
     "INCIDENT_TYPES",
@@ -126,7 +127,8 @@ def read_incident_upload(
     data: bytes,
     *,
     wards: gpd.GeoDataFrame,
-    config: Any,
+    ward_report: dict[str, Any] | None = None,
+    config: PlannerConfig,
     max_bytes: int = MAX_UPLOAD_BYTES,
 ) -> IncidentUpload:
     """Read an uploaded police.uk street CSV (or zip of them) and join it to *wards*.
@@ -140,6 +142,9 @@ def read_incident_upload(
     wards
         Ward polygons indexed by ``ward_code`` in EPSG:27700 (the loaded dataset's, or an
         uploaded ward file's), with ward and borough names.
+    ward_report
+        The report of the ward file (:class:`~planner.ingest.sources.wards.WardFile`), shown
+        in the quality report.
     config
         The planner configuration: categories, coordinate checks, snap distance.
     max_bytes
@@ -184,19 +189,19 @@ def read_incident_upload(
         rejects,
         counts,
         wards,
-        ward_report=wards.attrs.get("report"),
+        ward_report=ward_report,
     )
     return IncidentUpload(label, _ward_table(counts, wards), quality, rejects)
 
 
 def read_ward_upload(
-    name: str, data: bytes, *, config: Any, max_bytes: int = MAX_UPLOAD_BYTES
-) -> gpd.GeoDataFrame:
+    name: str, data: bytes, *, config: PlannerConfig, max_bytes: int = MAX_UPLOAD_BYTES
+) -> WardFile:
     """Read an uploaded ward file (GeoJSON, GeoPackage or zipped shapefile).
 
     Returns
     -------
-    geopandas.GeoDataFrame
+    WardFile
         As :func:`planner.ingest.sources.wards.read_wards`, its report naming the upload.
 
     Raises
@@ -217,8 +222,7 @@ def read_ward_upload(
             wards = read_wards(path, config=config)
         except DataError as exc:
             raise DataError(f"{label}: {str(exc).replace(str(path), label)}") from None
-    wards.attrs["report"] = {**wards.attrs.get("report", {}), "path": label}
-    return wards
+    return WardFile(wards.frame, {**wards.report, "path": label})
 
 
 # --- private steps -----------------------------------------------------------------------

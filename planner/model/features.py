@@ -7,34 +7,33 @@ ward_counts table (:data:`planner.schema.WARD_COUNTS_COLUMNS`) and is vectorised
 turned into integer positions once and summed with :func:`numpy.bincount`; Python loops run
 over category levels and configuration entries, never over rows.
 
-Harm weights come from ``config/harm.toml`` (:func:`load_harm_settings`). A row is weighted by
-its subcategory where ``"Category | subcategory"`` is configured (the Met files carry minor
+Harm weights come from ``config/harm.toml`` (``config.harm``). A row is weighted by its
+subcategory where ``"Category | subcategory"`` is configured (the Met files carry minor
 categories, so each ward is weighted by its own offence mix), else by its category. ASB is
 never added into harm; proactively detected categories are included, down-weighted or excluded.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from planner import schema as s
-from planner.config import PlannerConfig
+from planner.config import HarmIndex, HarmSettings
 from planner.errors import ConfigError, DataError, PlannerWarning
 
 __all__ = [
     "DEFAULT_PRIOR_COUNT",
     "HarmIndex",
     "HarmSettings",
+    "WardFeatures",
     "Window",
     "area_km2",
     "asb",
@@ -42,7 +41,6 @@ __all__ = [
     "default_window",
     "harm",
     "harm_by_category",
-    "load_harm_settings",
     "monthly_counts",
     "monthly_harm",
     "per_1000",
@@ -51,9 +49,6 @@ __all__ = [
     "trend",
     "ward_features",
 ]
-
-ProactiveMode = Literal["include", "downweight", "exclude"]
-PROACTIVE_MODES: tuple[str, ...] = ("include", "downweight", "exclude")
 
 DEFAULT_PRIOR_COUNT = 10.0
 """Pseudo-count k added to both windows in ``crimes_change_shrunk = (a + k) / (b + k) - 1``.
@@ -136,175 +131,6 @@ def default_window(ward_counts: pd.DataFrame, *, months: int = 12) -> Window:
 
 
 # --- harm settings -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HarmIndex:
-    """One set of harm weights (e.g. the Cambridge Crime Harm Index), with its citation."""
-
-    key: str
-    name: str
-    unit: str
-    source: str
-    categories: Mapping[str, float]
-    subcategories: Mapping[tuple[str, str], float]  # (category, subcategory casefolded) -> weight
-
-
-@dataclass(frozen=True)
-class HarmSettings:
-    """The harm indices, the one in use and the treatment of proactive categories."""
-
-    indices: Mapping[str, HarmIndex]
-    index: str
-    proactive_categories: tuple[str, ...] = ("Drugs", "Possession of weapons")
-    proactive_mode: ProactiveMode = "downweight"
-    proactive_factor: float = 0.5
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.index not in self.indices:
-            problems.append(f"index {self.index!r} is not one of {', '.join(self.indices)}")
-        if self.proactive_mode not in PROACTIVE_MODES:
-            problems.append(
-                f"proactive mode {self.proactive_mode!r} is not one of {', '.join(PROACTIVE_MODES)}"
-            )
-        f = self.proactive_factor
-        if isinstance(f, bool) or not isinstance(f, int | float) or not 0.0 <= f <= 1.0:
-            problems.append(f"proactive factor must be a number in [0, 1], found {f!r}")
-        unknown = sorted(set(self.proactive_categories) - set(s.CRIME_CATEGORIES))
-        if unknown:
-            problems.append(f"proactive categories {unknown} are not crime categories")
-        if problems:
-            raise ConfigError("; ".join(problems))
-
-    @property
-    def current(self) -> HarmIndex:
-        return self.indices[self.index]
-
-    def with_index(self, key: str) -> HarmSettings:
-        """A copy that uses index *key* (ConfigError if unknown)."""
-        return dataclasses.replace(self, index=key)
-
-    def with_proactive(self, mode: ProactiveMode, factor: float | None = None) -> HarmSettings:
-        """A copy with another proactive treatment (and factor, if given)."""
-        factor = self.proactive_factor if factor is None else factor
-        return dataclasses.replace(self, proactive_mode=mode, proactive_factor=factor)
-
-    def multiplier(self, category: str) -> float:
-        """What the proactive rule multiplies *category*'s weights by."""
-        if category not in self.proactive_categories or self.proactive_mode == "include":
-            return 1.0
-        return self.proactive_factor if self.proactive_mode == "downweight" else 0.0
-
-    def category_weights(self, index: str | None = None) -> pd.Series:
-        """Effective category weights (proactive rule applied), for explanations."""
-        idx = self.indices[index or self.index]
-        return pd.Series(
-            {c: idx.categories[c] * self.multiplier(c) for c in s.CRIME_CATEGORIES},
-            name=f"{idx.key} ({idx.unit})",
-        )
-
-
-def load_harm_settings(config: PlannerConfig) -> HarmSettings:
-    """Harm settings from ``config/harm.toml`` (``config.extra["harm"]``).
-
-    Raises
-    ------
-    ConfigError
-        The file is missing, a key is unknown, a weight is not a non-negative number, or an index
-        lacks a weight for some crime categories (all problems are named at once).
-    """
-    where = str(config.config_dir / "harm.toml")
-    raw = config.extra.get("harm")
-    if raw is None:
-        raise ConfigError(f"{where} not found: the harm weights and their sources live there")
-    problems: list[str] = []
-    _unknown_keys(raw, {"default", "proactive", "indices"}, where, problems)
-    known = {(c, sub.casefold()) for c, sub in config.categories.mps_minor.values()}
-    indices = {
-        key: _parse_index(key, table, f"{where} [indices.{key}]", problems, known)
-        for key, table in dict(raw.get("indices", {})).items()
-    }
-    if not indices:
-        problems.append(f"{where}: no [indices.NAME] table; define at least one harm index")
-    pro = raw.get("proactive", {})
-    _unknown_keys(pro, {"categories", "mode", "factor"}, f"{where} [proactive]", problems)
-    if problems:
-        raise ConfigError("\n".join(problems))
-    factor = pro.get("factor", 0.5)
-    try:
-        return HarmSettings(
-            indices=indices,
-            index=raw.get("default", next(iter(indices))),
-            proactive_categories=tuple(pro.get("categories", ("Drugs", "Possession of weapons"))),
-            proactive_mode=pro.get("mode", "downweight"),
-            proactive_factor=float(factor) if type(factor) is int else factor,
-        )
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
-
-def _unknown_keys(table: Any, allowed: set[str], where: str, problems: list[str]) -> None:
-    if not isinstance(table, Mapping):
-        problems.append(f"{where}: expected a table, found {table!r}")
-        return
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        problems.append(
-            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: "
-            f"{', '.join(sorted(allowed))}"
-        )
-
-
-def _weight(value: Any, where: str, problems: list[str]) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value < 0:
-        problems.append(f"{where}: a weight must be a number >= 0, found {value!r}")
-        return math.nan
-    return float(value)
-
-
-def _parse_index(key: str, table: Any, where: str, problems: list[str], known: set) -> HarmIndex:
-    _unknown_keys(table, {"name", "unit", "source", "categories", "subcategories"}, where, problems)
-    table = table if isinstance(table, Mapping) else {}
-    canon = {c.casefold(): c for c in s.CATEGORIES}
-    cats: dict[str, float] = {}
-    for name, value in dict(table.get("categories", {})).items():
-        cat = canon.get(str(name).strip().casefold())
-        if cat is None or cat == s.ASB:
-            why = "ASB is never weighted into crime harm" if cat == s.ASB else "not a category"
-            problems.append(f"{where}.categories: {name!r}: {why}")
-            continue
-        cats[cat] = _weight(value, f"{where}.categories {name!r}", problems)
-    missing = [c for c in s.CRIME_CATEGORIES if c not in cats]
-    if missing:
-        problems.append(f"{where}.categories: no weight for {', '.join(missing)}")
-    subs: dict[tuple[str, str], float] = {}
-    for name, value in dict(table.get("subcategories", {})).items():
-        cat_part, sep, sub = str(name).partition("|")
-        cat = canon.get(cat_part.strip().casefold())
-        if not sep or cat is None or cat == s.ASB or not sub.strip():
-            problems.append(
-                f"{where}.subcategories: {name!r} should read 'Crime category | subcategory'"
-            )
-            continue
-        pair = (cat, " ".join(sub.split()).casefold())
-        if pair not in known:
-            warnings.warn(
-                f"{where}.subcategories: {name!r} matches no subcategory of "
-                "config/categories.toml; it only applies to sources that name it",
-                PlannerWarning,
-                3,
-            )
-        subs[pair] = _weight(value, f"{where}.subcategories {name!r}", problems)
-    return HarmIndex(
-        key=key,
-        name=str(table.get("name", key)),
-        unit=str(table.get("unit", "")),
-        source=str(table.get("source", "")),
-        categories=cats,
-        subcategories=subs,
-    )
 
 
 # --- rows -> arrays (done once per call) ----------------------------------------------------
@@ -619,6 +445,17 @@ def _binomial_p(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # --- everything together --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class WardFeatures:
+    """:func:`ward_features`: the per-ward ``table`` and what it holds."""
+
+    table: pd.DataFrame
+    window: Window
+    harm_index: str
+    asb_present: bool
+    trend_available: bool
+
+
 def ward_features(
     ward_counts: pd.DataFrame,
     wards: Any,
@@ -627,7 +464,7 @@ def ward_features(
     window: Window,
     settings: HarmSettings,
     prior_count: float = DEFAULT_PRIOR_COUNT,
-) -> pd.DataFrame:
+) -> WardFeatures:
     """Every per-ward feature for *window*, one row per ward of *wards*.
 
     Parameters
@@ -641,19 +478,19 @@ def ward_features(
     window
         The months to measure; the trend compares it with :meth:`Window.previous`.
     settings
-        Harm settings (:func:`load_harm_settings`), already set to the index and proactive rule.
+        Harm settings (``config.harm``), already set to the index and proactive rule.
     prior_count
         The trend's shrinkage pseudo-count (:data:`DEFAULT_PRIOR_COUNT`).
 
     Returns
     -------
-    pandas.DataFrame
-        ``harm``, ``harm: <category>`` (13), ``count: <category>`` (13), ``asb`` (if present),
-        ``population``, ``area_km2``, ``harm_per_1000``, ``harm_per_km2``, ``asb_per_1000`` (if
-        present), ``crimes``, ``crimes_per_1000`` and the :func:`trend` columns. ``attrs``:
-        ``asb_present``, ``window`` (the Window), ``harm_index``, ``proactive`` (mode, factor),
-        ``trend_available``. Without the previous window's data the trend columns are NaN and
-        ``direction`` is "not available" (a PlannerWarning says why).
+    WardFeatures
+        ``table``: ``harm``, ``harm: <category>`` (13), ``count: <category>`` (13), ``asb``
+        (if present), ``population``, ``area_km2``, ``harm_per_1000``, ``harm_per_km2``,
+        ``asb_per_1000`` (if present), ``crimes``, ``crimes_per_1000`` and the :func:`trend`
+        columns; with the window, the harm index and whether ASB and the trend are available.
+        Without the previous window's data the trend columns are NaN and ``direction`` is
+        "not available" (a PlannerWarning says why).
     """
     rows = _rows(ward_counts, wards)
     weights = row_harm_weights(ward_counts, settings)
@@ -691,14 +528,13 @@ def ward_features(
         axis=1,
     )
     out.index.name = s.WARD_CODE
-    out.attrs.update(
-        asb_present=has_asb,
+    return WardFeatures(
+        table=out,
         window=window,
         harm_index=settings.index,
-        proactive={"mode": settings.proactive_mode, "factor": settings.proactive_factor},
+        asb_present=has_asb,
         trend_available=not (trends["direction"] == "not available").any(),
     )
-    return out
 
 
 # --- months --------------------------------------------------------------------------------

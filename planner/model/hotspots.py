@@ -27,20 +27,20 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
-from numbers import Integral, Real
-from typing import Any, Literal, get_args
+from dataclasses import dataclass
+from numbers import Real
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from planner.errors import ConfigError, DataError
+from planner.config import HotSpotSettings
+from planner.errors import DataError
 from planner.schema import WARD_CODE, WORKING_CRS
 
-__all__ = ["HOT_SPOT_CLASSES", "HotSpotSettings", "hot_spots", "settings_from_config"]
+__all__ = ["HOT_SPOT_CLASSES", "HotSpots", "hot_spots"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,96 +58,23 @@ _LIBPYSAL_NOISE = (  # warnings the weights classes raise about islands and comp
 
 
 @dataclass(frozen=True)
-class HotSpotSettings:
-    """Options of :func:`hot_spots` (see ``config/hotspots.toml``); invalid values raise.
+class HotSpots:
+    """Gi* hot spots: the per-ward ``table`` and the run's ``report`` (settings, counts)."""
 
-    Pass them on with ``hot_spots(values, wards, **settings.options())``.
-    """
+    table: pd.DataFrame
+    report: dict[str, Any]
 
-    permutations: int = 999
-    alpha: float = 0.05
-    fdr: bool = True
-    seed: int = 0
-    contiguity: Contiguity = "queen"
-    snap_m: float = 1.0
-    island_k: int = 1
-
-    def __post_init__(self) -> None:
-        problems = []
-        for name in ("permutations", "island_k", "seed"):
-            value = getattr(self, name)
-            low = 0 if name == "seed" else 1
-            if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
-                problems.append(f"{name} must be a whole number >= {low}, found {value!r}")
-        if not _real(self.alpha) or not 0 < self.alpha < 1:
-            problems.append(f"alpha must be in (0, 1), found {self.alpha!r}")
-        if not isinstance(self.fdr, bool):
-            problems.append(f"fdr must be true or false, found {self.fdr!r}")
-        if self.contiguity not in get_args(Contiguity):
-            problems.append(
-                f"contiguity must be one of {', '.join(get_args(Contiguity))}, "
-                f"found {self.contiguity!r}"
-            )
-        if not _real(self.snap_m) or self.snap_m < 0:
-            problems.append(f"snap_m must be a distance in metres >= 0, found {self.snap_m!r}")
-        if problems:
-            raise ConfigError("hot spot settings: " + "; ".join(problems))
-
-    def options(self) -> dict[str, Any]:
-        """The settings as keyword arguments of :func:`hot_spots`."""
-        return asdict(self)
-
-
-def settings_from_config(
-    table: Mapping[str, Any], *, where: str = "config/hotspots.toml"
-) -> HotSpotSettings:
-    """Build :class:`HotSpotSettings` from the ``hotspots.toml`` table.
-
-    Parameters
-    ----------
-    table
-        The parsed file, e.g. ``load_config().extra["hotspots"]``.
-    where
-        Where the table came from, for messages.
-
-    Returns
-    -------
-    HotSpotSettings
-
-    Raises
-    ------
-    ConfigError
-        Unknown keys or invalid values, naming *where*.
-    """
-    allowed = {f.name for f in fields(HotSpotSettings)}
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(sorted(allowed))}"
-        )
-    values = dict(table)
-    for name in ("alpha", "snap_m"):  # TOML writes 1 for 1.0
-        if isinstance(values.get(name), int) and not isinstance(values[name], bool):
-            values[name] = float(values[name])
-    try:
-        return HotSpotSettings(**values)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
+    @property
+    def classes(self) -> pd.Series:
+        """``hot spot``, ``cold spot`` or ``not significant`` per ward."""
+        return self.table["hot_spot"]
 
 
 def hot_spots(
     values: pd.Series,
     wards: gpd.GeoDataFrame,
-    *,
-    permutations: int = 999,
-    alpha: float = 0.05,
-    fdr: bool = True,
-    seed: int = 0,
-    contiguity: Contiguity = "queen",
-    snap_m: float = 1.0,
-    island_k: int = 1,
-) -> pd.DataFrame:
+    settings: HotSpotSettings,
+) -> HotSpots:
     """Classify wards as hot spots, cold spots or not significant by Getis-Ord Gi*.
 
     Wards are processed in ward-code order, so the row order of the inputs never changes a
@@ -165,30 +92,19 @@ def hot_spots(
     wards
         Ward polygons indexed by ward code (as :func:`planner.ingest.sources.wards.read_wards`); any
         CRS, projected to EPSG:27700.
-    permutations
-        Conditional permutations per ward.
-    alpha
-        Significance level (false discovery rate with ``fdr``).
-    fdr
-        Correct for testing every ward (Benjamini-Hochberg); else per-ward p-values.
-    seed
-        Seed of the permutations.
-    contiguity
-        ``"queen"`` (any contact) or ``"rook"`` (a shared edge, not just a corner).
-    snap_m
-        Wards closer than this many metres count as touching (slivers, gaps in boundaries).
-    island_k
-        Nearest wards (by centroid) joined to each ward that has no neighbour.
+    settings
+        Permutations, significance level and correction, seed, contiguity rule, snapping
+        distance and island neighbours (``config.hotspots``).
 
     Returns
     -------
-    pandas.DataFrame
-        Indexed by ward code in the order of *values*: ``value``, ``gi_z`` (the Gi* z-score;
-        NaN, with ``p_value`` 1, for a ward whose neighbourhood holds every ward), ``p_sim``,
-        ``p_value``, ``q_value``, ``hot_spot`` (one of :data:`HOT_SPOT_CLASSES`),
+    HotSpots
+        ``table`` indexed by ward code in the order of *values*: ``value``, ``gi_z`` (the
+        Gi* z-score; NaN, with ``p_value`` 1, for a ward whose neighbourhood holds every
+        ward), ``p_sim``, ``p_value``, ``q_value``, ``hot_spot`` (one of :data:`HOT_SPOT_CLASSES`),
         ``confidence`` (percent: the strictest of 99, 95, 90 and ``100 * (1 - alpha)`` that a
-        significant ward meets, else 0), ``neighbours``, ``island`` and ``single_neighbour``.
-        ``attrs["report"]`` is a JSON-serialisable dict with the settings, link counts,
+        significant ward meets, else 0), ``neighbours``, ``island`` and ``single_neighbour``;
+        ``report`` a JSON-serialisable dict with the settings, link counts,
         islands, single-neighbour wards, components, counts of hot and cold spots (with and
         without the correction) and the seconds taken.
 
@@ -197,18 +113,7 @@ def hot_spots(
     DataError
         *values* or *wards* cannot be used (misaligned codes, missing or negative values,
         missing geometry or CRS).
-    ConfigError
-        Invalid options.
     """
-    settings = HotSpotSettings(
-        permutations=permutations,
-        alpha=alpha,
-        fdr=fdr,
-        seed=seed,
-        contiguity=contiguity,
-        snap_m=snap_m,
-        island_k=island_k,
-    )
     started = time.perf_counter()
     y, geoms = _check_inputs(values, wards, settings)
     codes = y.index.to_numpy()
@@ -218,9 +123,7 @@ def hot_spots(
     gi_z, p_sim = _gi_star(y.to_numpy(float), links, settings)
     table = _classify(y, gi_z, p_sim, links, no_neighbour, settings)
     report = _report(table, links, link_report, settings, time.perf_counter() - started)
-    table = table.loc[values.index]
-    table.attrs["report"] = report
-    return table
+    return HotSpots(table.loc[values.index], report)
 
 
 # --- private steps -----------------------------------------------------------------------

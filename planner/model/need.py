@@ -1,4 +1,4 @@
-"""Orchestration: dataset -> ward need scores. No Streamlit, no file formats.
+"""A dataset prepared for scoring, and scoring it. No Streamlit, no file formats.
 
 Two steps, so that the app's sliders are quick:
 
@@ -11,12 +11,10 @@ Two steps, so that the app's sliders are quick:
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,25 +24,22 @@ import pandas as pd
 
 from planner import __version__
 from planner import schema as s
-from planner.config import PlannerConfig
+from planner.config import COMPONENTS, NeedSettings, PlannerConfig
+from planner.errors import ConfigError
+from planner.files import atomic_path
 from planner.ingest import IngestResult, ingest
 from planner.model import features as f
-from planner.model.scoring import (
-    NeedSettings,
-    load_need_settings,
-    score_wards,
-    sensitivity,
-    trend_component,
-)
-from planner.plan.allocation import (
-    AllocationResult,
-    AllocationSettings,
-    Override,
-    allocate_wards,
-    apply_overrides,
-)
+from planner.model.forecast import Verdict
+from planner.model.scoring import score_wards, sensitivity, trend_component
 
-__all__ = ["NeedInputs", "NeedResult", "PlanResult", "prepare_need", "run_plan", "score_need"]
+__all__ = [
+    "NeedInputs",
+    "NeedResult",
+    "Progress",
+    "absent_components",
+    "prepare_need",
+    "score_need",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,43 +48,61 @@ Progress = Callable[[str], None] | None
 
 @dataclass
 class NeedInputs:
-    """Everything scoring needs, computed once per dataset, window and harm settings."""
+    """Everything scoring needs, computed once per dataset, window and harm settings.
+
+    ``features`` maps each harm index to its per-ward feature table; ``forecast`` the
+    modelled index to its next-12-month harm (empty when the forecast is off or did not beat
+    its baselines); ``monthly`` is monthly harm under the default index (for sparklines).
+    """
 
     dataset: str
     ingest: IngestResult
-    wards: gpd.GeoDataFrame  # the scored wards (excluded boroughs and uncovered boroughs removed)
+    wards: gpd.GeoDataFrame  # the scored wards (excluded and uncovered boroughs removed)
     all_wards: gpd.GeoDataFrame
     population: pd.Series
     window: f.Window
     harm: f.HarmSettings
-    features: dict[str, pd.DataFrame]  # harm index key -> ward features
-    forecast: dict[str, pd.Series]  # harm index key -> next-12-month harm (may be empty)
+    features: dict[str, pd.DataFrame]
+    asb_present: bool
+    trend_available: bool
+    forecast: dict[str, pd.Series]
     backtest: pd.DataFrame | None
-    verdict: dict[str, Any] | None
-    monthly: pd.DataFrame  # monthly harm under the default index (sparklines)
+    verdict: Verdict | None
+    monthly: pd.DataFrame
+    use_forecast: bool = False
+    forecast_note: str = ""  # why the forecast is not in the index ("" when it is)
     notes: list[str] = field(default_factory=list)
 
 
 @dataclass
 class NeedResult:
-    """Scores with their explanation, and how stable they are."""
+    """Scores with their explanation, and how stable they are.
+
+    ``weights_used`` are the weights after absent components dropped out (rescaled to sum
+    to 1); ``absent`` the components the data cannot provide; ``scales`` each component's
+    London scale; ``notes`` the data's notes and scoring's own.
+    """
 
     inputs: NeedInputs
     settings: NeedSettings
     components: pd.DataFrame
     scores: pd.DataFrame
-    sensitivity_summary: dict[str, Any] | None
-    sensitivity: pd.DataFrame | None
-    manifest: dict[str, Any]
+    weights_used: dict[str, float]
+    absent: list[str]
+    scales: dict[str, float]
+    notes: list[str]
+    sensitivity_summary: dict[str, Any] | None = None
+    sensitivity: pd.DataFrame | None = None
 
 
 def prepare_need(
     config: PlannerConfig,
     dataset: str | None = None,
     *,
-    settings: NeedSettings | None = None,
+    settings: NeedSettings,
     window_end: str | None = None,
-    use_forecast: bool = True,
+    use_forecast: bool,
+    use_cache: bool = True,
     progress: Progress = None,
 ) -> NeedInputs:
     """Load a dataset and compute the features the need index is built from.
@@ -101,27 +114,36 @@ def prepare_need(
     dataset
         Dataset name; default the default dataset.
     settings
-        Need settings (window length, excluded boroughs); default ``config/need.toml``.
+        Need settings (window length, excluded boroughs).
     window_end
         Last month of the scoring window ("YYYY-MM"); default the newest month in the data.
     use_forecast
         Fit the forecast and run its backtest (cached after the first run).
+    use_cache
+        Load the ingested data from the cache when the inputs are unchanged.
     progress
         Called with a label per step.
 
     Returns
     -------
     NeedInputs
+
+    Raises
+    ------
+    DataError
+        A file is missing or unusable, the window is not in the data, or the forecast cannot
+        be backtested on this much history.
     """
     from planner.ingest.sources.population import ward_population
     from planner.ingest.sources.wards import read_dataset_wards
 
-    settings = settings or load_need_settings(config)
-    harm = f.load_harm_settings(config)
+    harm = config.harm
     _say(progress, "ward counts")
-    data = ingest(config, dataset)
+    data = ingest(config, dataset, use_cache=use_cache)
     _say(progress, "wards")
-    all_wards = data.wards if data.wards is not None else read_dataset_wards(config, data.dataset)
+    all_wards = data.wards
+    if all_wards is None:  # loaded from the cache, which keeps no geometry
+        all_wards = read_dataset_wards(config, data.dataset).frame
     counts = data.ward_counts
     window = (
         f.Window.ending(window_end, months=settings.window_months)
@@ -130,19 +152,22 @@ def prepare_need(
     )
     wards, notes = _scored_wards(all_wards, counts, window, settings)
     _say(progress, "population")
-    population = ward_population(config, all_wards).reindex(wards.index)
+    population = ward_population(config, all_wards).values.reindex(wards.index)
     _say(progress, "features")
-    feats = {
+    built = {
         key: f.ward_features(
             counts, wards, population, window=window, settings=harm.with_index(key)
         )
         for key in harm.indices
     }
     monthly = f.monthly_harm(counts, harm, wards=wards.index)
-    forecast, table, verdict = {}, None, None
+    forecast: dict[str, pd.Series] = {}
+    table, verdict, note = None, None, "off (not asked for in this scenario)"
     if use_forecast:
         _say(progress, "forecast and backtest")
-        forecast, table, verdict = _forecast(config, data, harm, counts, wards, window, feats)
+        forecast, table, verdict = _forecast(config, data, counts, wards, window)
+        note = "" if forecast else f"not used: {verdict.explanation}"
+    first = next(iter(built.values()))
     return NeedInputs(
         dataset=data.dataset,
         ingest=data,
@@ -151,11 +176,15 @@ def prepare_need(
         population=population,
         window=window,
         harm=harm,
-        features=feats,
+        features={key: b.table for key, b in built.items()},
+        asb_present=first.asb_present,
+        trend_available=first.trend_available,
         forecast=forecast,
         backtest=table,
         verdict=verdict,
         monthly=monthly,
+        use_forecast=use_forecast,
+        forecast_note=note,
         notes=notes,
     )
 
@@ -170,83 +199,50 @@ def score_need(
 
     The harm index is ``settings.harm_index``; sensitivity compares it with the other
     index and with random weight perturbations.
+
+    Raises
+    ------
+    ConfigError
+        The harm index is not one of the prepared ones, or no weighted component is present.
     """
     key = settings.harm_index
     if key not in inputs.features:
-        from planner.errors import ConfigError
-
         raise ConfigError(
             f"harm index {key!r} is not configured; use one of {sorted(inputs.features)}"
         )
     boroughs = inputs.wards[s.BOROUGH_CODE]
     components = _components(inputs, key, settings)
-    scores = score_wards(components, boroughs, settings)
+    scored = score_wards(components, boroughs, settings)
+    scores = scored.table
     scores.insert(0, s.WARD_NAME, inputs.wards[s.WARD_NAME])
     scores.insert(2, s.BOROUGH_NAME, inputs.wards[s.BOROUGH_NAME])
-    summary = per_ward = None
+    result = NeedResult(
+        inputs=inputs,
+        settings=settings,
+        components=components,
+        scores=scores,
+        weights_used=scored.weights,
+        absent=scored.absent,
+        scales=scored.scales,
+        notes=inputs.notes + scored.notes,
+    )
     if with_sensitivity:
         others = [k for k in inputs.features if k != key]
         alt = _components(inputs, others[0], settings) if others else None
-        summary, per_ward = sensitivity(
+        result.sensitivity_summary, result.sensitivity = sensitivity(
             components,
             boroughs,
             settings,
             alternative=alt,
             alternative_name=others[0] if others else "alt",
         )
-    manifest = _manifest(inputs, settings, scores)
-    return NeedResult(inputs, settings, components, scores, summary, per_ward, manifest)
+    return result
 
 
-@dataclass
-class PlanResult:
-    """Need scores and the whole-officer allocation built on them."""
-
-    need: NeedResult
-    allocation: AllocationResult
-    manifest: dict[str, Any]
-
-
-def run_plan(
-    inputs: NeedInputs,
-    need_settings: NeedSettings,
-    allocation_settings: AllocationSettings,
-    *,
-    pool: int,
-    overrides: Sequence[Override] = (),
-    with_sensitivity: bool = False,
-) -> PlanResult:
-    """Score the wards, then allocate *pool* extra officers by need (plus any overrides).
-
-    Raises
-    ------
-    InfeasibleAllocationError
-        The caps, floors or damping cannot be met with this pool (the message has the numbers).
-    """
-    need = score_need(inputs, need_settings, with_sensitivity=with_sensitivity)
-    scores = need.scores
-    allocation = allocate_wards(
-        scores["need_score"], scores[s.BOROUGH_CODE], pool=pool, settings=allocation_settings
-    )
-    if overrides:
-        allocation = apply_overrides(allocation, overrides)
-    manifest = {
-        **need.manifest,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "allocation": {
-            "pool": pool,
-            "method": allocation_settings.method,
-            "baseline_dwo": allocation_settings.baseline_dwo,
-            "baseline_pcso": allocation_settings.baseline_pcso,
-            "max_extra_per_ward": allocation_settings.max_extra_per_ward,
-            "borough_floor_share": allocation_settings.borough_floor_share,
-            "max_change": allocation_settings.max_change,
-            "excluded": sorted(allocation_settings.excluded),
-            "overrides": [dataclasses.asdict(o) for o in overrides],
-        },
-        "equity": allocation.equity,
-    }
-    return PlanResult(need, allocation, manifest)
+def absent_components(inputs: NeedInputs) -> list[str]:
+    """Components the data cannot provide, whatever the weights."""
+    present = set(_components(inputs, inputs.harm.index, None).columns)
+    return [c for c in COMPONENTS if c not in present]
 
 
 # --- private steps -------------------------------------------------------------------------
@@ -279,11 +275,12 @@ def _scored_wards(
     return wards.loc[keep & ~uncovered], notes
 
 
-def _components(inputs: NeedInputs, key: str, settings: NeedSettings) -> pd.DataFrame:
+def _components(inputs: NeedInputs, key: str, settings: NeedSettings | None) -> pd.DataFrame:
+    """Raw component values under harm index *key* (settings None: the trend's prior is 0)."""
     feats = inputs.features[key]
     comps = pd.DataFrame(index=feats.index)
     comps["harm"] = feats["harm"]
-    if feats.attrs.get("asb_present") and "asb" in feats:
+    if inputs.asb_present and "asb" in feats:
         comps["asb"] = feats["asb"]
     fc = inputs.forecast.get(key)
     if fc is None and inputs.forecast:  # scale the modelled index's forecast to this index
@@ -292,10 +289,9 @@ def _components(inputs: NeedInputs, key: str, settings: NeedSettings) -> pd.Data
         fc = (feats["harm"] * growth.fillna(1.0)).rename("forecast")
     if fc is not None:
         comps["forecast"] = fc.reindex(feats.index).clip(lower=0)
-    if feats.attrs.get("trend_available", True) and "harm_prior" in feats:
-        comps["trend"] = trend_component(
-            feats["harm_last"], feats["harm_prior"], prior_days=settings.trend_prior_days
-        )
+    if inputs.trend_available and "harm_prior" in feats:
+        prior = settings.trend_prior_days if settings is not None else 0.0
+        comps["trend"] = trend_component(feats["harm_last"], feats["harm_prior"], prior_days=prior)
     comps["rate"] = feats["harm_per_1000"]
     return comps
 
@@ -303,16 +299,15 @@ def _components(inputs: NeedInputs, key: str, settings: NeedSettings) -> pd.Data
 def _forecast(
     config: PlannerConfig,
     data: IngestResult,
-    harm: f.HarmSettings,
     counts: pd.DataFrame,
     wards: gpd.GeoDataFrame,
     window: f.Window,
-    feats: dict[str, pd.DataFrame],
-) -> tuple[dict[str, pd.Series], pd.DataFrame | None, dict[str, Any] | None]:
+) -> tuple[dict[str, pd.Series], pd.DataFrame, Verdict]:
     """Backtest the model (cached); forecast only if it beats both baselines."""
     from planner.model import forecast as fc
 
-    estimator, options = fc.forecaster_from_config(config)
+    harm = config.harm
+    estimator, options = fc.forecaster(config.forecast)
     monthly = f.monthly_harm(counts, harm, wards=wards.index)
     monthly = monthly.loc[:, [m for m in monthly.columns if m <= window.end]]
     key = hashlib.sha256(
@@ -335,33 +330,14 @@ def _forecast(
     else:
         table = fc.backtest(monthly, estimator=estimator, **options)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        table.to_csv(tmp, index=False)
-        tmp.replace(cache)
+        with atomic_path(cache) as tmp:
+            table.to_csv(tmp, index=False)
     verdict = fc.verdict(table)
-    if not verdict.get("beats_both"):
-        log.info("forecast not used: %s", verdict.get("explanation"))
+    if not verdict.beats_both:
+        log.info("forecast not used: %s", verdict.explanation)
         return {}, table, verdict
     model = estimator.fit(monthly)
     return {harm.index: model.predict_total(monthly).reindex(wards.index)}, table, verdict
-
-
-def _manifest(inputs: NeedInputs, settings: NeedSettings, scores: pd.DataFrame) -> dict[str, Any]:
-    return {
-        "planner_version": __version__,
-        "dataset": inputs.dataset,
-        "window": {"start": inputs.window.start, "end": inputs.window.end},
-        "harm_index": settings.harm_index,
-        "weights_used": scores.attrs.get("weights"),
-        "absent_components": scores.attrs.get("absent"),
-        "scales": scores.attrs.get("scales"),
-        "settings": dataclasses.asdict(settings),
-        "forecast": inputs.verdict,
-        "notes": inputs.notes + list(scores.attrs.get("notes", [])),
-        "wards_scored": len(scores),
-        "data": inputs.ingest.manifest.get("inputs"),
-        "ward_counts_cache": str(inputs.ingest.cache_dir),
-    }
 
 
 def _say(progress: Progress, label: str) -> None:

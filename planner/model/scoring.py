@@ -21,105 +21,26 @@ the remaining weights are rescaled to sum to 1.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from planner import schema as s
+from planner.config import COMPONENTS, NeedSettings
 from planner.errors import ConfigError, DataError
 
 __all__ = [
     "COMPONENTS",
     "NeedSettings",
-    "load_need_settings",
+    "Scores",
     "rank_wards",
     "score_wards",
     "sensitivity",
 ]
 
-COMPONENTS = ("harm", "asb", "forecast", "trend", "rate")
-NEED_SCORE = "need_score"
-RANK_LONDON = "rank_london"
-RANK_BOROUGH = "rank_borough"
-
-
-@dataclass(frozen=True)
-class SensitivitySettings:
-    draws: int = 200
-    perturbation: float = 0.2
-    top_n: int = 50
-    unstable_margin: int = 50
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class NeedSettings:
-    """Weights and options of the need index (config/need.toml)."""
-
-    weights: Mapping[str, float] = field(
-        default_factory=lambda: {
-            "harm": 0.45,
-            "asb": 0.15,
-            "forecast": 0.15,
-            "trend": 0.1,
-            "rate": 0.15,
-        }
-    )
-    scale_quantile: float = 0.95
-    trend_prior_days: float = 365.0
-    window_months: int = 12
-    harm_index: str = "cchi"
-    exclude_boroughs: tuple[str, ...] = (s.CITY_OF_LONDON,)
-    min_borough_coverage: float = 0.75
-    sensitivity: SensitivitySettings = field(default_factory=SensitivitySettings)
-
-    def with_weights(self, **weights: float) -> NeedSettings:
-        """A copy with some component weights changed (the app's sliders)."""
-        unknown = set(weights) - set(COMPONENTS)
-        if unknown:
-            raise ConfigError(f"unknown need component(s) {sorted(unknown)}; use {COMPONENTS}")
-        return dataclasses.replace(self, weights={**self.weights, **weights})
-
-
-def load_need_settings(config: Any) -> NeedSettings:
-    """Read ``config/need.toml`` (``config.extra["need"]``), validating every key.
-
-    Raises
-    ------
-    ConfigError
-        Unknown keys or components, negative weights, weights that sum to zero, or a
-        scale quantile outside (0, 1].
-    """
-    raw = dict(config.extra.get("need", {}))
-    where = f"{config.config_dir / 'need.toml'}"
-    allowed = {f.name for f in dataclasses.fields(NeedSettings)}
-    unknown = set(raw) - allowed
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-    sens = raw.pop("sensitivity", {})
-    s_allowed = {f.name for f in dataclasses.fields(SensitivitySettings)}
-    if set(sens) - s_allowed:
-        raise ConfigError(f"{where} [sensitivity]: unknown key(s) {sorted(set(sens) - s_allowed)}")
-    weights = dict(raw.pop("weights", NeedSettings().weights))
-    bad = set(weights) - set(COMPONENTS)
-    if bad:
-        raise ConfigError(
-            f"{where} [weights]: unknown component(s) {sorted(bad)}; use {COMPONENTS}"
-        )
-    if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-        raise ConfigError(f"{where} [weights]: weights must be >= 0 and not all zero: {weights}")
-    if "exclude_boroughs" in raw:
-        raw["exclude_boroughs"] = tuple(raw["exclude_boroughs"])
-    settings = NeedSettings(weights=weights, sensitivity=SensitivitySettings(**sens), **raw)
-    if not 0 < settings.scale_quantile <= 1:
-        raise ConfigError(
-            f"{where}: scale_quantile must be in (0, 1], found {settings.scale_quantile}"
-        )
-    return settings
+NEED_SCORE, RANK_LONDON, RANK_BOROUGH = s.NEED_SCORE, s.RANK_LONDON, s.RANK_BOROUGH
 
 
 def trend_component(harm_last: pd.Series, harm_prior: pd.Series, *, prior_days: float) -> pd.Series:
@@ -128,11 +49,27 @@ def trend_component(harm_last: pd.Series, harm_prior: pd.Series, *, prior_days: 
     return np.log(ratio).clip(lower=0).rename("trend")
 
 
+@dataclass(frozen=True)
+class Scores:
+    """:func:`score_wards`: the per-ward ``table`` and how it was made.
+
+    ``weights``: the weights used (rescaled over the components present); ``scales``: each
+    component's London scale; ``absent``: components the data cannot provide; ``notes``:
+    what was done with missing values.
+    """
+
+    table: pd.DataFrame
+    weights: dict[str, float]
+    scales: dict[str, float]
+    absent: list[str]
+    notes: list[str]
+
+
 def score_wards(
     components: pd.DataFrame,
     boroughs: pd.Series,
     settings: NeedSettings,
-) -> pd.DataFrame:
+) -> Scores:
     """Combine raw components into the need score, with contributions and ranks.
 
     Parameters
@@ -140,7 +77,7 @@ def score_wards(
     components
         Raw component values, indexed by ward_code; columns among :data:`COMPONENTS`.
         A missing column is an absent component. NaN is treated as 0 (e.g. a rate where the
-        population is unknown) and reported in ``attrs["notes"]``.
+        population is unknown) and reported in the notes.
     boroughs
         Borough code per ward (same index).
     settings
@@ -148,10 +85,11 @@ def score_wards(
 
     Returns
     -------
-    pandas.DataFrame
-        Indexed like *components*: ``need_score``, ``rank_london``, ``rank_borough``,
-        ``contribution: <c>`` and ``normalised: <c>`` per present component, and
-        ``borough_code``. ``attrs``: ``weights`` used, ``scales``, ``absent``, ``notes``.
+    Scores
+        ``table`` indexed like *components*: ``need_score``, ``rank_london``,
+        ``rank_borough``, ``contribution: <c>`` and ``normalised: <c>`` per present
+        component, and ``borough_code``; with the weights used, scales, absent components
+        and notes.
 
     Raises
     ------
@@ -183,13 +121,8 @@ def score_wards(
     out = pd.concat([out, contrib], axis=1)
     out[NEED_SCORE] = contrib.sum(axis=1)
     out[RANK_LONDON], out[RANK_BOROUGH] = rank_wards(out[NEED_SCORE], out[s.BOROUGH_CODE])
-    out.attrs.update(
-        weights=weights,
-        scales=scales,
-        absent=[c for c in COMPONENTS if c not in present],
-        notes=notes,
-    )
-    return out
+    absent = [c for c in COMPONENTS if c not in present]
+    return Scores(out, weights, scales, absent, notes)
 
 
 def rank_wards(score: pd.Series, boroughs: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -234,11 +167,11 @@ def sensitivity(
     """
     cfg = settings.sensitivity
     base = score_wards(components, boroughs, settings)
-    base_rank = base[RANK_LONDON]
+    base_rank = base.table[RANK_LONDON]
     per_ward = pd.DataFrame({"rank": base_rank})
-    summary: dict[str, Any] = {"wards": len(base), "top_n": cfg.top_n}
+    summary: dict[str, Any] = {"wards": len(base.table), "top_n": cfg.top_n}
     if alternative is not None:
-        alt = score_wards(alternative.reindex(components.index), boroughs, settings)
+        alt = score_wards(alternative.reindex(components.index), boroughs, settings).table
         per_ward[f"rank_{alternative_name}"] = alt[RANK_LONDON]
         summary[f"spearman_vs_{alternative_name}"] = _spearman(base_rank, alt[RANK_LONDON])
         summary[f"top_{cfg.top_n}_overlap_vs_{alternative_name}"] = _overlap(
@@ -296,12 +229,12 @@ def _scale(values: pd.Series, quantile: float) -> float:
     return scale if scale > 0 else 1.0
 
 
-def _perturbed_ranks(base: pd.DataFrame, settings: NeedSettings) -> np.ndarray:
+def _perturbed_ranks(base: Scores, settings: NeedSettings) -> np.ndarray:
     """Ranks (wards x draws) with every weight scaled by U(1-p, 1+p), then renormalised."""
     cfg = settings.sensitivity
-    present = list(base.attrs["weights"])
-    norm = base[[f"normalised: {c}" for c in present]].to_numpy()
-    w = np.array([base.attrs["weights"][c] for c in present])
+    present = list(base.weights)
+    norm = base.table[[f"normalised: {c}" for c in present]].to_numpy()
+    w = np.array([base.weights[c] for c in present])
     rng = np.random.default_rng(cfg.seed)
     factors = rng.uniform(
         1 - cfg.perturbation, 1 + cfg.perturbation, size=(len(present), cfg.draws)
@@ -309,7 +242,7 @@ def _perturbed_ranks(base: pd.DataFrame, settings: NeedSettings) -> np.ndarray:
     draws = w[:, None] * factors
     draws /= draws.sum(axis=0, keepdims=True)
     scores = norm @ draws  # wards x draws
-    codes = base.index.astype(str).to_numpy()
+    codes = base.table.index.astype(str).to_numpy()
     code_order = np.argsort(np.argsort(codes, kind="stable"))  # tie-break: lower code first
     ranks = np.empty_like(scores, dtype=np.int64)
     for j in range(scores.shape[1]):

@@ -17,12 +17,8 @@ No Streamlit here: :func:`ward_map` returns a :class:`folium.Map` that the app h
 from __future__ import annotations
 
 import html
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Sequence
 
-import branca.colormap as bcm
 import folium
 import geopandas as gpd
 import numpy as np
@@ -33,237 +29,19 @@ from jinja2 import Template
 
 from planner import schema as s
 from planner.errors import DataError
+from planner.outputs.present import (
+    LAYERS,
+    NOT_SCORED_COLOUR,
+    NOT_SCORED_LABEL,
+    Classes,
+    classes_for,
+)
 
-__all__ = [
-    "COLOUR_BLIND_SAFE",
-    "LAYERS",
-    "Classes",
-    "Layer",
-    "Legend",
-    "bounds",
-    "classes_for",
-    "display_wards",
-    "officer_classes",
-    "palette",
-    "quantile_classes",
-    "selected_outline",
-    "ward_map",
-]
+__all__ = ["Legend", "bounds", "display_wards", "selected_outline", "ward_map"]
 
-# --- palettes ----------------------------------------------------------------------------
-
-# Anchor colours of each palette, low to high as published. viridis and YlGnBu are branca's own
-# (matplotlib's viridis; ColorBrewer's YlGnBu, 9 classes); cividis (Nuñez, Anderton & Renslow
-# 2018, PLOS ONE 13(7): e0199239, designed for colour-vision deficiency) is not in branca, so
-# its five anchors are given here (matplotlib's cividis at 0, 0.25, 0.5, 0.75 and 1).
-_ANCHORS: dict[str, tuple[str, ...]] = {
-    "viridis": tuple(bcm.linear.viridis.rgb_hex_str(x) for x in np.linspace(0, 1, 9)),
-    "YlGnBu": tuple(bcm.linear.YlGnBu_09.rgb_hex_str(x) for x in np.linspace(0, 1, 9)),
-    "cividis": ("#00204d", "#414d6b", "#7c7b78", "#bcaf6f", "#ffea46"),
-}
-COLOUR_BLIND_SAFE: tuple[str, ...] = tuple(_ANCHORS) + tuple(f"{n}_r" for n in _ANCHORS)
-"""Palette names :func:`palette` accepts; ``_r`` reverses (viridis_r runs yellow to purple)."""
-
-NOT_SCORED_COLOUR = "#bdbdbd"
-HOT_SPOT_COLOUR = "#d7191c"  # a red outline: read against every fill of the palettes above
+HOT_SPOT_COLOUR = "#d7191c"  # a red outline: read against every fill of the palettes
 COLD_SPOT_COLOUR = "#2c7bb6"
 SELECTED_COLOUR = "#000000"
-
-
-def palette(name: str, n: int, *, start: float = 0.0, end: float = 1.0) -> list[str]:
-    """*n* colours (hex, low to high) sampled evenly from *start* to *end* of a palette.
-
-    Raises
-    ------
-    ValueError
-        An unknown palette (see :data:`COLOUR_BLIND_SAFE`) or ``n < 1``.
-    """
-    base, reverse = (name[:-2], True) if name.endswith("_r") else (name, False)
-    if base not in _ANCHORS:
-        raise ValueError(f"unknown palette {name!r}; use one of {', '.join(COLOUR_BLIND_SAFE)}")
-    if n < 1:
-        raise ValueError(f"a palette needs at least one colour, found n={n}")
-    anchors = list(_ANCHORS[base])
-    ramp = bcm.LinearColormap(anchors[::-1] if reverse else anchors, vmin=0.0, vmax=1.0)
-    positions = [start] if n == 1 else np.linspace(start, end, n)
-    return [ramp.rgb_hex_str(float(x)) for x in positions]
-
-
-# --- layers and classes ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Layer:
-    """How one map layer is classed and coloured."""
-
-    key: str
-    label: str  # short, for menus
-    palette: str
-    scheme: Literal["quantile", "officers"]
-    noun: str  # "need" in "Highest need: top 10 %"
-    number: str  # format of one value, e.g. "{:,.0f}"
-    start: float = 0.0  # part of the palette used (skip the palest end of YlGnBu)
-    end: float = 1.0
-
-
-LAYERS: dict[str, Layer] = {
-    layer.key: layer
-    for layer in (
-        Layer("need_score", "Need score", "YlGnBu", "quantile", "need", "{:.2f}", 0.15),
-        Layer("extra", "Extra officers", "viridis_r", "officers", "extra", "{:.0f}", 0.0, 0.9),
-        Layer("harm", "Harm", "cividis_r", "quantile", "harm", "{:,.0f}", 0.0, 0.95),
-        Layer(
-            "harm_per_1000",
-            "Harm per 1,000 residents",
-            "cividis_r",
-            "quantile",
-            "harm rate",
-            "{:,.0f}",
-            0.0,
-            0.95,
-        ),
-        Layer("asb", "ASB incidents", "YlGnBu", "quantile", "ASB", "{:,.0f}", 0.15),
-        Layer("trend", "Rise in harm", "viridis_r", "quantile", "rise", "{:.0f} %", 0.0, 0.9),
-    )
-}
-
-
-@dataclass(frozen=True)
-class Classes:
-    """Ordered classes (low to high): lower bounds, text labels and colours."""
-
-    lower: tuple[float, ...]  # lower[0] is -inf: every value falls in some class
-    labels: tuple[str, ...]
-    colours: tuple[str, ...]
-
-    def assign(self, values: pd.Series) -> pd.Series:
-        """The class number (0 = lowest) of each value; -1 for a missing value."""
-        v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-        k = np.searchsorted(np.asarray(self.lower), v, side="right") - 1
-        return pd.Series(np.where(np.isnan(v), -1, k), index=values.index, dtype=int)
-
-    def colour(self, values: pd.Series, *, missing: str = NOT_SCORED_COLOUR) -> pd.Series:
-        """The fill colour of each value (*missing* where there is no value)."""
-        lookup = np.array([*self.colours, missing], dtype=object)
-        return pd.Series(lookup[self.assign(values).to_numpy()], index=values.index)
-
-
-def quantile_classes(
-    values: pd.Series,
-    *,
-    colours: Callable[[int], list[str]],
-    noun: str,
-    number: str = "{:,.2f}",
-    top_shares: Sequence[float] = (0.10, 0.25, 0.50, 0.75),
-) -> Classes:
-    """Classes by share of wards: top 10 %, the next 15 %, 25 %, 25 %, the lowest 25 %.
-
-    Breaks are values the wards actually have (quantiles with ``method="higher"``). Where wards
-    tie across a break the classes merge, and every label states the share of wards it really
-    holds, so a label never promises "top 10 %" for 30 %. Where many wards share the lowest
-    value (e.g. no rise at all) they get a class of their own.
-
-    Parameters
-    ----------
-    values
-        One value per ward (NaN ignored).
-    colours
-        ``colours(n)`` -> *n* colours, low to high (e.g. ``partial(palette, "viridis_r")``).
-    noun
-        The quantity, as in "Highest *noun*".
-    number
-        Format of a value in the labels.
-    top_shares
-        Shares of wards at the breaks, counted from the top.
-
-    Raises
-    ------
-    DataError
-        No value at all.
-    """
-    v = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
-    if v.size == 0:
-        raise DataError(f"no {noun} values to class: every ward's value is missing")
-    cuts = {float(np.quantile(v, 1.0 - share, method="higher")) for share in top_shares}
-    above = v[v > v.min()]
-    if above.size and (v == v.min()).mean() >= min(top_shares):
-        cuts.add(float(above.min()))  # many wards at the minimum (no rise at all): own class
-    lower = [-math.inf, *sorted(c for c in cuts if c > v.min())]
-    n = len(lower)
-    upper = [*lower[1:], math.inf]
-    top = [float((v >= lo).mean()) for lo in lower]  # share of wards at or above each class
-    fmt = number.format
-    labels = []
-    for i in range(n):
-        in_class = v[(v >= lower[i]) & (v < upper[i])]
-        share_hi, share_lo = top[i + 1] if i + 1 < n else 0.0, top[i]
-        if n == 1:
-            labels.append(f"All wards ({fmt(v.min())} to {fmt(v.max())})")
-        elif i == n - 1:
-            labels.append(f"Highest {noun}: top {_pct(share_lo)} ({fmt(lower[i])} and above)")
-        elif i == 0:
-            span = (
-                f"{fmt(in_class.min())}"
-                if in_class.min() == in_class.max()
-                else f"below {fmt(upper[i])}"
-            )
-            labels.append(f"Lowest {noun}: bottom {_pct(1.0 - share_hi)} ({span})")
-        else:
-            band = f"{round(share_hi * 100):.0f}–{_pct(share_lo)}"
-            labels.append(f"Top {band} ({fmt(lower[i])} to {fmt(upper[i])})")
-    return Classes(tuple(lower), tuple(labels), tuple(colours(n)))
-
-
-_OFFICER_BANDS = (0, 1, 3, 5, 7, 10, 15, 20, 30, 50, 100)
-
-
-def officer_classes(extra: pd.Series, *, colours: Callable[[int], list[str]]) -> Classes:
-    """Classes of whole extra officers: "0 extra", "1–2 extra", "3–4 extra", ..., "7–8 extra".
-
-    The top band ends at the largest allocation ("7–8 extra"), or reads "100+ extra" past the
-    last band.
-    """
-    v = pd.to_numeric(extra, errors="coerce").dropna()
-    top = int(v.max()) if len(v) else 0
-    lower = [b for b in _OFFICER_BANDS if b <= max(top, 0)] or [0]
-    labels = []
-    for i, lo in enumerate(lower):
-        if i + 1 < len(lower):
-            hi: int | None = lower[i + 1] - 1
-        else:  # the top band ends at the largest allocation, if its natural width holds it
-            nxt = _OFFICER_BANDS.index(lo) + 1
-            hi = top if nxt == len(_OFFICER_BANDS) or top < _OFFICER_BANDS[nxt] else None
-            hi = None if nxt == len(_OFFICER_BANDS) and top > lo else hi
-        if hi is None:
-            labels.append(f"{lo}+ extra")
-        elif hi == lo:
-            labels.append(f"{lo} extra")
-        else:
-            labels.append(f"{lo}–{hi} extra")
-    bounds_ = (-math.inf, *[b - 0.5 for b in lower[1:]])
-    return Classes(bounds_, tuple(labels), tuple(colours(len(lower))))
-
-
-def classes_for(layer: str, values: pd.Series) -> Classes:
-    """The classes of one of :data:`LAYERS` for these values."""
-    spec = _layer(layer)
-
-    def colours(n: int) -> list[str]:
-        return palette(spec.palette, n, start=spec.start, end=spec.end)
-
-    if spec.scheme == "officers":
-        return officer_classes(values, colours=colours)
-    return quantile_classes(values, colours=colours, noun=spec.noun, number=spec.number)
-
-
-def _layer(key: str) -> Layer:
-    if key not in LAYERS:
-        raise ValueError(f"unknown map layer {key!r}; use one of {', '.join(LAYERS)}")
-    return LAYERS[key]
-
-
-def _pct(share: float) -> str:
-    return f"{round(share * 100):.0f} %"
 
 
 # --- geometry -------------------------------------------------------------------------------
@@ -395,7 +173,7 @@ def ward_map(
     classes: Classes | None = None,
     outlines: pd.Series | None = None,
     fit: Sequence[str] | None = None,
-    not_scored_label: str = "Not scored",
+    not_scored_label: str = NOT_SCORED_LABEL,
     short_title: str | None = None,
     tiles: str | None = "OpenStreetMap",
 ) -> folium.Map:
@@ -409,11 +187,11 @@ def ward_map(
     values
         One value per ward, indexed by ward code.
     layer
-        A key of :data:`LAYERS` (palette, classes, number format).
+        A key of :data:`planner.outputs.present.LAYERS` (palette, classes, number format).
     title
         The legend heading and the tooltip's name for the value.
     classes
-        Precomputed classes; default :func:`classes_for` on *values*.
+        Precomputed classes; default :func:`planner.outputs.present.classes_for` on *values*.
     outlines
         Per ward code, ``"hot spot"`` or ``"cold spot"`` (others ignored): drawn as outlines
         on top, red solid and blue dashed.
@@ -431,7 +209,7 @@ def ward_map(
     -------
     folium.Map
     """
-    spec = _layer(layer)
+    spec = LAYERS[layer]
     values = pd.to_numeric(values, errors="coerce").reindex(display.index)
     classes = classes or classes_for(layer, values)
     frame = display.copy()

@@ -16,33 +16,29 @@ from __future__ import annotations
 import html
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import shapely
 
 from planner import schema as s
-from planner.config import PlannerConfig, load_config
-from planner.errors import PlannerError
+from planner.config import HarmIndex, PlannerConfig
 from planner.files import atomic_path
-from planner.outputs.export import safe_filename
+from planner.outputs import present
+from planner.outputs.safe import safe_filename
+from planner.outputs.svgmap import ward_map_svg
+from planner.plan.priorities import match_borough
 
 if TYPE_CHECKING:
-    from planner.model.need import PlanResult
     from planner.plan.priorities import BoroughPriorities
+    from planner.results import PlanResult
 
-__all__ = ["PALETTE", "RAG_BANDS", "borough_pack_html", "rag_status", "write_borough_pack"]
+__all__ = ["RAG_BANDS", "borough_pack_html", "rag_status", "write_borough_pack"]
 
 log = logging.getLogger(__name__)
-
-BNG = "EPSG:27700"
-# ColorBrewer YlGnBu, 7 classes: sequential, colour-blind safe and print friendly (Brewer 2009).
-PALETTE = ("#ffffcc", "#c7e9b4", "#7fcdbb", "#41b6c4", "#1d91c0", "#225ea8", "#0c2c84")
-DARK_FILLS = frozenset(PALETTE[4:])  # labels on these fills are written in white
 
 
 @dataclass(frozen=True)
@@ -88,28 +84,22 @@ def borough_pack_html(
     plan: PlanResult,
     borough: str,
     *,
-    priorities: BoroughPriorities | None = None,
-    config: PlannerConfig | None = None,
-    evidence: pd.DataFrame | None = None,
-    basket: pd.DataFrame | None = None,
+    config: PlannerConfig,
+    priorities: BoroughPriorities | str,
 ) -> str:
     """The printable pack of one borough as a self-contained HTML page.
 
     Parameters
     ----------
     plan
-        From :func:`planner.model.need.run_plan`; ``plan.need.inputs.wards`` gives the polygons.
+        From :func:`planner.api.plan`; ``plan.inputs.wards`` gives the polygons.
     borough
         A borough name or E09 code, any case; ``config/boroughs.toml`` aliases work too.
-    priorities
-        The borough's :func:`planner.plan.priorities.borough_priorities`; default computed here from
-        ``plan.need.inputs`` (if that fails, the pack says why instead of listing priorities).
     config
-        For the aliases and the priority settings; default :func:`planner.config.load_config`.
-    evidence, basket
-        :func:`planner.plan.priorities.borough_evidence` and :func:`~planner.plan.priorities.
-        high_harm_basket` of every borough, when the caller has them (the app caches them);
-        used only when *priorities* is not given.
+        For the aliases.
+    priorities
+        The borough's priorities (:func:`planner.api.borough_priorities`), or a sentence
+        saying why they could not be computed.
 
     Returns
     -------
@@ -121,15 +111,12 @@ def borough_pack_html(
     DataError
         No borough of the plan matches *borough*; the message lists the close matches.
     """
-    config = config or load_config()
     code, name = _resolve_borough(plan, borough, config)
     wards = _borough_wards(plan, code)
-    if priorities is None:
-        priorities = _priorities(plan, code, config, evidence=evidence, basket=basket)
     body = [
         _header(plan, name),
-        _section("Ward map: extra officers", _map_svg(plan, wards)),
-        _section("Allocation by ward", _allocation_table(plan, wards)),
+        _section("Ward map: extra officers", _map(plan, wards)),
+        _section("Allocation by ward", _allocation_table(wards)),
         _section("Equity", _equity(plan, code, wards)),
         _section("Local priorities", _priorities_html(priorities)),
         _section("Methodology and caveats", _methodology(plan), css="method"),
@@ -148,9 +135,9 @@ def write_borough_pack(
     borough: str,
     out_dir: str | Path,
     *,
-    priorities: BoroughPriorities | None = None,
+    config: PlannerConfig,
+    priorities: BoroughPriorities | str,
     pdf: bool = False,
-    config: PlannerConfig | None = None,
 ) -> list[Path]:
     """Write ``<borough>_pack.html`` (and, with *pdf* and WeasyPrint installed, the PDF).
 
@@ -159,11 +146,11 @@ def write_borough_pack(
 
     Parameters
     ----------
-    plan, borough, priorities, config
+    plan, borough, config, priorities
         As for :func:`borough_pack_html`.
     out_dir
         Output folder, created if missing; the file name is the borough's name made safe by
-        :func:`planner.outputs.export.safe_filename` (``Kensington and Chelsea_pack.html``).
+        :func:`planner.outputs.safe.safe_filename` (``Kensington and Chelsea_pack.html``).
     pdf
         Also write ``<borough>_pack.pdf`` when WeasyPrint can be imported.
 
@@ -172,9 +159,8 @@ def write_borough_pack(
     list of Path
         The files written, the HTML first.
     """
-    config = config or load_config()
     _, name = _resolve_borough(plan, borough, config)
-    page = borough_pack_html(plan, borough, priorities=priorities, config=config)
+    page = borough_pack_html(plan, borough, config=config, priorities=priorities)
     stem = safe_filename(name, default="borough") + "_pack"
     out = Path(out_dir)
     target = out / f"{stem}.html"
@@ -199,40 +185,19 @@ def write_borough_pack(
 
 
 def _resolve_borough(plan: PlanResult, borough: str, config: PlannerConfig) -> tuple[str, str]:
-    from planner.plan.priorities import _match_borough
-
-    scores = plan.need.scores
-    names = scores.groupby(s.BOROUGH_CODE)[s.BOROUGH_NAME].first().rename("name").to_frame()
-    code = _match_borough(borough, names, config, str(plan.manifest.get("dataset", "")))
-    return code, str(names.loc[code, "name"])
+    names = plan.borough_names()
+    code = match_borough(borough, names, config, plan.manifest.dataset)
+    return code, str(names[code])
 
 
 def _borough_wards(plan: PlanResult, code: str) -> pd.DataFrame:
-    """Scores and allocation of the borough's wards, highest need first."""
+    """The borough's rows of the plan's ward table with the contributions, highest need first."""
+    table = plan.ward_table()
+    mine = table[table[s.BOROUGH_CODE] == code]
     scores = plan.need.scores
-    mine = scores[scores[s.BOROUGH_CODE] == code]
-    alloc = plan.allocation.wards.drop(columns=[s.BOROUGH_CODE], errors="ignore")
-    table = mine.join(alloc.drop(columns=["need_score"], errors="ignore"), how="left")
-    return table.sort_values(["rank_borough", s.WARD_NAME], kind="stable")
-
-
-def _priorities(
-    plan: PlanResult,
-    code: str,
-    config: PlannerConfig,
-    *,
-    evidence: pd.DataFrame | None,
-    basket: pd.DataFrame | None,
-) -> BoroughPriorities | str:
-    from planner.plan.priorities import borough_priorities
-
-    try:
-        return borough_priorities(
-            plan.need.inputs, code, config=config, evidence=evidence, basket=basket
-        )
-    except (PlannerError, AttributeError, KeyError) as exc:  # a plan built without its inputs
-        log.warning("local priorities not computed for %s: %s", code, exc)
-        return f"The local priorities could not be computed for this pack: {exc}"
+    contributions = scores[[c for c in scores.columns if str(c).startswith("contribution: ")]]
+    mine = mine.join(contributions, how="left")
+    return mine.sort_values([s.RANK_BOROUGH, s.WARD_NAME], kind="stable")
 
 
 # --- sections -----------------------------------------------------------------------------
@@ -240,15 +205,16 @@ def _priorities(
 
 def _header(plan: PlanResult, name: str) -> str:
     m = plan.manifest
-    window = m.get("window") or {}
-    alloc = m.get("allocation") or {}
+    a = plan.allocation.settings
     facts = [
-        ("Data window", f"{window.get('start', '?')} to {window.get('end', '?')}"),
-        ("Dataset", m.get("dataset", "not recorded")),
-        ("Harm index", _harm_index(plan)[0]),
-        ("Extra officers (London pool)", f"{alloc.get('pool', plan.allocation.pool)}"),
-        ("Created", m.get("created", "not recorded")),
-        ("Planner version", m.get("planner_version", "not recorded")),
+        ("Data window", f"{m.window_start} to {m.window_end}"),
+        ("Dataset", m.dataset),
+        ("Harm index", _harm_index(plan).name),
+        ("Extra officers (London pool)", f"{plan.allocation.pool:,}"),
+        ("Method", present.method_label(a.method)),
+        ("Scenario", plan.scenario.key()),
+        ("Created", m.created),
+        ("Planner version", m.planner_version),
     ]
     rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts)
     return (
@@ -263,7 +229,18 @@ def _section(title: str, content: str, *, css: str = "") -> str:
     return f"<section{cls}><h2>{_e(title)}</h2>\n{content}\n</section>"
 
 
-def _allocation_table(plan: PlanResult, wards: pd.DataFrame) -> str:
+def _map(plan: PlanResult, wards: pd.DataFrame) -> str:
+    extra = wards[s.EXTRA].fillna(0).astype(int)
+    return ward_map_svg(
+        plan.inputs.wards,
+        extra,
+        layer="extra",
+        title="Extra officers per ward",
+        names=wards[s.WARD_NAME],
+    )
+
+
+def _allocation_table(wards: pd.DataFrame) -> str:
     heads = (
         "Ward", "Need score", "Rank in London", "Rank in borough", "Main driver", "Baseline",
         "Extra DWOs", "Total DWOs", "Need share (London)", "Officer share (London)",
@@ -338,7 +315,7 @@ def _equity(plan: PlanResult, code: str, wards: pd.DataFrame) -> str:
     items.append(("London: Gini of extra officers per unit of need", _fmt(gini, "{:.3f}")))
     worst_b = eq.get("worst_served_borough")
     if worst_b is not None:
-        bname = _borough_name(plan, worst_b)
+        bname = plan.borough_names().get(worst_b, worst_b)
         ratio = _fmt(_float(eq.get("worst_served_borough_ratio")), "{:.2f}")
         items.append(("London: worst-served borough", f"{bname} (ratio {ratio})"))
     rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in items)
@@ -383,169 +360,21 @@ def _priorities_html(priorities: BoroughPriorities | str) -> str:
 
 def _methodology(plan: PlanResult) -> str:
     m = plan.manifest
-    name, source = _harm_index(plan)
-    weights = m.get("weights_used") or {}
-    absent = list(m.get("absent_components") or [])
-    alloc = m.get("allocation") or {}
-    w_text = ", ".join(f"{k} {float(v):.2f}" for k, v in weights.items()) or "not recorded"
+    index = _harm_index(plan)
     items = [
-        f"Need score: a weighted sum of components, each divided by its London scale. Weights "
-        f"used: {w_text}"
-        + (f" (absent in this data, weight shared out: {', '.join(absent)})." if absent else "."),
-        f"Harm index: {name}. Source: {source}.",
-        f"Allocation: {alloc.get('pool', plan.allocation.pool)} extra officers apportioned in "
-        f"whole officers by the {alloc.get('method', plan.allocation.settings.method)} method, "
-        f"on top of a baseline of {plan.allocation.settings.baseline_dwo} Dedicated Ward "
-        f"Officers and {plan.allocation.settings.baseline_pcso} PCSO per ward; borough floor "
-        f"share {alloc.get('borough_floor_share', plan.allocation.settings.borough_floor_share)}.",
-        _proactive(plan),
-        "Locations: police.uk records are snapped to anonymised map points, so a crime can be "
-        "counted in a neighbouring ward; the Met's ward-level files are counted by the Met.",
-        "Anti-social behaviour: "
-        + (
-            "absent from this data (the Met publishes none at ward level); the ASB term of the "
-            "need score is left out, not estimated."
-            if "asb" in absent
-            else "a separate, labelled term, never added into crime totals."
-        ),
-        "Rates use the resident population, which misleads where many people visit or work "
-        "(the West End, town centres, transport hubs): counts and rates are shown side by side.",
-        "The planner is advisory: it ranks and explains; a commander's override is recorded "
-        "with its reason.",
+        f"Need score: {present.need_method_text(plan.need.settings)} Weights used: "
+        f"{present.weights_text(m.weights_used, m.absent_components)}.",
+        f"Harm index: {index.name}, in {present.harm_unit(index)}. Source: {index.source}.",
+        *present.allocation_method_sentences(plan.allocation.settings, plan.allocation.pool),
+        present.proactive_text(plan.inputs.harm),
+        *(f"{title}: {text}" for title, text in present.CAVEATS),
     ]
-    items += [str(n) for n in m.get("notes") or []]
+    items += [str(n) for n in m.notes]
     return _list(items)
 
 
-# --- the map ------------------------------------------------------------------------------
-
-
-def _map_svg(plan: PlanResult, wards: pd.DataFrame) -> str:
-    geo = plan.need.inputs.wards
-    geo = geo if geo.crs is None or geo.crs.to_epsg() == 27700 else geo.to_crs(BNG)
-    shapes = geo.geometry.reindex(wards.index)
-    has_shape = shapes.notna().to_numpy() & ~shapely.is_empty(shapes.to_numpy(object))
-    extra = wards[s.EXTRA].fillna(0).astype(int) if s.EXTRA in wards else pd.Series(0, wards.index)
-    classes = _classes(int(extra.max()) if len(extra) else 0)
-    if not has_shape.any():
-        return '<p class="note">No ward boundaries for this borough: no map.</p>'
-    simple = shapely.simplify(shapes.to_numpy(object)[has_shape], 5.0, preserve_topology=True)
-    minx, miny, maxx, maxy = shapely.total_bounds(simple)
-    width, height = max(maxx - minx, 1.0), max(maxy - miny, 1.0)
-    pad = 0.02 * max(width, height)
-    paths, labels = [], []
-    font = max(width, height) / 55
-    points = shapely.point_on_surface(simple)
-    for i, (code, shape) in enumerate(zip(wards.index[has_shape], simple, strict=True)):
-        n = int(extra[code])
-        fill = classes.colour(n)
-        title = f"{wards.at[code, s.WARD_NAME]}: {n} extra officer{'s' if n != 1 else ''}"
-        d = _svg_path(shape, minx, maxy)
-        paths.append(
-            f'<path d="{d}" fill="{fill}" data-ward-code="{_e(code)}"><title>{_e(title)}</title>'
-            "</path>"
-        )
-        x, y = shapely.get_coordinates(points[i])[0]
-        ink = "#fff" if fill in DARK_FILLS else "#000"
-        labels.append(f'<text x="{x - minx:.0f}" y="{maxy - y:.0f}" fill="{ink}">{n}</text>')
-    missing = int((~has_shape).sum())
-    note = (
-        f'<p class="note">{missing} ward(s) without a boundary are not drawn.</p>'
-        if missing
-        else ""
-    )
-    view = f"{-pad:.0f} {-pad:.0f} {width + 2 * pad:.0f} {height + 2 * pad:.0f}"
-    svg = (
-        f'<svg class="map" viewBox="{view}" xmlns="http://www.w3.org/2000/svg" role="img" '
-        f'aria-label="Ward map: extra officers per ward">'
-        f'<g class="wards" fill-rule="evenodd" stroke="#333" stroke-width="1" '
-        f'vector-effect="non-scaling-stroke">{"".join(paths)}</g>'
-        f'<g class="labels" font-size="{font:.0f}" text-anchor="middle" '
-        f'dominant-baseline="central" font-family="sans-serif">{"".join(labels)}</g></svg>'
-    )
-    return f'<div class="mapbox">{svg}{classes.legend()}</div>{note}'
-
-
-def _svg_path(shape: Any, minx: float, maxy: float) -> str:
-    """SVG path data of a (multi)polygon: x to the right, y flipped (north up), metres."""
-    parts = []
-    for poly in _polygons(shape):
-        for ring in (poly.exterior, *poly.interiors):
-            xy = shapely.get_coordinates(ring)[:-1]
-            if len(xy) < 3:
-                continue
-            px, py = np.round(xy[:, 0] - minx), np.round(maxy - xy[:, 1])
-            pts = " ".join(f"{a:.0f} {b:.0f}" for a, b in zip(px, py, strict=True))
-            parts.append(f"M{pts}Z")
-    return "".join(parts)
-
-
-def _polygons(shape: Any) -> Iterable[Any]:
-    if shape.geom_type == "Polygon":
-        yield shape
-    elif hasattr(shape, "geoms"):  # MultiPolygon, or a GeometryCollection from make_valid
-        for part in shape.geoms:
-            yield from _polygons(part)
-
-
-@dataclass(frozen=True)
-class _Classes:
-    """Classes of extra officers: one per value up to 6, else seven ranges of whole numbers."""
-
-    edges: Sequence[int]  # the lowest value of each class
-    top: int  # the highest value
-
-    def colour(self, n: int) -> str:
-        return PALETTE[max(int(np.searchsorted(self.edges, n, side="right")) - 1, 0)]
-
-    def legend(self) -> str:
-        items = []
-        for i, low in enumerate(self.edges):
-            high = self.edges[i + 1] - 1 if i + 1 < len(self.edges) else self.top
-            text = f"{low}" if high <= low else f"{low}–{high}"
-            items.append(
-                f'<li><svg width="18" height="12" aria-hidden="true"><rect width="18" height="12" '
-                f'fill="{PALETTE[i]}" stroke="#333"/></svg> {_e(text)} extra</li>'
-            )
-        return (
-            '<div class="legend"><p>Extra officers per ward (the number is written on each '
-            f"ward)</p><ul>{''.join(items)}</ul></div>"
-        )
-
-
-def _classes(top: int) -> _Classes:
-    if top < len(PALETTE):
-        return _Classes(tuple(range(top + 1)), top)
-    step = math.ceil(top / (len(PALETTE) - 1))
-    return _Classes((0, *range(1, top + 1, step)), top)
-
-
-# --- small helpers ------------------------------------------------------------------------
-
-
-def _harm_index(plan: PlanResult) -> tuple[str, str]:
-    key = plan.manifest.get("harm_index")
-    harm = getattr(plan.need.inputs, "harm", None)
-    index = getattr(harm, "indices", {}).get(key) if harm is not None else None
-    if index is None:
-        return str(key or "not recorded"), "not recorded"
-    return index.name, index.source
-
-
-def _proactive(plan: PlanResult) -> str:
-    harm = getattr(plan.need.inputs, "harm", None)
-    if harm is None:
-        return "Proactive categories: treatment not recorded."
-    cats = ", ".join(harm.proactive_categories)
-    how = {
-        "include": "counted at full weight",
-        "downweight": f"down-weighted (harm × {harm.proactive_factor:g})",
-        "exclude": "left out (weight 0)",
-    }.get(harm.proactive_mode, harm.proactive_mode)
-    return (
-        f"Proactive categories ({cats}) are found mostly by police activity such as stop and "
-        f"search, so their counts follow police activity as much as harm: here {how}."
-    )
+def _harm_index(plan: PlanResult) -> HarmIndex:
+    return plan.inputs.harm.indices[plan.need.settings.harm_index]
 
 
 def _main_driver(wards: pd.DataFrame) -> dict[str, str]:
@@ -575,12 +404,6 @@ def _floor(b: pd.Series) -> str:
     if floor == 0:
         return "none"
     return f"{floor} extra officers ({'met' if bool(b.get(s.MET_FLOOR)) else 'NOT met'})"
-
-
-def _borough_name(plan: PlanResult, code: str) -> str:
-    scores = plan.need.scores
-    hit = scores.loc[scores[s.BOROUGH_CODE] == code, s.BOROUGH_NAME]
-    return str(hit.iloc[0]) if len(hit) else str(code)
 
 
 def _unlabelled(label: Any, sentence: Any) -> str:

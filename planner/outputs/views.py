@@ -1,15 +1,15 @@
 """Tables and figures for the app's pages, shaped with pandas (no Streamlit, no I/O).
 
 Each function takes planner results (:class:`~planner.model.need.NeedInputs`,
-:class:`~planner.model.need.PlanResult`, the plan register's frames, configuration tables) and
+:class:`~planner.results.PlanResult`, the plan register's frames, configuration tables) and
 returns what a page shows: a DataFrame with readable columns, a Series for a chart, a list of
-(label, value, help) for metrics. The app only renders them. Nothing here mutates its inputs
-(the app shares them between sessions).
+(label, value, help) for metrics. The app only renders them; the words come from
+:mod:`planner.outputs.present`. Nothing here mutates its inputs (the app shares them between
+sessions).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,66 +18,34 @@ import numpy as np
 import pandas as pd
 
 from planner import schema as s
-from planner.model.scoring import COMPONENTS, NEED_SCORE, RANK_BOROUGH, RANK_LONDON
+from planner.config import COMPONENTS, HarmSettings
+from planner.outputs.present import COMPONENT_LABELS, LAYERS, harm_unit, number, percent
 
 if TYPE_CHECKING:
-    from planner.model.features import HarmSettings
-    from planner.model.need import NeedInputs, PlanResult
-    from planner.plan.allocation import AllocationResult, Override
+    from planner.model.need import NeedInputs
+    from planner.results import PlanResult
 
 __all__ = [
-    "CAVEATS",
-    "COMPONENT_LABELS",
     "WardDetail",
-    "absent_components",
-    "allocation_method_text",
     "allocation_table",
-    "applicable_overrides",
-    "borough_names",
     "borough_summary",
     "borough_table",
     "equity_metrics",
-    "get_data_text",
     "harm_weights_table",
-    "hot_spot_caption",
     "layer_values",
     "map_layers",
-    "method_label",
-    "need_method_text",
     "need_weights_table",
     "override_log",
-    "plain",
     "plan_diff",
-    "proactive_text",
     "quality_tables",
     "ward_detail",
     "ward_labels",
-    "window_ends",
 ]
 
-COMPONENT_LABELS = {
-    "harm": "Harm",
-    "asb": "ASB",
-    "forecast": "Forecast",
-    "trend": "Trend",
-    "rate": "Harm per 1,000",
-}
-_METHODS = {
-    "webster": "Webster / Sainte-Laguë",
-    "dhondt": "D'Hondt",
-    "huntington_hill": "Huntington-Hill",
-    "hamilton": "Hamilton (largest remainder)",
-}
+NEED_SCORE, RANK_LONDON, RANK_BOROUGH = s.NEED_SCORE, s.RANK_LONDON, s.RANK_BOROUGH
 
 
 # --- names and choices -------------------------------------------------------------------
-
-
-def borough_names(inputs: NeedInputs) -> pd.Series:
-    """Borough name by code for the scored wards, in name order."""
-    wards = inputs.wards
-    names = wards.groupby(s.BOROUGH_CODE, sort=False)[s.BOROUGH_NAME].first()
-    return names.sort_values(kind="stable")
 
 
 def ward_labels(inputs: NeedInputs) -> pd.Series:
@@ -86,59 +54,12 @@ def ward_labels(inputs: NeedInputs) -> pd.Series:
     return wards[s.WARD_NAME] + " (" + wards[s.BOROUGH_NAME] + ")"
 
 
-def window_ends(inputs: NeedInputs, *, months: int) -> list[str]:
-    """Months that can end a *months*-month window in this data, newest first."""
-    present = [str(m) for m in inputs.monthly.columns]
-    return present[months - 1 :][::-1] if len(present) >= months else present[::-1]
-
-
-def absent_components(
-    inputs: NeedInputs,
-    absent: list[str],
-    *,
-    use_forecast: bool,
-    forecast_error: str | None = None,
-) -> dict[str, str]:
-    """Why each absent need component is absent, in words (component -> sentence).
-
-    *forecast_error* is why the forecast could not be fitted when it was asked for.
-    """
-    reasons = {}
-    for comp in absent:
-        if comp == "asb":
-            kinds = {src.get("kind", "") for src in inputs.ingest.quality.get("sources", [])}
-            met = any(k.startswith("mps") for k in kinds)
-            reasons[comp] = "not in this data" + (
-                " (the Met publishes none at ward level)" if met else ""
-            )
-        elif comp == "forecast" and forecast_error:
-            reasons[comp] = f"cannot be fitted to this data ({forecast_error})"
-        elif comp == "forecast" and not use_forecast:
-            reasons[comp] = "off (turn on 'Use forecast' to fit and backtest it)"
-        elif comp == "forecast":
-            why = (inputs.verdict or {}).get("explanation", "the model was not run")
-            reasons[comp] = f"not used: {why}"
-        elif comp == "trend":
-            reasons[comp] = "not available: the data do not cover the 12 months before the window"
-        else:
-            reasons[comp] = "not available in this data"
-    return reasons
-
-
 # --- the map -------------------------------------------------------------------------------
 
 
 def map_layers(absent: list[str]) -> dict[str, str]:
     """Map layer key -> menu label, leaving out layers whose data are absent."""
-    layers = {
-        "need_score": "Need score",
-        "extra": "Extra officers",
-        "harm": "Harm",
-        "harm_per_1000": "Harm per 1,000 residents",
-        "asb": "ASB incidents",
-        "trend": "Rise in harm on the previous year",
-    }
-    return {k: v for k, v in layers.items() if k not in absent}
+    return {k: layer.label for k, layer in LAYERS.items() if k not in absent}
 
 
 def layer_values(plan: PlanResult, layer: str) -> tuple[pd.Series, str]:
@@ -153,9 +74,9 @@ def layer_values(plan: PlanResult, layer: str) -> tuple[pd.Series, str]:
     if layer == "extra":
         return plan.allocation.wards[s.EXTRA].astype(float), "Extra officers"
     if layer == "harm":
-        return feats["harm"], f"Harm, {index.unit} ({index.key.upper()}, {window})"
+        return feats["harm"], f"Harm, {harm_unit(index)}, {window}"
     if layer == "harm_per_1000":
-        return feats["harm_per_1000"], f"Harm per 1,000 residents ({index.unit})"
+        return feats["harm_per_1000"], f"Harm per 1,000 residents, {harm_unit(index)}"
     if layer == "asb":
         return feats["asb"], f"ASB incidents ({window})"
     if layer == "trend":
@@ -224,13 +145,13 @@ def ward_detail(plan: PlanResult, code: str, *, months: int = 24) -> WardDetail:
         contributions=contrib,
         categories=_categories(inputs.features[need.settings.harm_index].loc[code]),
         monthly=_monthly(inputs, code, months),
-        monthly_index=f"{inputs.harm.current.key.upper()}, {inputs.harm.current.unit}",
+        monthly_index=harm_unit(inputs.harm.current),
         baseline_dwo=int(alloc["baseline_dwo"]),
         baseline_pcso=int(alloc["baseline_pcso"]),
         extra=int(alloc["extra"]),
         total_dwo=int(alloc["total_dwo"]),
         override=int(alloc["override"]) if "override" in alloc.index else 0,
-        harm_unit=index.unit,
+        harm_unit=harm_unit(index),
     )
 
 
@@ -267,52 +188,57 @@ def _monthly(inputs: NeedInputs, code: str, months: int) -> pd.Series:
 # --- the allocation ------------------------------------------------------------------------
 
 
+_DISPLAY = {  # ward_table column -> the app's column
+    s.WARD_NAME: "ward",
+    s.BOROUGH_NAME: "borough",
+    NEED_SCORE: "need score",
+    RANK_LONDON: "London rank",
+    RANK_BOROUGH: "borough rank",
+    s.EXTRA: "extra",
+    s.TOTAL_DWO: "total DWO",
+    s.BASELINE_PCSO: "PCSO",
+    s.NEED_SHARE: "need share %",
+    s.OFFICER_SHARE: "officer share %",
+    s.TARGET_RATIO: "target ratio %",
+    s.OUTSIDE_QUOTA: "outside quota",
+    "override": "override",
+}
+_PERCENT = (s.NEED_SHARE, s.OFFICER_SHARE, s.TARGET_RATIO, s.RATIO)
+
+
 def allocation_table(plan: PlanResult, *, borough: str | None = None) -> pd.DataFrame:
     """One row per ward (of *borough*, or all), in need-rank order, with readable columns.
 
-    Shares and the target ratio are percentages; ``override`` appears when overrides moved
-    officers.
+    The rows of :meth:`PlanResult.ward_table`; shares and the target ratio are percentages;
+    ``override`` appears when overrides moved officers.
     """
-    scores, wards = plan.need.scores, plan.allocation.wards
-    table = pd.DataFrame(
-        {
-            "ward": scores[s.WARD_NAME],
-            "borough": scores[s.BOROUGH_NAME],
-            "need score": scores[NEED_SCORE],
-            "London rank": scores[RANK_LONDON],
-            "borough rank": scores[RANK_BOROUGH],
-            "extra": wards["extra"].reindex(scores.index),
-            "total DWO": wards["total_dwo"].reindex(scores.index),
-            "PCSO": wards["baseline_pcso"].reindex(scores.index),
-            "need share %": 100 * wards["need_share"].reindex(scores.index),
-            "officer share %": 100 * wards["officer_share"].reindex(scores.index),
-            "target ratio %": 100 * wards["target_ratio"].reindex(scores.index),
-            "outside quota": wards["outside_quota"].reindex(scores.index).astype(bool),
-        }
-    )
-    if "override" in wards.columns:
-        table["override"] = wards["override"].reindex(scores.index)
+    full = plan.ward_table()
     if borough is not None:
-        table = table[scores[s.BOROUGH_CODE] == borough]
+        full = full[full[s.BOROUGH_CODE] == borough]
+    table = full[[c for c in _DISPLAY if c in full.columns]].copy()
+    for col in _PERCENT:
+        if col in table:
+            table[col] = 100 * table[col]
+    table[s.OUTSIDE_QUOTA] = table[s.OUTSIDE_QUOTA].astype(bool)
+    table = table.rename(columns=_DISPLAY)
     table.index.name = s.WARD_CODE
     return table.sort_values("London rank", kind="stable")
 
 
 def borough_table(plan: PlanResult) -> pd.DataFrame:
     """One row per borough: wards, extra, total DWO, need share, officer share, ratio, floor."""
-    b = plan.allocation.boroughs
-    names = plan.need.scores.groupby(s.BOROUGH_CODE)[s.BOROUGH_NAME].first()
+    b = plan.borough_table()
     table = pd.DataFrame(
         {
-            "borough": names.reindex(b.index),
-            "wards": b["n_wards"],
-            "extra": b["extra"],
-            "total DWO": b["total_dwo"],
-            "need share %": 100 * b["need_share"],
-            "officer share %": 100 * b["officer_share"],
-            "target ratio %": 100 * b["ratio"],
-            "floor": b["floor"],
-            "floor met": b["met_floor"].astype(bool),
+            "borough": b[s.BOROUGH_NAME],
+            "wards": b[s.N_WARDS],
+            "extra": b[s.EXTRA],
+            "total DWO": b[s.TOTAL_DWO],
+            "need share %": 100 * b[s.NEED_SHARE],
+            "officer share %": 100 * b[s.OFFICER_SHARE],
+            "target ratio %": 100 * b[s.RATIO],
+            "floor": b[s.FLOOR],
+            "floor met": b[s.MET_FLOOR].astype(bool),
         }
     )
     return table.sort_values("borough", kind="stable")
@@ -326,13 +252,13 @@ def equity_metrics(
     return [
         (
             "Worst-served borough",
-            _pct_text(equity.get("worst_served_borough_ratio")),
+            percent(equity.get("worst_served_borough_ratio")),
             f"{names.get(worst, worst or 'none')}: extra officers as a share of its "
             "need-proportional target (100 % = exactly its share of need)",
         ),
         (
             "Gini of officers per need",
-            _num_text(equity.get("gini_officers_per_need"), "{:.3f}"),
+            number(equity.get("gini_officers_per_need"), "{:.3f}"),
             "0 = every unit of need gets the same extra officers; 1 = all go to one ward",
         ),
         (
@@ -347,23 +273,15 @@ def equity_metrics(
         ),
         (
             "Largest borough gap",
-            _pp_text(equity.get("max_abs_share_gap_borough")),
+            number(_times_100(equity.get("max_abs_share_gap_borough")), "{:.2f} pp"),
             "the largest difference between a borough's share of extra officers and its "
             "share of need, in percentage points",
         ),
     ]
 
 
-def _pct_text(value: Any) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.0%}"
-
-
-def _pp_text(value: Any) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.2f} pp"
-
-
-def _num_text(value: Any, fmt: str) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else fmt.format(value)
+def _times_100(value: Any) -> float | None:
+    return 100 * value if isinstance(value, int | float) else None
 
 
 def borough_summary(plan: PlanResult, borough: str) -> str:
@@ -374,7 +292,7 @@ def borough_summary(plan: PlanResult, borough: str) -> str:
     floor = "met" if bool(b["met_floor"]) else "NOT met"
     return (
         f"{name}: {int(b['extra'])} extra officers across {int(b['n_wards'])} wards, against a "
-        f"need-proportional target of {b['target']:.1f} ({_pct_text(b['ratio'])}); its floor "
+        f"need-proportional target of {b['target']:.1f} ({percent(b['ratio'])}); its floor "
         f"of {int(b['floor'])} is {floor}."
     )
 
@@ -415,52 +333,6 @@ def plan_diff(
     wards = both.loc[both["change"] != 0, ["ward", "borough", "saved", "now", "change"]]
     wards.index.name = s.WARD_CODE
     return wards.sort_values(["borough", "ward"]), boroughs.sort_values("borough")
-
-
-def applicable_overrides(
-    allocation: AllocationResult, recorded: pd.DataFrame
-) -> tuple[list[Override], pd.DataFrame]:
-    """The recorded overrides that fit this allocation, in the order they were recorded.
-
-    Overrides of wards outside the allocation (another ward vintage or data set) are left out
-    silently; those that no longer fit (e.g. the giving ward has fewer extras in this
-    scenario) are returned as ``skipped`` with the reason.
-
-    Parameters
-    ----------
-    allocation
-        The scenario's allocation, before overrides.
-    recorded
-        :meth:`planner.register.store.PlanRegister.overrides`.
-
-    Returns
-    -------
-    fits, skipped
-        Overrides to pass to :func:`planner.model.need.run_plan`; a table of id and reason.
-    """
-    from planner.errors import DataError
-    from planner.plan.allocation import Override, apply_overrides
-
-    wards = set(allocation.wards.index)
-    fits, skipped, current = [], [], allocation
-    for row in recorded.itertuples(index=False):
-        if row.from_ward not in wards or row.to_ward not in wards:
-            continue
-        override = Override(
-            borough_code=str(row.borough_code),
-            from_ward=str(row.from_ward),
-            to_ward=str(row.to_ward),
-            officers=int(row.officers),
-            reason=str(row.reason),
-            recorded_by=str(row.recorded_by),
-        )
-        try:
-            current = apply_overrides(current, [override])
-        except DataError as exc:
-            skipped.append({"override": int(row.id), "why not applied": str(exc)})
-            continue
-        fits.append(override)
-    return fits, pd.DataFrame(skipped, columns=["override", "why not applied"])
 
 
 def override_log(recorded: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
@@ -546,110 +418,3 @@ def quality_tables(quality: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         "months missing": pd.DataFrame(missing),
         "rejects": pd.DataFrame(rejects, columns=["source", "reason", "records"]),
     }
-
-
-def plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """A shallow copy without ``attrs`` (windows and notes there are not JSON for display)."""
-    out = frame.copy(deep=False)
-    out.attrs = {}
-    return out
-
-
-def method_label(method: str) -> str:
-    """A readable name of an apportionment method."""
-    return _METHODS.get(method, method)
-
-
-# --- page text -----------------------------------------------------------------------------
-
-CAVEATS = "\n".join(
-    [
-        "- **Anonymised locations.** police.uk snaps every crime to one of a set of anonymous "
-        "map points (about 45,000 in London), so a crime near a ward edge can land in the "
-        "ward next door.",
-        "- **ASB.** The Met's ward files carry no anti-social behaviour: with them the ASB "
-        "term is absent (not zero) and its weight is shared among the other components.",
-        "- **Proactive offences** (drugs, weapons possession) are down-weighted: they measure "
-        "police activity as much as harm.",
-        "- **Resident population misleads** where few people live but many visit (the West "
-        "End, the City): harm per 1,000 residents runs very high there. Counts and rates are "
-        "shown side by side.",
-        "- **The City of London** has its own police force and is not scored.",
-        "- **The forecast** enters the need index only if it beat both naive baselines (the "
-        "last 12 months, and the same months last year) in the backtest.",
-        "- **Advisory.** The planner ranks and explains; commanders' overrides are recorded "
-        "with their reason.",
-    ]
-)
-
-
-def need_method_text(scale_quantile: float) -> str:
-    """How the need score is made, in a paragraph."""
-    return (
-        "Each ward's need score is a weighted sum of components, each divided by its London "
-        f"scale (the {scale_quantile:.0%} quantile across the scored wards), so the "
-        "contributions add up to the score and explain it. Absent components drop out and the "
-        "remaining weights are rescaled to sum to 1. The weights are a planning judgement, set "
-        "in `config/need.toml`; the sidebar changes them for a scenario only."
-    )
-
-
-def proactive_text(harm: HarmSettings) -> str:
-    """How proactively detected offences are treated, and why."""
-    treatment = {
-        "include": "counted at full weight",
-        "downweight": f"down-weighted (x {harm.proactive_factor:g})",
-        "exclude": "left out",
-    }[harm.proactive_mode]
-    return (
-        f"Proactively detected offences ({', '.join(harm.proactive_categories)}) are "
-        f"**{treatment}**: their recorded counts follow police activity (stop and search, "
-        "operations) as much as harm, so full weight would send officers to where officers "
-        "already are."
-    )
-
-
-def allocation_method_text(allocation: AllocationResult) -> str:
-    """The baseline team, the pool and the method, in a paragraph."""
-    a = allocation.settings
-    cap = "no cap" if a.max_extra_per_ward is None else f"at most {a.max_extra_per_ward} per ward"
-    return (
-        f"Every ward keeps its baseline team of **{a.baseline_dwo} Dedicated Ward Officers + "
-        f"{a.baseline_pcso} PCSO** (Police and Crime Plan for London: a dedicated ward team in "
-        "every ward, 'with more in wards with the most serious problems'; the citation is in "
-        f"`config/allocation.toml`). The pool of **{allocation.pool:,}** extra officers is "
-        f"apportioned by need in whole officers by **{method_label(a.method)}**, with a borough "
-        f"floor of {a.borough_floor_share:.0%} of each borough's entitlement and {cap}."
-    )
-
-
-def hot_spot_caption(report: Mapping[str, Any]) -> str:
-    """What the hot-spot outlines mean and how many there are."""
-    hot, cold = report.get("hot_spots", "?"), report.get("cold_spots", "?")
-    raw = report.get("significant_uncorrected")
-    before = f" ({raw} wards were significant before the correction)" if raw is not None else ""
-    return (
-        f"Hot spots: wards whose neighbourhood holds significantly more harm than chance would "
-        f"give it. {hot} hot and {cold} cold spot(s) after the false-discovery-rate "
-        f"correction{before}. Red outline = hot spot, dashed blue = cold spot."
-    )
-
-
-def get_data_text(data_dir: Any) -> tuple[str, str]:
-    """The no-data page: where the app looked, and the three ways to get the data."""
-    intro = (
-        "The planner reads public data (Met Police ward crime files, ward boundaries, ONS "
-        f"population). It looked in **`{data_dir}`** and did not find them:"
-    )
-    steps = (
-        "Get them in one of three ways, from the repository folder:\n\n"
-        "1. `planner fetch`: downloads the official files (London Datastore, ONS, "
-        "data.police.uk) into `data/`;\n"
-        "2. `planner fetch --from ../shared/data`: imports a local copy without network;\n"
-        "3. or point the app at a folder that already holds them: "
-        "`PLANNER_DATA=../shared/data streamlit run app.py`.\n\n"
-        "Then reload this page. The first load builds the ward counts (cached afterwards); "
-        "`planner ingest` does the same from the command line and prints the data-quality "
-        "report."
-    )
-    return intro, steps

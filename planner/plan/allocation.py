@@ -10,26 +10,24 @@ with the equity measures beside them.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from numbers import Integral, Real
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from planner.config import AllocationSettings
 from planner.errors import ConfigError, DataError, InfeasibleAllocationError
 from planner.plan.apportion import (
-    _MAX_LISTED,
     DIVISOR_METHODS,
+    MAX_LISTED,
     METHODS,
     Method,
-    _check_bound,
-    _check_need,
-    _check_pool,
     apportion,
     apportion_two_stage,
     borough_floors,
+    check_bound,
+    check_need,
     damping_bounds,
     outside_quota,
     quota,
@@ -38,6 +36,7 @@ from planner.schema import (
     BASELINE_DWO,
     BASELINE_PCSO,
     BOROUGH_CODE,
+    BOROUGH_NAME,
     CHANGE,
     CURRENT_EXTRA,
     ELIGIBLE,
@@ -51,11 +50,13 @@ from planner.schema import (
     OUTSIDE_QUOTA,
     QUOTA,
     RATIO,
+    SCORE_COLUMNS,
     SHARE_GAP,
     TARGET,
     TARGET_RATIO,
     TOTAL_DWO,
     WARD_CODE,
+    WARD_NAME,
 )
 
 __all__ = [
@@ -64,58 +65,16 @@ __all__ = [
     "AllocationResult",
     "AllocationSettings",
     "Method",
-    "Override",
     "allocate_wards",
-    "apply_overrides",
+    "borough_table",
     "compare_allocations",
-    "settings_from_config",
+    "recompute",
+    "ward_table",
 ]
 
 # ======================================================================================
 # The ward adapter
 # ======================================================================================
-
-
-@dataclass(frozen=True)
-class AllocationSettings:
-    """How the extra officers are allocated (see ``config/allocation.toml``).
-
-    ``current_extra`` (extras per ward now, indexed by ward code) is not compared or hashed;
-    :func:`allocate_wards` needs it when ``max_change`` is set (add it with
-    :func:`dataclasses.replace`). Invalid values raise :class:`ConfigError`.
-    """
-
-    method: Method = "webster"
-    baseline_dwo: int = 2
-    baseline_pcso: int = 1
-    max_extra_per_ward: int | None = None
-    borough_floor_share: float = 0.0
-    max_change: int | None = None
-    current_extra: pd.Series | None = field(default=None, compare=False, hash=False, repr=False)
-    excluded: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.method not in METHODS:
-            problems.append(f"method {self.method!r} is not one of {', '.join(METHODS)}")
-        for name in ("baseline_dwo", "baseline_pcso", "max_extra_per_ward", "max_change"):
-            value = getattr(self, name)
-            optional = name in ("max_extra_per_ward", "max_change")
-            if value is None and optional:
-                continue
-            if not isinstance(value, Integral) or isinstance(value, bool) or value < 0:
-                problems.append(f"{name} must be a whole number >= 0, found {value!r}")
-        share = self.borough_floor_share
-        if not isinstance(share, Real) or isinstance(share, bool) or not 0 <= share <= 1:
-            problems.append(f"borough_floor_share must be in [0, 1], found {share!r}")
-        if self.current_extra is not None and not isinstance(self.current_extra, pd.Series):
-            problems.append("current_extra must be a pandas Series indexed by ward_code")
-        if isinstance(self.excluded, str) or not isinstance(self.excluded, Iterable):
-            problems.append(f"excluded must be a collection of ward codes, found {self.excluded!r}")
-        else:
-            object.__setattr__(self, "excluded", frozenset(str(c) for c in self.excluded))
-        if problems:
-            raise ConfigError("allocation settings: " + "; ".join(problems))
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,60 +189,6 @@ def allocate_wards(
     )
 
 
-def settings_from_config(
-    table: Mapping[str, Any], *, where: str = "config/allocation.toml"
-) -> tuple[AllocationSettings, int]:
-    """Build settings and the scenario pool from the ``allocation.toml`` table.
-
-    Returns
-    -------
-    tuple
-        ``(AllocationSettings, pool)``.
-
-    Raises
-    ------
-    ConfigError
-        Unknown keys or invalid values, naming *where*.
-    """
-    allowed = {
-        "method",
-        "pool",
-        "borough_floor_share",
-        "max_extra_per_ward",
-        "max_change",
-        "excluded",
-        "baseline",
-    }
-    unknown = sorted(set(table) - allowed)
-    baseline = table.get("baseline", {})
-    if not isinstance(baseline, Mapping):
-        raise ConfigError(f"{where}: [baseline] must be a table, found {baseline!r}")
-    unknown += [f"baseline.{k}" for k in sorted(set(baseline) - {"dwo", "pcso"})]
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(sorted(allowed))}, baseline.dwo, baseline.pcso"
-        )
-    pool = table.get("pool", 600)
-    share = table.get("borough_floor_share", 0.0)
-    try:
-        settings = AllocationSettings(
-            method=table.get("method", "webster"),
-            baseline_dwo=baseline.get("dwo", 2),
-            baseline_pcso=baseline.get("pcso", 1),
-            max_extra_per_ward=table.get("max_extra_per_ward"),
-            max_change=table.get("max_change"),
-            borough_floor_share=float(share)
-            if isinstance(share, int) and not isinstance(share, bool)
-            else share,
-            excluded=frozenset(table.get("excluded", ())),
-        )
-        pool = _check_pool(pool)
-    except (ConfigError, InfeasibleAllocationError, TypeError) as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-    return settings, pool
-
-
 # --- adapter steps ------------------------------------------------------------------
 
 
@@ -304,22 +209,22 @@ def _ward_inputs(need: pd.Series, boroughs: pd.Series, settings: AllocationSetti
         raise DataError("need and boroughs must be pandas Series indexed by ward_code")
     dup = need.index[need.index.duplicated()].unique()
     if len(dup):
-        raise DataError(f"need has duplicate ward codes: {', '.join(map(str, dup[:_MAX_LISTED]))}")
+        raise DataError(f"need has duplicate ward codes: {', '.join(map(str, dup[:MAX_LISTED]))}")
     borough = boroughs[~boroughs.index.duplicated()].reindex(need.index)
     missing = need.index[borough.isna().to_numpy()]
     if len(missing):
         raise DataError(
             f"{len(missing)} ward(s) have no borough: "
-            f"{', '.join(map(str, missing[:_MAX_LISTED]))}; "
+            f"{', '.join(map(str, missing[:MAX_LISTED]))}; "
             "pass a borough code for every ward in need"
         )
     codes = np.array([str(c) for c in need.index], dtype=object)
     unknown = sorted(settings.excluded - set(codes))
     if unknown:
         raise ConfigError(
-            f"excluded ward code(s) not among the wards: {', '.join(unknown[:_MAX_LISTED])}"
+            f"excluded ward code(s) not among the wards: {', '.join(unknown[:MAX_LISTED])}"
         )
-    values = _check_need(pd.to_numeric(need, errors="coerce").to_numpy(np.float64), list(codes))
+    values = check_need(pd.to_numeric(need, errors="coerce").to_numpy(np.float64), list(codes))
     order = np.argsort(codes, kind="stable")
     codes = codes[order]
     return _Wards(
@@ -346,14 +251,14 @@ def _damping(
     if len(missing):
         raise DataError(
             f"current_extra has no value for {len(missing)} ward(s): "
-            f"{', '.join(map(str, missing[:_MAX_LISTED]))}; give 0 for wards without extras"
+            f"{', '.join(map(str, missing[:MAX_LISTED]))}; give 0 for wards without extras"
         )
-    now = _check_bound(current.to_numpy(), w.codes.size, "current_extra")
+    now = check_bound(current.to_numpy(), w.codes.size, "current_extra")
     kept = np.flatnonzero(~w.eligible & (now > settings.max_change))
     if kept.size:
         raise InfeasibleAllocationError(
             "excluded wards would keep extras under damping: "
-            + ", ".join(f"{w.codes[i]} has {now[i]}" for i in kept[:_MAX_LISTED])
+            + ", ".join(f"{w.codes[i]} has {now[i]}" for i in kept[:MAX_LISTED])
             + f" and max_change is {settings.max_change}; raise max_change or stop excluding them"
         )
     object.__setattr__(w, "current", now)
@@ -489,87 +394,10 @@ def _max_abs(values: np.ndarray) -> float:
     return float(np.abs(finite).max()) if finite.size else math.nan
 
 
-# ======================================================================================
-# Overrides: a borough commander moves officers between wards of their own borough
-# ======================================================================================
-
-
-@dataclass(frozen=True)
-class Override:
-    """Move ``officers`` extra officers from one ward to another in the same borough."""
-
-    borough_code: str
-    from_ward: str
-    to_ward: str
-    officers: int
-    reason: str
-    recorded_by: str = "local planner"
-
-
-OVERRIDE: Final = "override"
-
-
-def apply_overrides(result: AllocationResult, overrides: Iterable[Override]) -> AllocationResult:
-    """Apply commanders' overrides; every borough's total stays as allocated.
-
-    Parameters
-    ----------
-    result
-        An allocation from :func:`allocate_wards`.
-    overrides
-        Applied in order; each is checked against the allocation as it stands.
-
-    Returns
-    -------
-    AllocationResult
-        The ward table gains ``override`` (net officers moved in or out); shares, ratios,
-        quota flags and equity are recomputed. Borough totals are unchanged.
-
-    Raises
-    ------
-    DataError
-        A ward that is not in the allocation or not in the override's borough, a ward that
-        would drop below its baseline team, a missing reason, or a non-positive number.
-    """
-    extra = result.wards[EXTRA].astype(np.int64).copy()
-    moved = pd.Series(0, index=result.wards.index, dtype=np.int64)
-    borough_of = result.wards[BOROUGH_CODE].astype(str)
-    for o in overrides:
-        _check_override(o, borough_of, extra)
-        extra[o.from_ward] -= o.officers
-        extra[o.to_ward] += o.officers
-        moved[o.from_ward] -= o.officers
-        moved[o.to_ward] += o.officers
-    return _rebuild(result, extra, moved)
-
-
-def _check_override(o: Override, borough_of: pd.Series, extra: pd.Series) -> None:
-    problems = []
-    if not str(o.reason).strip():
-        problems.append("a reason is required")
-    if not isinstance(o.officers, Integral) or isinstance(o.officers, bool) or o.officers <= 0:
-        problems.append(f"officers must be a whole number > 0, found {o.officers!r}")
-    if o.from_ward == o.to_ward:
-        problems.append(f"from and to are the same ward ({o.from_ward})")
-    for ward in (o.from_ward, o.to_ward):
-        if ward not in borough_of.index:
-            problems.append(f"ward {ward} is not in the allocation")
-        elif borough_of[ward] != o.borough_code:
-            problems.append(
-                f"ward {ward} is in borough {borough_of[ward]}, not {o.borough_code}: "
-                "overrides move officers within one borough"
-            )
-    if not problems and extra[o.from_ward] < o.officers:
-        problems.append(
-            f"ward {o.from_ward} has {int(extra[o.from_ward])} extra officer(s), cannot give "
-            f"{o.officers} (its baseline team is never moved)"
-        )
-    if problems:
-        raise DataError(f"override {o.from_ward} -> {o.to_ward}: " + "; ".join(problems))
-
-
-def _rebuild(result: AllocationResult, extra: pd.Series, moved: pd.Series) -> AllocationResult:
-    """Recompute the ward and borough tables and equity for new extras."""
+def recompute(result: AllocationResult, extra: pd.Series) -> AllocationResult:
+    """*result* with new extras per ward: shares, ratios, quota flags, borough totals and
+    equity recomputed; floors and settings kept (an override moves officers, it does not
+    re-run the allocation)."""
     wards = result.wards.sort_index()
     extra = extra.reindex(wards.index).to_numpy(np.int64)
     pool = result.pool
@@ -589,9 +417,57 @@ def _rebuild(result: AllocationResult, extra: pd.Series, moved: pd.Series) -> Al
     borough_cols = _borough_columns(cols, codes, result.boroughs[FLOOR].to_numpy(), pool)
     equity = _equity(wards.index.to_numpy(), cols, codes, borough_cols)
     table = pd.DataFrame(cols, index=wards.index).reindex(result.wards.index)
-    table[OVERRIDE] = moved.reindex(result.wards.index).to_numpy()
     boroughs = pd.DataFrame(borough_cols, index=result.boroughs.index)
     return AllocationResult(table, boroughs, equity, pool, result.settings)
+
+
+def ward_table(
+    result: AllocationResult, wards: pd.DataFrame, scores: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The allocation table as the app, the exports and the pack show it: one row per ward.
+
+    Columns: ``ward_name``, ``borough_code``, ``borough_name``, then (with *scores*)
+    ``need_score``, ``rank_london``, ``rank_borough``, then every column of
+    ``result.wards`` (baseline, extra, shares, quota...).
+
+    Parameters
+    ----------
+    result
+        The allocation.
+    wards
+        Ward and borough names by ward code (the wards' GeoDataFrame will do).
+    scores
+        Need scores by ward code; wards without a score get empty cells.
+
+    Raises
+    ------
+    DataError
+        An allocated ward has no row in *wards*.
+    """
+    codes = result.wards.index
+    missing = codes.difference(wards.index)
+    if len(missing):
+        raise DataError(
+            f"{len(missing)} allocated ward(s) have no boundary in wards: "
+            f"{', '.join(map(str, missing[:10]))}; pass the wards the allocation was made for"
+        )
+    parts = [
+        wards.loc[codes, [WARD_NAME]],
+        result.wards[[BOROUGH_CODE]],
+        wards.loc[codes, [BOROUGH_NAME]],
+    ]
+    if scores is not None:
+        parts.append(scores.reindex(codes, columns=[c for c in SCORE_COLUMNS if c in scores]))
+    parts.append(result.wards.drop(columns=BOROUGH_CODE))
+    return pd.DataFrame(pd.concat(parts, axis=1))
+
+
+def borough_table(result: AllocationResult, wards: pd.DataFrame) -> pd.DataFrame:
+    """The borough table of the allocation, with ``borough_name`` first."""
+    names = wards.drop_duplicates(BOROUGH_CODE).set_index(BOROUGH_CODE)[BOROUGH_NAME]
+    table = result.boroughs.copy()
+    table.insert(0, BOROUGH_NAME, names.reindex(table.index).to_numpy())
+    return table
 
 
 def compare_allocations(

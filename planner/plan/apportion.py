@@ -46,30 +46,30 @@ import math
 from collections.abc import Sequence
 from fractions import Fraction
 from numbers import Integral, Real
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final
 
 import numpy as np
 
+from planner.config import DIVISOR_METHODS, METHODS, Method
 from planner.errors import ConfigError, DataError, InfeasibleAllocationError
 
 __all__ = [
     "DIVISOR_METHODS",
+    "MAX_LISTED",
     "METHODS",
     "Method",
     "apportion",
     "apportion_two_stage",
     "borough_floors",
+    "check_bound",
+    "check_need",
+    "check_pool",
     "damping_bounds",
     "outside_quota",
     "quota",
 ]
 
-Method = Literal["webster", "dhondt", "huntington_hill", "hamilton"]
-METHODS: Final[tuple[str, ...]] = get_args(Method)
-DIVISOR_METHODS: Final[tuple[str, ...]] = ("webster", "dhondt", "huntington_hill")
-
-
-_MAX_LISTED = 10  # units named in one error message
+MAX_LISTED: Final = 10  # units named in one error message
 _JUMP_MIN_FREE = 256  # below this many officers the heap alone is faster than the jump start
 
 # ======================================================================================
@@ -139,7 +139,7 @@ def quota(need: np.ndarray, pool: int) -> np.ndarray:
     DataError
         *need* has NaN, infinite or negative values.
     """
-    need = _check_need(need, None)
+    need = check_need(need, None)
     total = math.fsum(need.tolist())
     if total == 0:
         return np.zeros_like(need)
@@ -183,8 +183,8 @@ def borough_floors(
     DataError, ConfigError
         Bad *need*, *share* outside [0, 1], or *pool* not a whole number >= 0.
     """
-    need = _check_need(need, None)
-    pool = _check_pool(pool)
+    need = check_need(need, None)
+    pool = check_pool(pool)
     if not isinstance(share, Real) or not 0.0 <= float(share) <= 1.0:
         raise ConfigError(f"borough floor share must be a number in [0, 1], found {share!r}")
     codes, group = np.unique(np.asarray(borough_ids), return_inverse=True)
@@ -252,7 +252,7 @@ def apportion_two_stage(
     codes, group = np.unique(np.asarray(groups), return_inverse=True)
     if group.shape != need.shape:
         raise DataError(f"groups has {group.size} entries but need has {need.size}")
-    gmin = _check_bound(group_minimum, codes.size, "group_minimum")
+    gmin = check_bound(group_minimum, codes.size, "group_minimum")
     _check_feasible(need, pool, lo, hi)
     positive = need > 0
     group_need = np.bincount(group, weights=np.where(hi > 0, need, 0.0), minlength=codes.size)
@@ -267,7 +267,7 @@ def apportion_two_stage(
             "; ".join(
                 f"{codes[g]}: floor needs {group_lo[g]} officers but its units can take at most "
                 f"{group_cap[g]} under their caps"
-                for g in over[:_MAX_LISTED]
+                for g in over[:MAX_LISTED]
             )
             + "; lower the floor share or raise the caps"
         )
@@ -312,24 +312,24 @@ def damping_bounds(
         A unit's range is empty (named, with its numbers), the lower bounds need more than the
         pool, or the upper bounds allow less than the pool.
     """
-    current = _check_bound(current_extra, None, "current_extra")
+    current = check_bound(current_extra, None, "current_extra")
     n = current.size
     if not isinstance(max_change, Integral) or isinstance(max_change, bool) or max_change < 0:
         raise ConfigError(f"max_change must be a whole number >= 0, found {max_change!r}")
-    pool = _check_pool(pool)
+    pool = check_pool(pool)
     labels = _labels(labels, n)
     lo = np.maximum(current - max_change, 0)
     hi = current + max_change
     if minimum is not None:
-        lo = np.maximum(lo, _check_bound(minimum, n, "minimum"))
+        lo = np.maximum(lo, check_bound(minimum, n, "minimum"))
     if maximum is not None:
-        hi = np.minimum(hi, _check_bound(maximum, n, "maximum"))
+        hi = np.minimum(hi, check_bound(maximum, n, "maximum"))
     if eligible is not None:
         hi = np.where(_check_mask(eligible, n), hi, 0)
     problems = [
         f"{labels[i]} has {current[i]} extra officers now, so needs at least {lo[i]} "
         f"but may have at most {hi[i]}"
-        for i in np.flatnonzero(lo > hi)[:_MAX_LISTED]
+        for i in np.flatnonzero(lo > hi)[:MAX_LISTED]
     ]
     if problems:
         raise InfeasibleAllocationError(
@@ -369,19 +369,19 @@ def _prepare(
             f"allocation method {method!r} is not known; use one of {', '.join(METHODS)}"
         )
     labels_list = _labels(labels, np.asarray(need).size)
-    need = _check_need(need, labels_list)
-    pool = _check_pool(pool)
+    need = check_need(need, labels_list)
+    pool = check_pool(pool)
     n = need.size
-    lo = np.zeros(n, np.int64) if minimum is None else _check_bound(minimum, n, "minimum")
+    lo = np.zeros(n, np.int64) if minimum is None else check_bound(minimum, n, "minimum")
     big = pool + int(lo.sum())  # no unit can usefully hold more than this
-    hi = np.full(n, big, np.int64) if maximum is None else _check_bound(maximum, n, "maximum")
+    hi = np.full(n, big, np.int64) if maximum is None else check_bound(maximum, n, "maximum")
     problems = []
     mask = np.ones(n, bool) if eligible is None else _check_mask(eligible, n)
     bad = np.flatnonzero(~mask & (lo > 0))
     if bad.size:
         problems.append(
             "excluded units must have minimum 0: "
-            + ", ".join(f"{labels_list[i]} has minimum {lo[i]}" for i in bad[:_MAX_LISTED])
+            + ", ".join(f"{labels_list[i]} has minimum {lo[i]}" for i in bad[:MAX_LISTED])
         )
     hi = np.where(mask, hi, 0)
     bad = np.flatnonzero((lo > hi) & mask)  # excluded units are reported above
@@ -389,7 +389,7 @@ def _prepare(
         problems.append(
             "minimum above maximum: "
             + ", ".join(
-                f"{labels_list[i]} minimum {lo[i]} > maximum {hi[i]}" for i in bad[:_MAX_LISTED]
+                f"{labels_list[i]} minimum {lo[i]} > maximum {hi[i]}" for i in bad[:MAX_LISTED]
             )
         )
     if problems:
@@ -435,7 +435,7 @@ def _labels(labels: Any, n: int) -> list[Any]:
     return out
 
 
-def _check_need(need: Any, labels: list[Any] | None) -> np.ndarray:
+def check_need(need: Any, labels: list[Any] | None) -> np.ndarray:
     try:
         arr = np.asarray(need, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -445,7 +445,7 @@ def _check_need(need: Any, labels: list[Any] | None) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
     if bad.size:
         names = labels if labels is not None else [f"unit {i}" for i in range(arr.size)]
-        listed = ", ".join(f"{names[i]}={float(arr[i])!r}" for i in bad[:_MAX_LISTED])
+        listed = ", ".join(f"{names[i]}={float(arr[i])!r}" for i in bad[:MAX_LISTED])
         raise DataError(
             f"need must be finite and >= 0; {bad.size} unit(s) are not: {listed}; "
             "fix the need index (NaN usually means a ward without data)"
@@ -453,7 +453,7 @@ def _check_need(need: Any, labels: list[Any] | None) -> np.ndarray:
     return arr
 
 
-def _check_pool(pool: Any) -> int:
+def check_pool(pool: Any) -> int:
     if not isinstance(pool, Integral) or isinstance(pool, bool):
         raise ConfigError(f"pool must be a whole number of officers, found {pool!r}")
     if pool < 0:
@@ -461,7 +461,7 @@ def _check_pool(pool: Any) -> int:
     return int(pool)
 
 
-def _check_bound(values: Any, n: int | None, name: str) -> np.ndarray:
+def check_bound(values: Any, n: int | None, name: str) -> np.ndarray:
     arr = np.asarray(values)
     if n is not None and arr.ndim == 0:
         arr = np.full(n, arr)

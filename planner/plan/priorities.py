@@ -19,8 +19,6 @@ run over configuration entries, never over rows.
 from __future__ import annotations
 
 import difflib
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +27,13 @@ import pandas as pd
 from scipy import stats
 
 from planner import schema as s
-from planner.config import PlannerConfig, load_config
+from planner.config import (
+    BasketItem,
+    Candidate,
+    PlannerConfig,
+    PrioritySettings,
+    normalise_text,
+)
 from planner.errors import ConfigError, DataError
 from planner.model import features as f
 
@@ -37,14 +41,13 @@ if TYPE_CHECKING:
     from planner.model.need import NeedInputs
 
 __all__ = [
-    "BasketItem",
+    "Basket",
     "BoroughPriorities",
-    "Candidate",
-    "PrioritySettings",
+    "Evidence",
     "borough_evidence",
     "borough_priorities",
     "high_harm_basket",
-    "load_priority_settings",
+    "match_borough",
     "propose_priorities",
 ]
 
@@ -52,154 +55,13 @@ NOT_AVAILABLE = "not available"
 _EVIDENCE_KEYS = ("borough_code", "borough_name", "candidate", "rank", "score", "sentence")
 
 
-# --- settings ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A crime type that can become a local priority (a category or one subcategory of it)."""
-
-    label: str
-    category: str
-    subcategory: str | None = None  # used where the data splits the category
-    whole_label: str | None = None  # the label when the whole category has to be used
-
-
-@dataclass(frozen=True)
-class BasketItem:
-    """One line of the mandatory high-harm basket and where its figures come from."""
-
-    label: str
-    measure: str | None = None  # a Met dashboard series (ward_measures)
-    records: tuple[str, ...] = ()  # ward_counts "Category" or "Category | subcategory"
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class PrioritySettings:
-    """``config/priorities.toml``, validated (see the comments there for every number)."""
-
-    candidates: tuple[Candidate, ...]
-    basket: tuple[BasketItem, ...]
-    n_priorities: int = 2
-    alpha: float = 0.05
-    min_change: float = 0.05
-    prior_count: float = 10.0
-    weight_rate: float = 1.0
-    weight_trend: float = 1.0
-    weight_harm: float = 4.0
-    rate_cap: float = 2.0
-    trend_cap: float = 1.0
-
-
-_NUMBERS = {  # toml table, key -> field, lowest, highest
-    ("trend", "alpha"): ("alpha", 0.0, 1.0),
-    ("trend", "min_change"): ("min_change", 0.0, 10.0),
-    ("trend", "prior_count"): ("prior_count", 0.0, math.inf),
-    ("score", "rate"): ("weight_rate", 0.0, math.inf),
-    ("score", "trend"): ("weight_trend", 0.0, math.inf),
-    ("score", "harm"): ("weight_harm", 0.0, math.inf),
-    ("score", "rate_cap"): ("rate_cap", 0.0, math.inf),
-    ("score", "trend_cap"): ("trend_cap", 0.0, math.inf),
-}
-
-
-def load_priority_settings(config: PlannerConfig) -> PrioritySettings:
-    """The settings of ``config/priorities.toml`` (``config.extra["priorities"]``).
-
-    Raises
-    ------
-    ConfigError
-        The file is missing, a key is unknown, a number is out of range, or a candidate or basket
-        item names an unknown category (every problem is named at once).
-    """
-    where = str(config.config_dir / "priorities.toml")
-    raw = config.extra.get("priorities")
-    if raw is None:
-        raise ConfigError(f"{where} not found: the candidates and the basket are defined there")
-    problems: list[str] = []
-    _keys(raw, {"n_priorities", "trend", "score", "candidates", "basket"}, where, problems)
-    values: dict[str, Any] = {}
-    for table in ("trend", "score"):
-        allowed = {k for t, k in _NUMBERS if t == table}
-        _keys(raw.get(table, {}), allowed, f"{where} [{table}]", problems)
-    for (table, key), (name, lo, hi) in _NUMBERS.items():
-        value = raw.get(table, {}).get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-            problems.append(
-                f"{where} [{table}] {key}: expected a number in [{lo}, {hi}], {value!r}"
-            )
-        else:
-            values[name] = float(value)
-    n = raw.get("n_priorities", 2)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        problems.append(f"{where}: n_priorities must be a whole number >= 1, found {n!r}")
-    candidates = tuple(_candidate(c, f"{where} [[candidates]] {i + 1}", problems)
-                       for i, c in enumerate(raw.get("candidates", [])))  # fmt: skip
-    basket = tuple(_basket_item(b, f"{where} [[basket]] {i + 1}", problems)
-                   for i, b in enumerate(raw.get("basket", [])))  # fmt: skip
-    labels = [c.label for c in candidates]
-    if not candidates:
-        problems.append(f"{where}: no [[candidates]]; list the crime types to choose from")
-    if len(set(labels)) < len(labels):
-        problems.append(f"{where}: candidate labels must be unique, found {labels}")
-    if problems:
-        raise ConfigError("\n".join(problems))
-    return PrioritySettings(candidates, basket, n_priorities=n, **values)
-
-
-def _keys(table: Any, allowed: set[str], where: str, problems: list[str]) -> None:
-    if not isinstance(table, Mapping):
-        problems.append(f"{where}: expected a table, found {table!r}")
-        return
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        problems.append(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
-
-
-def _category(name: Any, where: str, problems: list[str]) -> str:
-    canon = {c.casefold(): c for c in s.CATEGORIES}
-    cat = canon.get(str(name).strip().casefold())
-    if cat is None:
-        problems.append(f"{where}: {name!r} is not one of the 14 categories {list(s.CATEGORIES)}")
-    return cat or str(name)
-
-
-def _candidate(raw: Any, where: str, problems: list[str]) -> Candidate:
-    _keys(raw, {"label", "category", "subcategory", "whole_label"}, where, problems)
-    raw = raw if isinstance(raw, Mapping) else {}
-    if not raw.get("label") or not raw.get("category"):
-        problems.append(f"{where}: a candidate needs a label and a category")
-    sub = raw.get("subcategory")
-    return Candidate(
-        label=str(raw.get("label", "")),
-        category=_category(raw.get("category", ""), where, problems),
-        subcategory=_norm(sub) if sub else None,
-        whole_label=raw.get("whole_label"),
-    )
-
-
-def _basket_item(raw: Any, where: str, problems: list[str]) -> BasketItem:
-    _keys(raw, {"label", "measure", "records", "note"}, where, problems)
-    raw = raw if isinstance(raw, Mapping) else {}
-    records = tuple(raw.get("records", ()))
-    if not raw.get("label") or (raw.get("measure") and records):
-        problems.append(f"{where}: an item needs a label and at most one of measure, records")
-    for rec in records:
-        _category(str(rec).partition("|")[0], where, problems)
-    measure = raw.get("measure")
-    return BasketItem(
-        label=str(raw.get("label", "")),
-        measure=_norm(measure) if measure else None,
-        records=records,
-        note=str(raw.get("note", "")),
-    )
-
-
 def _norm(text: Any) -> str:
-    return " ".join(str(text).split()).casefold()
+    return normalise_text(text)
+
+
+def _category(name: str) -> str:
+    canon = {c.casefold(): c for c in s.CATEGORIES}
+    return canon.get(name.strip().casefold(), name.strip())
 
 
 # --- rows in the two windows -----------------------------------------------------------------
@@ -294,10 +156,11 @@ def _compare(sums: np.ndarray, boroughs: pd.DataFrame, trend: bool, p: PriorityS
     out["london_rate_per_1000"] = london
     out["rate_ratio"] = out["rate_per_1000"] / london if london > 0 else np.nan
     out["volume_prior"] = b if trend else np.nan
-    change = (a + p.prior_count) / (b + p.prior_count) - 1.0
+    test = p.trend
+    change = (a + test.prior_count) / (b + test.prior_count) - 1.0
     out["change"] = change if trend else np.nan
     out["p_value"] = _binomial_p(a, b) if trend else np.nan
-    clear = (out["p_value"] < p.alpha) & (out["change"].abs() >= p.min_change)
+    clear = (out["p_value"] < test.alpha) & (out["change"].abs() >= test.min_change)
     direction = np.where(clear & (a > b), "up", np.where(clear & (a < b), "down", ""))
     out["direction"] = np.where(direction == "", "no clear change", direction)
     if not trend:
@@ -315,7 +178,26 @@ def _binomial_p(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # --- the evidence ----------------------------------------------------------------------------
 
 
-def borough_evidence(inputs: NeedInputs, *, settings: PrioritySettings | None = None):
+@dataclass(frozen=True)
+class Evidence:
+    """:func:`borough_evidence`: the ``table`` of every borough and candidate, the window it
+    measures, whether the data cover the previous window (the trend), and notes."""
+
+    table: pd.DataFrame
+    window: f.Window
+    trend_available: bool
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class Basket:
+    """:func:`high_harm_basket`: one row per borough and item, and notes on what is missing."""
+
+    table: pd.DataFrame
+    notes: list[str]
+
+
+def borough_evidence(inputs: NeedInputs, *, settings: PrioritySettings) -> Evidence:
     """The evidence for every borough and candidate crime, ranked within the borough.
 
     Parameters
@@ -324,21 +206,20 @@ def borough_evidence(inputs: NeedInputs, *, settings: PrioritySettings | None = 
         Prepared data (:func:`planner.model.need.prepare_need`): ward counts, scored wards with
         their boroughs, population, window and harm settings.
     settings
-        Candidates, trend test and score weights; default ``config/priorities.toml``.
+        Candidates, trend test and score weights (``config.priorities``).
 
     Returns
     -------
-    pandas.DataFrame
-        One row per (borough, candidate), ordered by borough name and rank: ``borough_code``,
-        ``borough_name``, ``candidate``, ``category``, ``subcategory`` ("" for the whole
-        category), ``volume`` (window), ``population``, ``rate_per_1000``,
-        ``london_rate_per_1000``, ``rate_ratio``, ``volume_prior`` (previous window),
-        ``change`` (shrunk), ``p_value``, ``direction`` ("up", "down", "no clear change" or "not
-        available"), ``harm``, ``harm_share`` (NaN for ASB), ``harm_share_text`` ("n/a" for
-        ASB), the score terms ``rate_term``, ``trend_term``, ``harm_term``, ``score``, ``rank``
-        (1 = first) and ``sentence``. ``attrs``: ``window``, ``trend_available``, ``notes``.
+    Evidence
+        ``table``: one row per (borough, candidate), ordered by borough name and rank:
+        ``borough_code``, ``borough_name``, ``candidate``, ``category``, ``subcategory`` ("" for the
+        whole category), ``volume`` (window), ``population``, ``rate_per_1000``,
+        ``london_rate_per_1000``, ``rate_ratio``, ``volume_prior`` (previous window), ``change``
+        (shrunk), ``p_value``, ``direction`` ("up", "down", "no clear change" or "not available"),
+        ``harm``, ``harm_share`` (NaN for ASB), ``harm_share_text`` ("n/a" for ASB), the score terms
+        ``rate_term``, ``trend_term``, ``harm_term``, ``score``, ``rank`` (1 = first) and
+        ``sentence``.
     """
-    settings = settings or load_priority_settings(load_config())
     boroughs = _boroughs(inputs)
     rows = _rows(inputs.ingest.ward_counts, inputs.window, inputs, boroughs)
     weights = f.row_harm_weights(rows.frame, inputs.harm)
@@ -370,8 +251,7 @@ def borough_evidence(inputs: NeedInputs, *, settings: PrioritySettings | None = 
     evidence = pd.concat(parts).reset_index()
     evidence.insert(1, "borough_name", evidence[s.BOROUGH_CODE].map(boroughs["name"]))
     evidence = _rank(_score(evidence, settings), inputs.window, rows)
-    evidence.attrs.update(window=inputs.window, trend_available=rows.trend, notes=notes)
-    return evidence
+    return Evidence(evidence, inputs.window, rows.trend, notes)
 
 
 def _candidate_rows(rows: _Rows, cand: Candidate):
@@ -424,8 +304,9 @@ def _no_trend(rows: _Rows, window: f.Window) -> str:
     )
 
 
-def _score(ev: pd.DataFrame, p: PrioritySettings) -> pd.DataFrame:
+def _score(ev: pd.DataFrame, settings: PrioritySettings) -> pd.DataFrame:
     """Weighted mean of the terms that can be measured (see config/priorities.toml [score])."""
+    p = settings.score
     with np.errstate(divide="ignore"):
         ev["rate_term"] = np.log2(ev["rate_ratio"]).clip(-p.rate_cap, p.rate_cap)
         shrunk = np.log2(1.0 + ev["change"]).clip(-p.trend_cap, p.trend_cap)
@@ -433,7 +314,7 @@ def _score(ev: pd.DataFrame, p: PrioritySettings) -> pd.DataFrame:
     ev.loc[ev["direction"] == NOT_AVAILABLE, "trend_term"] = np.nan
     ev["harm_term"] = ev["harm_share"]
     terms = ev[["rate_term", "trend_term", "harm_term"]]
-    w = np.array([p.weight_rate, p.weight_trend, p.weight_harm])
+    w = np.array([p.rate, p.trend, p.harm])
     present = terms.notna().to_numpy() * w
     total = present.sum(axis=1)
     ev["score"] = np.where(
@@ -553,7 +434,7 @@ def propose_priorities(evidence: pd.DataFrame, *, n: int = 2) -> pd.DataFrame:
 # --- the high-harm basket ----------------------------------------------------------------------
 
 
-def high_harm_basket(inputs: NeedInputs, *, settings: PrioritySettings | None = None):
+def high_harm_basket(inputs: NeedInputs, *, settings: PrioritySettings) -> Basket:
     """The mandatory high-harm basket per borough, with whatever data exists for each item.
 
     Parameters
@@ -562,23 +443,26 @@ def high_harm_basket(inputs: NeedInputs, *, settings: PrioritySettings | None = 
         Prepared data; dashboard measures come from ``inputs.ingest.measures``, records from
         ``inputs.ingest.ward_counts``.
     settings
-        The basket definition; default ``config/priorities.toml``.
+        The basket definition (``config.priorities``).
 
     Returns
     -------
-    pandas.DataFrame
-        One row per (borough, item): ``borough_code``, ``borough_name``, ``item``, ``source``,
-        ``window`` (the months measured: the dashboard series may end before the crime data),
-        ``available``, ``volume``, ``rate_per_1000``, ``london_rate_per_1000``, ``rate_ratio``,
-        ``volume_prior``, ``change``, ``p_value``, ``direction``, ``note`` and ``sentence``.
-        Items the data lacks have NaN figures, ``available`` False and a note saying so.
+    Basket
+        ``table``: one row per (borough, item): ``borough_code``, ``borough_name``, ``item``,
+        ``source``, ``window`` (the months measured: the dashboard series may end before the crime
+        data), ``available``, ``volume``, ``rate_per_1000``, ``london_rate_per_1000``,
+        ``rate_ratio``, ``volume_prior``, ``change``, ``p_value``, ``direction``, ``note`` and
+        ``sentence``. Items the data lacks have NaN figures, ``available`` False and a note saying
+        so.
     """
-    settings = settings or load_priority_settings(load_config())
     boroughs = _boroughs(inputs)
     counts = _rows(inputs.ingest.ward_counts, inputs.window, inputs, boroughs)
-    parts = [_basket_part(inputs, boroughs, counts, item, settings) for item in settings.basket]
-    if not parts:
-        return pd.DataFrame(columns=["borough_code", "borough_name", "item", "sentence"])
+    made = [_basket_part(inputs, boroughs, counts, item, settings) for item in settings.basket]
+    if not made:
+        return Basket(
+            pd.DataFrame(columns=["borough_code", "borough_name", "item", "sentence"]), []
+        )
+    parts = [part for part, _ in made]
     basket = pd.concat(parts, keys=range(len(parts)), names=["_order"]).reset_index()
     basket.insert(2, "borough_name", basket[s.BOROUGH_CODE].map(boroughs["name"]))
     basket = basket.sort_values(["borough_name", "_order"], kind="mergesort")
@@ -586,9 +470,8 @@ def high_harm_basket(inputs: NeedInputs, *, settings: PrioritySettings | None = 
     basket["sentence"] = _basket_sentences(basket, _than(inputs.window))
     notes = basket.loc[basket["note"] != "", ["item", "note"]].drop_duplicates()
     items = notes.groupby("note", sort=False)["item"].agg(", ".join)  # one line per note
-    no_trend = {part.attrs.get("no_trend", "") for part in parts} - {""}
-    basket.attrs["notes"] = (items + ": " + items.index).tolist() + sorted(no_trend)
-    return basket
+    no_trend = {why for _, why in made} - {""}
+    return Basket(basket, (items + ": " + items.index).tolist() + sorted(no_trend))
 
 
 def _basket_part(
@@ -597,7 +480,8 @@ def _basket_part(
     counts: _Rows,
     item: BasketItem,
     p: PrioritySettings,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, str]:
+    """One item's rows, and why its trend is not available ("" when it is)."""
     window, note, source = inputs.window, item.note, "ward counts"
     if item.measure:
         source = "Met dashboard"
@@ -609,7 +493,7 @@ def _basket_part(
             f"series {item.measure!r})"
         )
         if span is None:
-            return _unavailable(boroughs, item, source, why)
+            return _unavailable(boroughs, item, source, why), ""
         if span[1] < window.end:
             window = f.Window.ending(span[1], months=len(window))
             note = _join(note, f"the dashboard series ends in {span[1]}")
@@ -619,24 +503,23 @@ def _basket_part(
         rows = counts
         mask, why = _records_mask(rows, item)
         if mask is None:
-            return _unavailable(boroughs, item, source, why)
+            return _unavailable(boroughs, item, source, why), ""
     else:
-        return _unavailable(boroughs, item, "none", note or "not available in this data")
+        return _unavailable(boroughs, item, "none", note or "not available in this data"), ""
     part = _compare(_sum(rows, mask, len(boroughs)), boroughs, rows.trend, p)
     part.insert(0, "item", item.label)
     part.insert(1, "source", source)
     part.insert(2, "window", window.label)
     part.insert(3, "available", True)
     part["note"] = note
-    part.attrs["no_trend"] = "" if rows.trend else _no_trend(rows, window)
-    return part
+    return part, "" if rows.trend else _no_trend(rows, window)
 
 
 def _records_mask(rows: _Rows, item: BasketItem) -> tuple[np.ndarray | None, str]:
     mask = np.zeros(len(rows.count), dtype=bool)
     for record in item.records:
         cat_part, sep, sub = record.partition("|")
-        category = _category(cat_part, "", [])
+        category = _category(cat_part)
         if not sep:
             mask |= (rows.frame[s.CATEGORY] == category).to_numpy()
         elif _is_split(rows, category):
@@ -710,10 +593,9 @@ def borough_priorities(
     inputs: NeedInputs,
     borough: str,
     *,
-    settings: PrioritySettings | None = None,
-    config: PlannerConfig | None = None,
-    evidence: pd.DataFrame | None = None,
-    basket: pd.DataFrame | None = None,
+    config: PlannerConfig,
+    evidence: Evidence | None = None,
+    basket: Basket | None = None,
 ) -> BoroughPriorities:
     """The evidence, the proposed priorities and the basket of one borough.
 
@@ -724,10 +606,8 @@ def borough_priorities(
     borough
         A borough name or E09 code, any case; ``config/boroughs.toml`` aliases work too
         ("Richmond", "Kensington & Chelsea", "City of Westminster").
-    settings
-        Default ``config/priorities.toml`` of *config*.
     config
-        For the aliases and the default settings; default :func:`planner.config.load_config`.
+        The priority settings (``config.priorities``) and the borough aliases.
     evidence, basket
         :func:`borough_evidence` and :func:`high_harm_basket` of *inputs*, when a caller showing
         many boroughs has computed them once; default computed here.
@@ -741,31 +621,50 @@ def borough_priorities(
     DataError
         No borough of the data matches; the message lists the close matches.
     """
-    config = config or load_config()
-    settings = settings or load_priority_settings(config)
+    settings = config.priorities
     boroughs = _boroughs(inputs)
-    code = _match_borough(borough, boroughs, config, inputs.dataset)
+    code = match_borough(borough, boroughs["name"], config, inputs.dataset)
     if evidence is None:
         evidence = borough_evidence(inputs, settings=settings)
     if basket is None:
         basket = high_harm_basket(inputs, settings=settings)
-    mine = evidence[evidence[s.BOROUGH_CODE] == code].reset_index(drop=True)
-    notes = list(evidence.attrs.get("notes", []))
-    notes += [n for n in basket.attrs.get("notes", []) if n not in notes]
+    table = evidence.table
+    mine = table[table[s.BOROUGH_CODE] == code].reset_index(drop=True)
+    notes = list(evidence.notes)
+    notes += [n for n in basket.notes if n not in notes]
     return BoroughPriorities(
         borough_code=code,
         borough_name=str(boroughs.loc[code, "name"]),
         window=inputs.window,
         evidence=mine,
         proposed=propose_priorities(mine, n=settings.n_priorities),
-        basket=basket[basket[s.BOROUGH_CODE] == code].reset_index(drop=True),
+        basket=basket.table[basket.table[s.BOROUGH_CODE] == code].reset_index(drop=True),
         notes=notes,
     )
 
 
-def _match_borough(query: str, boroughs: pd.DataFrame, config: PlannerConfig, dataset: str):
+def match_borough(query: str, boroughs: pd.Series, config: PlannerConfig, dataset: str) -> str:
+    """The E09 code of borough *query* (a name or code, any case, or an alias) in *boroughs*.
+
+    Parameters
+    ----------
+    query
+        What a person typed: "camden", "E09000007", "Richmond", "Kensington & Chelsea".
+    boroughs
+        Borough name by code: the boroughs of the data set.
+    config
+        Its borough names and aliases (``config/boroughs.toml``).
+    dataset
+        The data set's name, for the message.
+
+    Raises
+    ------
+    DataError
+        No borough matches: the message says whether it is a borough the data set does not
+        score, or lists the close matches.
+    """
     key = _norm(query)
-    names = {_norm(name): code for code, name in boroughs["name"].items()}
+    names = {_norm(name): code for code, name in boroughs.items()}
     codes = {_norm(code): code for code in boroughs.index}
     aliases = {_norm(a): _norm(name) for a, name in config.borough_aliases.items()}
     found = codes.get(key) or names.get(key) or names.get(aliases.get(key, ""))
@@ -778,9 +677,9 @@ def _match_borough(query: str, boroughs: pd.DataFrame, config: PlannerConfig, da
         raise DataError(
             f"{hit[1]} ({hit[0]}) is not among the {len(boroughs)} boroughs of data set "
             f"{dataset!r} (not scored: see the data set's notes); choose one of "
-            f"{', '.join(boroughs['name'])}"
+            f"{', '.join(boroughs)}"
         )
-    spelled = {_norm(n): n for n in boroughs["name"]}
+    spelled = {_norm(n): n for n in boroughs}
     spelled |= {a: spelled[n] for a, n in aliases.items() if n in spelled}
     close = [n for n in spelled if key and key in n]  # "kensington", "tower"
     close += difflib.get_close_matches(key, list(spelled), n=3, cutoff=0.6)
@@ -788,5 +687,5 @@ def _match_borough(query: str, boroughs: pd.DataFrame, config: PlannerConfig, da
     hint = f"did you mean {' or '.join(names)}? " if names else ""
     raise DataError(
         f"no borough called {query!r} in data set {dataset!r}; {hint}Use a borough name or E09 "
-        f"code, one of {', '.join(boroughs['name'])}"
+        f"code, one of {', '.join(boroughs)}"
     )

@@ -36,7 +36,6 @@ import operator
 import os
 import sqlite3
 import threading
-import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -47,6 +46,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
+from planner.config import PlannerConfig, StoreSettings
 from planner.errors import ConfigError, PlannerError
 from planner.files import atomic_path
 from planner.register import access
@@ -68,7 +68,6 @@ SCHEMA_VERSION = 1
 DEFAULT_URL = "sqlite:///.planner/register.sqlite"
 ENV_URL = "PLANNER_DB_URL"
 BACKUP_FORMAT = "planner-register-backup"
-_STORE_KEYS = {"url", "busy_timeout_s"}
 
 
 class RegisterError(PlannerError):
@@ -222,54 +221,15 @@ def upgrade(conn: Connection, current: int) -> int:
 # --- configuration ----------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class _StoreSettings:
-    url: str = DEFAULT_URL
-    busy_timeout_s: float = 30.0
-
-
-def _store_settings(config: Any) -> _StoreSettings:
-    """Settings from ``config.extra["store"]``, a mapping, or ``config/store.toml``."""
-    where = "config/store.toml"
-    if config is None:
-        from planner.config import default_config_dir
-
-        path = default_config_dir() / "store.toml"
-        where = str(path)
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    elif isinstance(config, Mapping):
-        raw = dict(config)
-    else:
-        raw = dict(config.extra.get("store", {}))
-        where = str(Path(config.config_dir) / "store.toml")
-    unknown = sorted(set(raw) - _STORE_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(sorted(_STORE_KEYS))}"
-        )
-    url = raw.get("url", DEFAULT_URL)
-    timeout = raw.get("busy_timeout_s", 30.0)
-    if not isinstance(url, str) or not url.strip():
-        raise ConfigError(f"{where}: 'url' should be a database URL, found {url!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
-        raise ConfigError(f"{where}: 'busy_timeout_s' should be seconds >= 0, found {timeout!r}")
-    return _StoreSettings(url=url, busy_timeout_s=float(timeout))
-
-
-def register_url(url: str | None = None, *, config: Any = None) -> str:
+def register_url(settings: StoreSettings, url: str | None = None) -> str:
     """The database URL in force: *url*, else ``$PLANNER_DB_URL``, else ``config/store.toml``.
 
     Parameters
     ----------
+    settings
+        ``config.store``.
     url
         An explicit SQLAlchemy URL; wins over everything else.
-    config
-        A :class:`planner.config.PlannerConfig` (its ``extra["store"]``), the ``store``
-        table itself, or None to read ``config/store.toml`` if present.
 
     Returns
     -------
@@ -278,9 +238,7 @@ def register_url(url: str | None = None, *, config: Any = None) -> str:
     if url:
         return url
     env = os.environ.get(ENV_URL, "").strip()
-    if env:
-        return env
-    return _store_settings(config).url
+    return env or settings.url
 
 
 # --- the register -----------------------------------------------------------------------
@@ -295,12 +253,14 @@ class PlanRegister:
 
     Parameters
     ----------
+    settings
+        ``config.store``: the database URL and SQLite's busy timeout.
     url
         A SQLAlchemy URL; default from :func:`register_url` (``$PLANNER_DB_URL``, then
-        ``config/store.toml``). A relative SQLite path is resolved against the working
-        directory now, and its folder is created on first use.
-    config
-        A :class:`planner.config.PlannerConfig`, or the ``store`` table as a mapping.
+        *settings*). A relative SQLite path is resolved against the working directory now,
+        and its folder is created on first use.
+    borough_names
+        Borough name by E09 code, for messages.
 
     Raises
     ------
@@ -308,12 +268,24 @@ class PlanRegister:
         The URL is not a valid SQLAlchemy URL, or its driver is not installed.
     """
 
-    def __init__(self, url: str | None = None, *, config: Any = None) -> None:
-        self._url = _parse_url(register_url(url, config=config))
-        self._busy_timeout_s = _store_settings(config).busy_timeout_s
+    def __init__(
+        self,
+        settings: StoreSettings,
+        *,
+        url: str | None = None,
+        borough_names: Mapping[str, str] | None = None,
+    ) -> None:
+        self._url = _parse_url(register_url(settings, url))
+        self._busy_timeout_s = settings.busy_timeout_s
+        self._names = dict(borough_names or {})
         self._engine = self._create_engine()
         self._ready = False
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: PlannerConfig, *, url: str | None = None) -> PlanRegister:
+        """The register of *config* (``config/store.toml``, ``$PLANNER_DB_URL``, or *url*)."""
+        return cls(config.store, url=url, borough_names=config.borough_names)
 
     # -- identity and lifecycle --
 
@@ -405,7 +377,7 @@ class PlanRegister:
         RegisterError
             The database cannot be written.
         """
-        access.check(user, access.RECORD_PRIORITIES, _code(borough_code))
+        access.check(user, access.RECORD_PRIORITIES, _code(borough_code), names=self._names)
         problems: list[str] = []
         row = {
             "borough_code": _text(borough_code, "borough_code", problems),
@@ -519,7 +491,7 @@ class PlanRegister:
         RegisterError
             The database cannot be written.
         """
-        access.check(user, access.RECORD_OVERRIDE, _code(borough_code))
+        access.check(user, access.RECORD_OVERRIDE, _code(borough_code), names=self._names)
         problems: list[str] = []
         row = {
             "plan_id": None if plan_id is None else _plan_key(plan_id, problems),
@@ -625,7 +597,7 @@ class PlanRegister:
         RegisterError
             The database cannot be written; nothing was saved.
         """
-        access.check(user, access.SAVE_PLAN)
+        access.check(user, access.SAVE_PLAN, names=self._names)
         problems: list[str] = []
         parent = {
             "name": _text(name, "name", problems),

@@ -37,7 +37,7 @@ import pyarrow.csv as pacsv
 from planner.config import CategoryMap, CoordinateChecks, PointColumns, normalise_name
 from planner.errors import DataError
 from planner.files import check_utf8
-from planner.ingest.sources import _rows
+from planner.ingest.sources import incident_rows
 from planner.ingest.sources.base import SourceFrame
 
 __all__ = ["read_api_json", "read_points_csv", "read_street_csv"]
@@ -102,7 +102,7 @@ def read_street_csv(
     parts = []
     for name, table, cols in _csv_tables(path, STREET_COLUMNS, frame, progress):
         parts.append(
-            _rows.canonical(
+            incident_rows.canonical(
                 source=name,
                 incident_id=_text(table, cols["id"]),
                 month=_text(table, cols["month"]),
@@ -117,7 +117,7 @@ def read_street_csv(
         )
     # A Crime ID is unique to a crime; the same id in two rows is the same crime published
     # twice (seen in the Met burglary files): count it once. ASB rows have no id.
-    return _rows.finish(frame, parts, dedupe_ids=True)
+    return incident_rows.finish(frame, parts, dedupe_ids=True)
 
 
 def read_points_csv(
@@ -161,7 +161,7 @@ def read_points_csv(
     parts = []
     for name, table, cols in _csv_tables(path, wanted, frame, progress):
         parts.append(
-            _rows.canonical(
+            incident_rows.canonical(
                 source=name,
                 incident_id=_text(table, cols["id"]) if "id" in cols else None,
                 month=_text(table, cols["month"]),
@@ -175,7 +175,7 @@ def read_points_csv(
                 crs=None if use_lonlat else columns.crs,
             )
         )
-    return _rows.finish(frame, parts, dedupe_ids=columns.incident_id is not None)
+    return incident_rows.finish(frame, parts, dedupe_ids=columns.incident_id is not None)
 
 
 # --- API JSON ---------------------------------------------------------------
@@ -213,7 +213,7 @@ def read_api_json(
         with tempfile.TemporaryDirectory(prefix="planner-api-", dir=_scratch_dir()) as tmp:
             files = _extract_json(item, Path(tmp)) if _is_tar(item) else _json_files(item)
             table = _read_json_batch(files, label)
-        return _rows.canonical(
+        return incident_rows.canonical(
             source=table.column("source"),
             incident_id=table.column("id"),
             month=table.column("month"),
@@ -233,7 +233,7 @@ def read_api_json(
                 progress(label)
             frame.files.append(label)
             parts.append(part)
-    return _rows.finish(frame, parts, dedupe_ids=True)
+    return incident_rows.finish(frame, parts, dedupe_ids=True)
 
 
 def _json_batches(path: Path) -> list[tuple[str, Path]]:

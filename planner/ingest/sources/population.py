@@ -8,14 +8,14 @@ Two methods, configured in ``config/population.toml``:
   EPSG:27700 (Census 2011 by LSOA 2011: any other ward vintage).
 
 Wards that cannot get an honest figure (the City of London's, a ward no small area falls in)
-get NaN, never an invented number; ``series.attrs["report"]`` says which and why.
+get NaN, never an invented number; the report of :class:`Population` says which and why.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,83 +24,32 @@ import numpy as np
 import pandas as pd
 
 from planner import schema as s
-from planner.config import PlannerConfig
+from planner.config import CentroidSource, LookupSource, PlannerConfig
 from planner.errors import ConfigError, DataError
 
-__all__ = ["PopulationSettings", "population_settings", "ward_population"]
+__all__ = ["Population", "ward_population"]
 
 logger = logging.getLogger(__name__)
 
-Method = Literal["auto", "lookup", "centroid"]
 _METHODS = ("auto", "lookup", "centroid")
 
 
 @dataclass(frozen=True)
-class LookupSource:
-    population: str
-    population_code: str
-    population_value: str
-    lookup: str
-    lookup_code: str
-    lookup_ward: str
-    population_borough: str | None = None
-    year: int | None = None
+class Population:
+    """Residents per ward (``values``, NaN where no honest figure exists) and the ``report``:
+    method, year, sources, totals, the wards without a population with the reason for each,
+    implausibly small wards, unassigned small areas."""
 
-
-@dataclass(frozen=True)
-class CentroidSource:
-    areas: str
-    area_code: str
-    population_value: str
-    area_borough: str | None = None
-    snap_distance_m: float = 250.0
-    year: int | None = None
-
-
-@dataclass(frozen=True)
-class PopulationSettings:
-    """``config/population.toml``, validated."""
-
-    lookup: LookupSource
-    centroid: CentroidSource
-    method: Method = "auto"
-    auto_min_share: float = 0.5
-    min_plausible: float = 1000.0
-    unseparable_boroughs: tuple[str, ...] = (s.CITY_OF_LONDON,)
-
-
-def population_settings(config: PlannerConfig) -> PopulationSettings:
-    """The population settings of ``config/population.toml`` (``config.extra["population"]``).
-
-    Raises
-    ------
-    ConfigError
-        The file is missing, a key is unknown or missing, or the method is not known.
-    """
-    where = str(config.config_dir / "population.toml")
-    raw = config.extra.get("population")
-    if raw is None:
-        raise ConfigError(f"{where} not found: the population sources are configured there")
-    top = {"method", "auto_min_share", "min_plausible", "unseparable_boroughs"}
-    _check(raw, top | {"lookup", "centroid"}, where)
-    lookup = _table(LookupSource, raw.get("lookup"), f"{where} [lookup]")
-    centroid = _table(CentroidSource, raw.get("centroid"), f"{where} [centroid]")
-    method = raw.get("method", "auto")
-    if method not in _METHODS:
-        raise ConfigError(f"{where}: method {method!r} is not one of {', '.join(_METHODS)}")
-    return PopulationSettings(
-        lookup=lookup,
-        centroid=centroid,
-        method=method,
-        auto_min_share=float(raw.get("auto_min_share", 0.5)),
-        min_plausible=float(raw.get("min_plausible", 1000)),
-        unseparable_boroughs=tuple(raw.get("unseparable_boroughs", (s.CITY_OF_LONDON,))),
-    )
+    values: pd.Series
+    report: dict[str, Any]
 
 
 def ward_population(
-    config: PlannerConfig, wards: gpd.GeoDataFrame, *, method: Method = "auto"
-) -> pd.Series:
+    config: PlannerConfig,
+    wards: gpd.GeoDataFrame,
+    *,
+    method: Literal["auto", "lookup", "centroid"] = "auto",
+) -> Population:
     """Usual residents per ward, aligned to *wards*.
 
     Parameters
@@ -126,7 +75,7 @@ def ward_population(
     DataError
         A source file is missing or lacks the configured columns.
     """
-    settings = population_settings(config)
+    settings = config.population
     if not isinstance(wards, pd.DataFrame):
         wards = pd.DataFrame(index=pd.Index(wards, name=s.WARD_CODE))
     if method not in _METHODS:
@@ -156,13 +105,12 @@ def ward_population(
             code: float(v) for code, v in population[population < settings.min_plausible].items()
         },
     )
-    population.attrs["report"] = report
     logger.info(
         "population (%s, %s): %d of %d wards, total %.0f; %d without: %s",
         chosen, report.get("year"), report["wards_with_population"], len(wards),
         report["total"], len(missing), report["missing_by_reason"],
     )  # fmt: skip
-    return population
+    return Population(population, report)
 
 
 # --- the two methods ---------------------------------------------------------------------------
@@ -304,25 +252,3 @@ def _require(found: Any, columns: list[str], path: Path) -> None:
             f"{path}: column(s) {lacking} not found (columns: {have[:12]}); fix the column "
             "names in config/population.toml"
         )
-
-
-def _check(table: Any, allowed: set[str], where: str) -> None:
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"{where}: expected a table, found {table!r}")
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(sorted(allowed))}"
-        )
-
-
-def _table(cls: type, table: Any, where: str) -> Any:
-    names = {f.name for f in fields(cls)}
-    _check(table if table is not None else {}, names, where)
-    table = dict(table or {})
-    required = [f.name for f in fields(cls) if f.default is MISSING]
-    lacking = [n for n in required if n not in table]
-    if lacking:
-        raise ConfigError(f"{where}: missing key(s) {', '.join(lacking)}")
-    return cls(**table)

@@ -2,14 +2,16 @@
 
 Columns are detected from ``config/wards.toml`` (or mapped explicitly); a ward file without a
 borough column takes each ward's borough from a borough file by largest overlap; invalid polygons
-are repaired with :func:`shapely.make_valid`. What was done goes in ``gdf.attrs["report"]``.
+are repaired with :func:`shapely.make_valid`. What was done is the report of :class:`WardFile`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -20,10 +22,10 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from planner import schema as s
-from planner.config import PlannerConfig, WardColumns, load_config
+from planner.config import PlannerConfig, WardColumns
 from planner.errors import DataError
 
-__all__ = ["DEFAULT_BOROUGH_FILE", "read_dataset_wards", "read_wards"]
+__all__ = ["DEFAULT_BOROUGH_FILE", "WardFile", "read_dataset_wards", "read_wards"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,14 @@ _BNG_EXTENT = np.array(
 )  # generous Great Britain box
 
 
+@dataclass(frozen=True)
+class WardFile:
+    """Wards read from a boundary file: the ``frame`` and the ``report`` of what was done."""
+
+    frame: gpd.GeoDataFrame
+    report: dict[str, Any]
+
+
 def read_wards(
     path: str | Path,
     *,
@@ -46,8 +56,8 @@ def read_wards(
     crs: str | CRS | None = None,
     columns: WardColumns | None = None,
     boroughs: str | Path | None = None,
-    config: PlannerConfig | None = None,
-) -> gpd.GeoDataFrame:
+    config: PlannerConfig,
+) -> WardFile:
     """Read a ward boundary file into the planner's canonical wards.
 
     Parameters
@@ -65,15 +75,15 @@ def read_wards(
         Borough boundary file for ward files without a borough column; default
         :data:`DEFAULT_BOROUGH_FILE` in the data folder.
     config
-        Planner configuration; default :func:`planner.config.load_config`.
+        Planner configuration: column detection, borough names, the data folder.
 
     Returns
     -------
-    geopandas.GeoDataFrame
-        Indexed by ``ward_code``; columns ``ward_name``, ``borough_code``, ``borough_name``,
-        ``geometry``; EPSG:27700. ``attrs["report"]`` is a JSON-serialisable dict: path, layer,
-        features, columns (field -> where it came from), crs_source, repaired_geometries,
-        repaired_ward_codes, boroughs.
+    WardFile
+        ``frame`` indexed by ``ward_code``; columns ``ward_name``, ``borough_code``,
+        ``borough_name``, ``geometry``; EPSG:27700. ``report`` is a JSON-serialisable dict:
+        path, layer, features, columns (field -> where it came from), crs_source,
+        repaired_geometries, repaired_ward_codes, boroughs.
 
     Raises
     ------
@@ -82,7 +92,6 @@ def read_wards(
         column, has blank or duplicate ward codes, unusable geometries, or wards that cannot be
         given a borough.
     """
-    config = config if config is not None else load_config()
     path = Path(path)
     raw, layer = _open(path, layer)
     if raw.empty:
@@ -118,12 +127,10 @@ def read_wards(
     }
     if repaired.any():
         logger.warning("%s: repaired %d invalid geometries", path, repaired.sum())
-    wards = wards[[*s.WARD_COLUMNS, "geometry"]]
-    wards.attrs["report"] = report
-    return wards
+    return WardFile(wards[[*s.WARD_COLUMNS, "geometry"]], report)
 
 
-def read_dataset_wards(config: PlannerConfig, dataset_name: str | None = None) -> gpd.GeoDataFrame:
+def read_dataset_wards(config: PlannerConfig, dataset_name: str | None = None) -> WardFile:
     """Read the ward boundaries of a configured dataset (``[datasets.NAME.wards]``).
 
     Parameters
@@ -135,7 +142,7 @@ def read_dataset_wards(config: PlannerConfig, dataset_name: str | None = None) -
 
     Returns
     -------
-    geopandas.GeoDataFrame
+    WardFile
         As :func:`read_wards`.
 
     Raises

@@ -1,0 +1,409 @@
+"""The application layer: every action the app and the command line perform, in one place.
+
+A front end turns its widgets or options into a :class:`~planner.scenario.Scenario`, calls
+one of these functions, and presents what comes back; no domain rule lives in a front end.
+
+======================  =================================================================
+action                  function
+======================  =================================================================
+load a dataset          :func:`prepare` (ingest, features, forecast; drops a forecast it
+                        cannot backtest, with a warning)
+score                   :func:`score`, :func:`write_scores`
+plan                    :func:`plan` (the register's overrides applied once)
+priorities              :func:`evidence`, :func:`borough_priorities`, :func:`plan_year`
+export a plan           :func:`export_plan`
+save / load a plan      :func:`save_plan`, :func:`load_plan`
+borough pack            :func:`borough_pack`, :func:`write_borough_pack`
+compare scenarios       :func:`compare`
+======================  =================================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from planner import schema as s
+from planner.config import COMPONENTS, PlannerConfig
+from planner.errors import DataError, PlannerWarning
+from planner.model.need import (
+    NeedInputs,
+    NeedResult,
+    Progress,
+    absent_components,
+    prepare_need,
+    score_need,
+)
+from planner.plan.allocation import allocate_wards, compare_allocations
+from planner.plan.overrides import Override, apply_overrides, fitting_overrides
+from planner.plan.priorities import (
+    Basket,
+    BoroughPriorities,
+    Evidence,
+    borough_evidence,
+    high_harm_basket,
+)
+from planner.plan.priorities import borough_priorities as _borough_view
+from planner.register.access import LOCAL_PLANNER, User
+from planner.register.store import PlanRegister
+from planner.results import PlanResult, RunManifest
+from planner.scenario import Scenario
+
+__all__ = [
+    "Comparison",
+    "SavedPlan",
+    "absent_reasons",
+    "borough_names",
+    "borough_pack",
+    "borough_priorities",
+    "compare",
+    "evidence",
+    "export_plan",
+    "load_plan",
+    "plan",
+    "plan_year",
+    "prepare",
+    "save_plan",
+    "score",
+    "window_ends",
+    "write_borough_pack",
+    "write_scores",
+]
+
+log = logging.getLogger(__name__)
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def prepare(
+    config: PlannerConfig,
+    scenario: Scenario,
+    *,
+    use_cache: bool = True,
+    progress: Progress = None,
+) -> NeedInputs:
+    """Load the scenario's dataset and window: ward counts, wards, features, the forecast.
+
+    A forecast that cannot be backtested on this data (too few months of history) is dropped
+    with a :class:`~planner.errors.PlannerWarning` and the reason kept in
+    ``inputs.forecast_note``; the rest of the scenario goes ahead.
+
+    Raises
+    ------
+    DataError
+        A file is missing or unusable, or the window is not in the data.
+    """
+
+    def load(use_forecast: bool) -> NeedInputs:
+        return prepare_need(
+            config,
+            scenario.dataset,
+            settings=scenario.need,
+            window_end=scenario.window_end,
+            use_forecast=use_forecast,
+            use_cache=use_cache,
+            progress=progress,
+        )
+
+    try:
+        return load(scenario.use_forecast)
+    except DataError as exc:
+        if not scenario.use_forecast:
+            raise
+        why = f"the forecast cannot be used with this data, so it is off: {exc}"
+        warnings.warn(why, PlannerWarning, stacklevel=2)
+        inputs = load(False)
+        inputs.forecast_note = f"cannot be fitted to this data ({exc})"
+        return inputs
+
+
+def borough_names(inputs: NeedInputs) -> pd.Series:
+    """Borough name by code for the scored wards, in name order."""
+    names = inputs.wards.groupby(s.BOROUGH_CODE, sort=False)[s.BOROUGH_NAME].first()
+    return names.sort_values(kind="stable")
+
+
+def window_ends(inputs: NeedInputs) -> list[str]:
+    """Months that can end a scoring window in this data, newest first."""
+    months = len(inputs.window)
+    present = [str(m) for m in inputs.monthly.columns]
+    return present[months - 1 :][::-1] if len(present) >= months else present[::-1]
+
+
+def absent_reasons(inputs: NeedInputs) -> dict[str, str]:
+    """Why each need component the data cannot provide is absent, in words."""
+    reasons = {}
+    for comp in absent_components(inputs):
+        if comp == "asb":
+            kinds = {src.get("kind", "") for src in inputs.ingest.quality.get("sources", [])}
+            met = any(k.startswith("mps") for k in kinds)
+            reasons[comp] = "not in this data" + (
+                " (the Met publishes none at ward level)" if met else ""
+            )
+        elif comp == "forecast":
+            reasons[comp] = inputs.forecast_note or "not available"
+        elif comp == "trend":
+            reasons[comp] = "not available: the data do not cover the 12 months before the window"
+        else:
+            reasons[comp] = "not available in this data"
+    return {c: reasons[c] for c in COMPONENTS if c in reasons}
+
+
+# --- scores and plans ------------------------------------------------------------------------
+
+
+def score(inputs: NeedInputs, scenario: Scenario, *, with_sensitivity: bool = True) -> NeedResult:
+    """The need index of every scored ward under the scenario's need settings."""
+    return score_need(inputs, scenario.need, with_sensitivity=with_sensitivity)
+
+
+def plan(
+    inputs: NeedInputs,
+    scenario: Scenario,
+    *,
+    register: PlanRegister | None = None,
+    with_sensitivity: bool = False,
+) -> PlanResult:
+    """Score the wards, allocate the pool in whole officers, then apply overrides once.
+
+    Parameters
+    ----------
+    inputs
+        From :func:`prepare`.
+    scenario
+        The choices; its ``overrides`` are applied after the allocation.
+    register
+        When given, the overrides recorded there that fit this allocation are added to the
+        scenario's (in the order recorded); those that do not fit are listed in
+        ``skipped_overrides`` with the reason.
+
+    Raises
+    ------
+    InfeasibleAllocationError
+        The caps, floors or damping cannot be met with this pool (the message has the numbers).
+    """
+    need = score(inputs, scenario, with_sensitivity=with_sensitivity)
+    scores = need.scores
+    allocation = allocate_wards(
+        scores["need_score"],
+        scores[s.BOROUGH_CODE],
+        pool=scenario.pool,
+        settings=scenario.allocation_settings(),
+    )
+    skipped: list[dict[str, Any]] = []
+    overrides = list(scenario.overrides)
+    if register is not None:
+        recorded = [(n, o) for n, o in _recorded(register) if o not in overrides]
+        fits, skipped = fitting_overrides(apply_overrides(allocation, overrides), recorded)
+        overrides += fits
+        scenario = dataclasses.replace(scenario, overrides=tuple(overrides))
+    if overrides:
+        allocation = apply_overrides(allocation, overrides)
+    manifest = RunManifest.build(need, scenario, allocation=allocation)
+    return PlanResult(need, allocation, scenario, manifest, skipped)
+
+
+def _recorded(register: PlanRegister) -> list[tuple[int, Override]]:
+    rows = register.overrides()
+    return [
+        (
+            int(row.id),
+            Override(
+                borough_code=str(row.borough_code),
+                from_ward=str(row.from_ward),
+                to_ward=str(row.to_ward),
+                officers=int(row.officers),
+                reason=str(row.reason),
+                recorded_by=str(row.recorded_by),
+            ),
+        )
+        for row in rows.itertuples(index=False)
+    ]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two scenarios' plans and their differences (b minus a), per ward and per borough."""
+
+    a: PlanResult
+    b: PlanResult
+    wards: pd.DataFrame
+    boroughs: pd.DataFrame
+
+
+def compare(
+    inputs: NeedInputs, a: Scenario, b: Scenario, *, names: tuple[str, str] = ("a", "b")
+) -> Comparison:
+    """Plan both scenarios on the same data and set them side by side."""
+    first, second = plan(inputs, a), plan(inputs, b)
+    wards, boroughs = compare_allocations(first.allocation, second.allocation, names=names)
+    return Comparison(first, second, wards, boroughs)
+
+
+# --- priorities ------------------------------------------------------------------------------
+
+
+def evidence(inputs: NeedInputs, config: PlannerConfig) -> tuple[Evidence, Basket]:
+    """The priority evidence and the high-harm basket of every borough (compute once)."""
+    settings = config.priorities
+    return borough_evidence(inputs, settings=settings), high_harm_basket(inputs, settings=settings)
+
+
+def borough_priorities(
+    inputs: NeedInputs,
+    config: PlannerConfig,
+    borough: str,
+    *,
+    london: tuple[Evidence, Basket] | None = None,
+) -> BoroughPriorities:
+    """One borough's evidence, proposed priorities and basket (*london*: :func:`evidence`)."""
+    ev, basket = london if london is not None else evidence(inputs, config)
+    return _borough_view(inputs, borough, config=config, evidence=ev, basket=basket)
+
+
+def plan_year(window_end: str) -> int:
+    """The year a review on data ending *window_end* plans for: the next April's year.
+
+    Priorities are agreed for the policing year that starts in April: data to January 2026
+    plan for 2026, data to May 2026 for 2027.
+    """
+    year, month = int(window_end[:4]), int(window_end[5:7])
+    return year if month < 4 else year + 1
+
+
+# --- files out -------------------------------------------------------------------------------
+
+
+def write_scores(result: NeedResult, scenario: Scenario, out: str | Path) -> list[Path]:
+    """Write the need tables (scores, components, features, sensitivity, backtest) as CSV."""
+    from planner.outputs.export import write_need_tables
+
+    return write_need_tables(result, RunManifest.build(result, scenario), out)
+
+
+def export_plan(
+    result: PlanResult,
+    out: str | Path,
+    *,
+    formats: Iterable[str],
+    stem: str = "allocation",
+) -> list[Path]:
+    """Write a plan as CSV, Excel, GeoJSON and/or GeoPackage, with its manifest."""
+    from planner.outputs.export import write_allocation
+
+    return write_allocation(
+        result.allocation,
+        result.inputs.wards,
+        out,
+        manifest=result.manifest,
+        scores=result.need.scores,
+        formats=formats,
+        stem=stem,
+    )
+
+
+def borough_pack(
+    result: PlanResult,
+    borough: str,
+    *,
+    config: PlannerConfig,
+    london: tuple[Evidence, Basket] | None = None,
+) -> str:
+    """The printable pack of one borough as a self-contained HTML page."""
+    from planner.outputs.pack import borough_pack_html
+
+    view = _pack_priorities(result, config, borough, london)
+    return borough_pack_html(result, borough, config=config, priorities=view)
+
+
+def write_borough_pack(
+    result: PlanResult,
+    borough: str,
+    out: str | Path,
+    *,
+    config: PlannerConfig,
+    pdf: bool = False,
+) -> list[Path]:
+    """Write ``<borough>_pack.html`` (and a PDF where WeasyPrint is installed)."""
+    from planner.outputs.pack import write_borough_pack as write
+
+    view = _pack_priorities(result, config, borough, None)
+    return write(result, borough, out, config=config, priorities=view, pdf=pdf)
+
+
+def _pack_priorities(
+    result: PlanResult,
+    config: PlannerConfig,
+    borough: str,
+    london: tuple[Evidence, Basket] | None,
+) -> BoroughPriorities | str:
+    try:
+        return borough_priorities(result.inputs, config, borough, london=london)
+    except DataError as exc:
+        log.warning("local priorities not computed for %s: %s", borough, exc)
+        return f"The local priorities could not be computed for this pack: {exc}"
+
+
+# --- the register ----------------------------------------------------------------------------
+
+
+def save_plan(
+    register: PlanRegister,
+    result: PlanResult,
+    name: str,
+    *,
+    user: User = LOCAL_PLANNER,
+    created_by: str | None = None,
+) -> int:
+    """Save a plan in the register with its scenario and manifest; returns its id."""
+    table = result.allocation.wards.join(result.need.scores[["need_score"]])
+    return register.save_plan(
+        name,
+        table.reset_index(),
+        settings=result.scenario.to_dict(),
+        manifest=result.manifest.to_dict(),
+        user=user,
+        created_by=created_by,
+    )
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """A plan read back from the register: who saved it and when, its scenario, its wards."""
+
+    id: int
+    name: str
+    created_at: pd.Timestamp
+    created_by: str
+    scenario: Scenario | None  # None for a plan saved before scenarios were recorded
+    manifest: RunManifest | None
+    wards: pd.DataFrame
+
+
+def load_plan(register: PlanRegister, plan_id: int) -> SavedPlan:
+    """A saved plan with its scenario read back through the configuration's checks."""
+    meta, table = register.load_plan(plan_id)
+    try:
+        scenario = Scenario.from_dict(meta["settings"], where=f"saved plan {plan_id}")
+    except (ValueError, TypeError) as exc:  # ConfigError is a ValueError
+        log.info("saved plan %s has no readable scenario: %s", plan_id, exc)
+        scenario = None
+    manifest = meta.get("manifest") or {}
+    return SavedPlan(
+        id=int(meta["id"]),
+        name=str(meta["name"]),
+        created_at=pd.Timestamp(meta["created_at"]),
+        created_by=str(meta["created_by"]),
+        scenario=scenario,
+        manifest=RunManifest.from_dict(manifest) if "scenario" in manifest else None,
+        wards=table,
+    )
+

@@ -1,0 +1,276 @@
+"""Settings of the data-in stage: folders, datasets, categories, wards, population, downloads.
+
+Each class is frozen and checks itself (:class:`~planner.config.build.Checked`); values come
+from ``config/planner.toml``, ``categories.toml``, ``wards.toml``, ``boroughs.toml``,
+``population.toml`` and ``sources.toml``, parsed by :mod:`planner.config.load`. No default here
+repeats a value of those files: a field has a default only where leaving the key out of the
+file means "none" (no layer, no CRS, no column mapping).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+from planner.config.build import Checked
+
+__all__ = [
+    "SOURCE_KINDS",
+    "CategoryMap",
+    "CentroidSource",
+    "CoordinateChecks",
+    "DatasetSpec",
+    "ExtractRule",
+    "FetchItem",
+    "JoinSettings",
+    "LookupSource",
+    "MirrorOnly",
+    "Paths",
+    "PointColumns",
+    "PopulationSettings",
+    "SourceKind",
+    "SourceSpec",
+    "Sources",
+    "WardColumns",
+    "WardDetection",
+    "WardsSpec",
+]
+
+SourceKind = Literal["police_uk_csv", "police_uk_api", "points_csv", "mps_ward", "mps_dashboard"]
+SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where data are read from and results written (``planner.toml [paths]``)."""
+
+    data_dir: str
+    cache_dir: str
+    out_dir: str
+
+
+@dataclass(frozen=True)
+class JoinSettings(Checked):
+    """``planner.toml [join]``: points just outside every ward go to the nearest one."""
+
+    snap_distance_m: float
+
+    def _problems(self) -> list[str]:
+        if self.snap_distance_m < 0:
+            return [f"snap_distance_m must be metres >= 0, found {self.snap_distance_m}"]
+        return []
+
+
+@dataclass(frozen=True)
+class CoordinateChecks(Checked):
+    """``planner.toml [coordinates]``: the box points must fall in, and how many may not."""
+
+    lon_min: float
+    lon_max: float
+    lat_min: float
+    lat_max: float
+    max_bad_share: float
+
+    def _problems(self) -> list[str]:
+        found = []
+        if not (self.lon_min < self.lon_max and self.lat_min < self.lat_max):
+            found.append("lon_min/lat_min must be below lon_max/lat_max")
+        if not 0 <= self.max_bad_share <= 1:
+            found.append(f"max_bad_share must be in [0, 1], found {self.max_bad_share}")
+        return found
+
+
+@dataclass(frozen=True)
+class WardColumns:
+    """An explicit column mapping for a ward file whose columns are not detected."""
+
+    ward_code: str
+    ward_name: str
+    borough_code: str | None = None
+    borough_name: str | None = None
+
+
+@dataclass(frozen=True)
+class WardsSpec:
+    """A dataset's ward boundary file."""
+
+    path: str
+    layer: str | None = None
+    crs: str | None = None  # only used when the file itself has no CRS
+    columns: WardColumns | None = None
+    boroughs: str | None = None  # borough boundary file, for ward files without a borough column
+
+
+@dataclass(frozen=True)
+class PointColumns(Checked):
+    """Columns of a generic points CSV: lon/lat (WGS84) or easting/northing (``crs``)."""
+
+    month: str
+    category: str
+    incident_id: str | None = None
+    subcategory: str | None = None
+    lon: str | None = None
+    lat: str | None = None
+    easting: str | None = None
+    northing: str | None = None
+    crs: str = "EPSG:4326"  # the CRS of lon/lat; easting/northing files name theirs
+
+    def _problems(self) -> list[str]:
+        lonlat = self.lon is not None and self.lat is not None
+        en = self.easting is not None and self.northing is not None
+        return [] if lonlat or en else ["give lon and lat, or easting and northing columns"]
+
+
+@dataclass(frozen=True)
+class SourceSpec(Checked):
+    """One source of a dataset: a reader kind and a path under the data folder."""
+
+    kind: SourceKind
+    path: str
+    columns: PointColumns | None = None  # points_csv only
+
+    def _problems(self) -> list[str]:
+        if self.kind == "points_csv" and self.columns is None:
+            return ["a points_csv source needs a columns table"]
+        return []
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A ward boundary file plus the sources that feed ward_counts."""
+
+    name: str
+    description: str
+    wards: WardsSpec
+    sources: tuple[SourceSpec, ...]
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class CategoryMap:
+    """Source names -> the 14 police.uk categories (``config/categories.toml``).
+
+    Keys are normalised (:func:`planner.config.normalise_name`).
+    """
+
+    csv: Mapping[str, str]
+    api: Mapping[str, str]
+    mps_minor: Mapping[str, tuple[str, str]]  # "MAJOR | MINOR" -> (category or "", subcategory)
+    mps_dashboard: Mapping[str, str]  # "type | subtype" -> measure
+
+
+@dataclass(frozen=True)
+class WardDetection:
+    """``config/wards.toml``: column names tried, in order, for each field of a ward file."""
+
+    ward_code: tuple[str, ...]
+    ward_name: tuple[str, ...]
+    borough_code: tuple[str, ...]
+    borough_name: tuple[str, ...]
+    borough_file_code: tuple[str, ...]
+    borough_file_name: tuple[str, ...]
+
+
+# --- population ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LookupSource:
+    """Residents by small area, summed to wards through a best-fit lookup."""
+
+    population: str
+    population_code: str
+    population_value: str
+    lookup: str
+    lookup_code: str
+    lookup_ward: str
+    population_borough: str | None = None
+    year: int | None = None
+
+
+@dataclass(frozen=True)
+class CentroidSource:
+    """Residents by small area, each area given to the ward holding its representative point."""
+
+    areas: str
+    area_code: str
+    population_value: str
+    snap_distance_m: float
+    area_borough: str | None = None
+    year: int | None = None
+
+
+@dataclass(frozen=True)
+class PopulationSettings(Checked):
+    """``config/population.toml``: how residents per ward are counted."""
+
+    method: Literal["auto", "lookup", "centroid"]
+    auto_min_share: float
+    min_plausible: float
+    unseparable_boroughs: tuple[str, ...]
+    lookup: LookupSource
+    centroid: CentroidSource
+
+    def _problems(self) -> list[str]:
+        if not 0 <= self.auto_min_share <= 1:
+            return [f"auto_min_share must be in [0, 1], found {self.auto_min_share}"]
+        return []
+
+
+# --- downloads -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExtractRule:
+    """Which members of a downloaded archive go where.
+
+    ``member`` is a glob over member names (:func:`fnmatch.fnmatchcase`; ``*`` also matches
+    ``/``). ``to`` is a path under the data folder; ending in ``/`` it is a folder and each
+    member keeps its file name, otherwise exactly one member must match.
+    """
+
+    member: str
+    to: str
+
+
+@dataclass(frozen=True)
+class FetchItem:
+    """One official file (or archive) from ``config/sources.toml``."""
+
+    name: str
+    url: str
+    publisher: str
+    licence: str
+    description: str
+    dest: str | None = None
+    page: str | None = None
+    api: str | None = None
+    resource: str | None = None
+    archive: str | None = None
+    extract: tuple[ExtractRule, ...] = ()
+    query: str | None = None
+    sha256: str | None = None
+    optional: bool = False
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The paths (or folders, ending in ``/``) this item writes under the data folder."""
+        return ((self.dest,) if self.dest else ()) + tuple(r.to for r in self.extract)
+
+
+@dataclass(frozen=True)
+class MirrorOnly:
+    """A file that only a local mirror provides (``sources.toml [local] mirror_only``)."""
+
+    path: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Sources:
+    """``config/sources.toml``: every download, and what only a mirror has."""
+
+    items: tuple[FetchItem, ...]
+    mirror_only: tuple[MirrorOnly, ...] = field(default=())
+    description: str = ""

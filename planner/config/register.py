@@ -1,0 +1,142 @@
+"""Settings of the plan register: the database, and who may change what.
+
+From ``config/store.toml`` and ``config/access.toml`` (parsed by :mod:`planner.config.load`).
+The role names are spelled here once; :mod:`planner.register.access` gives them their rules.
+Which sign-in mode is in force also depends on Streamlit's secrets file, which is looked at
+when the app starts (:func:`planner.register.access.identity_source`), not here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from planner.config.build import Checked
+
+__all__ = [
+    "BOROUGH_ROLES",
+    "COMMANDER",
+    "COUNCIL_LEADER",
+    "NO_ACCESS",
+    "PLANNER",
+    "ROLES",
+    "ROLE_LABELS",
+    "VIEWER",
+    "AccessSettings",
+    "StoreSettings",
+    "UserEntry",
+    "role_named",
+]
+
+VIEWER = "viewer"
+COMMANDER = "commander"
+COUNCIL_LEADER = "council_leader"
+PLANNER = "planner"
+ROLES: tuple[str, ...] = (VIEWER, COMMANDER, COUNCIL_LEADER, PLANNER)
+ROLE_LABELS: Mapping[str, str] = {
+    VIEWER: "viewer",
+    COMMANDER: "borough commander",
+    COUNCIL_LEADER: "council leader",
+    PLANNER: "planner",
+}
+BOROUGH_ROLES = frozenset({COMMANDER, COUNCIL_LEADER})  # roles held for named boroughs
+NO_ACCESS = "none"  # default_role that refuses people not listed in [users]
+
+_ROLE_SPELLINGS = {
+    **{r: r for r in ROLES},
+    "borough_commander": COMMANDER,
+    "bcu_commander": COMMANDER,
+    "leader": COUNCIL_LEADER,
+}
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+BAD_IDENTITY = re.compile(r"[\x00-\x1f\x7f,;<>]")
+MAX_IDENTITY = 320  # the longest e-mail address
+
+
+def role_named(text: object) -> str | None:
+    """The role a person wrote (``"Borough commander"``, ``"leader"``...), or None."""
+    return _ROLE_SPELLINGS.get(re.sub(r"[\s-]+", "_", str(text)).casefold())
+
+
+@dataclass(frozen=True)
+class StoreSettings(Checked):
+    """``config/store.toml``: the register's database."""
+
+    url: str
+    busy_timeout_s: float
+
+    def _problems(self) -> list[str]:
+        found = []
+        if not self.url.strip():
+            found.append("url should be a database URL, e.g. sqlite:///.planner/register.sqlite")
+        if self.busy_timeout_s < 0:
+            found.append(f"busy_timeout_s should be seconds >= 0, found {self.busy_timeout_s}")
+        return found
+
+
+@dataclass(frozen=True)
+class UserEntry(Checked):
+    """One person of ``access.toml [users]``: their sign-in identity as written, their role,
+    the boroughs (E09 codes once loaded) and an optional display name for the records."""
+
+    identity: str
+    role: str
+    boroughs: tuple[str, ...] = ()
+    name: str | None = None
+
+    def _problems(self) -> list[str]:
+        role = role_named(self.role)
+        if role is None:
+            return [f"role {self.role!r} is not one of {', '.join(ROLES)}"]
+        object.__setattr__(self, "role", role)
+        found = []
+        if role in BOROUGH_ROLES and not self.boroughs:
+            found.append(
+                f"a {ROLE_LABELS[role]} needs the borough(s) they hold the role for, e.g. "
+                'boroughs = ["Camden"]'
+            )
+        if role not in BOROUGH_ROLES and self.boroughs:
+            found.append(
+                f"a {ROLE_LABELS[role]} holds no boroughs (planners are London-wide, viewers "
+                "change nothing); remove boroughs, or make them a commander or council_leader"
+            )
+        if self.name is not None and not self.name.strip():
+            found.append("name should be the person's name")
+        return found
+
+
+@dataclass(frozen=True)
+class AccessSettings(Checked):
+    """``config/access.toml``: the sign-in mode asked for and the people with roles.
+
+    ``users`` is keyed by the casefolded sign-in identity (e-mail).
+    """
+
+    sign_in: Literal["auto", "oidc", "header", "local"]
+    default_role: Literal["viewer", "none"]
+    allow_local_mode: bool
+    users: Mapping[str, UserEntry]
+    trusted_header: str | None = None
+
+    def _problems(self) -> list[str]:
+        found = []
+        header = self.trusted_header
+        if header is not None and not _HEADER_NAME.match(header):
+            found.append(
+                f'trusted_header should be a header name such as "X-Forwarded-Email", '
+                f"found {header!r}"
+            )
+        if self.sign_in == "header" and not header:
+            found.append('sign_in = "header" needs trusted_header = "..."')
+        for key, entry in self.users.items():
+            identity = entry.identity.strip()
+            if not identity or BAD_IDENTITY.search(identity) or len(identity) > MAX_IDENTITY:
+                found.append(
+                    f"[users.{entry.identity!r}] is not a usable identity; give each person's "
+                    "sign-in e-mail"
+                )
+            elif key != identity.casefold():
+                found.append(f"[users] is keyed by the casefolded identity, found {key!r}")
+        return found
