@@ -50,9 +50,7 @@ DATASET = "met-2022"
 def harm_settings(config, *, weights: str = "category"):
     """The configured CCHI weights at full weight for drugs and weapons (as in DESIGN.md);
     ``category`` drops the subcategory figures, ``subcategory`` keeps them."""
-    from planner.model.features import load_harm_settings
-
-    settings = load_harm_settings(config).with_index("cchi").with_proactive("include")
+    settings = config.harm.with_index("cchi").with_proactive("include")
     if weights == "category":
         cchi = dataclasses.replace(settings.indices["cchi"], subcategories={})
         settings = dataclasses.replace(settings, indices={**settings.indices, "cchi": cchi})
@@ -73,13 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     from planner.config import load_config
     from planner.ingest import ingest
-    from planner.model.forecast import backtest, default_origins, forecaster_from_config, verdict
+    from planner.model.forecast import backtest, default_origins, forecaster, verdict
 
     if not args.data.is_dir():
         print(f"data folder {args.data} not found: nothing to benchmark (see shared/data)")
         return 0
     config = load_config(REPO / "config").with_data_dir(args.data.resolve())
-    estimator, options = forecaster_from_config(config)
+    estimator, options = forecaster(config.forecast)
     started = time.perf_counter()
     result = ingest(config, DATASET)
     monthly = monthly_harm(result.ward_counts, harm_settings(config, weights=args.weights))
@@ -140,9 +138,7 @@ def _value(text: str) -> Any:
     return text
 
 
-def _report(
-    name: str, est: Any, table: pd.DataFrame, result: dict[str, Any], seconds: float
-) -> None:
+def _report(name: str, est: Any, table: pd.DataFrame, result: Any, seconds: float) -> None:
     means = table[table["origin"] == "all"].set_index("method")
     fit = table.loc[table["method"] == "model", "fit_seconds"]
     print(f"\n== {name}: {est!r}")
@@ -155,7 +151,7 @@ def _report(
         f"backtest {seconds:.1f} s; model fit+predict per origin "
         f"{fit.mean():.1f} s (max {fit.max():.1f})"
     )
-    print(json.dumps(result, indent=1))
+    print(json.dumps(result.to_dict(), indent=1))
 
 
 def _parser() -> argparse.ArgumentParser:

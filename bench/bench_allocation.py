@@ -15,14 +15,17 @@ the machine and its load.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from planner.plan.allocation import AllocationSettings, allocate_wards
+from planner.config import load_config
+from planner.plan.allocation import allocate_wards
 from planner.plan.apportion import METHODS, apportion
 
 N_WARDS = 679
@@ -64,13 +67,19 @@ def main(argv: list[str] | None = None) -> int:
                 _time(lambda m=method: apportion(need_values, POOL, method=m), args.runs),
             )
         )
+    plain = dataclasses.replace(
+        load_config(Path(__file__).resolve().parents[1] / "config").allocation,
+        method="webster",
+        borough_floor_share=0.0,
+        max_extra_per_ward=None,
+    )
     scenarios = {
-        "allocate_wards webster": AllocationSettings(),
-        "allocate_wards webster, floors 0.8, cap 6": AllocationSettings(
-            borough_floor_share=0.8, max_extra_per_ward=6
+        "allocate_wards webster": plain,
+        "allocate_wards webster, floors 0.8, cap 6": dataclasses.replace(
+            plain, borough_floor_share=0.8, max_extra_per_ward=6
         ),
-        "allocate_wards hamilton, floors 0.8, cap 6": AllocationSettings(
-            method="hamilton", borough_floor_share=0.8, max_extra_per_ward=6
+        "allocate_wards hamilton, floors 0.8, cap 6": dataclasses.replace(
+            plain, method="hamilton", borough_floor_share=0.8, max_extra_per_ward=6
         ),
     }
     for name, settings in scenarios.items():

@@ -119,33 +119,31 @@ def weight_changes(playwright, changes: int) -> dict[str, Any]:
 
 
 def python_side(runs: int) -> dict[str, Any]:
-    """run_plan and score_need after a weight change, data prepared once (as the app does)."""
+    """api.plan and api.score after a weight change, data prepared once (as the app does)."""
+    from planner import api
     from planner.config import load_config
-    from planner.model.need import prepare_need, run_plan, score_need
-    from planner.model.scoring import load_need_settings
-    from planner.plan.allocation import settings_from_config
+    from planner.scenario import Scenario
 
     config = load_config(REPO / "config").with_data_dir(DATA)
-    need = load_need_settings(config)
+    scenario = Scenario.from_config(config, "met-2022").changed(use_forecast=False)
     start = time.perf_counter()
-    inputs = prepare_need(config, "met-2022", settings=need, use_forecast=False)
+    inputs = api.prepare(config, scenario)
     prepare_s = time.perf_counter() - start
-    allocation, pool = settings_from_config(config.extra["allocation"])
     plan_s, score_s = [], []
     for i in range(runs):
-        changed = need.with_weights(harm=0.3 + 0.01 * (i % 20))
+        changed = scenario.changed(weights={**scenario.need.weights, "harm": 0.3 + 0.01 * (i % 20)})
         t = time.perf_counter()
-        plan = run_plan(inputs, changed, allocation, pool=pool)
+        plan = api.plan(inputs, changed)
         plan_s.append(time.perf_counter() - t)
         t = time.perf_counter()
-        score_need(inputs, changed, with_sensitivity=False)
+        api.score(inputs, changed, with_sensitivity=False)
         score_s.append(time.perf_counter() - t)
     return {
         "prepare_need_s": prepare_s,
         "run_plan_s": plan_s,
         "score_need_s": score_s,
         "wards": len(plan.need.scores),
-        "pool": pool,
+        "pool": scenario.pool,
     }
 
 

@@ -27,13 +27,15 @@ def main() -> int:
     if not Path(args.data).is_dir():
         print(f"skipped: no data folder at {args.data}")
         return 0
+    from planner import api
     from planner.config import load_config
-    from planner.model.need import prepare_need, score_need
-    from planner.model.scoring import load_need_settings
+    from planner.model.need import score_need
+    from planner.scenario import Scenario
 
     config = load_config(REPO / "config").with_data_dir(args.data)
-    settings = load_need_settings(config)
-    inputs = prepare_need(config, args.dataset, settings=settings, use_forecast=False)
+    scenario = Scenario.from_config(config, args.dataset).changed(use_forecast=False)
+    settings = scenario.need
+    inputs = api.prepare(config, scenario)
     timings = {"score_only": [], "with_sensitivity": []}
     for i in range(args.runs):
         changed = settings.with_weights(harm=0.3 + 0.01 * (i % 20))

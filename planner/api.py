@@ -406,4 +406,3 @@ def load_plan(register: PlanRegister, plan_id: int) -> SavedPlan:
         manifest=RunManifest.from_dict(manifest) if "scenario" in manifest else None,
         wards=table,
     )
-

@@ -124,12 +124,13 @@ class RunManifest:
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as JSON-ready data."""
-        return jsonable(dataclasses.asdict(self))
+        data: dict[str, Any] = jsonable(dataclasses.asdict(self))
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunManifest:
         """A manifest read back from :meth:`to_dict`'s shape."""
-        values = {f.name: data.get(f.name) for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {f.name: data.get(f.name) for f in dataclasses.fields(cls)}
         values["data"] = [DataFile(**d) for d in data.get("data") or []]
         return cls(**values)
 

@@ -1,4 +1,4 @@
-"""Shared fixtures."""
+"""Shared fixtures; plain factories are in tests/factories.py."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from planner.config import PlannerConfig
+from tests.factories import SHARED_DATA, shipped_config
 
 
 @pytest.fixture(scope="session")
@@ -18,15 +19,24 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_config(shared_data, tmp_path_factory):
+def config() -> PlannerConfig:
+    """The shipped configuration (reading data from the repository's data folder)."""
+    return shipped_config()
+
+
+@pytest.fixture(scope="session")
+def real_config(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> PlannerConfig:
     """The shipped configuration reading ../shared/data, with one cache for the whole session
     (ingesting the Met's 16 years of ward files takes ~10 s; later tests load the cache)."""
-    import dataclasses
-
-    from planner.config import load_config
-
-    config = load_config().with_data_dir(shared_data)
     cache = tmp_path_factory.mktemp("shared-cache")
-    return dataclasses.replace(
-        config, paths=dataclasses.replace(config.paths, cache_dir=str(cache))
-    )
+    return shipped_config().with_data_dir(shared_data).with_cache_dir(cache)
+
+
+@pytest.fixture(scope="session")
+def met_inputs(real_config: PlannerConfig):
+    """The default dataset (met-2022) prepared without the forecast, once per session."""
+    from planner import api
+    from planner.scenario import Scenario
+
+    scenario = Scenario.from_config(real_config).changed(use_forecast=False)
+    return api.prepare(real_config, scenario)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from planner.config import load_config
+from planner.config import PlannerConfig, load_config
 from planner.errors import ConfigError, PlannerError
-from planner.register import access
 from planner.register.access import (
     COMMANDER,
     COUNCIL_LEADER,
@@ -25,19 +28,25 @@ from planner.register.access import (
     SignInRequired,
     User,
     can,
+    check,
+)
+from planner.register.identity import (
+    AccessConfig,
     identity_source,
     load_access,
     resolve_user,
     user_from_identity,
 )
 from planner.register.store import ENV_URL, InvalidRecordError, PlanRegister, RegisterError
+from tests.factories import config_copy, register_at
 
 CAMDEN, HACKNEY = "E09000007", "E09000012"
 CAMDEN_WARDS = ("E05010000", "E05010001")
 HACKNEY_WARDS = ("E05009001", "E05009002")
+NAMES = {CAMDEN: "Camden", HACKNEY: "Hackney"}  # borough names for messages (boroughs.toml)
 
-COMMANDER_CAMDEN = User("cmdr@met.police.uk", COMMANDER, frozenset({CAMDEN}))
-LEADER_CAMDEN = User("leader@camden.gov.uk", COUNCIL_LEADER, frozenset({CAMDEN}))
+COMMANDER_CAMDEN = User("cmdr@met.police.uk", COMMANDER, frozenset({CAMDEN}), NAMES)
+LEADER_CAMDEN = User("leader@camden.gov.uk", COUNCIL_LEADER, frozenset({CAMDEN}), NAMES)
 VIEWER_USER = User("someone@example.org", VIEWER)
 PLANNER_USER = User("planner@met.police.uk", PLANNER)
 
@@ -59,7 +68,7 @@ def _no_env_url(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def register(tmp_path: Path) -> PlanRegister:
-    reg = PlanRegister(f"sqlite:///{tmp_path / 'register.sqlite'}")
+    reg = register_at(f"sqlite:///{tmp_path / 'register.sqlite'}")
     yield reg
     reg.close()
 
@@ -262,58 +271,140 @@ def test_user_is_checked(args: tuple, match: str) -> None:
 
 # --- identities and configuration --------------------------------------------------------
 
-
-def _config(**raw) -> access.AccessConfig:
-    raw.setdefault("users", USERS)
-    return load_access(raw, secrets_files=[])
+SHIPPED_ACCESS = {"sign_in": "auto", "default_role": "viewer", "allow_local_mode": True}
+"""The top-level settings of config/access.toml as shipped (written here as test data)."""
 
 
-def test_identity_maps_to_roles_and_boroughs() -> None:
-    config = _config()
+def access_toml(users: dict[str, dict[str, Any]] | None = None, **top: Any) -> str:
+    """The text of an access.toml: the shipped settings changed by *top*, then [users]."""
+    users = USERS if users is None else users
+
+    def value(v: Any) -> str:  # strings and lists of strings are written alike in JSON
+        return ("true" if v else "false") if isinstance(v, bool) else json.dumps(v)
+
+    lines = [f"{key} = {value(v)}" for key, v in {**SHIPPED_ACCESS, **top}.items()]
+    lines.append("[users]")
+    for identity, entry in users.items():
+        lines.append(f"[users.{json.dumps(identity)}]")
+        lines += [f"{key} = {value(v)}" for key, v in entry.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def copy_with(tmp_path: Path):
+    """copy_with(users, **top) -> a copy of the shipped config folder with that access.toml."""
+    numbers = itertools.count()
+
+    def make(users: dict[str, dict[str, Any]] | None = None, **top: Any) -> Path:
+        folder = tmp_path / f"copy-{next(numbers)}"
+        return config_copy(folder, access=access_toml(users, **top))
+
+    return make
+
+
+@pytest.fixture
+def configure(copy_with):
+    """configure(users, **top) -> the shipped configuration with that access.toml."""
+
+    def make(users: dict[str, dict[str, Any]] | None = None, **top: Any) -> PlannerConfig:
+        return load_config(copy_with(users, **top))
+
+    return make
+
+
+@pytest.fixture
+def access_config(configure):
+    """access_config(users, **top) -> its AccessConfig, no Streamlit secrets file."""
+
+    def make(users: dict[str, dict[str, Any]] | None = None, **top: Any) -> AccessConfig:
+        return load_access(configure(users, **top), secrets_files=[])
+
+    return make
+
+
+def test_identity_maps_to_roles_and_boroughs(access_config) -> None:
+    config = access_config()
     cmdr = user_from_identity("  camden.commander@MET.police.uk ", config=config)
     assert (cmdr.role, cmdr.boroughs) == (COMMANDER, {CAMDEN})
+    assert cmdr.describe() == (
+        "Camden.Commander@met.police.uk (borough commander of Camden (E09000007))"
+    )
     leader = user_from_identity("leader@camden.gov.uk", config=config)
     assert leader == User("Cllr A <leader@camden.gov.uk>", COUNCIL_LEADER, frozenset({CAMDEN}))
     two = user_from_identity("two@met.police.uk", config=config)
     assert two.boroughs == {"E09000033", HACKNEY}  # an alias and a name, as codes
+    assert "of Hackney (E09000012), Westminster (E09000033)" in two.describe()
     assert user_from_identity("planner@met.police.uk", config=config).role == PLANNER
     stranger = user_from_identity("stranger@gmail.com", config=config)
     assert stranger == User("stranger@gmail.com", VIEWER)
 
 
-def test_default_role_none_refuses_strangers() -> None:
-    config = _config(default_role="none")
+def test_default_role_none_refuses_strangers(access_config) -> None:
+    config = access_config(default_role="none")
     with pytest.raises(PermissionDenied, match=r"stranger@gmail\.com is signed in but not listed"):
         user_from_identity("stranger@gmail.com", config=config)
     assert user_from_identity("planner@met.police.uk", config=config).role == PLANNER
 
 
+def test_check_names_the_borough_and_gives_the_reason() -> None:
+    bare = User("cmdr@met.police.uk", COMMANDER, frozenset({CAMDEN}))  # no borough names
+    with pytest.raises(PermissionDenied) as info:
+        check(bare, RECORD_OVERRIDE, HACKNEY, names=NAMES)
+    reason = (
+        "cmdr@met.police.uk (borough commander of Camden (E09000007)) may not record an override in "
+        "Hackney (E09000012): only a borough commander of that borough or a planner may."
+    )
+    assert info.value.reason == reason
+    assert str(info.value).startswith(f"{reason} Nothing was written.")
+    assert str(info.value).endswith("give them that role in config/access.toml [users]")
+    with pytest.raises(PermissionDenied, match=r"record an override in 'E09000012': only"):
+        check(bare, RECORD_OVERRIDE, HACKNEY)  # no names anywhere: the code alone
+    with pytest.raises(PermissionDenied, match=r"of Camden \(E09000007\)\) may not save a plan"):
+        check(COMMANDER_CAMDEN, SAVE_PLAN)  # the user's own names describe them
+    check(COMMANDER_CAMDEN, RECORD_OVERRIDE, CAMDEN, names=NAMES)  # allowed: nothing raised
+
+
+USER = r" \[users\.'a@b'\]"
+
+
 @pytest.mark.parametrize(
-    ("raw", "match"),
+    ("users", "top", "match"),
     [
-        ({"default_role": "planner"}, r"default_role should be 'viewer' .* or 'none'"),
-        ({"sign_in": "magic"}, r"sign_in should be one of auto, oidc, header, local"),
-        ({"trusted_header": "X Email"}, r"trusted_header should be a header name"),
-        ({"sign_in": "header"}, r'sign_in = "header" needs trusted_header'),
-        ({"sign_in": "oidc"}, r'sign_in = "oidc" but no .streamlit/secrets.toml has an \[auth\]'),
-        ({"allow_local_mode": False}, r"no sign-in is configured and allow_local_mode = false"),
-        ({"users": {"a@b": {"role": "mayor"}}}, r"role 'mayor' is not one of"),
+        ({}, {"default_role": "planner"}, r": 'default_role' should be one of 'viewer', 'none'"),
+        ({}, {"sign_in": "magic"}, r": 'sign_in' should be one of 'auto', 'oidc', 'header', 'loc"),
+        ({}, {"trusted_header": "X Email"}, r": trusted_header should be a header name"),
+        ({}, {"sign_in": "header"}, r': sign_in = "header" needs trusted_header'),
+        ({"a@b": {"role": "mayor"}}, {}, USER + r": role 'mayor' is not one of"),
         (
-            {"users": {"a@b": {"role": "commander", "boroughs": ["Camdem"]}}},
-            r"did you mean 'Camden'",
+            {"a@b": {"role": "commander", "boroughs": ["Camdem"]}},
+            {},
+            USER + r": borough 'Camdem' is neither an E09 code nor a borough name in "
+            r"boroughs\.toml; did you mean 'Camden'\?",
         ),
-        ({"users": {"a@b": {"role": "commander"}}}, r"a borough commander needs the borough"),
-        ({"users": {"a@b": {"role": "viewer", "team": "x"}}}, r"unknown key\(s\) 'team'"),
-        ({"users": {"a@b": {"role": "viewer"}, "A@B": {"role": "viewer"}}}, r"repeated"),
-        ({"admins": []}, r"unknown key\(s\) 'admins'"),
+        ({"a@b": {"role": "commander"}}, {}, USER + r": a borough commander needs the borough"),
+        (
+            {"a@b": {"role": "viewer", "team": "x"}},
+            {},
+            USER + r": unknown key 'team'; correct its spelling or remove it \(keys allowed "
+            r"here: boroughs, name, role\)",
+        ),
+        (
+            {"a@b": {"role": "viewer"}, "A@B": {"role": "viewer"}},
+            {},
+            r" \[users\.'A@B'\]: repeated \(ignoring case\)",
+        ),
+        (
+            {},
+            {"admins": []},
+            r": unknown key 'admins'; correct its spelling or remove it \(keys allowed here: "
+            r"allow_local_mode, default_role, sign_in, trusted_header\)",
+        ),
     ],
     ids=[
         "default-planner",
         "mode",
         "header-name",
         "header-missing",
-        "oidc-without-auth",
-        "local-refused",
         "role",
         "borough-typo",
         "no-boroughs",
@@ -322,9 +413,37 @@ def test_default_role_none_refuses_strangers() -> None:
         "top-key",
     ],
 )
-def test_bad_access_config(raw: dict, match: str) -> None:
-    with pytest.raises(ConfigError, match=match):
-        load_access(raw, secrets_files=[])
+def test_bad_access_config(copy_with, users: dict, top: dict, match: str) -> None:
+    """Problems in access.toml itself are found when the configuration is loaded, each
+    naming the file (and the [users] table) and the key."""
+    folder = copy_with(users, **top)
+    with pytest.raises(ConfigError, match=r"1 problem\(s\) in the configuration in") as info:
+        load_config(folder)
+    assert re.search(re.escape(str(folder / "access.toml")) + match, str(info.value))
+
+
+def test_every_access_problem_is_listed_at_once(copy_with) -> None:
+    folder = copy_with({"a@b": {"role": "mayor"}, "c@d": {"role": "viewer", "team": "x"}})
+    with pytest.raises(ConfigError, match=r"2 problem\(s\)") as info:
+        load_config(folder)
+    assert "role 'mayor'" in str(info.value) and "unknown key 'team'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("top", "match"),
+    [
+        ({"sign_in": "oidc"}, r'sign_in = "oidc" but no .streamlit/secrets.toml has an \[auth\]'),
+        ({"allow_local_mode": False}, r"no sign-in is configured and allow_local_mode = false"),
+    ],
+    ids=["oidc-without-auth", "local-refused"],
+)
+def test_impossible_sign_in_mode(configure, top: dict, match: str) -> None:
+    """Which sign-in mode is in force depends on Streamlit's secrets too: the configuration
+    loads, and load_access (the app's start) refuses it, naming access.toml."""
+    config = configure({}, **top)
+    for call in (load_access, identity_source):
+        with pytest.raises(ConfigError, match=r"access\.toml: " + match):
+            call(config, secrets_files=[])
 
 
 def _secrets(tmp_path: Path, text: str) -> Path:
@@ -344,35 +463,38 @@ server_metadata_url = "https://accounts.google.com/.well-known/openid-configurat
 """
 
 
-def test_identity_source_modes(tmp_path: Path) -> None:
+def test_identity_source_modes(tmp_path: Path, configure) -> None:
     none = _secrets(tmp_path, 'other = "x"\n')
-    local = identity_source({}, secrets_files=[tmp_path / "missing.toml", none])
+    plain = configure({})
+    local = identity_source(plain, secrets_files=[tmp_path / "missing.toml", none])
     assert local.mode == "local" and "No sign-in is configured" in local.description
     assert "local planner (no sign-in configured)" in local.description
-    header = identity_source({"trusted_header": "X-Forwarded-Email"}, secrets_files=[none])
+    with_header = configure({}, trusted_header="X-Forwarded-Email")
+    header = identity_source(with_header, secrets_files=[none])
     assert (header.mode, header.trusted_header) == ("header", "X-Forwarded-Email")
     assert "reachable only through that proxy" in header.description
     oidc_file = _secrets(tmp_path, AUTH)
-    oidc = identity_source({}, secrets_files=[oidc_file])
+    oidc = identity_source(plain, secrets_files=[oidc_file])
     assert oidc.mode == "oidc" and "st.login" in oidc.description
     assert "s3cret" not in oidc.description
     with pytest.raises(ConfigError, match=r"both an \[auth\] section .* choose one"):
-        identity_source({"trusted_header": "X-Forwarded-Email"}, secrets_files=[oidc_file])
+        identity_source(with_header, secrets_files=[oidc_file])
     chosen = identity_source(
-        {"trusted_header": "X-Forwarded-Email", "sign_in": "header"}, secrets_files=[oidc_file]
+        configure({}, trusted_header="X-Forwarded-Email", sign_in="header"),
+        secrets_files=[oidc_file],
     )
     assert chosen.mode == "header"
 
 
-def test_unreadable_secrets_file_is_not_echoed(tmp_path: Path) -> None:
+def test_unreadable_secrets_file_is_not_echoed(tmp_path: Path, configure) -> None:
     broken = _secrets(tmp_path, 'cookie_secret = "s3cret\n[auth')
     with pytest.raises(ConfigError, match=r"secrets\.toml: cannot be read as TOML") as info:
-        identity_source({}, secrets_files=[broken])
+        identity_source(configure({}), secrets_files=[broken])
     assert "s3cret" not in str(info.value)
 
 
-def test_resolve_user_oidc(tmp_path: Path) -> None:
-    config = load_access({"users": USERS}, secrets_files=[_secrets(tmp_path, AUTH)])
+def test_resolve_user_oidc(tmp_path: Path, configure) -> None:
+    config = load_access(configure(), secrets_files=[_secrets(tmp_path, AUTH)])
     headers = {"X-Forwarded-Email": "planner@met.police.uk"}  # ignored: not the mode in force
     user = resolve_user(oidc_email="camden.commander@met.police.uk", headers=headers, config=config)
     assert (user.role, user.boroughs) == (COMMANDER, {CAMDEN})
@@ -381,8 +503,8 @@ def test_resolve_user_oidc(tmp_path: Path) -> None:
             resolve_user(oidc_email=missing, headers=headers, config=config)
 
 
-def test_resolve_user_trusted_header() -> None:
-    config = _config(trusted_header="X-Forwarded-Email")
+def test_resolve_user_trusted_header(access_config) -> None:
+    config = access_config(trusted_header="X-Forwarded-Email")
     user = resolve_user(
         oidc_email="planner@met.police.uk",  # ignored: the proxy's header is the identity
         headers={"x-forwarded-email": "Camden.Commander@met.police.uk", "Host": "planner"},
@@ -397,15 +519,25 @@ def test_resolve_user_trusted_header() -> None:
             resolve_user(oidc_email=None, headers={"X-Forwarded-Email": bad}, config=config)
 
 
-def test_resolve_user_local_mode() -> None:
-    config = _config()
+def test_resolve_user_local_mode(access_config) -> None:
+    config = access_config()
     user = resolve_user(oidc_email="planner@met.police.uk", headers={"X": "y"}, config=config)
     assert user is LOCAL_PLANNER and user.is_local and user.role == PLANNER
     assert not PLANNER_USER.is_local
 
 
-def test_shipped_access_config_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # no .streamlit/secrets.toml here
-    config = load_access(load_config(), secrets_files=[])
-    assert config.source.mode == "local" and config.default_role == VIEWER
-    assert config.where.endswith("access.toml")
+def test_shipped_access_config_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: PlannerConfig
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .streamlit/secrets.toml here ...
+    monkeypatch.setenv("HOME", str(tmp_path))  # ... nor in the home folder
+    access = load_access(config, secrets_files=[])
+    assert access.source.mode == "local" and access.default_role == VIEWER
+    assert access.where.endswith("access.toml")
+    assert access.where == str(config.file("access"))
+    # the planner configuration itself is accepted wherever an AccessConfig is
+    assert identity_source(config).mode == "local"
+    assert user_from_identity("Someone@example.org", config=config) == User(
+        "Someone@example.org", VIEWER
+    )
+    assert resolve_user(oidc_email=None, headers=None, config=config) is LOCAL_PLANNER

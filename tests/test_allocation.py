@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import tomllib
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,12 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from planner.config import AllocationSettings, PlannerConfig, load_config
 from planner.errors import ConfigError, DataError, InfeasibleAllocationError
 from planner.plan.allocation import (
-    AllocationSettings,
     _weighted_gini,
     allocate_wards,
-    settings_from_config,
+    borough_table,
+    recompute,
+    ward_table,
 )
 from planner.plan.apportion import (
     DIVISOR_METHODS,
@@ -31,9 +31,9 @@ from planner.plan.apportion import (
     outside_quota,
     quota,
 )
+from tests.factories import CONFIG_DIR, allocation_settings, config_copy
 
 DIVISORS = DIVISOR_METHODS
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 HYPOTHESIS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --- strategies -------------------------------------------------------------------
@@ -299,7 +299,9 @@ def ward_problems(draw, *, max_wards=20):
     positive = int((need_s > 0).sum())
     room = 60 if cap is None else positive * cap
     pool = draw(st.integers(0, room if positive else 0))
-    settings_ = AllocationSettings(method=method, max_extra_per_ward=cap, borough_floor_share=share)
+    settings_ = allocation_settings(
+        method=method, max_extra_per_ward=cap, borough_floor_share=share
+    )
     boroughs = pd.Series([f"E090000{b:02d}" for b in borough_numbers], index=codes)
     return need_s, boroughs, pool, settings_
 
@@ -484,7 +486,7 @@ BOROUGH_OF = pd.Series(["E09000001"] + ["E09000002"] * 5, index=WARDS)
 
 def test_borough_floor_above_capacity_names_borough():
     need = pd.Series([9.0, 1, 1, 1, 1, 1], index=WARDS)
-    settings_ = AllocationSettings(borough_floor_share=1.0, max_extra_per_ward=4)
+    settings_ = allocation_settings(borough_floor_share=1.0, max_extra_per_ward=4)
     with pytest.raises(
         InfeasibleAllocationError,
         match="E09000001: floor needs 6 officers but its units can take at most 4",
@@ -495,29 +497,42 @@ def test_borough_floor_above_capacity_names_borough():
 def test_adapter_input_errors():
     need = pd.Series(1.0, index=WARDS)
     with pytest.raises(DataError, match="1 ward\\(s\\) have no borough: E05000006"):
-        allocate_wards(need, BOROUGH_OF.iloc[:5], pool=2)
+        allocate_wards(need, BOROUGH_OF.iloc[:5], pool=2, settings=allocation_settings())
     with pytest.raises(DataError, match="duplicate ward codes: E05000001"):
-        allocate_wards(pd.Series(1.0, index=[WARDS[0], WARDS[0]]), BOROUGH_OF, pool=2)
+        allocate_wards(
+            pd.Series(1.0, index=[WARDS[0], WARDS[0]]),
+            BOROUGH_OF,
+            pool=2,
+            settings=allocation_settings(),
+        )
     with pytest.raises(ConfigError, match="not among the wards: E05999999"):
         allocate_wards(
-            need, BOROUGH_OF, pool=2, settings=AllocationSettings(excluded=frozenset({"E05999999"}))
+            need,
+            BOROUGH_OF,
+            pool=2,
+            settings=allocation_settings(excluded=frozenset({"E05999999"})),
         )
     with pytest.raises(DataError, match="E05000003=nan"):
-        allocate_wards(need.where(need.index != "E05000003"), BOROUGH_OF, pool=2)
+        allocate_wards(
+            need.where(need.index != "E05000003"),
+            BOROUGH_OF,
+            pool=2,
+            settings=allocation_settings(),
+        )
 
 
 def test_adapter_damping_errors_and_columns():
     need = pd.Series([5.0, 1, 1, 1, 1, 1], index=WARDS)
     current = pd.Series([4, 0, 0, 0, 0, 0], index=WARDS)
     with pytest.raises(ConfigError, match="max_change 1 needs current_extra"):
-        allocate_wards(need, BOROUGH_OF, pool=4, settings=AllocationSettings(max_change=1))
-    s = AllocationSettings(max_change=1, current_extra=current.iloc[:5])
+        allocate_wards(need, BOROUGH_OF, pool=4, settings=allocation_settings(max_change=1))
+    s = allocation_settings(max_change=1, current_extra=current.iloc[:5])
     with pytest.raises(DataError, match="no value for 1 ward\\(s\\): E05000006"):
         allocate_wards(need, BOROUGH_OF, pool=4, settings=s)
-    s = AllocationSettings(max_change=1, current_extra=current, excluded=frozenset({WARDS[0]}))
+    s = allocation_settings(max_change=1, current_extra=current, excluded=frozenset({WARDS[0]}))
     with pytest.raises(InfeasibleAllocationError, match="E05000001 has 4 and max_change is 1"):
         allocate_wards(need, BOROUGH_OF, pool=4, settings=s)
-    s = AllocationSettings(max_change=1, current_extra=current)
+    s = allocation_settings(max_change=1, current_extra=current)
     result = allocate_wards(need, BOROUGH_OF, pool=4, settings=s)
     assert result.wards["extra"].tolist() == [3, 1, 0, 0, 0, 0]
     assert result.wards["change"].tolist() == [-1, 1, 0, 0, 0, 0]
@@ -526,17 +541,17 @@ def test_adapter_damping_errors_and_columns():
 @pytest.mark.parametrize(
     ("bad", "match"),
     [
-        (dict(method="jefferson"), "method 'jefferson' is not one of"),
+        (dict(method="jefferson"), "method should be one of 'webster', .*, found 'jefferson'"),
         (dict(baseline_dwo=-1), "baseline_dwo must be a whole number >= 0, found -1"),
         (dict(borough_floor_share=1.5), r"borough_floor_share must be in \[0, 1\], found 1.5"),
-        (dict(max_extra_per_ward=2.5), "max_extra_per_ward must be a whole number"),
-        (dict(excluded="E05000001"), "excluded must be a collection of ward codes"),
+        (dict(max_extra_per_ward=2.5), "max_extra_per_ward should be a whole number, found 2.5"),
+        (dict(excluded="E05000001"), "excluded should be a list of text in quotes, found 'E0500"),
     ],
     ids=["method", "baseline", "share", "cap", "excluded"],
 )
 def test_settings_validated(bad, match):
     with pytest.raises(ConfigError, match=match):
-        AllocationSettings(**bad)
+        allocation_settings(**bad)
 
 
 # --- the adapter's tables and equity --------------------------------------------------
@@ -544,7 +559,7 @@ def test_settings_validated(bad, match):
 
 def test_adapter_tables_by_hand():
     need = pd.Series([1.0, 2.0, 3.0, 0.0, 2.0, 4.0], index=WARDS[::-1])  # reverse code order
-    result = allocate_wards(need, BOROUGH_OF, pool=12)
+    result = allocate_wards(need, BOROUGH_OF, pool=12, settings=allocation_settings())
     wards = result.wards
     assert list(wards.index) == WARDS[::-1] and wards.index.name == "ward_code"
     assert wards["extra"].tolist() == [1, 2, 3, 0, 2, 4]  # exactly proportional
@@ -570,7 +585,7 @@ def test_adapter_tables_by_hand():
 
 def test_adapter_exclusion_and_worst_served():
     need = pd.Series([8.0, 1.0, 1.0, 1.0, 1.0, 4.0], index=WARDS)
-    s = AllocationSettings(excluded=frozenset({"E05000001"}), method="dhondt")
+    s = allocation_settings(excluded=frozenset({"E05000001"}), method="dhondt")
     result = allocate_wards(need, BOROUGH_OF, pool=4, settings=s)
     wards = result.wards
     assert wards.loc["E05000001", "extra"] == 0 and not wards.loc["E05000001", "eligible"]
@@ -586,7 +601,7 @@ def test_adapter_exclusion_and_worst_served():
     assert eq["worst_served_borough"] == "E09000002"
     assert eq["wards_outside_quota"] == 1
     webster = allocate_wards(
-        need, BOROUGH_OF, pool=4, settings=AllocationSettings(excluded=frozenset({"E05000001"}))
+        need, BOROUGH_OF, pool=4, settings=allocation_settings(excluded=frozenset({"E05000001"}))
     )
     assert webster.wards["extra"].tolist() == [0, 1, 1, 0, 0, 2]
 
@@ -605,31 +620,88 @@ def test_weighted_gini_by_hand_and_brute_force():
     assert _weighted_gini(amount, w) == pytest.approx(brute)
 
 
+def test_ward_and_borough_tables_name_wards_and_boroughs():
+    need = pd.Series([1.0, 2.0, 3.0, 0.0, 2.0, 4.0], index=WARDS)
+    result = allocate_wards(need, BOROUGH_OF, pool=12, settings=allocation_settings())
+    names = pd.DataFrame(
+        {
+            "ward_name": [f"Ward {i}" for i in range(1, 7)],
+            "borough_code": BOROUGH_OF.to_numpy(),
+            "borough_name": ["City"] + ["Camden"] * 5,
+        },
+        index=pd.Index(WARDS, name="ward_code"),
+    )
+    scores = pd.DataFrame(
+        {"need_score": need, "rank_london": need.rank(ascending=False), "rank_borough": 1},
+        index=WARDS[:5],  # the last ward has no score: empty cells, not an error
+    )
+    table = ward_table(result, names, scores)
+    assert list(table.columns[:6]) == [
+        "ward_name",
+        "borough_code",
+        "borough_name",
+        "need_score",
+        "rank_london",
+        "rank_borough",
+    ]
+    assert list(table.columns[6:]) == [c for c in result.wards.columns if c != "borough_code"]
+    assert table.loc[WARDS[0], "borough_name"] == "City" and np.isnan(table.iloc[5]["need_score"])
+    assert "need_score" not in ward_table(result, names)
+    boroughs = borough_table(result, names)
+    assert boroughs.columns[0] == "borough_name"
+    assert boroughs["borough_name"].tolist() == ["City", "Camden"]
+    with pytest.raises(DataError, match=r"1 allocated ward\(s\) have no boundary in wards"):
+        ward_table(result, names.drop(index=WARDS[2]))
+
+
+def test_recompute_keeps_floors_and_moves_totals():
+    need = pd.Series([1.0, 2.0, 3.0, 0.0, 2.0, 4.0], index=WARDS)
+    result = allocate_wards(need, BOROUGH_OF, pool=12, settings=allocation_settings())
+    extra = result.wards["extra"].copy()
+    extra[WARDS[1]] -= 1
+    extra[WARDS[2]] += 1
+    moved = recompute(result, extra)
+    assert moved.wards["extra"].tolist() == extra.tolist()
+    assert moved.boroughs["extra"].tolist() == result.boroughs["extra"].tolist()
+    assert moved.boroughs["floor"].tolist() == result.boroughs["floor"].tolist()
+    assert moved.wards["outside_quota"].sum() == 2  # one below, one above its quota
+    assert moved.equity["wards_outside_quota"] == 2 and moved.settings == result.settings
+
+
 # --- configuration -----------------------------------------------------------------
 
 
-def test_config_file_defaults():
-    with (CONFIG_DIR / "allocation.toml").open("rb") as f:
-        table = tomllib.load(f)
-    settings_, pool = settings_from_config(table)
+def test_allocation_settings_have_no_defaults_in_code():
+    """Method, baseline and floor come from allocation.toml (or a test's own values)."""
+    with pytest.raises(TypeError, match="method"):
+        AllocationSettings()  # type: ignore[call-arg]
+
+
+def test_config_file_defaults(config: PlannerConfig):
+    settings_, pool = config.allocation, config.pool
     assert pool == 600
-    assert settings_ == AllocationSettings(borough_floor_share=0.8)  # every borough >= 80 %
+    assert settings_ == allocation_settings(borough_floor_share=0.8)  # every borough >= 80 %
     assert (settings_.method, settings_.baseline_dwo, settings_.baseline_pcso) == ("webster", 2, 1)
 
 
-def test_config_values_read():
-    table = {
-        "method": "hamilton",
-        "pool": 800,
-        "borough_floor_share": 1,
-        "max_change": 2,
-        "max_extra_per_ward": 6,
-        "excluded": ["E05013570"],
-        "baseline": {"dwo": 3},
-    }
-    settings_, pool = settings_from_config(table)
-    assert pool == 800
-    assert settings_ == AllocationSettings(
+ALLOCATION_TOML = """
+method = "hamilton"
+pool = 800
+borough_floor_share = 1
+max_change = 2
+max_extra_per_ward = 6
+excluded = ["E05013570"]
+
+[baseline]
+dwo = 3
+pcso = 1
+"""
+
+
+def test_config_values_read(tmp_path):
+    config = load_config(config_copy(tmp_path, allocation=ALLOCATION_TOML))
+    assert config.pool == 800
+    assert config.allocation == allocation_settings(
         method="hamilton",
         baseline_dwo=3,
         borough_floor_share=1.0,
@@ -639,10 +711,67 @@ def test_config_values_read():
     )
 
 
-def test_config_unknown_key_is_an_error():
-    with pytest.raises(ConfigError, match="unknown key\\(s\\) 'metod'"):
-        settings_from_config({"metod": "webster"})
-    with pytest.raises(ConfigError, match=r"'baseline\.dwos'"):
-        settings_from_config({"baseline": {"dwos": 2}})
-    with pytest.raises(ConfigError, match=r"allocation\.toml: allocation settings: method"):
-        settings_from_config({"method": "sainte"})
+def allocation_problems(tmp_path, text: str) -> tuple[str, str]:
+    """(allocation.toml's path, load_config's ConfigError) for a config copy with *text*."""
+    cdir = config_copy(tmp_path, allocation=text)
+    with pytest.raises(ConfigError) as info:
+        load_config(cdir)
+    return str(cdir / "allocation.toml"), str(info.value)
+
+
+def shipped_allocation_toml(old: str, new: str) -> str:
+    text = (CONFIG_DIR / "allocation.toml").read_text(encoding="utf-8")
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+def test_config_unknown_key_is_an_error(tmp_path):
+    text = shipped_allocation_toml('method = "webster"', 'metod = "webster"')
+    path, error = allocation_problems(tmp_path, text)
+    assert (
+        f"{path}: unknown key 'metod' (did you mean 'method'?); correct its spelling or "
+        "remove it" in error
+    )
+    assert f"{path}: missing key 'method'" in error
+
+
+def test_config_unknown_baseline_key_is_an_error(tmp_path):
+    path, error = allocation_problems(tmp_path, "pool = 600\n[baseline]\ndwos = 2\n")
+    assert (
+        f"{path} [baseline]: unknown key 'dwos' (did you mean 'dwo'?); correct its spelling "
+        "or remove it (keys allowed here: dwo, pcso)" in error
+    )
+    assert f"{path} [baseline]: missing key 'dwo'; add `dwo = ...`" in error
+
+
+def test_config_misspelt_baseline_key_beside_the_other_is_an_error(tmp_path):
+    text = shipped_allocation_toml("dwo = 2", "dwos = 2")
+    path, error = allocation_problems(tmp_path, text)
+    assert f"{path} [baseline]: unknown key 'dwos' (did you mean 'dwo'?)" in error
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'method = "webster"',
+            'method = "sainte"',
+            "'method' should be one of 'webster', 'dhondt', 'huntington_hill', 'hamilton', "
+            "found 'sainte'; change the value of `method`",
+        ),
+        (
+            "pool = 600",
+            "pool = -5",
+            "'pool' should be a whole number of officers >= 0, found -5",
+        ),
+        (
+            "borough_floor_share = 0.8",
+            "borough_floor_share = 1.5",
+            "borough_floor_share must be in [0, 1], found 1.5",
+        ),
+    ],
+    ids=["method", "pool", "share"],
+)
+def test_config_bad_values_are_errors(tmp_path, old, new, message):
+    path, error = allocation_problems(tmp_path, shipped_allocation_toml(old, new))
+    assert f"{path}: {message}" in error

@@ -8,17 +8,19 @@ selection is driven here through the "Ward" selectbox that the map's click also 
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from planner import api
 from planner.outputs import views
 from planner.plan.allocation import allocate_wards
-from planner.register import access
+from planner.plan.overrides import Override, fitting_overrides
+from planner.register import access, identity
 from planner.register.access import COMMANDER, VIEWER, User
 from planner.register.store import PlanRegister
+from tests.factories import allocation_settings, register_at
 
 pytest.importorskip("streamlit_folium", reason="the app needs streamlit-folium")
 from streamlit.testing.v1 import AppTest
@@ -58,16 +60,17 @@ def app(monkeypatch, shared_data: Path, register_url: str) -> AppTest:
     return at
 
 
-def open_page(at: AppTest, title: str) -> AppTest:
-    """Run the st.navigation page called *title*.
+PAGES = {
+    "Map": "ui/pages/map.py",
+    "Allocation": "ui/pages/allocation.py",
+    "Borough priorities": "ui/pages/priorities.py",
+    "Methodology and data quality": "ui/pages/methodology.py",
+}
 
-    ``AppTest.switch_page`` only opens file-based pages; the app's pages are functions (the app
-    is one file), so the page is chosen by the script hash st.navigation registered for it.
-    """
-    pages = {info["page_name"]: page for page, info in at._registered_pages.items()}
-    assert title in pages, f"no page {title!r}; pages: {sorted(pages)}"
-    at._page_hash = pages[title]
-    return at.run()
+
+def open_page(at: AppTest, title: str) -> AppTest:
+    """Open the app's page called *title* (its file under ui/pages/) and run it."""
+    return at.switch_page(PAGES[title]).run()
 
 
 def texts(at) -> str:
@@ -138,10 +141,11 @@ def test_agreeing_priorities_writes_the_register_and_shows_them(app, register_ur
     proposed = app.multiselect(key="agree_priorities").value
     assert len(proposed) == 2
     app.text_input(key="agree_by").input("Borough commander and council leader")
+    year = int(app.number_input(key="plan_year").value)
+    assert year == api.plan_year(app.selectbox(key="window_end").value)  # the next April's year
     app.button(key="agree").click().run()
     assert not app.exception, app.exception
-    year = dt.date.today().year
-    record = PlanRegister(register_url).agreed_priorities(CAMDEN, year)
+    record = register_at(register_url).agreed_priorities(CAMDEN, year)
     assert record is not None
     assert record["priorities"] == proposed
     assert record["agreed_by"] == "Borough commander and council leader"
@@ -160,7 +164,7 @@ def test_an_override_is_recorded_applied_and_a_plan_saved(app, register_url):
     app.text_input(key="override_reason").input("Night-time economy patrols")
     app.button(key="record_override").click().run()
     assert not app.exception, app.exception
-    register = PlanRegister(register_url)
+    register = register_at(register_url)
     assert register.overrides(borough_code=CAMDEN)["reason"].tolist() == [
         "Night-time economy patrols"
     ]
@@ -180,7 +184,7 @@ def test_an_override_is_recorded_applied_and_a_plan_saved(app, register_url):
 
 @pytest.mark.integration
 def test_a_domain_error_is_a_message_not_a_traceback(app):
-    for comp in ("harm", "trend", "rate"):
+    for comp in ("harm", "forecast", "trend", "rate"):  # every component the data have
         app.slider(key=f"w_{comp}").set_value(0.0)
     app.run()
     assert not app.exception, app.exception
@@ -215,15 +219,15 @@ def test_a_forecast_that_cannot_be_fitted_is_turned_off_with_a_reason(app):
     assert "Forecast: cannot be fitted to this data" in texts(app.sidebar)
 
 
-# --- who is signed in (planner.register.access) -------------------------------------------------------
+# --- who is signed in (planner.register) ------------------------------------------------------
 
 VIEWER_USER = User("viewer@example.org", VIEWER)
 CAMDEN_COMMANDER = User("cmdr@met.police.uk", COMMANDER, frozenset({CAMDEN}))
 
 
 def run_as(monkeypatch, user: User) -> AppTest:
-    """The app with planner.register.access resolving every session to *user* (as a sign-in would)."""
-    monkeypatch.setattr(access, "resolve_user", lambda **_: user)
+    """The app with sign-in resolving every session to *user* (as a sign-in would)."""
+    monkeypatch.setattr(identity, "resolve_user", lambda **_: user)
     at = AppTest.from_file(str(APP), default_timeout=120).run()
     assert not at.exception, at.exception
     return at
@@ -257,7 +261,7 @@ def test_a_viewer_is_not_offered_the_forms_and_is_told_why(monkeypatch, app, reg
     open_page(at, "Borough priorities")
     assert "agree" not in keys_of(at.button)
     assert any("(viewer) may not record agreed priorities" in i.value for i in at.info)
-    register = PlanRegister(register_url)
+    register = register_at(register_url)
     assert register.overrides().empty and register.latest_plan() is None
 
 
@@ -275,7 +279,7 @@ def test_a_commander_records_overrides_in_their_borough_under_their_own_name(
     at.text_input(key="override_reason").input("Night-time economy patrols")
     at.button(key="record_override").click().run()
     assert not at.exception, at.exception
-    recorded = PlanRegister(register_url).overrides(borough_code=CAMDEN)
+    recorded = register_at(register_url).overrides(borough_code=CAMDEN)
     assert recorded["recorded_by"].tolist() == ["cmdr@met.police.uk"]
     open_page(at, "Borough priorities")
     assert "agree" not in keys_of(at.button)
@@ -313,18 +317,17 @@ WARDS = ["E05000001", "E05000002", "E05000003", "E05000004"]
 def tiny_allocation():
     need = pd.Series([4.0, 2.0, 1.0, 1.0], index=pd.Index(WARDS, name="ward_code"))
     boroughs = pd.Series(["E09000001", "E09000001", "E09000002", "E09000002"], index=need.index)
-    return allocate_wards(need, boroughs, pool=8)
+    return allocate_wards(need, boroughs, pool=8, settings=allocation_settings())
 
 
 def recorded(*rows):
-    columns = ["id", "borough_code", "from_ward", "to_ward", "officers", "reason", "recorded_by"]
-    return pd.DataFrame([dict(zip(columns, r, strict=True)) for r in rows], columns=columns)
+    return [(row[0], Override(*row[1:])) for row in rows]
 
 
 def test_overrides_that_fit_are_kept_in_order_and_the_rest_say_why(tiny_allocation):
     extra = tiny_allocation.wards["extra"]
     assert extra.tolist() == [4, 2, 1, 1]
-    fits, skipped = views.applicable_overrides(
+    fits, skipped = fitting_overrides(
         tiny_allocation,
         recorded(
             (1, "E09000001", "E05000002", "E05000001", 1, "patrols", "cmdr"),
@@ -337,8 +340,8 @@ def test_overrides_that_fit_are_kept_in_order_and_the_rest_say_why(tiny_allocati
         ("E05000002", 1, "patrols"),
         ("E05000002", 1, "again"),
     ]
-    assert skipped["override"].tolist() == [2]
-    assert "cannot give 5" in skipped["why not applied"].iloc[0]
+    assert [s["override"] for s in skipped] == [2]
+    assert "cannot give 5" in skipped[0]["why not applied"]
 
 
 def test_the_difference_from_a_saved_plan_lists_changed_wards_and_borough_totals(

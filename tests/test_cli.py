@@ -11,13 +11,26 @@ from pathlib import Path
 import pytest
 
 from planner.cli import main
+from tests.factories import shipped_config
 from tests.test_ingest import tiny_data
 
 REPO = Path(__file__).resolve().parents[1]
 
 TINY_DATASET = """
 [paths]
+data_dir = "data"
 cache_dir = "{cache}"
+out_dir = "out"
+
+[join]
+snap_distance_m = 250.0
+
+[coordinates]
+lon_min = -8.75
+lon_max = 1.80
+lat_min = 49.80
+lat_max = 60.90
+max_bad_share = 0.5
 
 [datasets.tiny]
 description = "test grid"
@@ -89,8 +102,10 @@ def test_errors_exit_2_with_the_fix(tiny_cli, tmp_path, capsys):
     assert code == 2
     assert err.startswith("error: ") and "planner fetch --from DIR" in err
     assert "Traceback" not in err
-    assert main(["--config", str(cdir), "ingest", "--dataset", "nope"]) == 2
-    assert "no dataset called 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse names the datasets there are
+        main(["--config", str(cdir), "ingest", "--dataset", "nope"])
+    assert stop.value.code == 2
+    assert "invalid choice: 'nope' (choose from 'tiny')" in capsys.readouterr().err
 
 
 def test_unknown_config_key_is_reported(tiny_cli, capsys):
@@ -98,7 +113,9 @@ def test_unknown_config_key_is_reported(tiny_cli, capsys):
     text = (cdir / "planner.toml").read_text().replace("[paths]", "[paths]\ncache_dri = 'x'")
     (cdir / "planner.toml").write_text(text)
     assert main(["--config", str(cdir), "datasets"]) == 2
-    assert "unknown key(s) 'cache_dri'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{cdir / 'planner.toml'} [paths]: unknown key 'cache_dri'" in err
+    assert "did you mean 'cache_dir'?" in err and "correct its spelling or remove it" in err
 
 
 def test_fetch_from_a_local_copy(tmp_path, capsys):
@@ -124,7 +141,7 @@ def test_register_export_import_and_history(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PLANNER_DB_URL", f"sqlite:///{tmp_path / 'reg.sqlite'}")
     from planner.register.store import PlanRegister
 
-    PlanRegister().record_priorities(
+    PlanRegister.from_config(shipped_config()).record_priorities(
         "E09000007", "Camden", 2026, ["Robbery", "Burglary"], agreed_by="Leader"
     )
     backup = tmp_path / "backup.json"
@@ -133,4 +150,4 @@ def test_register_export_import_and_history(tmp_path, capsys, monkeypatch):
     assert "Camden" in capsys.readouterr().out
     monkeypatch.setenv("PLANNER_DB_URL", f"sqlite:///{tmp_path / 'other.sqlite'}")
     assert main(["register", "import", str(backup)]) == 0
-    assert len(PlanRegister().priorities_history()) == 1
+    assert len(PlanRegister.from_config(shipped_config()).priorities_history()) == 1

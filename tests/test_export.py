@@ -17,14 +17,14 @@ from planner import __version__
 from planner.errors import ConfigError, DataError
 from planner.files import sha256_file
 from planner.outputs.export import (
-    neutralise,
-    safe_filename,
     write_allocation,
     write_csv,
     write_need_tables,
     write_scenario_diff,
 )
-from planner.plan.allocation import AllocationSettings, allocate_wards
+from planner.outputs.safe import neutralise, safe_filename
+from planner.plan.allocation import allocate_wards
+from tests.factories import allocation_settings, run_manifest
 
 openpyxl = pytest.importorskip("openpyxl")
 
@@ -72,7 +72,7 @@ def wards() -> gpd.GeoDataFrame:
 @pytest.fixture(scope="module")
 def result(wards):
     need = pd.Series(np.random.default_rng(7).uniform(1, 100, len(wards)), index=wards.index)
-    return allocate_wards(need, wards["borough_code"], pool=13, settings=AllocationSettings())
+    return allocate_wards(need, wards["borough_code"], pool=13, settings=allocation_settings())
 
 
 @pytest.fixture(scope="module")
@@ -401,9 +401,8 @@ def test_write_need_tables_still_works(tmp_path):
         ),
         sensitivity=None,
         sensitivity_summary=None,
-        manifest={"dataset": "synthetic"},
     )
-    paths = write_need_tables(fake, tmp_path)
+    paths = write_need_tables(fake, run_manifest(), tmp_path)
     assert [p.name for p in paths] == [
         "scores.csv",
         "components.csv",
@@ -411,11 +410,9 @@ def test_write_need_tables_still_works(tmp_path):
         "manifest.json",
     ]
     assert pd.read_csv(paths[0], index_col="ward_code").index.tolist() == ["E05000002", "E05000001"]
-    assert json.loads(paths[-1].read_text())["files"] == [
-        "scores.csv",
-        "components.csv",
-        "features.csv",
-    ]
+    info = json.loads(paths[-1].read_text())
+    assert info["files"] == ["scores.csv", "components.csv", "features.csv"]
+    assert info["dataset"] == "synthetic" and info["scenario"]["pool"] == 600
 
 
 @pytest.mark.filterwarnings("error")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
+import json
+import re
+import tomllib
 import warnings
 from pathlib import Path
 
@@ -16,17 +18,21 @@ from scipy import stats
 from shapely.geometry import box
 
 from planner import schema as s
-from planner.config import load_config
+from planner.config import HarmSettings, load_config
 from planner.errors import ConfigError, DataError, PlannerWarning
 from planner.model import features as F
+from tests.factories import CONFIG_DIR, config_copy, harm_settings
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
-CONFIG = load_config(CONFIG_DIR)
-HARM = F.load_harm_settings(CONFIG)
 WARDS = pd.Index(["E05000001", "E05000002", "E05000003"], name=s.WARD_CODE)
 MONTHS = [f"{y}-{m:02d}" for y in (2023, 2024) for m in range(1, 13)]  # two years
 LAST_YEAR = F.Window("2024-01", "2024-12")
 HYPOTHESIS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def harm() -> HarmSettings:
+    """The shipped harm settings (config/harm.toml): CCHI, proactive categories halved."""
+    return harm_settings()
 
 
 def make_counts(rows, *, categorical: bool = True) -> pd.DataFrame:
@@ -39,41 +45,75 @@ def make_counts(rows, *, categorical: bool = True) -> pd.DataFrame:
     return frame
 
 
-def harm_of(rows, harm_settings=HARM, window=LAST_YEAR) -> pd.Series:
-    return F.harm(make_counts(rows), window, wards=WARDS, settings=harm_settings)
+def harm_of(rows, settings_: HarmSettings | None = None, window=LAST_YEAR) -> pd.Series:
+    settings_ = harm_settings() if settings_ is None else settings_
+    return F.harm(make_counts(rows), window, wards=WARDS, settings=settings_)
+
+
+# --- harm.toml as a table, written back into a configuration copy -----------------------------
+
+
+def shipped_harm_table() -> dict:
+    """The shipped harm.toml, parsed (a fresh copy each call)."""
+    with (CONFIG_DIR / "harm.toml").open("rb") as f:
+        return tomllib.load(f)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string (\uXXXX escapes are TOML too)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML here")
+
+
+def toml_text(table: dict, prefix: tuple[str, ...] = ()) -> str:
+    """TOML text of a parsed table of scalars, lists and sub-tables (enough for harm.toml)."""
+    scalars = [(k, v) for k, v in table.items() if not isinstance(v, dict)]
+    tables = [(k, v) for k, v in table.items() if isinstance(v, dict)]
+    out = "[" + ".".join(json.dumps(k) for k in prefix) + "]\n" if prefix else ""
+    out += "".join(f"{json.dumps(k)} = {_toml_value(v)}\n" for k, v in scalars)
+    for key, sub in tables:
+        out += "\n" + toml_text(sub, (*prefix, key))
+    return out
 
 
 def with_harm(**changes) -> dict:
-    """A copy of the shipped harm.toml table with top-level or nested changes applied."""
-    raw = {
-        "default": CONFIG.extra["harm"]["default"],
-        "proactive": dict(CONFIG.extra["harm"]["proactive"]),
-        "indices": {
-            k: {**v, "categories": dict(v["categories"]), "subcategories": dict(v["subcategories"])}
-            for k, v in CONFIG.extra["harm"]["indices"].items()
-        },
-    }
-    for key, value in changes.items():
-        raw[key] = value
+    """The shipped harm.toml table with top-level entries replaced."""
+    raw = shipped_harm_table()
+    raw.update(changes)
     return raw
 
 
-def load_with(raw: dict) -> F.HarmSettings:
-    return F.load_harm_settings(dataclasses.replace(CONFIG, extra={**CONFIG.extra, "harm": raw}))
+def harm_problems(tmp_path: Path, raw: dict) -> tuple[str, str]:
+    """(harm.toml's path, the ConfigError load_config raises) for a config copy with *raw*."""
+    cdir = config_copy(tmp_path, harm=toml_text(raw))
+    with pytest.raises(ConfigError) as info:
+        load_config(cdir)
+    return str(cdir / "harm.toml"), str(info.value)
+
+
+def assert_problem(path: str, error: str, pattern: str) -> None:
+    """One listed problem names *path* (the file, then its table) and matches *pattern*."""
+    assert re.search(rf"^  - {re.escape(path)}[^\n]*{pattern}", error, re.MULTILINE), error
 
 
 # --- harm weights --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("categorical", [True, False], ids=["categorical", "plain-strings"])
-def test_each_ward_is_weighted_by_its_own_offence_mix(categorical):
+def test_each_ward_is_weighted_by_its_own_offence_mix(harm, categorical):
     rows = [
         ("E05000001", "2024-03", "Burglary", "residential", 2),
         ("E05000002", "2024-03", "Burglary", "business and community", 2),
         ("E05000003", "2024-03", "Burglary", "", 2),  # police.uk: no subcategory
     ]
     frame = make_counts(rows, categorical=categorical)
-    result = F.harm(frame, LAST_YEAR, wards=WARDS, settings=HARM)
+    result = F.harm(frame, LAST_YEAR, wards=WARDS, settings=harm)
     assert result.tolist() == pytest.approx([2 * 273.5, 2 * 183.5, 2 * 244.68])
     assert result.name == "harm"
 
@@ -83,11 +123,11 @@ def test_unconfigured_subcategory_takes_the_category_weight():
     assert harm_of(rows).iloc[0] == pytest.approx(194.21)
 
 
-def test_asb_is_never_added_into_harm():
+def test_asb_is_never_added_into_harm(harm):
     crime = [("E05000001", "2024-03", "Robbery", "personal property", 1)]
     with_asb = [*crime, ("E05000001", "2024-03", s.ASB, "", 500)]
     assert harm_of(with_asb).iloc[0] == harm_of(crime).iloc[0] == pytest.approx(365.0)
-    weights = F.row_harm_weights(make_counts(with_asb), HARM)
+    weights = F.row_harm_weights(make_counts(with_asb), harm)
     assert weights.tolist() == pytest.approx([365.0, 0.0])
 
 
@@ -101,59 +141,67 @@ def test_asb_is_never_added_into_harm():
     ],
     ids=["include", "downweight-half", "downweight-fifth", "exclude"],
 )
-def test_proactive_categories_are_included_downweighted_or_excluded(mode, factor, expected):
+def test_proactive_categories_are_included_downweighted_or_excluded(harm, mode, factor, expected):
     rows = [
         ("E05000001", "2024-03", "Drugs", "possession", 10),
         ("E05000002", "2024-03", "Possession of weapons", "possession of weapons", 4),
         ("E05000003", "2024-03", "Robbery", "personal property", 1),
     ]
-    result = harm_of(rows, HARM.with_proactive(mode, factor))
+    result = harm_of(rows, harm.with_proactive(mode, factor))
     assert result.tolist() == pytest.approx([30 * expected, 4 * 273.75 * expected, 365.0])
 
 
-def test_with_index_and_with_proactive_return_new_objects():
-    css = HARM.with_index("css")
-    assert (css.index, HARM.index) == ("css", "cchi")
-    excluded = HARM.with_proactive("exclude")
-    assert (excluded.proactive_mode, HARM.proactive_mode) == ("exclude", "downweight")
-    assert excluded.proactive_factor == HARM.proactive_factor
+def test_with_index_and_with_proactive_return_new_objects(harm):
+    css = harm.with_index("css")
+    assert (css.index, harm.index) == ("css", "cchi")
+    excluded = harm.with_proactive("exclude")
+    assert (excluded.proactive_mode, harm.proactive_mode) == ("exclude", "downweight")
+    assert excluded.proactive_factor == harm.proactive_factor
     with pytest.raises(ConfigError, match="index 'nope' is not one of cchi, css"):
-        HARM.with_index("nope")
-    with pytest.raises(ConfigError, match="proactive mode 'sometimes' is not one of"):
-        HARM.with_proactive("sometimes")
+        harm.with_index("nope")
+    with pytest.raises(
+        ConfigError, match="proactive_mode should be one of 'include', .* found 'sometimes'"
+    ):
+        harm.with_proactive("sometimes")
     with pytest.raises(ConfigError, match=r"proactive factor must be a number in \[0, 1\]"):
-        HARM.with_proactive("downweight", 1.5)
+        harm.with_proactive("downweight", 1.5)
 
 
-def test_every_index_weights_every_crime_category_and_cites_a_source():
-    for index in HARM.indices.values():
+def test_every_index_weights_every_crime_category_and_cites_a_source(harm):
+    for index in harm.indices.values():
         assert set(index.categories) == set(s.CRIME_CATEGORIES)
         assert index.source and index.unit
-    assert HARM.category_weights()["Drugs"] == pytest.approx(3.66 * 0.5)
+    assert harm.category_weights()["Drugs"] == pytest.approx(3.66 * 0.5)
 
 
-def test_a_category_without_a_weight_in_ward_counts_is_an_error():
+def test_a_category_without_a_weight_in_ward_counts_is_an_error(harm):
     rows = [("E05000001", "2024-03", "Fraud", "", 1)]
     with pytest.raises(DataError, match=r"categories without a cchi harm weight: \['Fraud'\]"):
-        F.row_harm_weights(make_counts(rows), HARM)
+        F.row_harm_weights(make_counts(rows), harm)
 
 
-# --- configuration errors ------------------------------------------------------------------
+# --- configuration errors (harm.toml in a config copy, read by load_config) -----------------
 
 
-def test_unknown_top_level_key_is_an_error():
-    with pytest.raises(ConfigError, match=r"harm.toml: unknown key\(s\) 'weights'"):
-        load_with(with_harm(weights={}))
+def test_the_shipped_harm_table_round_trips(tmp_path, harm):
+    """The tests below change one entry of harm.toml; written back unchanged it loads as is."""
+    assert load_config(config_copy(tmp_path, harm=toml_text(shipped_harm_table()))).harm == harm
 
 
-def test_missing_category_weights_are_named():
+def test_unknown_top_level_key_is_an_error(tmp_path):
+    path, error = harm_problems(tmp_path, with_harm(weights={}))
+    assert "1 problem(s)" in error
+    assert_problem(path, error, r": unknown key 'weights'; correct its spelling or remove it")
+
+
+def test_missing_category_weights_are_named(tmp_path):
     raw = with_harm()
     del raw["indices"]["css"]["categories"]["Shoplifting"]
     del raw["indices"]["css"]["categories"]["Robbery"]
-    with pytest.raises(
-        ConfigError, match=r"\[indices.css\].categories: no weight for Robbery, Shoplifting"
-    ):
-        load_with(raw)
+    path, error = harm_problems(tmp_path, raw)
+    assert_problem(
+        path, error, r" \[indices.css\].categories: no weight for Robbery, Shoplifting; add them"
+    )
 
 
 @pytest.mark.parametrize(
@@ -169,51 +217,74 @@ def test_missing_category_weights_are_named():
             1.0,
             r"should read 'Crime category \| subcategory'",
         ),
-        ("name_typo", None, None, r"\[indices.cchi\]: unknown key\(s\) 'name_typo'"),
+        (
+            "name_typo",
+            None,
+            None,
+            r": unknown key 'name_typo' \(did you mean 'name'\?\); correct its spelling",
+        ),
     ],
     ids=["negative", "text", "asb", "not-a-category", "no-separator", "unknown-index-key"],
 )
-def test_bad_index_entries_are_errors(section, key, value, message):
+def test_bad_index_entries_are_errors(tmp_path, section, key, value, message):
     raw = with_harm()
     if key is None:
         raw["indices"]["cchi"][section] = "x"
     else:
         raw["indices"]["cchi"][section][key] = value
-    with pytest.raises(ConfigError, match=message):
-        load_with(raw)
+    path, error = harm_problems(tmp_path, raw)
+    assert_problem(path, error, rf" \[indices.cchi\][^\n]*{message}")
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"default": "ons"}, r"index 'ons' is not one of cchi, css"),
-        ({"proactive": {"mode": "half"}}, r"proactive mode 'half' is not one of include"),
-        ({"proactive": {"factor": 2}}, r"proactive factor must be a number in \[0, 1\], found 2"),
+        ({"proactive": {"mode": "half"}}, r"\[proactive\]: 'mode' should be one of 'include'"),
+        (
+            {"proactive": {"factor": 2}},
+            r"proactive factor must be a number in \[0, 1\], found 2\.0",
+        ),
         ({"proactive": {"categories": ["Drug"]}}, r"proactive categories \['Drug'\] are not"),
         (
             {"proactive": {"mode": "exclude", "weight": 1}},
-            r"\[proactive\]: unknown key\(s\) 'weight'",
+            r" \[proactive\]: unknown key 'weight'; correct its spelling or remove it",
         ),
-        ({"indices": {}}, r"no \[indices.NAME\] table"),
+        ({"indices": {}}, r"no \[indices.NAME\] table; define at least one harm index"),
     ],
     ids=["default", "mode", "factor", "category", "unknown-key", "no-index"],
 )
-def test_bad_top_level_settings_are_errors(changes, message):
-    with pytest.raises(ConfigError, match=message):
-        load_with(with_harm(**changes))
+def test_bad_top_level_settings_are_errors(tmp_path, changes, message):
+    raw = with_harm()
+    for key, value in changes.items():  # [proactive] keys change one at a time, the rest kept
+        raw[key] = {**raw[key], **value} if key == "proactive" else value
+    path, error = harm_problems(tmp_path, raw)
+    assert_problem(path, error, message)
 
 
-def test_a_subcategory_no_source_produces_is_a_warning():
+def test_proactive_keys_have_no_defaults(tmp_path):
+    raw = with_harm(proactive={"mode": "exclude"})
+    path, error = harm_problems(tmp_path, raw)
+    for key in ("categories", "factor"):
+        assert_problem(path, error, rf": missing key '\[proactive\] {key}'; add it")
+
+
+def test_a_subcategory_no_source_produces_is_a_warning(tmp_path):
     raw = with_harm()
     raw["indices"]["cchi"]["subcategories"]["Burglary | resdential"] = 1.0
+    cdir = config_copy(tmp_path, harm=toml_text(raw))
     with pytest.warns(PlannerWarning, match=r"'Burglary \| resdential' matches no subcategory"):
-        load_with(raw)
+        load_config(cdir)
 
 
-def test_missing_harm_file_is_an_error():
-    extra = {k: v for k, v in CONFIG.extra.items() if k != "harm"}
-    with pytest.raises(ConfigError, match=r"harm.toml not found"):
-        F.load_harm_settings(dataclasses.replace(CONFIG, extra=extra))
+def test_missing_harm_file_is_an_error(tmp_path):
+    cdir = config_copy(tmp_path)
+    (cdir / "harm.toml").unlink()
+    with pytest.raises(ConfigError) as info:
+        load_config(cdir)
+    assert_problem(
+        str(cdir / "harm.toml"), str(info.value), r": not found; every configuration folder"
+    )
 
 
 # --- windows -------------------------------------------------------------------------------
@@ -259,7 +330,7 @@ def test_default_window_warns_about_months_without_rows():
 # --- counts, ASB, alignment ----------------------------------------------------------------
 
 
-def test_results_align_to_the_ward_index():
+def test_results_align_to_the_ward_index(harm):
     rows = [
         ("E05000002", "2024-05", "Robbery", "personal property", 3),
         ("E05999999", "2024-05", "Robbery", "personal property", 7),  # not one of the wards
@@ -272,9 +343,9 @@ def test_results_align_to_the_ward_index():
     assert counts.columns.tolist() == list(s.CATEGORIES)
     assert counts["Robbery"].tolist() == [0, 3, 0]
     assert counts.drop(columns="Robbery").to_numpy().sum() == 0
-    harm = F.harm_by_category(frame, LAST_YEAR, wards=wards, settings=HARM)
-    assert harm.columns.tolist() == list(s.CRIME_CATEGORIES)
-    assert harm["Robbery"].tolist() == [0.0, 3 * 365.0, 0.0]
+    by_cat = F.harm_by_category(frame, LAST_YEAR, wards=wards, settings=harm)
+    assert by_cat.columns.tolist() == list(s.CRIME_CATEGORIES)
+    assert by_cat["Robbery"].tolist() == [0.0, 3 * 365.0, 0.0]
 
 
 def test_duplicate_ward_codes_are_an_error():
@@ -292,14 +363,14 @@ def test_asb_absent_is_none_not_zero():
     assert result.tolist() == [0, 4, 0]
 
 
-def test_monthly_harm_covers_every_month_of_the_range():
+def test_monthly_harm_covers_every_month_of_the_range(harm):
     rows = [
         ("E05000001", "2024-01", "Robbery", "", 1),
         ("E05000002", "2024-04", "Shoplifting", "", 3),
         ("E05000002", "2024-04", s.ASB, "", 3),
     ]
     frame = make_counts(rows)
-    monthly = F.monthly_harm(frame, HARM, wards=WARDS)
+    monthly = F.monthly_harm(frame, harm, wards=WARDS)
     assert monthly.columns.tolist() == ["2024-01", "2024-02", "2024-03", "2024-04"]
     assert monthly.loc["E05000001"].tolist() == [365.0, 0.0, 0.0, 0.0]
     assert monthly.loc["E05000002"].tolist() == [0.0, 0.0, 0.0, 3.0]
@@ -347,8 +418,8 @@ def two_windows(last: int, prior: int, ward: str = "E05000001", category: str = 
     return [(ward, "2024-06", category, "", last), (ward, "2023-06", category, "", prior), *RANGE]
 
 
-def test_two_to_four_is_neither_a_doubling_nor_significant():
-    result = F.trend(make_counts(two_windows(4, 2)), LAST_YEAR, wards=WARDS, settings=HARM)
+def test_two_to_four_is_neither_a_doubling_nor_significant(harm):
+    result = F.trend(make_counts(two_windows(4, 2)), LAST_YEAR, wards=WARDS, settings=harm)
     row = result.loc["E05000001"]
     assert (row.crimes_last, row.crimes_prior) == (4, 2)
     assert row.crimes_change_shrunk == pytest.approx(14 / 12 - 1)  # +17 %, not +100 %
@@ -361,8 +432,8 @@ def test_two_to_four_is_neither_a_doubling_nor_significant():
 @pytest.mark.parametrize(
     ("last", "prior", "direction"), [(400, 200, "up"), (200, 400, "down")], ids=["up", "down"]
 )
-def test_large_changes_are_significant(last, prior, direction):
-    result = F.trend(make_counts(two_windows(last, prior)), LAST_YEAR, wards=WARDS, settings=HARM)
+def test_large_changes_are_significant(harm, last, prior, direction):
+    result = F.trend(make_counts(two_windows(last, prior)), LAST_YEAR, wards=WARDS, settings=harm)
     row = result.loc["E05000001"]
     assert row.crimes_p < 1e-10
     assert row.crimes_z == pytest.approx((last - prior) / np.sqrt(last + prior))
@@ -377,25 +448,25 @@ def test_binomial_p_matches_scipy_binomtest(a, b):
     assert F._binomial_p(np.array([a]), np.array([b]))[0] == pytest.approx(expected)
 
 
-def test_harm_z_is_the_weighted_poisson_z():
+def test_harm_z_is_the_weighted_poisson_z(harm):
     rows = [
         ("E05000001", "2024-06", "Burglary", "residential", 3),
         ("E05000001", "2024-06", "Shoplifting", "", 10),
         ("E05000001", "2023-06", "Burglary", "residential", 1),
         *RANGE,
     ]
-    row = F.trend(make_counts(rows), LAST_YEAR, wards=WARDS, settings=HARM).loc["E05000001"]
+    row = F.trend(make_counts(rows), LAST_YEAR, wards=WARDS, settings=harm).loc["E05000001"]
     h1, h0 = 3 * 273.5 + 10, 273.5
     assert (row.harm_last, row.harm_prior) == pytest.approx((h1, h0))
     assert row.harm_z == pytest.approx((h1 - h0) / np.sqrt(273.5**2 * 4 + 10))
 
 
-def test_trend_needs_the_previous_window_in_the_data():
+def test_trend_needs_the_previous_window_in_the_data(harm):
     frame = make_counts([("E05000001", m, "Robbery", "", 1) for m in MONTHS[12:]])
     with pytest.raises(
         DataError, match=r"needs data from 2023-01 .* ward_counts cover 2024-01 to 2024-12"
     ):
-        F.trend(frame, LAST_YEAR, wards=WARDS, settings=HARM)
+        F.trend(frame, LAST_YEAR, wards=WARDS, settings=harm)
 
 
 # --- ward_features -------------------------------------------------------------------------
@@ -406,24 +477,26 @@ def grid_wards() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"geometry": boxes}, index=WARDS, crs=s.WORKING_CRS)
 
 
-def test_ward_features_combines_every_measure():
+def test_ward_features_combines_every_measure(harm):
     rows = [
         *two_windows(40, 20),
         ("E05000002", "2024-02", "Burglary", "residential", 2),
         ("E05000002", "2024-02", s.ASB, "", 6),
     ]
     population = pd.Series({"E05000001": 2000, "E05000002": 4000, "E05000003": 0})
-    result = F.ward_features(
-        make_counts(rows), grid_wards(), population, window=LAST_YEAR, settings=HARM
+    features = F.ward_features(
+        make_counts(rows), grid_wards(), population, window=LAST_YEAR, settings=harm
     )
+    assert isinstance(features, F.WardFeatures)
+    assert (
+        features.asb_present,
+        features.window,
+        features.harm_index,
+        features.trend_available,
+    ) == (True, LAST_YEAR, "cchi", True)
+    result = features.table
     assert result.index.tolist() == WARDS.tolist()
-    assert result.attrs == {
-        "asb_present": True,
-        "window": LAST_YEAR,
-        "harm_index": "cchi",
-        "proactive": {"mode": "downweight", "factor": 0.5},
-        "trend_available": True,
-    }
+    assert result.attrs == {}  # everything said about the table is a field of WardFeatures
     assert result.loc["E05000001", "harm"] == pytest.approx(40 * 365)
     assert result.loc["E05000001", "harm_per_1000"] == pytest.approx(40 * 365 / 2)
     assert result.loc["E05000002", "harm: Burglary"] == pytest.approx(547.0)
@@ -437,13 +510,24 @@ def test_ward_features_combines_every_measure():
         assert column in result
 
 
-def test_ward_features_without_asb_or_previous_window():
+def test_ward_features_follow_the_harm_settings_they_are_given(harm):
+    rows = [("E05000001", "2024-03", "Drugs", "possession", 10), *RANGE]
+    half = F.ward_features(make_counts(rows), WARDS, None, window=LAST_YEAR, settings=harm)
+    css = harm.with_index("css").with_proactive("exclude")
+    none = F.ward_features(make_counts(rows), WARDS, None, window=LAST_YEAR, settings=css)
+    assert half.table.loc["E05000001", "harm"] == pytest.approx(10 * 3.0 * 0.5)
+    assert none.table.loc["E05000001", "harm"] == 0.0
+    assert (half.harm_index, none.harm_index) == ("cchi", "css")
+
+
+def test_ward_features_without_asb_or_previous_window(harm):
     rows = [("E05000001", m, "Robbery", "", 1) for m in MONTHS[12:]]
     with pytest.warns(PlannerWarning, match="trend not available"):
-        result = F.ward_features(make_counts(rows), WARDS, None, window=LAST_YEAR, settings=HARM)
+        features = F.ward_features(make_counts(rows), WARDS, None, window=LAST_YEAR, settings=harm)
+    result = features.table
     assert "asb" not in result and "asb_per_1000" not in result
-    assert result.attrs["asb_present"] is False
-    assert result.attrs["trend_available"] is False
+    assert features.asb_present is False
+    assert features.trend_available is False
     assert (result["direction"] == "not available").all()
     assert result["population"].isna().all() and result["area_km2"].isna().all()
 
@@ -481,10 +565,10 @@ def to_rows(drawn):
     ),
     mode=st.sampled_from(["include", "downweight", "exclude"]),
 )
-def test_adding_incidents_never_lowers_a_wards_harm(drawn, extra, mode):
-    harm_settings = HARM.with_proactive(mode)
-    before = harm_of(to_rows(drawn), harm_settings)
-    after = harm_of(to_rows([*drawn, extra]), harm_settings)
+def test_adding_incidents_never_lowers_a_wards_harm(harm, drawn, extra, mode):
+    chosen = harm.with_proactive(mode)
+    before = harm_of(to_rows(drawn), chosen)
+    after = harm_of(to_rows([*drawn, extra]), chosen)
     assert (after >= before - 1e-9).all()
     others = WARDS.to_numpy() != extra[0]
     assert after[others].tolist() == pytest.approx(before[others].tolist())
@@ -492,43 +576,44 @@ def test_adding_incidents_never_lowers_a_wards_harm(drawn, extra, mode):
 
 @HYPOTHESIS
 @given(drawn=st.lists(row_strategy, min_size=1, max_size=30), seed=st.integers(0, 2**32 - 1))
-def test_row_order_never_changes_the_features(drawn, seed):
+def test_row_order_never_changes_the_features(harm, drawn, seed):
     rows = to_rows(drawn)
     shuffled = [rows[i] for i in np.random.default_rng(seed).permutation(len(rows))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PlannerWarning)
         a, b = (
-            F.ward_features(make_counts(r), WARDS, None, window=LAST_YEAR, settings=HARM)
+            F.ward_features(make_counts(r), WARDS, None, window=LAST_YEAR, settings=harm)
             for r in (rows, shuffled)
         )
-    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert (a.window, a.harm_index, a.asb_present, a.trend_available) == (
+        b.window,
+        b.harm_index,
+        b.asb_present,
+        b.trend_available,
+    )
 
 
 # --- the real data -------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def met(real_config):
-    """The met-2022 ward_counts (built once into the session's cache) and its wards."""
-    from planner.ingest import ingest
-    from planner.ingest.sources.wards import read_dataset_wards
-
-    config = real_config
-    result = ingest(config, "met-2022")
-    wards = result.wards if result.wards is not None else read_dataset_wards(config, "met-2022")
-    return result.ward_counts, wards
+def met(met_inputs):
+    """The met-2022 ward_counts (ingested once per session) and all its wards (the City too)."""
+    return met_inputs.ingest.ward_counts, met_inputs.all_wards
 
 
 @pytest.mark.integration
-def test_real_met_features(met):
+def test_real_met_features(harm, met):
     counts, wards = met
     window = F.default_window(counts)
-    features = F.ward_features(counts, wards, None, window=window, settings=HARM)
+    result = F.ward_features(counts, wards, None, window=window, settings=harm)
+    assert result.asb_present is False
+    features = result.table
     assert len(features) == len(wards) == 704
     city = wards.index[wards[s.BOROUGH_CODE] == s.CITY_OF_LONDON]
     assert features.loc[city, "crimes"].sum() == 0  # the City has its own police force
     assert (features.drop(index=city)["crimes"] > 0).all()
-    assert features.attrs["asb_present"] is False
     # own offence mix: burglary harm = 273.5 per residential + 183.5 per business burglary
     in_window = counts[counts[s.MONTH].isin(window.months)]
     burglary = in_window[in_window[s.CATEGORY] == "Burglary"]
@@ -542,7 +627,7 @@ def test_real_met_features(met):
     expected = 273.5 * by_sub["residential"] + 183.5 * by_sub["business and community"]
     assert features["harm: Burglary"].to_numpy() == pytest.approx(expected.to_numpy())
     # the monthly series adds up to the window's harm
-    monthly = F.monthly_harm(counts, HARM, wards=wards)
+    monthly = F.monthly_harm(counts, harm, wards=wards)
     assert monthly[window.months].sum(axis=1).to_numpy() == pytest.approx(
         features["harm"].to_numpy()
     )
@@ -556,14 +641,14 @@ def test_real_met_features(met):
 
 
 @pytest.mark.integration
-def test_real_met_indices_and_proactive_modes_order_as_expected(met):
+def test_real_met_indices_and_proactive_modes_order_as_expected(harm, met):
     counts, wards = met
     window = F.default_window(counts)
     total = {
-        mode: F.harm(counts, window, wards=wards, settings=HARM.with_proactive(mode)).sum()
+        mode: F.harm(counts, window, wards=wards, settings=harm.with_proactive(mode)).sum()
         for mode in ("include", "downweight", "exclude")
     }
     assert total["include"] > total["downweight"] > total["exclude"] > 0
-    css = F.harm(counts, window, wards=wards, settings=HARM.with_index("css"))
-    cchi = F.harm(counts, window, wards=wards, settings=HARM)
+    css = F.harm(counts, window, wards=wards, settings=harm.with_index("css"))
+    cchi = F.harm(counts, window, wards=wards, settings=harm)
     assert css.corr(cchi, method="spearman") > 0.8  # different weights, similar ranking

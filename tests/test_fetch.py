@@ -5,12 +5,11 @@ No test touches the internet: every URL points at 127.0.0.1.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
 import os
-import shutil
+import re
 import socket
 import threading
 import time
@@ -25,14 +24,8 @@ import pytest
 
 from planner.config import PlannerConfig, load_config
 from planner.errors import ConfigError, FetchError
-from planner.ingest.fetch import (
-    MANIFEST_NAME,
-    fetch,
-    import_local,
-    load_source_list,
-)
-
-REPO_CONFIG = Path(__file__).resolve().parents[1] / "config"
+from planner.ingest.fetch import MANIFEST_NAME, fetch, import_local
+from tests.factories import config_copy
 
 
 def sha(data: bytes) -> str:
@@ -93,12 +86,15 @@ def no_proxy_opener() -> urllib.request.OpenerDirector:
 
 def config_with_sources(tmp_path: Path, sources_toml: str) -> PlannerConfig:
     """The repository's configuration, with its own sources.toml, in a temporary folder."""
-    cdir = tmp_path / "config"
-    cdir.mkdir()
-    for p in REPO_CONFIG.glob("*.toml"):
-        shutil.copy(p, cdir / p.name)
-    (cdir / "sources.toml").write_text(sources_toml, encoding="utf-8")
-    return load_config(cdir).with_data_dir(tmp_path / "data")
+    return load_config(config_copy(tmp_path, sources=sources_toml)).with_data_dir(tmp_path / "data")
+
+
+def sources_problems(tmp_path: Path, sources_toml: str) -> tuple[Path, str]:
+    """(the sources.toml written, the ConfigError message load_config raises for it)."""
+    cdir = config_copy(tmp_path, sources=sources_toml)
+    with pytest.raises(ConfigError) as info:
+        load_config(cdir)
+    return cdir / "sources.toml", str(info.value)
 
 
 def source(name: str, url: str, dest: str | None = None, **extra: object) -> str:
@@ -119,8 +115,8 @@ def closed_port() -> int:
 # --- the source list -------------------------------------------------------------------------
 
 
-def test_repository_source_list_is_valid() -> None:
-    items = load_source_list(load_config(REPO_CONFIG))
+def test_repository_source_list_is_valid(config: PlannerConfig) -> None:
+    items = config.sources.items
     names = [i.name for i in items]
     assert len(names) == len(set(names)) >= 15
     assert {"mps_ward_24m", "wards_2022_bgc_london", "statistical_gis_boundaries_london"} <= set(
@@ -134,9 +130,12 @@ def test_repository_source_list_is_valid() -> None:
     assert ward.dest == "ward_crime/MPS Ward Level Crime (most recent 24 months).csv"
 
 
-def test_repository_archive_targets_follow_the_mirror_layout(shared_data: Path) -> None:
+@pytest.mark.integration
+def test_repository_archive_targets_follow_the_mirror_layout(
+    config: PlannerConfig, shared_data: Path
+) -> None:
     """Where a fetched file is the same thing as the mirror's, it lands on the same path."""
-    items = load_source_list(load_config(REPO_CONFIG))
+    items = config.sources.items
     gis = next(i for i in items if i.name == "statistical_gis_boundaries_london")
     for rule in gis.extract:
         assert (shared_data / rule.to).is_dir(), rule.to
@@ -156,9 +155,11 @@ def test_repository_archive_targets_follow_the_mirror_layout(shared_data: Path) 
     ],
 )
 def test_source_list_rejects_bad_entries(tmp_path: Path, extra: dict, message: str) -> None:
-    cfg = config_with_sources(tmp_path, source("a", "https://x.test/a.csv", "x/a.csv", **extra))
-    with pytest.raises(ConfigError, match=message):
-        load_source_list(cfg)
+    """load_config names the file, the entry and the key of a bad [[source]]."""
+    text = source("a", "https://x.test/a.csv", "x/a.csv", **extra)
+    path, error = sources_problems(tmp_path, text)
+    entry = re.escape(f"{path} [[source]] #1 ('a')")
+    assert re.search(rf"{entry}: [^\n]*{re.escape(message)}", error), error
 
 
 def test_source_list_collects_every_problem(tmp_path: Path) -> None:
@@ -167,17 +168,26 @@ def test_source_list_collects_every_problem(tmp_path: Path) -> None:
         + source("a", "ftp://x.test/b.csv", "x/b.csv")
         + "[extra]\nkey = 1\n"
     )
-    cfg = config_with_sources(tmp_path, text)
-    with pytest.raises(ConfigError, match=r"3 problem\(s\)") as info:
-        load_source_list(cfg)
-    for part in ("unknown top-level key 'extra'", "'dest' '../outside.csv'", "http(s) address"):
-        assert part in str(info.value)
+    path, error = sources_problems(tmp_path, text)
+    assert "3 problem(s)" in error
+    assert f"{path}: unknown key 'extra'" in error
+    assert f"{path} [[source]] #1 ('a'): 'dest' '../outside.csv'" in error
+    assert f"{path} [[source]] #2 ('a'): 'url' should be an http(s) address" in error
+
+
+def test_source_list_rejects_duplicate_names(tmp_path: Path) -> None:
+    text = source("a", "https://x.test/a.csv", "x/a.csv") + source(
+        "a", "https://x.test/b.csv", "x/b.csv"
+    )
+    path, error = sources_problems(tmp_path, text)
+    assert f"{path}: two [[source]] entries are called 'a'" in error
 
 
 def test_source_list_names_the_missing_file(tmp_path: Path) -> None:
-    cfg = dataclasses.replace(load_config(REPO_CONFIG), config_dir=tmp_path)
-    with pytest.raises(ConfigError, match=r"sources\.toml not found"):
-        load_source_list(cfg)
+    cdir = config_copy(tmp_path)
+    (cdir / "sources.toml").unlink()
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(cdir / 'sources.toml'))}: not found"):
+        load_config(cdir)
 
 
 # --- fetch from a local server ---------------------------------------------------------------
@@ -474,7 +484,7 @@ def test_import_takes_source_dest_paths_outside_the_known_folders(
     (mirror / "extra").mkdir()
     (mirror / "extra/file.csv").write_bytes(b"1\n")
     cfg = config_with_sources(tmp_path, source("e", "https://x.test/f.csv", "extra/file.csv"))
-    report = import_local(mirror, tmp_path / "data", progress=False, sources=load_source_list(cfg))
+    report = import_local(mirror, tmp_path / "data", progress=False, sources=cfg.sources.items)
     assert "extra/file.csv" in [f.path for f in report.files]
 
 
@@ -498,6 +508,7 @@ def test_import_rejects_a_bad_source(
     assert str(src) in str(info.value)
 
 
+@pytest.mark.integration
 def test_import_from_the_shared_mirror_needs_no_network(tmp_path: Path, shared_data: Path) -> None:
     report = import_local(shared_data, tmp_path / "data", progress=False, link=True)
     assert report.ok and len(report.files) > 100

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,22 +11,23 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from planner.config import load_config
+from planner.config import PlannerConfig, load_config
 from planner.errors import ConfigError, DataError
 from planner.model.forecast import (
     FORECAST_HARM,
     METHODS,
     HarmForecaster,
+    Verdict,
     backtest,
     default_origins,
-    forecaster_from_config,
+    forecaster,
     last12,
     origin_forecasts,
     seasonal_naive,
     verdict,
 )
+from tests.factories import CONFIG_DIR, config_copy
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 FAST = {"max_iter": 60, "learning_rate": 0.1, "min_samples_leaf": 50, "max_rows": 20_000}
 COLUMNS = [
     "origin",
@@ -229,9 +229,11 @@ def test_backtest_table_and_model_beats_seasonal_naive(series: pd.DataFrame) -> 
     means = table[table["origin"] == "all"].set_index("method")["wape_total"]
     assert means["model"] < means["seasonal_naive"]
     result = verdict(table)
-    assert result["beats_both"] is True
-    assert result["n_origins"] == 2
-    assert "beats both baselines" in result["explanation"]
+    assert isinstance(result, Verdict)
+    assert result.beats_both is True
+    assert result.n_origins == 2
+    assert "beats both baselines" in result.explanation
+    assert result.to_dict()["wape_total"] == result.wape_total
 
 
 def test_backtest_never_sees_months_after_the_origin(series: pd.DataFrame) -> None:
@@ -273,40 +275,93 @@ def test_verdict_needs_both_baselines_beaten() -> None:
         wape=0.2, bias=0.0
     )
     result = verdict(table)
-    assert result["beats_both"] is False
-    assert result["origins_won"] == 0
-    assert result["wape_total"] == {"model": 0.10, "last12": 0.09, "seasonal_naive": 0.12}
-    assert "does not beat both baselines" in result["explanation"]
+    assert result.beats_both is False
+    assert result.origins_won == 0
+    assert result.wape_total == {"model": 0.10, "last12": 0.09, "seasonal_naive": 0.12}
+    assert result.wape == {"model": 0.2, "last12": 0.2, "seasonal_naive": 0.2}
+    assert result.bias == {"model": 0.0, "last12": 0.0, "seasonal_naive": 0.0}
+    assert "does not beat both baselines" in result.explanation
 
 
 # --- configuration -----------------------------------------------------------------------
 
 
-def test_forecaster_from_repository_config() -> None:
-    est, options = forecaster_from_config(load_config(CONFIG_DIR))
+def test_forecaster_from_repository_config(config: PlannerConfig) -> None:
+    est, options = forecaster(config.forecast)
     assert est.get_params()["model"] == "poisson_glm"
     assert options == {"horizon": 12, "n_origins": 8, "step": 12, "min_history": 36}
+    assert config.use_forecast is True
 
 
-def test_forecaster_from_config_rejects_unknown_keys() -> None:
-    with pytest.raises(ConfigError, match="unknown key.*'model.lag'.*'backtest.origins'"):
-        forecaster_from_config({"model": {"lag": 3}, "backtest": {"origins": 2}})
-    with pytest.raises(ConfigError, match="model='arima'"):
-        forecaster_from_config({"model": {"name": "arima"}})
+def forecast_problems(tmp_path, text: str) -> tuple[str, str]:
+    """(forecast.toml's path, load_config's ConfigError) for a config copy with *text*."""
+    cdir = config_copy(tmp_path, forecast=text)
+    with pytest.raises(ConfigError) as info:
+        load_config(cdir)
+    return str(cdir / "forecast.toml"), str(info.value)
+
+
+def shipped_forecast_toml() -> str:
+    return (CONFIG_DIR / "forecast.toml").read_text(encoding="utf-8")
+
+
+def test_forecast_toml_rejects_unknown_keys(tmp_path) -> None:
+    text = shipped_forecast_toml()
+    assert text.count("\n[model]\n") == text.count("\n[backtest]\n") == 1
+    text = text.replace("\n[model]\n", "\n[model]\nlag = 3\n").replace(
+        "\n[backtest]\n", "\n[backtest]\norigins = 2\n"
+    )
+    path, error = forecast_problems(tmp_path, text)
+    assert "2 problem(s)" in error
+    assert (
+        f"{path} [model]: unknown key 'lag' (did you mean 'lags'?); correct its spelling or "
+        "remove it" in error
+    )
+    assert f"{path} [backtest]: unknown key 'origins'" in error
+
+
+def test_forecast_toml_names_a_bad_model(tmp_path) -> None:
+    text = shipped_forecast_toml()
+    assert 'name = "poisson_glm"' in text
+    path, error = forecast_problems(
+        tmp_path, text.replace('name = "poisson_glm"', 'name = "arima"')
+    )
+    assert (
+        f"{path} [model]: 'name' should be one of 'hgb_poisson', 'poisson_glm', found 'arima'; "
+        "change the value of `name`" in error
+    )
+
+
+def test_forecast_toml_needs_use_forecast(tmp_path) -> None:
+    text = shipped_forecast_toml()
+    assert "\nuse_forecast = true" in text
+    path, error = forecast_problems(tmp_path, text.replace("\nuse_forecast = true", "\n"))
+    assert f"{path}: 'use_forecast' should be true or false, found None" in error
+
+
+@pytest.mark.parametrize(
+    ("part", "changes", "match"),
+    [
+        ("model", {"lags": 0}, "lags must be in 1..24, found 0"),
+        ("model", {"horizon": 25}, "horizon must be in 1..24, found 25"),
+        ("model", {"long_run": 6}, "long_run must be in 12..120, found 6"),
+        ("model", {"max_rows": 10}, "max_rows must be at least 1000, found 10"),
+        ("backtest", {"min_history": 6}, "n_origins and step must be >= 1 and min_history >= 12"),
+    ],
+    ids=["lags", "horizon", "long-run", "max-rows", "min-history"],
+)
+def test_forecast_settings_check_their_ranges(config: PlannerConfig, part, changes, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        dataclasses.replace(getattr(config.forecast, part), **changes)
 
 
 # --- real data ---------------------------------------------------------------------------
 
 
 @pytest.mark.integration
-def test_small_backtest_on_the_met_ward_series(shared_data: Path, tmp_path: Path) -> None:
-    from planner.ingest import ingest
-
-    config = load_config(CONFIG_DIR).with_data_dir(shared_data)
-    config = dataclasses.replace(
-        config, paths=dataclasses.replace(config.paths, cache_dir=str(tmp_path))
-    )
-    monthly = monthly_harm(ingest(config, "met-2022").ward_counts)
+@pytest.mark.slow
+def test_small_backtest_on_the_met_ward_series(met_inputs) -> None:
+    monthly = monthly_harm(met_inputs.ingest.ward_counts)
     assert monthly.shape[0] > 600 and monthly.shape[1] > 150
     table = backtest(monthly, estimator=HarmForecaster(**FAST), n_origins=2)
     assert list(table.columns) == COLUMNS
@@ -314,4 +369,4 @@ def test_small_backtest_on_the_met_ward_series(shared_data: Path, tmp_path: Path
     assert (table["n_wards"] == monthly.shape[0]).all()
     metrics = table[["wape", "mae", "bias", "wape_total", "mae_total"]].to_numpy()
     assert np.isfinite(metrics).all()
-    assert set(verdict(table)) >= {"beats_both", "wape_total", "explanation"}
+    assert set(verdict(table).to_dict()) >= {"beats_both", "wape_total", "explanation"}

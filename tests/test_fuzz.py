@@ -39,24 +39,18 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 
 from planner import schema as s
-from planner.config import (
-    DatasetSpec,
-    PlannerConfig,
-    PointColumns,
-    SourceSpec,
-    WardsSpec,
-    load_config,
-)
+from planner.config import DatasetSpec, PlannerConfig, PointColumns, SourceSpec, WardsSpec
 from planner.errors import DataError, PlannerError
 from planner.ingest import ingest
 from planner.ingest.sources.base import SourceFrame
 from planner.ingest.sources.mps import read_mps_dashboard, read_mps_ward
 from planner.ingest.sources.police_uk import read_api_json, read_points_csv, read_street_csv
 from planner.ingest.sources.wards import read_wards
-from planner.outputs.export import safe_filename, write_allocation
-from planner.plan.allocation import AllocationSettings, allocate_wards
+from planner.outputs.export import write_allocation
+from planner.outputs.safe import safe_filename
+from planner.plan.allocation import allocate_wards
+from tests.factories import allocation_settings, shipped_config
 
-CONFIG = load_config()
 EXAMPLES = int(os.environ.get("PLANNER_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -217,29 +211,32 @@ POINTS = PointColumns(month="month", category="type", lon="lon", lat="lat", inci
 
 
 def _street(p: Path) -> SourceFrame:
-    return read_street_csv(p, categories=CONFIG.categories, checks=CONFIG.coordinates)
+    config = shipped_config()
+    return read_street_csv(p, categories=config.categories, checks=config.coordinates)
 
 
 def _api(p: Path) -> SourceFrame:
-    return read_api_json(p, categories=CONFIG.categories, checks=CONFIG.coordinates)
+    config = shipped_config()
+    return read_api_json(p, categories=config.categories, checks=config.coordinates)
 
 
 def _points(p: Path) -> SourceFrame:
+    config = shipped_config()
     return read_points_csv(
-        p, columns=POINTS, categories=CONFIG.categories, checks=CONFIG.coordinates
+        p, columns=POINTS, categories=config.categories, checks=config.coordinates
     )
 
 
 def _mps(p: Path) -> SourceFrame:
-    return read_mps_ward(p, categories=CONFIG.categories)
+    return read_mps_ward(p, categories=shipped_config().categories)
 
 
 def _dash(p: Path) -> SourceFrame:
-    return read_mps_dashboard(p, categories=CONFIG.categories)
+    return read_mps_dashboard(p, categories=shipped_config().categories)
 
 
 def _wards(p: Path) -> gpd.GeoDataFrame:
-    return read_wards(p, config=CONFIG)
+    return read_wards(p, config=shipped_config()).frame
 
 
 def _good_points() -> bytes:
@@ -332,8 +329,8 @@ def dataset(root: Path, sources: list[tuple[str, str, bytes]], wards: bytes | No
             target.write_bytes(content)
         specs.append(SourceSpec(kind=kind, path=f"in/{name}"))
     spec = DatasetSpec("corpus", "hostile inputs", WardsSpec(path="wards.geojson"), tuple(specs))
-    paths = dataclasses.replace(CONFIG.paths, data_dir=str(data), cache_dir=str(root / "cache"))
-    return dataclasses.replace(CONFIG, datasets={"corpus": spec}, paths=paths)
+    config = shipped_config().with_data_dir(data).with_cache_dir(root / "cache")
+    return dataclasses.replace(config, datasets={"corpus": spec})
 
 
 def ingest_or_error(config: PlannerConfig) -> tuple[object | None, str]:
@@ -598,6 +595,7 @@ def _replace_line(data: bytes, line_no: int, new: bytes) -> bytes:
     return data[: start + 1] + new + data[end:]
 
 
+@pytest.mark.slow
 def test_a_million_rows_with_one_bad_month_give_one_reject(tmp_path, million_rows) -> None:
     path = tmp_path / "big.csv"
     path.write_bytes(
@@ -645,7 +643,7 @@ def test_formula_text_in_names_is_neutralised_in_exports(tmp_path: Path) -> None
     wards = _wards(tmp_path / "w.geojson")
     assert wards.loc[WARDS_2022[1], s.WARD_NAME] == FORMULA  # read as it is ...
     need = pd.Series([4.0, 3.0, 2.0, 1.0], index=wards.index)
-    result = allocate_wards(need, wards[s.BOROUGH_CODE], pool=6, settings=AllocationSettings())
+    result = allocate_wards(need, wards[s.BOROUGH_CODE], pool=6, settings=allocation_settings())
     out = tmp_path / "out"
     files = write_allocation(
         result, wards, out, manifest={"dataset": FORMULA}, formats=("csv", "xlsx"), stem=FORMULA

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import tomllib
 import warnings
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -16,17 +16,12 @@ import shapely
 
 pytest.importorskip("esda", reason="hot spots need the model extra (esda, libpysal)")
 
-from planner.config import load_config
+from planner.config import HotSpotSettings, PlannerConfig, load_config
 from planner.errors import ConfigError, DataError
 from planner.ingest.sources.wards import read_dataset_wards
-from planner.model.hotspots import (
-    HOT_SPOT_CLASSES,
-    HotSpotSettings,
-    hot_spots,
-    settings_from_config,
-)
+from planner.model.hotspots import HOT_SPOT_CLASSES, HotSpots, hot_spots
+from tests.factories import CONFIG_DIR, config_copy, hot_spot_settings
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 SIDE = 100.0  # metres
 X0, Y0 = 530_000.0, 180_000.0  # central London, EPSG:27700
 
@@ -54,6 +49,11 @@ def grid(rows: int, cols: int) -> gpd.GeoDataFrame:
     return squares([(r, c) for r in range(rows) for c in range(cols)])
 
 
+def run(values: pd.Series, wards: gpd.GeoDataFrame, **changes) -> HotSpots:
+    """hot_spots with the shipped settings (config/hotspots.toml) changed by *changes*."""
+    return hot_spots(values, wards, hot_spot_settings(**changes))
+
+
 def background(wards: gpd.GeoDataFrame, seed: int = 1) -> pd.Series:
     """Values of no spatial pattern: 1 to 2 at random."""
     rng = np.random.default_rng(seed)
@@ -66,14 +66,15 @@ def corner():
     wards = grid(8, 8)
     values = background(wards)
     values[[code(r, c) for r in range(3) for c in range(3)]] = 20.0
-    return wards, values, hot_spots(values, wards, permutations=999, seed=0)
+    return wards, values, run(values, wards, permutations=999, seed=0)
 
 
 # --- the statistic ---------------------------------------------------------------------
 
 
 def test_corner_cluster_is_hot_far_corner_is_not(corner):
-    _, values, result = corner
+    _, values, result_spots = corner
+    result = result_spots.table
     assert list(result.index) == list(values.index)
     assert list(result.columns) == [
         "value",
@@ -97,7 +98,7 @@ def test_corner_cluster_is_hot_far_corner_is_not(corner):
     assert result.loc[result["hot_spot"] == "not significant", "confidence"].eq(0).all()
     assert (result["q_value"] >= result["p_value"]).all()
     assert np.allclose(result["p_value"], np.minimum(1, 2 * result["p_sim"]))
-    report = result.attrs["report"]
+    report = result_spots.report
     assert report["islands"] == 0 and report["components"] == 1
     assert report["hot_spots"] == (result["hot_spot"] == "hot spot").sum() >= 4
     json.dumps(report)  # JSON-serialisable
@@ -108,33 +109,38 @@ def test_corner_cluster_is_hot_far_corner_is_not(corner):
 )
 def test_contiguity_counts_on_a_grid(contiguity, interior, corner_count):
     wards = grid(4, 4)
-    result = hot_spots(background(wards), wards, permutations=9, contiguity=contiguity)
+    result_spots = run(background(wards), wards, permutations=9, contiguity=contiguity)
+    result = result_spots.table
     assert result.loc[code(1, 1), "neighbours"] == interior
     assert result.loc[code(0, 0), "neighbours"] == corner_count
-    assert result.attrs["report"]["corner_contacts_dropped"] == (18 if contiguity == "rook" else 0)
+    assert result_spots.report["corner_contacts_dropped"] == (18 if contiguity == "rook" else 0)
 
 
 def test_snap_bridges_hairline_gaps():
     wards = squares([(0, 0), (0, 1), (0, 2)], gap=0.5)  # 0.5 m between neighbours
     values = pd.Series([1.0, 2.0, 3.0], index=wards.index)
-    snapped = hot_spots(values, wards, permutations=9, snap_m=1.0)
+    snapped_spots = run(values, wards, permutations=9, snap_m=1.0)
+    snapped = snapped_spots.table
     assert snapped["neighbours"].tolist() == [1, 2, 1]
-    assert snapped.attrs["report"]["pairs_bridged_by_snap"] == 2
+    assert snapped_spots.report["pairs_bridged_by_snap"] == 2
     middle = snapped.loc[code(0, 1)]  # its neighbourhood is every ward: Gi* is undefined
     assert np.isnan(middle["gi_z"]) and middle["p_value"] == 1.0
     assert middle["hot_spot"] == "not significant"
-    assert snapped.attrs["report"]["undefined_gi_z"] == 1
-    exact = hot_spots(values, wards, permutations=9, snap_m=0.0)
+    assert snapped_spots.report["undefined_gi_z"] == 1
+    exact_spots = run(values, wards, permutations=9, snap_m=0.0)
+    exact = exact_spots.table
     assert exact["island"].all()  # no contact at all: each joined to its nearest ward
-    assert exact.attrs["report"]["islands"] == 3
+    assert exact_spots.report["islands"] == 3
 
 
 def test_fdr_never_makes_more_wards_significant(corner):
-    wards, values, corrected = corner
-    uncorrected = hot_spots(values, wards, permutations=999, seed=0, fdr=False)
+    wards, values, corrected_spots = corner
+    corrected = corrected_spots.table
+    uncorrected_spots = run(values, wards, permutations=999, seed=0, fdr=False)
+    uncorrected = uncorrected_spots.table
     significant = (corrected["hot_spot"] != "not significant").sum()
     assert significant <= (uncorrected["hot_spot"] != "not significant").sum()
-    assert significant == corrected.attrs["report"]["significant_fdr"]
+    assert significant == corrected_spots.report["significant_fdr"]
     assert (uncorrected["hot_spot"] != "not significant").sum() == (
         uncorrected["p_value"] <= 0.05
     ).sum()
@@ -145,22 +151,31 @@ def test_fdr_never_makes_more_wards_significant(corner):
 
 
 def test_same_seed_same_table_whatever_the_row_order(corner):
-    wards, values, first = corner
+    wards, values, first_spots = corner
+    first = first_spots.table
     state = np.random.get_state()[1].copy()
-    again = hot_spots(values, wards, permutations=999, seed=0)
+    again_spots = run(values, wards, permutations=999, seed=0)
+    again = again_spots.table
     pd.testing.assert_frame_equal(first, again)
+    without_time = [
+        {k: v for k, v in r.report.items() if k != "seconds"} for r in (first_spots, again_spots)
+    ]
+    assert without_time[0] == without_time[1]
     assert (np.random.get_state()[1] == state).all()  # numpy's global generator untouched
     order = np.random.default_rng(7).permutation(len(values))
-    shuffled = hot_spots(values.iloc[order], wards.iloc[order[::-1]], permutations=999, seed=0)
+    shuffled_spots = run(values.iloc[order], wards.iloc[order[::-1]], permutations=999, seed=0)
+    shuffled = shuffled_spots.table
     assert list(shuffled.index) == list(values.index[order])
     pd.testing.assert_frame_equal(shuffled.loc[first.index], first)
-    other = hot_spots(values, wards, permutations=999, seed=1)
+    other_spots = run(values, wards, permutations=999, seed=1)
+    other = other_spots.table
     assert not np.array_equal(other["p_sim"], first["p_sim"])
 
 
 def test_gi_z_is_the_ord_getis_1995_z_score(corner):
     """Gi* z by hand: binary weights with the ward itself, Ord & Getis (1995)."""
-    _, values, result = corner
+    _, values, result_spots = corner
+    result = result_spots.table
     x = values.to_numpy()
     n, mean = x.size, x.mean()
     s = np.sqrt((x**2).mean() - mean**2)
@@ -175,7 +190,8 @@ def test_gi_z_is_the_ord_getis_1995_z_score(corner):
 @pytest.mark.parametrize("alpha", [0.01, 0.025, 0.1], ids=str)
 def test_confidence_levels_follow_alpha(corner, alpha):
     wards, values, _ = corner
-    result = hot_spots(values, wards, permutations=999, alpha=alpha, fdr=False)
+    result_spots = run(values, wards, permutations=999, alpha=alpha, fdr=False)
+    result = result_spots.table
     significant = result["hot_spot"] != "not significant"
     confidence = result.loc[significant, "confidence"]
     assert significant.any() and (confidence >= 100 * (1 - alpha) - 1e-9).all()
@@ -195,14 +211,15 @@ def test_island_is_joined_to_nearest_and_flagged(island_k, caplog):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # libpysal's island warnings stay inside
         with caplog.at_level(logging.WARNING, logger="planner.model.hotspots"):
-            result = hot_spots(background(wards), wards, permutations=99, island_k=island_k)
+            result_spots = run(background(wards), wards, permutations=99, island_k=island_k)
+            result = result_spots.table
     island = code(1, 9)
     assert result["island"].sum() == 1 and result.loc[island, "island"]
     assert result.loc[island, "neighbours"] == island_k
     assert result.loc[code(1, 3), "neighbours"] == 5 + 1  # its own 5 plus the island
-    assert result.attrs["report"]["islands"] == 1
-    assert result.attrs["report"]["island_ward_codes"] == [island]
-    assert result.attrs["report"]["components"] == 1
+    assert result_spots.report["islands"] == 1
+    assert result_spots.report["island_ward_codes"] == [island]
+    assert result_spots.report["components"] == 1
     assert "no neighbour" in caplog.text and island in caplog.text
 
 
@@ -210,11 +227,12 @@ def test_island_is_joined_to_nearest_and_flagged(island_k, caplog):
 def test_single_neighbour_ward_is_flagged(contiguity):
     cells = [(r, c) for r in range(3) for c in range(3)] + [(1, 3), (1, 4)]  # a spur east
     wards = squares(cells)
-    result = hot_spots(background(wards), wards, permutations=9, contiguity=contiguity)
+    result_spots = run(background(wards), wards, permutations=9, contiguity=contiguity)
+    result = result_spots.table
     single = result.index[result["single_neighbour"]]
     assert list(single) == [code(1, 4)]
-    assert result.attrs["report"]["single_neighbour"] == 1
-    assert result.attrs["report"]["single_neighbour_ward_codes"] == [code(1, 4)]
+    assert result_spots.report["single_neighbour"] == 1
+    assert result_spots.report["single_neighbour_ward_codes"] == [code(1, 4)]
     assert not result["island"].any()
 
 
@@ -257,62 +275,109 @@ def _bad(kind: str, wards: gpd.GeoDataFrame) -> pd.Series:
 def test_bad_values_raise_data_error_naming_wards(kind, match):
     wards = grid(3, 3)
     with pytest.raises(DataError, match=match):
-        hot_spots(_bad(kind, wards), wards, permutations=9)
+        run(_bad(kind, wards), wards, permutations=9)
 
 
 def test_missing_and_extra_codes_are_reported_together():
     wards = grid(3, 3)
     values = background(wards).rename(index={code(0, 0): "E05XXXXXX"})
     with pytest.raises(DataError, match=r"no value: E05000000; 1 value\(s\) .*E05XXXXXX"):
-        hot_spots(values, wards, permutations=9)
+        run(values, wards, permutations=9)
 
 
 def test_wards_without_crs_raise():
     wards = grid(3, 3)
     with pytest.raises(DataError, match="wards have no CRS"):
-        hot_spots(background(wards), wards.set_crs(None, allow_override=True), permutations=9)
+        run(background(wards), wards.set_crs(None, allow_override=True), permutations=9)
 
 
 @pytest.mark.parametrize(
     ("option", "match"),
     [
         ({"alpha": 1.5}, r"alpha must be in \(0, 1\), found 1.5"),
-        ({"contiguity": "bishop"}, "contiguity must be one of queen, rook, found 'bishop'"),
+        ({"contiguity": "bishop"}, "contiguity should be one of 'queen', 'rook', found 'bishop'"),
         ({"permutations": 0}, "permutations must be a whole number >= 1, found 0"),
         ({"snap_m": -1.0}, "snap_m must be a distance in metres >= 0"),
-        ({"island_k": 9}, "more than island_k=9 wards"),
     ],
     ids=str,
 )
-def test_bad_options_raise(option, match):
+def test_bad_options_are_refused_by_the_settings(option, match):
+    with pytest.raises(ConfigError, match=match):
+        hot_spot_settings(**option)
+
+
+@pytest.mark.parametrize(
+    ("option", "match"),
+    [({"fdr": "yes"}, "fdr should be true or false, found 'yes'"),
+     ({"alpha": "x"}, "alpha should be a number, found 'x'"),
+     ({"snap_m": None}, "snap_m should be a number, found None")],
+    ids=str,
+)  # fmt: skip
+def test_settings_built_in_code_check_their_types(option, match):
+    with pytest.raises(ConfigError, match=match):
+        hot_spot_settings(**option)
+
+
+def test_more_island_neighbours_than_wards_is_a_data_error():
     wards = grid(3, 3)
-    error = DataError if "island_k" in option else ConfigError
-    with pytest.raises(error, match=match):
-        hot_spots(background(wards), wards, **option)
+    with pytest.raises(DataError, match="more than island_k=9 wards"):
+        run(background(wards), wards, island_k=9)
 
 
 # --- configuration --------------------------------------------------------------------
 
 
-def test_config_file_gives_the_defaults():
+def test_config_file_gives_the_settings(config: PlannerConfig):
     with (CONFIG_DIR / "hotspots.toml").open("rb") as f:
         table = tomllib.load(f)
-    assert settings_from_config(table) == HotSpotSettings()
-    assert load_config(CONFIG_DIR).extra["hotspots"] == table
-    assert set(HotSpotSettings().options()) == set(table)
+    assert config.hotspots == HotSpotSettings(
+        permutations=999,
+        alpha=0.05,
+        fdr=True,
+        seed=0,
+        contiguity="queen",
+        snap_m=1.0,
+        island_k=1,
+    )
+    assert config.hotspots.options() == table
+    assert hot_spot_settings() == config.hotspots
+    assert dataclasses.replace(config.hotspots, seed=3).seed == 3
 
 
 @pytest.mark.parametrize(
-    ("table", "match"),
+    ("old", "new", "messages"),
     [
-        ({"permutation": 99}, r"hotspots.toml: unknown key\(s\) 'permutation'; allowed: alpha"),
-        ({"fdr": "yes"}, "hotspots.toml: hot spot settings: fdr must be true or false"),
+        (
+            "permutations = 999",
+            "permutation = 99",
+            [
+                ": unknown key 'permutation' (did you mean 'permutations'?); correct its "
+                "spelling or remove it (keys allowed here: alpha, contiguity, fdr, island_k, "
+                "permutations, seed, snap_m)",
+                ": missing key 'permutations' (a whole number); add `permutations = ...`",
+            ],
+        ),
+        (
+            "fdr = true",
+            'fdr = "yes"',
+            [": 'fdr' should be true or false, found 'yes'; change the value of `fdr`"],
+        ),
+        (
+            'contiguity = "queen"',
+            'contiguity = "bishop"',
+            [": 'contiguity' should be one of 'queen', 'rook', found 'bishop'"],
+        ),
     ],
-    ids=str,
+    ids=["unknown-key", "fdr", "contiguity"],
 )
-def test_bad_config_raises(table, match):
-    with pytest.raises(ConfigError, match=match):
-        settings_from_config(table)
+def test_bad_config_raises(tmp_path, old, new, messages):
+    text = (CONFIG_DIR / "hotspots.toml").read_text(encoding="utf-8")
+    assert f"\n{old}" in text  # the key's own line, not a comment mentioning it
+    cdir = config_copy(tmp_path, hotspots=text.replace(f"\n{old}", f"\n{new}", 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(cdir)
+    for message in messages:
+        assert f"{cdir / 'hotspots.toml'}{message}" in str(info.value)
 
 
 # --- the real wards ----------------------------------------------------------------------
@@ -323,11 +388,12 @@ def test_bad_config_raises(table, match):
     ("dataset", "count", "single"),
     [("met-2022", 704, "E05013931"), ("policeuk-2014", 654, "E05000405")],
 )
-def test_real_wards(shared_data, dataset, count, single):
-    wards = read_dataset_wards(load_config().with_data_dir(shared_data), dataset)
+def test_real_wards(real_config, dataset, count, single):
+    wards = read_dataset_wards(real_config, dataset).frame
     area_km2 = wards.geometry.area / 1e6  # large outer wards cluster: a pattern to find
-    result = hot_spots(area_km2, wards, permutations=99)
-    report = result.attrs["report"]
+    result_spots = run(area_km2, wards, permutations=99)
+    result = result_spots.table
+    report = result_spots.report
     assert result.shape == (count, 10) and list(result.index) == list(wards.index)
     assert report["islands"] == 0 and not result["island"].any()
     assert report["single_neighbour_ward_codes"] == [single]
@@ -335,3 +401,4 @@ def test_real_wards(shared_data, dataset, count, single):
     assert 5 < report["mean_neighbours"] < 6.5
     assert report["seconds"] < 30
     assert result["hot_spot"].notna().all()
+    pd.testing.assert_series_equal(result_spots.classes, result["hot_spot"])

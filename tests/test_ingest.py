@@ -12,10 +12,11 @@ import pytest
 from shapely.geometry import box
 
 from planner import schema as s
-from planner.config import DatasetSpec, PlannerConfig, SourceSpec, WardsSpec, load_config
+from planner.config import DatasetSpec, PlannerConfig, SourceSpec, WardsSpec
 from planner.errors import ConfigError, DataError
 from planner.ingest import ingest
 from planner.ingest.quality import format_quality
+from tests.factories import shipped_config
 
 HEADER = (
     "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,"
@@ -68,14 +69,8 @@ def tiny(tmp_path) -> PlannerConfig:
         sources=(SourceSpec(kind="police_uk_csv", path="incidents/street"),),
         default=True,
     )
-    config = load_config().with_data_dir(data)
-    return dataclasses.replace(
-        config,
-        datasets={"tiny": spec},
-        paths=dataclasses.replace(
-            config.paths, data_dir=str(data), cache_dir=str(tmp_path / "cache")
-        ),
-    )
+    config = shipped_config().with_data_dir(data).with_cache_dir(tmp_path / "cache")
+    return dataclasses.replace(config, datasets={"tiny": spec})
 
 
 def test_tiny_dataset_counts_rejects_and_conservation(tiny):
@@ -152,21 +147,12 @@ def test_failed_build_leaves_no_cache_entry(tiny, monkeypatch):
     assert not ingest(tiny).from_cache
 
 
-# --- the real data ---------------------------------------------------------------------
+# --- the real data (the session cache of real_config) ---------------------------------
 
 
 @pytest.fixture(scope="module")
-def real(shared_data, tmp_path_factory) -> PlannerConfig:
-    config = load_config().with_data_dir(shared_data)
-    cache = tmp_path_factory.mktemp("cache")
-    return dataclasses.replace(
-        config, paths=dataclasses.replace(config.paths, cache_dir=str(cache))
-    )
-
-
-@pytest.fixture(scope="module")
-def burglary(real):
-    return ingest(real, "burglary-check")
+def burglary(real_config):
+    return ingest(real_config, "burglary-check")
 
 
 def check_conservation(result) -> None:
@@ -206,14 +192,15 @@ def test_police_uk_burglary_agrees_with_the_mets_ward_counts(burglary, shared_da
 
 
 @pytest.mark.integration
-def test_second_ingest_of_real_data_is_from_cache(real, burglary):
-    again = ingest(real, "burglary-check")
+def test_second_ingest_of_real_data_is_from_cache(real_config, burglary):
+    again = ingest(real_config, "burglary-check")
     assert again.from_cache and len(again.ward_counts) == len(burglary.ward_counts)
 
 
 @pytest.mark.integration
-def test_api_json_ingests_end_to_end_with_asb(real):
-    result = ingest(real, "policeuk-2014")
+@pytest.mark.slow
+def test_api_json_ingests_end_to_end_with_asb(real_config):
+    result = ingest(real_config, "policeuk-2014")
     check_conservation(result)
     (src,) = result.quality["sources"]
     assert src["totals"]["read"] > 1_150_000 and src["totals"]["duplicates"] > 50_000
@@ -228,8 +215,9 @@ def test_api_json_ingests_end_to_end_with_asb(real):
 
 
 @pytest.mark.integration
-def test_met_ward_files_ingest_with_newest_file_winning(real):
-    result = ingest(real, "met-2022")
+@pytest.mark.slow
+def test_met_ward_files_ingest_with_newest_file_winning(real_config):
+    result = ingest(real_config, "met-2022")
     check_conservation(result)
     counts = result.ward_counts.astype({s.MONTH: str, s.CATEGORY: str})
     assert counts[s.MONTH].min() == "2010-04" and counts[s.MONTH].max() == "2026-01"

@@ -40,7 +40,14 @@ SESSIONS = 20
 TOTAL_TIMEOUT_S = 300  # the whole run: 20 sessions opened, changed and checked
 STEP_TIMEOUT_S = 240  # one session's wait for its page (the server serves 19 others)
 FIRST_POOL, POOL_STEP = 110, 37  # session k sets pool FIRST_POOL + k * POOL_STEP: all differ
-CAPTION = re.compile(r"^([\d,]+) extra officers by ")
+CAPTION = re.compile(r"\bA pool of ([\d,]+) extra officers is shared out\b")
+"""The Allocation page's caption states the pool (planner.outputs.present's sentences)."""
+
+pytestmark = [
+    pytest.mark.integration,  # the app serves the real data in ../shared/data
+    pytest.mark.slow,  # minutes: 20 browser sessions against one server
+    pytest.mark.browser,  # headless Chromium
+]
 
 
 @dataclass
@@ -117,14 +124,14 @@ async def _route_offline(route) -> None:
 
 async def _shown_pool(page) -> int | None:
     for text in await page.locator('[data-testid="stCaptionContainer"]').all_inner_texts():
-        match = CAPTION.match(text.strip())
+        match = CAPTION.search(text)
         if match:
             return int(match.group(1).replace(",", ""))
     return None
 
 
 async def _wait_for_pool(page, pool: int, timeout: float) -> None:
-    await page.get_by_text(f"{pool:,} extra officers by", exact=False).first.wait_for(
+    await page.get_by_text(f"A pool of {pool:,} extra officers", exact=False).first.wait_for(
         timeout=timeout * 1000
     )
 

@@ -1,4 +1,7 @@
-"""Tests of planner.outputs.mapping: display geometry, labelled classes, palettes and the folium map."""
+"""Tests of planner.outputs.mapping and the colour classes of planner.outputs.present.
+
+Display geometry, labelled classes, palettes and the folium map.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import pytest
 import shapely
 
 from planner.errors import DataError
-from planner.outputs import mapping
+from planner.outputs import mapping, present
 
 X0, Y0 = 530_000.0, 180_000.0  # central London, EPSG:27700
 SIDE = 1_000.0
@@ -87,7 +90,7 @@ def test_bounds_of_some_wards_lie_inside_the_bounds_of_all(display):
 
 def test_quantile_classes_carry_text_labels_with_their_shares():
     values = pd.Series(np.arange(1.0, 101.0))
-    classes = mapping.classes_for("need_score", values)
+    classes = present.classes_for("need_score", values)
     assert classes.labels == (
         "Lowest need: bottom 25 % (below 26.00)",
         "Top 50–75 % (26.00 to 51.00)",
@@ -102,7 +105,7 @@ def test_quantile_classes_carry_text_labels_with_their_shares():
 def test_quantile_classes_never_put_a_higher_value_in_a_lower_class():
     rng = np.random.default_rng(3)
     values = pd.Series(rng.gamma(2.0, 10.0, 500))
-    klass = mapping.classes_for("harm", values).assign(values)
+    klass = present.classes_for("harm", values).assign(values)
     order = np.argsort(values.to_numpy())
     assert (np.diff(klass.to_numpy()[order]) >= 0).all()
 
@@ -110,20 +113,20 @@ def test_quantile_classes_never_put_a_higher_value_in_a_lower_class():
 def test_quantile_classes_merge_ties_and_say_the_true_share():
     """60 % of wards show no rise: no class may claim 'bottom 25 %' for them."""
     values = pd.Series([0.0] * 60 + list(np.linspace(1.0, 40.0, 40)))
-    classes = mapping.classes_for("trend", values)
+    classes = present.classes_for("trend", values)
     counts = classes.assign(values).value_counts()
     assert (counts > 0).all() and len(counts) == len(classes.labels)
     assert classes.labels[0] == "Lowest rise: bottom 60 % (0 %)"
 
 
 def test_one_value_for_every_ward_gives_one_class():
-    classes = mapping.classes_for("harm", pd.Series([5.0, 5.0, 5.0]))
+    classes = present.classes_for("harm", pd.Series([5.0, 5.0, 5.0]))
     assert classes.labels == ("All wards (5 to 5)",)
 
 
 def test_no_value_at_all_is_an_error():
     with pytest.raises(DataError, match="every ward's value is missing"):
-        mapping.classes_for("harm", pd.Series([np.nan, np.nan]))
+        present.classes_for("harm", pd.Series([np.nan, np.nan]))
 
 
 @pytest.mark.parametrize(
@@ -154,7 +157,7 @@ def test_no_value_at_all_is_an_error():
 )
 def test_officer_classes_are_whole_officer_bands(extra, labels):
     values = pd.Series(extra, dtype=float)
-    classes = mapping.classes_for("extra", values)
+    classes = present.classes_for("extra", values)
     assert classes.labels == labels
     assigned = classes.assign(values)
     for value, k in zip(extra, assigned, strict=True):
@@ -166,13 +169,13 @@ def test_officer_classes_are_whole_officer_bands(extra, labels):
             assert int(low) <= value <= int(high or low)
 
 
-@pytest.mark.parametrize("layer", list(mapping.LAYERS), ids=list(mapping.LAYERS))
+@pytest.mark.parametrize("layer", list(present.LAYERS), ids=list(present.LAYERS))
 def test_every_layer_uses_a_colour_blind_safe_palette(layer):
-    spec = mapping.LAYERS[layer]
-    assert spec.palette in mapping.COLOUR_BLIND_SAFE
+    spec = present.LAYERS[layer]
+    assert spec.palette in present.COLOUR_BLIND_SAFE
     assert spec.palette.removesuffix("_r") in {"viridis", "cividis", "YlGnBu"}
-    classes = mapping.classes_for(layer, pd.Series(np.arange(0.0, 50.0)))
-    expected = mapping.palette(spec.palette, len(classes.labels), start=spec.start, end=spec.end)
+    classes = present.classes_for(layer, pd.Series(np.arange(0.0, 50.0)))
+    expected = present.palette(spec.palette, len(classes.labels), start=spec.start, end=spec.end)
     assert list(classes.colours) == expected
 
 
@@ -182,13 +185,13 @@ def test_palettes_run_light_to_dark():
         return 0.299 * r + 0.587 * g + 0.114 * b
 
     for name in ("YlGnBu", "viridis_r", "cividis_r"):
-        shades = [lightness(c) for c in mapping.palette(name, 5)]
+        shades = [lightness(c) for c in present.palette(name, 5)]
         assert shades == sorted(shades, reverse=True), name
 
 
 def test_unknown_palette_is_an_error():
     with pytest.raises(ValueError, match="unknown palette 'jet'"):
-        mapping.palette("jet", 5)
+        present.palette("jet", 5)
 
 
 # --- the map --------------------------------------------------------------------------------
@@ -216,7 +219,7 @@ def test_wards_without_a_value_are_grey_and_labelled(display):
         tiles=None,
     )
     html = fmap.get_root().render()
-    assert "Not scored (City)" in html and mapping.NOT_SCORED_COLOUR in html
+    assert "Not scored (City)" in html and present.NOT_SCORED_COLOUR in html
 
 
 def test_hot_spots_are_outlined_and_counted_in_the_legend(display):

@@ -9,12 +9,11 @@ import pandas as pd
 import pytest
 
 from planner import schema as s
-from planner.config import CategoryMap, load_config
+from planner.config import CategoryMap, PlannerConfig
 from planner.errors import DataError
 from planner.ingest.sources.base import SourceFrame, empty_counts, empty_measures, empty_rejects
 from planner.ingest.sources.mps import combine_mps_ward, read_mps_dashboard, read_mps_ward
 
-REPO = Path(__file__).resolve().parents[1]
 UPPER = ["MajorText", "MinorText", "WardName", "WardCode", "LookUp_BoroughName"]
 LOWER = [c.lower() for c in UPPER]
 WARD_A, WARD_B = "E05000001", "E05000002"
@@ -26,8 +25,8 @@ NEW = ("THEFT", "SOMETHING NEW")
 
 
 @pytest.fixture(scope="module")
-def categories() -> CategoryMap:
-    return load_config(REPO / "config").categories
+def categories(config: PlannerConfig) -> CategoryMap:
+    return config.categories
 
 
 def ward_table(rows: list[tuple], months: list[str], *, lower: bool = False) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -12,9 +13,10 @@ import numpy as np
 import pytest
 
 from planner import schema as s
-from planner.config import PointColumns, load_config
-from planner.errors import DataError
+from planner.config import PointColumns, SettingsError, load_config
+from planner.errors import ConfigError, DataError
 from planner.ingest.sources.police_uk import read_api_json, read_points_csv, read_street_csv
+from tests.factories import CONFIG_DIR, config_copy
 
 HEADER = (
     "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,"
@@ -23,11 +25,6 @@ HEADER = (
 # Trafalgar Square and Tower Bridge, in WGS84
 TRAFALGAR = (-0.128, 51.508)
 TOWER = (-0.0754, 51.5055)
-
-
-@pytest.fixture(scope="module")
-def config():
-    return load_config()
 
 
 def street_row(cid="a1", month="2024-04", lon=TRAFALGAR[0], lat=TRAFALGAR[1], ctype="Burglary"):
@@ -233,8 +230,25 @@ def test_points_csv_with_eastings_and_northings(tmp_path, config):
     assert frame.rejects[s.REASON].tolist() == [s.REASON_NO_COORDINATES]
 
 
-def test_points_csv_needs_a_coordinate_pair(tmp_path, config):
-    (tmp_path / "p.csv").write_text("when,what\n2024-01,Robbery\n")
-    with pytest.raises(DataError, match="names neither lon/lat nor easting/northing"):
-        read_points_csv(tmp_path / "p.csv", columns=PointColumns(month="when", category="what"),
-                        categories=config.categories, checks=config.coordinates)  # fmt: skip
+POINTS_WITHOUT_COORDINATES = """
+[datasets.points]
+description = "a points CSV whose columns table names no coordinates"
+[datasets.points.wards]
+path = "wards/grid.geojson"
+[[datasets.points.sources]]
+kind = "points_csv"
+path = "incidents/p.csv"
+columns = { month = "when", category = "what" }
+"""
+
+
+def test_points_csv_needs_a_coordinate_pair(tmp_path):
+    """A points columns table without lon/lat or easting/northing cannot be made (the check
+    moved from read_points_csv into PointColumns), and load_config names where it is."""
+    with pytest.raises(SettingsError, match="give lon and lat, or easting and northing columns"):
+        PointColumns(month="when", category="what")
+    text = (CONFIG_DIR / "planner.toml").read_text(encoding="utf-8") + POINTS_WITHOUT_COORDINATES
+    cdir = config_copy(tmp_path, planner=text)
+    where = f"{cdir / 'planner.toml'} [datasets.points].sources[0].columns"
+    with pytest.raises(ConfigError, match=re.escape(f"{where}: give lon and lat, or easting")):
+        load_config(cdir)

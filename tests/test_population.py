@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -12,11 +14,11 @@ import pytest
 from shapely.geometry import Point, box
 
 from planner import schema as s
-from planner.config import load_config
+from planner.config import PlannerConfig, PopulationSettings, Problems, build, load_config
 from planner.errors import ConfigError, DataError
-from planner.ingest.sources.population import _point_in_ward, population_settings, ward_population
+from planner.ingest.sources.population import _point_in_ward, ward_population
+from tests.factories import config_copy, shipped_config
 
-CONFIG = load_config(Path(__file__).resolve().parents[1] / "config")
 CITY, CAMDEN = s.CITY_OF_LONDON, "E09000007"
 X0, Y0 = 500_000, 180_000
 
@@ -50,10 +52,28 @@ def settings_table(**changes) -> dict:
     return table
 
 
-def config_for(data_dir: Path, table: dict | None = None):
-    config = CONFIG.with_data_dir(data_dir)
-    extra = {**config.extra, "population": settings_table() if table is None else table}
-    return dataclasses.replace(config, extra=extra)
+def settings_from(table: dict) -> PopulationSettings:
+    """*table* built as load_config builds population.toml (ConfigError if it is wrong)."""
+    problems = Problems()
+    settings = build(PopulationSettings, table, "population table", problems)
+    problems.raise_if_any("population table")
+    assert settings is not None
+    return settings
+
+
+def config_for(data_dir: Path, table: dict | None = None) -> PlannerConfig:
+    config = shipped_config().with_data_dir(data_dir)
+    settings = settings_from(settings_table() if table is None else table)
+    return dataclasses.replace(config, population=settings)
+
+
+def toml_text(table: dict) -> str:
+    """*table* as population.toml text: top-level keys first, then one [section] per table."""
+    lines = [f"{k} = {json.dumps(v)}" for k, v in table.items() if not isinstance(v, dict)]
+    for section, inner in table.items():
+        if isinstance(inner, dict):
+            lines += [f"[{section}]", *(f"{k} = {json.dumps(v)}" for k, v in inner.items())]
+    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture
@@ -83,12 +103,12 @@ def lookup_data(tmp_path):
 
 def test_lookup_sums_small_areas_and_withholds_unseparable_wards(lookup_data):
     data_dir, wards = lookup_data
-    population = ward_population(config_for(data_dir), wards)
+    result = ward_population(config_for(data_dir), wards)
+    population, report = result.values, result.report
     assert population.name == "population"
     assert population.index.tolist() == wards.index.tolist()
     assert population["W1"] == 3000  # L2 counted once although the file repeats it
     assert population[["W2", "WC1", "WC2"]].isna().all()
-    report = population.attrs["report"]
     assert report["method"] == "lookup"
     assert report["wards_in_lookup_share"] == pytest.approx(0.5)
     assert (report["total"], report["population_withheld"]) == (3000, 500)
@@ -103,16 +123,16 @@ def test_lookup_withholds_a_ward_fed_by_an_unseparable_borough_without_a_borough
     lookup_data,
 ):
     data_dir, wards = lookup_data
-    population = ward_population(config_for(data_dir), pd.DataFrame(index=wards.index))
-    assert np.isnan(population["WC1"])
-    assert "in E09000001" in population.attrs["report"]["missing"]["WC1"]
+    result = ward_population(config_for(data_dir), pd.DataFrame(index=wards.index))
+    assert np.isnan(result.values["WC1"])
+    assert "in E09000001" in result.report["missing"]["WC1"]
 
 
 def test_implausibly_small_wards_are_listed_but_kept(lookup_data):
     data_dir, wards = lookup_data
-    population = ward_population(config_for(data_dir, settings_table(min_plausible=5000)), wards)
-    assert population["W1"] == 3000
-    assert population.attrs["report"]["implausible"] == {"W1": 3000.0}
+    result = ward_population(config_for(data_dir, settings_table(min_plausible=5000)), wards)
+    assert result.values["W1"] == 3000
+    assert result.report["implausible"] == {"W1": 3000.0}
 
 
 def test_areas_with_different_totals_for_one_code_are_an_error(lookup_data):
@@ -138,31 +158,50 @@ def test_a_missing_file_is_named(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("table", "message"),
+    ("table", "where", "message"),
     [
-        (settings_table(denominator="residents"), r"unknown key\(s\) 'denominator'"),
-        (settings_table(method="census"), r"method 'census' is not one of auto, lookup, centroid"),
-        (settings_table(lookup={"population": "x.csv"}), r"\[lookup\]: missing key\(s\)"),
+        (settings_table(denominator="residents"), "", r"unknown key 'denominator'"),
+        (
+            settings_table(method="census"),
+            "",
+            r"'method' should be one of 'auto', 'lookup', 'centroid', found 'census'",
+        ),
+        (
+            settings_table(lookup={"population": "x.csv"}),
+            " [lookup]",
+            r"missing key 'population_code'",
+        ),
         (
             settings_table(centroid={**settings_table()["centroid"], "crs": "EPSG:27700"}),
-            r"\[centroid\]: unknown key\(s\) 'crs'",
+            " [centroid]",
+            r"unknown key 'crs'",
         ),
     ],
     ids=["unknown-key", "method", "missing-key", "unknown-nested-key"],
 )
-def test_bad_settings_are_config_errors(tmp_path, table, message):
-    with pytest.raises(ConfigError, match=message):
-        population_settings(config_for(tmp_path, table))
+def test_bad_settings_are_config_errors(tmp_path, table, where, message):
+    """load_config names population.toml, the table and the key."""
+    cdir = config_copy(tmp_path, population=toml_text(table))
+    at = re.escape(f"{cdir / 'population.toml'}{where}: ")
+    with pytest.raises(ConfigError, match=at + message):
+        load_config(cdir)
 
 
-def test_missing_population_file_is_a_config_error():
-    extra = {k: v for k, v in CONFIG.extra.items() if k != "population"}
-    with pytest.raises(ConfigError, match=r"population.toml not found"):
-        population_settings(dataclasses.replace(CONFIG, extra=extra))
+def test_the_shipped_settings_written_back_load(tmp_path):
+    """toml_text is faithful: the shipped-like table loads without problems."""
+    loaded = load_config(config_copy(tmp_path, population=toml_text(settings_table())))
+    assert loaded.population == settings_from(settings_table())
 
 
-def test_the_shipped_settings_load():
-    settings = population_settings(CONFIG)
+def test_missing_population_file_is_a_config_error(tmp_path):
+    cdir = config_copy(tmp_path)
+    (cdir / "population.toml").unlink()
+    with pytest.raises(ConfigError, match=re.escape(f"{cdir / 'population.toml'}: not found")):
+        load_config(cdir)
+
+
+def test_the_shipped_settings_load(config):
+    settings = config.population
     assert settings.unseparable_boroughs == (CITY,)
     assert settings.lookup.population_value == "TotalRes21"
     assert settings.centroid.population_value == "USUALRES"
@@ -203,9 +242,9 @@ def centroid_data(lookup_data):
 
 def test_centroid_assigns_each_area_to_the_ward_holding_its_point(centroid_data):
     data_dir, wards = centroid_data
-    population = ward_population(config_for(data_dir), wards.to_crs(s.DISPLAY_CRS))
+    result = ward_population(config_for(data_dir), wards.to_crs(s.DISPLAY_CRS))
+    population, report = result.values, result.report
     assert population.tolist() == [300.0, 350.0]
-    report = population.attrs["report"]
     assert report["method"] == "centroid"  # auto: no ward code is in the lookup
     assert report["wards_in_lookup_share"] == 0.0
     assert report["areas_snapped_to_nearest"] == 1
@@ -224,26 +263,21 @@ def test_a_point_on_a_shared_edge_goes_to_the_lowest_ward_code(centroid_data):
 
 def test_method_argument_overrides_the_automatic_choice(centroid_data):
     data_dir, wards = centroid_data
-    population = ward_population(config_for(data_dir), wards, method="lookup")
-    assert population.isna().all()
-    assert population.attrs["report"]["method"] == "lookup"
+    result = ward_population(config_for(data_dir), wards, method="lookup")
+    assert result.values.isna().all()
+    assert result.report["method"] == "lookup"
 
 
 # --- the real data -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def real_config(shared_data):
-    return CONFIG.with_data_dir(shared_data)
 
 
 @pytest.mark.integration
 def test_every_met_ward_of_2022_gets_a_population(real_config, shared_data):
     from planner.ingest.sources.wards import read_dataset_wards
 
-    wards = read_dataset_wards(real_config, "met-2022")
-    population = ward_population(real_config, wards)
-    report = population.attrs["report"]
+    wards = read_dataset_wards(real_config, "met-2022").frame
+    result = ward_population(real_config, wards)
+    population, report = result.values, result.report
     assert report["method"] == "lookup"
     city = wards[s.BOROUGH_CODE] == CITY
     assert population[~city].notna().all() and (~city).sum() == 679
@@ -263,9 +297,9 @@ def test_every_met_ward_of_2022_gets_a_population(real_config, shared_data):
 def test_2014_wards_get_london_2011_population_by_centroid(real_config):
     from planner.ingest.sources.wards import read_dataset_wards
 
-    wards = read_dataset_wards(real_config, "policeuk-2014")
-    population = ward_population(real_config, wards)
-    report = population.attrs["report"]
+    wards = read_dataset_wards(real_config, "policeuk-2014").frame
+    result = ward_population(real_config, wards)
+    population, report = result.values, result.report
     assert report["method"] == "centroid"
     assert report["population_in_source"] == 8_173_941  # Census 2011, London usual residents
     city = wards[s.BOROUGH_CODE] == CITY

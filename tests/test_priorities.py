@@ -12,20 +12,24 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
+from planner import api
 from planner import schema as s
-from planner.config import load_config
+from planner.config import PlannerConfig, PrioritySettings, load_config
 from planner.errors import ConfigError, DataError
 from planner.ingest import IngestResult
-from planner.model.features import Window, load_harm_settings
-from planner.model.need import NeedInputs, prepare_need
+from planner.model.features import Window
+from planner.model.need import NeedInputs
 from planner.plan.priorities import (
+    Basket,
     BoroughPriorities,
+    Evidence,
     borough_evidence,
     borough_priorities,
     high_harm_basket,
-    load_priority_settings,
+    match_borough,
     propose_priorities,
 )
+from tests.factories import CONFIG_DIR, config_copy, harm_settings
 
 WESTMINSTER, CAMDEN = "E09000033", "E09000007"
 WINDOW = Window("2025-01", "2025-12")
@@ -38,13 +42,9 @@ SENTENCE = re.compile(
 
 
 @pytest.fixture(scope="module")
-def config():
-    return load_config()
-
-
-@pytest.fixture(scope="module")
-def settings(config):
-    return load_priority_settings(config)
+def settings(config: PlannerConfig) -> PrioritySettings:
+    """The shipped priority settings (config/priorities.toml)."""
+    return config.priorities
 
 
 def _wards() -> gpd.GeoDataFrame:
@@ -83,8 +83,10 @@ def _inputs(counts: pd.DataFrame, *, measures: pd.DataFrame | None = None, datas
         all_wards=wards,
         population=population,
         window=WINDOW,
-        harm=load_harm_settings(load_config()),
+        harm=harm_settings(),
         features={},
+        asb_present=bool((counts[s.CATEGORY] == s.ASB).any()),
+        trend_available=True,
         forecast={},
         backtest=None,
         verdict=None,
@@ -113,11 +115,17 @@ def _met_like() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def evidence(settings):
+def found(settings) -> Evidence:
     return borough_evidence(_inputs(_met_like()), settings=settings)
 
 
-def _row(evidence: pd.DataFrame, borough: str, candidate: str) -> pd.Series:
+@pytest.fixture(scope="module")
+def evidence(found) -> pd.DataFrame:
+    return found.table
+
+
+def _row(evidence: Evidence | pd.DataFrame, borough: str, candidate: str) -> pd.Series:
+    evidence = evidence.table if isinstance(evidence, Evidence) else evidence
     found = evidence[(evidence["borough_code"] == borough) & (evidence["candidate"] == candidate)]
     assert len(found) == 1, (borough, candidate)
     return found.iloc[0]
@@ -136,11 +144,12 @@ def test_rate_ratio_is_the_borough_rate_over_the_london_rate(evidence):
     assert west["population"] == 2000.0
 
 
-def test_one_row_per_borough_and_candidate_present_in_the_data(evidence):
+def test_one_row_per_borough_and_candidate_present_in_the_data(found, evidence):
     assert sorted(evidence["borough_name"].unique()) == ["Camden", "Westminster"]
     assert set(evidence["candidate"]) == {"Robbery", "Theft from the person", "Burglary"}
     assert evidence.groupby("borough_code")["rank"].apply(sorted).tolist() == [[1, 2, 3]] * 2
-    assert any("Anti-social behaviour is not a candidate" in n for n in evidence.attrs["notes"])
+    assert any("Anti-social behaviour is not a candidate" in n for n in found.notes)
+    assert (found.window, found.trend_available) == (WINDOW, True)
 
 
 def test_a_doubling_is_up_with_the_shrunk_change(evidence):
@@ -198,9 +207,9 @@ def test_ties_go_to_config_order_whatever_the_row_order(settings):
         for month in (NOW, BEFORE)
     ]
     counts = _counts(rows)
-    first = propose_priorities(borough_evidence(_inputs(counts), settings=settings))
+    first = propose_priorities(borough_evidence(_inputs(counts), settings=settings).table)
     shuffled = counts.sample(frac=1.0, random_state=7).reset_index(drop=True)
-    again = propose_priorities(borough_evidence(_inputs(shuffled), settings=settings))
+    again = propose_priorities(borough_evidence(_inputs(shuffled), settings=settings).table)
     pd.testing.assert_frame_equal(first, again)
     west = first[first["borough_code"] == WESTMINSTER]
     assert west["candidate"].tolist() == ["Other theft", "Bicycle theft"]
@@ -215,7 +224,7 @@ def test_asb_has_no_harm_share(settings):
         ("W1", NOW, "Burglary", "", 10),
         ("W3", NOW, "Burglary", "", 10),
     ]
-    evidence = borough_evidence(_inputs(_counts(rows)), settings=settings)
+    evidence = borough_evidence(_inputs(_counts(rows)), settings=settings).table
     asb = _row(evidence, WESTMINSTER, "Anti-social behaviour")
     assert np.isnan(asb["harm_share"]) and np.isnan(asb["harm"])
     assert asb["harm_share_text"] == "n/a"
@@ -230,17 +239,18 @@ def test_asb_has_no_harm_share(settings):
 def test_without_subcategories_the_whole_category_is_used_and_said(settings):
     rows = [(w, m, "Violence and sexual offences", "", n)
             for w, n in (("W1", 50), ("W3", 50)) for m in (NOW, BEFORE)]  # fmt: skip
-    evidence = borough_evidence(_inputs(_counts(rows)), settings=settings)
+    found = borough_evidence(_inputs(_counts(rows)), settings=settings)
+    evidence = found.table
     assert set(evidence["candidate"]) == {"Violence and sexual offences"}
     assert (evidence["subcategory"] == "").all()
-    assert any("Violence with injury is shown as the whole" in n for n in evidence.attrs["notes"])
+    assert any("Violence with injury is shown as the whole" in n for n in found.notes)
 
 
 def test_with_subcategories_only_violence_with_injury_counts(settings):
     vsi = "Violence and sexual offences"
     rows = [("W1", NOW, vsi, "violence with injury", 30), ("W1", NOW, vsi, "rape", 5),
             ("W3", NOW, vsi, "violence without injury", 70)]  # fmt: skip
-    evidence = borough_evidence(_inputs(_counts(rows)), settings=settings)
+    evidence = borough_evidence(_inputs(_counts(rows)), settings=settings).table
     row = _row(evidence, WESTMINSTER, "Violence with injury")
     assert row["volume"] == 30 and row["subcategory"] == "violence with injury"
     assert _row(evidence, CAMDEN, "Violence with injury")["volume"] == 0
@@ -252,14 +262,14 @@ def test_short_data_says_the_trend_is_not_available(settings):
     rows += [("W1", "2024-07", "Robbery", "", 4)]
     counts = _counts(rows)
     counts = counts[counts[s.MONTH] >= "2024-07"]  # 18 months, 2024-07 to 2025-12
-    evidence = borough_evidence(_inputs(counts), settings=settings)
-    row = _row(evidence, WESTMINSTER, "Robbery")
+    found = borough_evidence(_inputs(counts), settings=settings)
+    row = _row(found, WESTMINSTER, "Robbery")
     assert row["direction"] == "not available" and np.isnan(row["change"])
     assert (
         "trend not available (the data cover 18 months; a change on last year needs 24)"
         in (row["sentence"])
     )
-    assert evidence.attrs["trend_available"] is False
+    assert found.trend_available is False
     assert np.isnan(row["trend_term"]) and np.isfinite(row["score"])
 
 
@@ -270,11 +280,59 @@ def test_propose_rejects_bad_input(evidence):
         propose_priorities(evidence.drop(columns="sentence"))
 
 
-def test_unknown_settings_key_is_an_error(config):
-    raw = dict(config.extra["priorities"], weights={"rate": 1})
-    bad = dataclasses.replace(config, extra={**config.extra, "priorities": raw})
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['weights'\]"):
-        load_priority_settings(bad)
+def priorities_problems(tmp_path, text: str) -> tuple[str, str]:
+    """(priorities.toml's path, load_config's ConfigError) for a config copy with *text*."""
+    cdir = config_copy(tmp_path, priorities=text)
+    with pytest.raises(ConfigError) as info:
+        load_config(cdir)
+    return str(cdir / "priorities.toml"), str(info.value)
+
+
+def shipped_priorities_toml() -> str:
+    return (CONFIG_DIR / "priorities.toml").read_text(encoding="utf-8")
+
+
+def test_unknown_settings_key_is_an_error(tmp_path):
+    text = shipped_priorities_toml() + "\n[weights]\nrate = 1\n"
+    path, error = priorities_problems(tmp_path, text)
+    assert (
+        f"{path}: unknown key 'weights'; correct its spelling or remove it (keys allowed "
+        "here: basket, candidates, n_priorities, score, trend)" in error
+    )
+
+
+def test_unknown_score_key_is_an_error(tmp_path):
+    text = shipped_priorities_toml()
+    assert "\nrate = 1.0\n" in text
+    path, error = priorities_problems(tmp_path, text.replace("\nrate = 1.0\n", "\nrat = 1.0\n"))
+    assert f"{path} [score]: unknown key 'rat' (did you mean 'rate'?)" in error
+    assert f"{path} [score]: missing key 'rate' (a number); add `rate = ...`" in error
+
+
+def test_a_candidate_of_no_category_is_an_error(tmp_path):
+    text = shipped_priorities_toml() + '\n[[candidates]]\nlabel = "Fraud"\ncategory = "Fraud"\n'
+    path, error = priorities_problems(tmp_path, text)
+    assert "category 'Fraud' is not one of the 14 categories" in error
+    assert f"{path} [candidates" in error
+
+
+def test_priority_settings_are_nested_and_check_their_ranges(settings):
+    assert (settings.n_priorities, settings.trend.alpha, settings.trend.min_change) == (
+        2,
+        0.05,
+        0.05,
+    )
+    assert settings.trend.prior_count == 10.0
+    assert (settings.score.rate, settings.score.trend, settings.score.harm) == (1.0, 1.0, 4.0)
+    assert (settings.score.rate_cap, settings.score.trend_cap) == (2.0, 1.0)
+    with pytest.raises(ConfigError, match=r"alpha must be in \[0, 1\]"):
+        dataclasses.replace(settings.trend, alpha=2.0)
+    with pytest.raises(ConfigError, match="score weights and caps must be >= 0"):
+        dataclasses.replace(settings.score, harm=-1.0)
+    with pytest.raises(ConfigError, match="n_priorities must be a whole number >= 1, found 0"):
+        dataclasses.replace(settings, n_priorities=0)
+    with pytest.raises(ConfigError, match="candidate labels must be unique"):
+        dataclasses.replace(settings, candidates=settings.candidates[:2] * 2)
 
 
 # --- the high-harm basket -----------------------------------------------------------------------
@@ -294,7 +352,9 @@ def test_basket_reads_dashboard_measures_and_sexual_offences(settings):
     counts = _counts([("W1", NOW, vsi, "rape", 3), ("W1", NOW, vsi, "other sexual offences", 7),
                       ("W3", NOW, vsi, "violence with injury", 9),
                       ("W1", NOW, "Possession of weapons", "possession of weapons", 4)])  # fmt: skip
-    basket = high_harm_basket(_inputs(counts, measures=_measures()), settings=settings)
+    found = high_harm_basket(_inputs(counts, measures=_measures()), settings=settings)
+    assert isinstance(found, Basket)
+    basket = found.table
     west = basket[basket["borough_code"] == WESTMINSTER].set_index("item")
     assert west.loc["Sexual offences", "volume"] == 10
     assert west.loc["Domestic abuse", "volume"] == 48  # 12 months x 4
@@ -309,14 +369,14 @@ def test_basket_reads_dashboard_measures_and_sexual_offences(settings):
     assert list(west.index) == [b.label for b in settings.basket]
     assert (
         "Domestic abuse, Knife crime, Hate crime: the dashboard series ends in 2025-07"
-        in (basket.attrs["notes"])
+        in found.notes
     )
 
 
 def test_basket_never_fabricates_what_police_uk_data_lacks(settings):
     rows = [(w, m, c, "", 5) for w in ("W1", "W3") for m in (NOW, BEFORE)
             for c in ("Violence and sexual offences", "Possession of weapons")]  # fmt: skip
-    basket = high_harm_basket(_inputs(_counts(rows), dataset="policeuk"), settings=settings)
+    basket = high_harm_basket(_inputs(_counts(rows), dataset="policeuk"), settings=settings).table
     west = basket[basket["borough_code"] == WESTMINSTER].set_index("item")
     assert west.loc[west["available"]].index.tolist() == ["Possession of weapons"]
     assert west.loc[~west["available"], "volume"].isna().all()
@@ -328,8 +388,8 @@ def test_basket_never_fabricates_what_police_uk_data_lacks(settings):
 
 
 @pytest.mark.parametrize("name", ["Westminster", "WESTMINSTER", "e09000033", "City of Westminster"])
-def test_a_borough_is_found_by_name_code_or_alias(settings, config, name):
-    result = borough_priorities(_inputs(_met_like()), name, settings=settings, config=config)
+def test_a_borough_is_found_by_name_code_or_alias(config, name):
+    result = borough_priorities(_inputs(_met_like()), name, config=config)
     assert isinstance(result, BoroughPriorities)
     assert (result.borough_code, result.borough_name) == (WESTMINSTER, "Westminster")
     assert len(result.proposed) == 2 and set(result.evidence["borough_code"]) == {WESTMINSTER}
@@ -346,23 +406,35 @@ def test_a_borough_is_found_by_name_code_or_alias(settings, config, name):
     ],
     ids=["misspelt", "transposed", "nothing-close", "known-but-not-in-data"],
 )
-def test_an_unknown_borough_is_an_error_with_close_matches(settings, config, name, message):
+def test_an_unknown_borough_is_an_error_with_close_matches(config, name, message):
     with pytest.raises(DataError, match=message):
-        borough_priorities(_inputs(_met_like()), name, settings=settings, config=config)
+        borough_priorities(_inputs(_met_like()), name, config=config)
+    names = pd.Series({WESTMINSTER: "Westminster", CAMDEN: "Camden"})
+    with pytest.raises(DataError, match=message):
+        match_borough(name, names, config, "tiny")
+
+
+def test_match_borough_gives_the_code(config):
+    names = pd.Series({WESTMINSTER: "Westminster", CAMDEN: "Camden"})
+    for query in ("camden", "E09000007", " CAMDEN "):
+        assert match_borough(query, names, config, "tiny") == CAMDEN
+    assert match_borough("City of Westminster", names, config, "tiny") == WESTMINSTER
 
 
 # --- real data ---------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def met(real_config):
-    config = real_config
-    return prepare_need(config, "met-2022", use_forecast=False)
+def met(met_inputs):
+    """The default dataset (met-2022), prepared once per session without the forecast."""
+    return met_inputs
 
 
 @pytest.mark.integration
 def test_every_borough_gets_two_proposals_with_evidence(met, settings):
-    evidence = borough_evidence(met, settings=settings)
+    found = borough_evidence(met, settings=settings)
+    evidence = found.table
+    assert found.window == met.window and found.trend_available is True
     proposed = propose_priorities(evidence)
     assert evidence["borough_code"].nunique() == 32 and len(evidence) == 32 * 9  # no ASB
     assert (proposed.groupby("borough_code").size() == 2).all() and len(proposed) == 64
@@ -379,8 +451,9 @@ def test_every_borough_gets_two_proposals_with_evidence(met, settings):
 
 
 @pytest.mark.integration
-def test_the_real_basket_has_domestic_abuse_knife_and_hate_crime(met, settings):
-    basket = high_harm_basket(met, settings=settings)
+def test_the_real_basket_has_domestic_abuse_knife_and_hate_crime(met, settings, real_config):
+    found = high_harm_basket(met, settings=settings)
+    basket = found.table
     assert basket["borough_code"].nunique() == 32
     for item in ("Domestic abuse", "Knife crime", "Hate crime", "Sexual offences"):
         rows = basket[basket["item"] == item]
@@ -388,11 +461,16 @@ def test_the_real_basket_has_domestic_abuse_knife_and_hate_crime(met, settings):
         assert (rows["window"].str[-7:] <= met.window.end).all()
     cse = basket[basket["item"] == "Child sexual exploitation"]
     assert not cse["available"].any() and cse["volume"].isna().all()
-    result = borough_priorities(met, "hackney", settings=settings)
+    result = borough_priorities(met, "hackney", config=real_config)
     assert result.borough_name == "Hackney" and len(result.proposed) == 2
     assert len(result.basket) == len(settings.basket)
     evidence = borough_evidence(met, settings=settings)
     again = borough_priorities(
-        met, "E09000012", settings=settings, evidence=evidence, basket=basket
+        met, "E09000012", config=real_config, evidence=evidence, basket=found
     )
     pd.testing.assert_frame_equal(again.proposed, result.proposed)
+    london = api.evidence(met, real_config)
+    pd.testing.assert_frame_equal(london[0].table, evidence.table)
+    pd.testing.assert_frame_equal(london[1].table, basket)
+    view = api.borough_priorities(met, real_config, "Hackney", london=london)
+    pd.testing.assert_frame_equal(view.proposed, result.proposed)

@@ -27,8 +27,10 @@ import pytest
 import sqlalchemy as sa
 
 from planner.cli import main
+from planner.config import PlannerConfig
 from planner.register.access import PLANNER, User
 from planner.register.store import ENV_URL, PlanRegister, RegisterError
+from tests.factories import REPO, register_at
 
 CAMDEN = "E09000007"
 PLANNER_USER = User("planner@met.police.uk", PLANNER)
@@ -65,6 +67,7 @@ WRITER = r"""
 import sys
 import numpy as np, pandas as pd
 from planner.register import store
+from tests.factories import register_at
 
 def announced(conn, plan_id, rows, _insert=store._insert_plan_rows):
     print("inserting", plan_id, flush=True)  # inside the save's transaction
@@ -72,7 +75,7 @@ def announced(conn, plan_id, rows, _insert=store._insert_plan_rows):
 
 store._insert_plan_rows = announced
 url, start, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-reg = store.PlanRegister(url)
+reg = register_at(url)  # the shipped store settings
 wards = pd.Index([f"E05{i:06d}" for i in range(n)], name="ward_code")
 i = start
 while True:
@@ -99,6 +102,7 @@ def kill_mid_save(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=REPO,  # the writer imports tests.factories
     )
     saved: dict[int, int] = {}
     saving, wanted = -1, rng.randint(1, 3)
@@ -135,7 +139,7 @@ def test_killing_a_writer_mid_save_loses_nothing_saved(tmp_path: Path) -> None:
         reported |= saved
         killed.append(saving)
 
-    register = PlanRegister(url)
+    register = register_at(url)
     plans = register.list_plans()
     for i, plan_id in reported.items():  # every plan reported saved is there, whole
         meta, table = register.load_plan(plan_id)
@@ -161,7 +165,7 @@ def filled(tmp_path_factory) -> tuple[Path, Path]:
     """A register with five plans of 3,000 wards and a priorities record, and its backup."""
     folder = tmp_path_factory.mktemp("filled")
     path = folder / "register.sqlite"
-    with PlanRegister(f"sqlite:///{path}") as reg:
+    with register_at(f"sqlite:///{path}") as reg:
         for k in range(5):
             reg.save_plan(f"p{k}", _allocation(3000, k), settings={}, manifest={})
         reg.record_priorities(CAMDEN, "Camden", 2026, ["Robbery", "Burglary"], agreed_by="both")
@@ -203,7 +207,7 @@ def test_damaged_file_is_refused_untouched_and_restored_from_backup(
     shutil.copy(good, path)
     damage(path)
     before = path.read_bytes()
-    reg = PlanRegister(f"sqlite:///{path}")
+    reg = register_at(f"sqlite:///{path}")
     reads = (reg.list_plans, reg.priorities_history, lambda: reg.load_plan(1))
     writes = (
         lambda: reg.save_plan("new", _allocation(3, 1), settings={}, manifest={}),
@@ -215,7 +219,7 @@ def test_damaged_file_is_refused_untouched_and_restored_from_backup(
     reg.close()
     assert path.read_bytes() == before  # never modified
     assert sorted(p.name for p in tmp_path.iterdir()) == ["register.sqlite"]
-    restored = PlanRegister(f"sqlite:///{tmp_path / 'restored.sqlite'}")
+    restored = register_at(f"sqlite:///{tmp_path / 'restored.sqlite'}")
     assert restored.import_(backup) == {
         "plans": 5,
         "plan_rows": 15_000,
@@ -231,7 +235,7 @@ def test_garbage_write_ahead_log_loses_nothing(tmp_path: Path, filled: tuple[Pat
     path = tmp_path / "register.sqlite"
     shutil.copy(good, path)
     Path(f"{path}-wal").write_bytes(random.Random(3).randbytes(20_000))
-    reg = PlanRegister(f"sqlite:///{path}")
+    reg = register_at(f"sqlite:///{path}")
     assert reg.list_plans()["n_wards"].tolist() == [3000] * 5
     reg.save_plan("after", _allocation(3, 1), settings={}, manifest={})
     assert len(reg.list_plans()) == 6
@@ -242,7 +246,7 @@ def test_garbage_write_ahead_log_loses_nothing(tmp_path: Path, filled: tuple[Pat
 
 def test_a_lock_released_within_the_busy_timeout_only_delays_the_write(tmp_path: Path) -> None:
     path = tmp_path / "register.sqlite"
-    reg = PlanRegister(f"sqlite:///{path}", config={"busy_timeout_s": 10})
+    reg = register_at(f"sqlite:///{path}", busy_timeout_s=10)
     reg.save_plan("first", _allocation(3, 1), settings={}, manifest={})
     holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")  # another process is writing ...
@@ -261,7 +265,7 @@ def test_a_lock_released_within_the_busy_timeout_only_delays_the_write(tmp_path:
 def test_a_full_disk_mid_save_keeps_what_was_saved(tmp_path: Path) -> None:
     """SQLITE_FULL (here a page limit) partway through a save: that plan only is refused."""
     path = tmp_path / "register.sqlite"
-    reg = PlanRegister(f"sqlite:///{path}")
+    reg = register_at(f"sqlite:///{path}")
     first = reg.save_plan("first", _allocation(500, 1), settings={}, manifest={})
     pages = _sql(path, "PRAGMA page_count")[0][0]
 
@@ -283,18 +287,18 @@ def test_a_full_disk_mid_save_keeps_what_was_saved(tmp_path: Path) -> None:
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores file modes")
 def test_a_read_only_register_can_be_read_not_written(tmp_path: Path) -> None:
     path = tmp_path / "register.sqlite"
-    with PlanRegister(f"sqlite:///{path}") as reg:
+    with register_at(f"sqlite:///{path}") as reg:
         reg.save_plan("first", _allocation(3, 1), settings={}, manifest={})
     path.chmod(0o444)
     tmp_path.chmod(0o555)
     try:
-        reg = PlanRegister(f"sqlite:///{path}")
+        reg = register_at(f"sqlite:///{path}")
         with pytest.raises(RegisterError, match=r"register\.sqlite"):
             reg.save_plan("second", _allocation(3, 2), settings={}, manifest={})
     finally:
         tmp_path.chmod(0o755)
         path.chmod(0o644)
-    assert PlanRegister(f"sqlite:///{path}").list_plans()["name"].tolist() == ["first"]
+    assert register_at(f"sqlite:///{path}").list_plans()["name"].tolist() == ["first"]
 
 
 # --- backups with the command line --------------------------------------------------------
@@ -315,9 +319,9 @@ def _tables(reg: PlanRegister) -> list[pd.DataFrame]:
     return [plans, reg.overrides(), reg.priorities_history(), *rows]
 
 
-def test_cli_backup_round_trip(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_cli_backup_round_trip(tmp_path: Path, monkeypatch, capsys, config: PlannerConfig) -> None:
     monkeypatch.setenv(ENV_URL, f"sqlite:///{tmp_path / 'live.sqlite'}")
-    live = PlanRegister()
+    live = PlanRegister.from_config(config)
     _fill(live)
     backup = tmp_path / "backups" / "register.json"
     assert main(["register", "export", str(backup)]) == 0
@@ -325,7 +329,7 @@ def test_cli_backup_round_trip(tmp_path: Path, monkeypatch, capsys) -> None:
 
     monkeypatch.setenv(ENV_URL, f"sqlite:///{tmp_path / 'restored.sqlite'}")
     assert main(["register", "import", str(backup)]) == 0
-    restored = PlanRegister()
+    restored = PlanRegister.from_config(config)
     for got, want in zip(_tables(restored), _tables(live), strict=True):
         pd.testing.assert_frame_equal(got, want)
     assert main(["register", "plans"]) == 0 and "planner@met.police.uk" in capsys.readouterr().out
@@ -354,9 +358,11 @@ def test_cli_backup_round_trip(tmp_path: Path, monkeypatch, capsys) -> None:
     ],
     ids=["truncated", "not-a-backup", "newer", "dangling-plan"],
 )
-def test_cli_import_of_a_bad_backup_changes_nothing(tmp_path, monkeypatch, capsys, damage, match):
+def test_cli_import_of_a_bad_backup_changes_nothing(
+    tmp_path, monkeypatch, capsys, config: PlannerConfig, damage, match
+):
     monkeypatch.setenv(ENV_URL, f"sqlite:///{tmp_path / 'live.sqlite'}")
-    live = PlanRegister()
+    live = PlanRegister.from_config(config)
     _fill(live)
     backup = tmp_path / "b.json"
     assert main(["register", "export", str(backup)]) == 0

@@ -1,4 +1,4 @@
-"""Tests for the printable borough pack (planner/report.py)."""
+"""Tests for the printable borough pack (planner/outputs/pack.py)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,17 @@ import pandas as pd
 import pytest
 import shapely
 
-from planner.config import load_config
+from planner import api
 from planner.errors import DataError
-from planner.model.features import Window, load_harm_settings
-from planner.model.need import NeedResult, PlanResult
+from planner.model.features import Window
+from planner.model.need import NeedResult
 from planner.outputs.pack import borough_pack_html, rag_status, write_borough_pack
-from planner.plan.allocation import AllocationSettings, allocate_wards
+from planner.outputs.present import classes_for
+from planner.plan.allocation import allocate_wards
 from planner.plan.priorities import BoroughPriorities
+from planner.results import PlanResult, RunManifest
+from planner.scenario import Scenario
+from tests.factories import allocation_settings, need_settings, shipped_config
 
 CAMDEN, BARNET = "E09000007", "E09000003"
 SCRIPT_NAME = "<script>alert('x')</script> Ward"
@@ -63,7 +67,8 @@ def _wards() -> gpd.GeoDataFrame:
 
 def _plan(wards: gpd.GeoDataFrame) -> PlanResult:
     need = pd.Series([3.0, 2.5, 1.0, 1.2, 0.0, 2.0], index=wards.index)
-    allocation = allocate_wards(need, wards["borough_code"], pool=12, settings=AllocationSettings())
+    settings = allocation_settings()
+    allocation = allocate_wards(need, wards["borough_code"], pool=12, settings=settings)
     scores = wards[["ward_name", "borough_code", "borough_name"]].copy()
     scores["contribution: harm"] = need * 0.7
     scores["contribution: rate"] = need * 0.3
@@ -72,23 +77,22 @@ def _plan(wards: gpd.GeoDataFrame) -> PlanResult:
     scores["rank_borough"] = (
         need.groupby(wards["borough_code"]).rank(ascending=False, method="first").astype(int)
     )
-    harm = load_harm_settings(load_config())
+    config = shipped_config()
     inputs = SimpleNamespace(
-        dataset="synthetic", wards=wards, window=Window("2025-02", "2026-01"), harm=harm
+        dataset="synthetic", wards=wards, window=Window("2025-02", "2026-01"), harm=config.harm
     )
-    manifest = {
-        "planner_version": "0.1.0",
-        "dataset": "synthetic",
-        "window": {"start": "2025-02", "end": "2026-01"},
-        "harm_index": "cchi",
-        "weights_used": {"harm": 0.7, "rate": 0.3},
-        "absent_components": ["asb", "forecast", "trend"],
-        "notes": ["a note from the data"],
-        "created": "2026-01-31T09:00:00+0000",
-        "allocation": {"pool": 12, "method": "webster", "borough_floor_share": 0.0},
-    }
-    need_result = NeedResult(inputs, None, None, scores, None, None, manifest)
-    return PlanResult(need_result, allocation, {**manifest, "equity": allocation.equity})
+    weights, absent = {"harm": 0.7, "rate": 0.3}, ["asb", "forecast", "trend"]
+    notes = ["a note from the data"]
+    result = NeedResult(inputs, need_settings(), pd.DataFrame(), scores, weights, absent, {}, notes)
+    scenario = Scenario.from_config(config).changed(pool=12, allocation=settings)
+    manifest = RunManifest(
+        planner_version="0.1.0", created="2026-01-31T09:00:00+0000", dataset="synthetic",
+        window_start="2025-02", window_end="2026-01", scenario=scenario.to_dict(),
+        harm_index="cchi", weights_used=weights, absent_components=absent, scales={},
+        forecast=None, forecast_note="off", notes=notes, wards_scored=len(scores), data=[],
+        ward_counts_cache="", equity=allocation.equity,
+    )  # fmt: skip
+    return PlanResult(result, allocation, scenario, manifest)
 
 
 def _priorities() -> BoroughPriorities:
@@ -135,7 +139,7 @@ def plan(wards) -> PlanResult:
 
 @pytest.fixture(scope="module")
 def page(plan) -> str:
-    return borough_pack_html(plan, "camden", priorities=_priorities(), config=load_config())
+    return borough_pack_html(plan, "camden", priorities=_priorities(), config=shipped_config())
 
 
 @pytest.fixture(scope="module")
@@ -181,23 +185,22 @@ def test_map_has_one_path_per_ward(parsed, wards, plan):
     assert len([t for t, _ in parsed.tags if t == "svg" and _.get("class") == "map"]) == 1
     extra = plan.allocation.wards["extra"]
     fills = {a["data-ward-code"]: a["fill"] for a in paths}
-    # more extra officers, darker (later in the palette) fill; equal extras, equal fill
+    # the app's London-wide classes: more extra officers, a later class; equal extras, equal
+    # fill; every ward the colour of its class
+    classes = classes_for("extra", extra)
+    assert fills == classes.colour(extra[camden]).to_dict()
     order = sorted(camden, key=lambda c: extra[c])
-    from planner.outputs.pack import PALETTE
-
-    ranks = [PALETTE.index(fills[c]) for c in order]
+    ranks = [classes.colours.index(fills[c]) for c in order]
     assert ranks == sorted(ranks)
-    assert len({fills[c] for c in camden}) == extra[camden].nunique()
     # the hole is a second ring of its ward's path; the islands two sub-paths
     d = {a["data-ward-code"]: a["d"] for a in paths}
     assert d["E05000001"].count("M") == 2 and d["E05000004"].count("M") == 2
 
 
 def test_map_legend_has_text_labels(page, plan):
-    extra = plan.allocation.wards["extra"]
-    top = int(extra[plan.allocation.wards["borough_code"] == CAMDEN].max())
-    for n in range(top + 1):
-        assert f"</svg> {n} extra</li>" in page
+    classes = classes_for("extra", plan.allocation.wards["extra"])
+    for label in classes.labels:
+        assert f"</svg> {html.escape(label)}</li>" in page
 
 
 def test_rag_status_has_words_beside_colours(page, plan):
@@ -256,26 +259,30 @@ def test_equity_and_methodology(page, plan):
     b = plan.allocation.boroughs.loc[CAMDEN]
     assert f"{int(b['extra'])} of 12 in London" in page
     assert "Borough target ratio" in page and "Worst-served ward in the borough" in page
-    for text in ("harm 0.70, rate 0.30", "asb, forecast, trend", "anonymised map points",
-                 "Anti-social behaviour: absent", "Drugs, Possession of weapons",
-                 "resident population", "a note from the data", "Sherman"):  # fmt: skip
+    for text in ("Harm 0.70, Harm per 1,000 0.30", "ASB, Forecast, Trend",
+                 "anonymised map points", "ASB: The Met&#x27;s ward files carry no",
+                 "Drugs, Possession of weapons", "Resident population misleads",
+                 "a note from the data", "Sherman", "days of custody (CCHI)"):  # fmt: skip
         assert text in page
 
 
 def test_unknown_borough(plan):
     with pytest.raises(DataError, match="no borough called 'Narnia'"):
-        borough_pack_html(plan, "Narnia", priorities=_priorities(), config=load_config())
+        borough_pack_html(plan, "Narnia", priorities=_priorities(), config=shipped_config())
 
 
 def test_priorities_failure_is_said_in_the_pack(plan):
-    page = borough_pack_html(plan, "E09000007", config=load_config())  # inputs lack the data
-    assert "The local priorities could not be computed for this pack" in page
+    why = "The local priorities could not be computed for this pack: no evidence"
+    page = borough_pack_html(plan, "E09000007", config=shipped_config(), priorities=why)
+    assert why in page
 
 
 def test_write_pack(tmp_path, plan, caplog, monkeypatch):
     monkeypatch.setitem(sys.modules, "weasyprint", None)  # import fails: no PDF, a note
     with caplog.at_level(logging.INFO, logger="planner.outputs.pack"):
-        paths = write_borough_pack(plan, "Camden", tmp_path, priorities=_priorities(), pdf=True)
+        paths = write_borough_pack(
+            plan, "Camden", tmp_path, config=shipped_config(), priorities=_priorities(), pdf=True
+        )
     assert paths == [tmp_path / "Camden_pack.html"]
     assert "Camden" in paths[0].read_text(encoding="utf-8")
     assert "PDF not written" in caplog.text
@@ -291,24 +298,20 @@ def test_write_pack_is_atomic(tmp_path, plan, monkeypatch):
 
     monkeypatch.setattr(Path, "write_text", broken)
     with pytest.raises(OSError, match="disk full"):
-        write_borough_pack(plan, "Camden", tmp_path, priorities=_priorities())
+        write_borough_pack(
+            plan, "Camden", tmp_path, config=shipped_config(), priorities=_priorities()
+        )
     monkeypatch.undo()
     assert target.read_text(encoding="utf-8") == "previous pack"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Camden_pack.html"]  # no temp file
 
 
 @pytest.mark.integration
-def test_pack_on_the_real_2022_wards(real_config, tmp_path):
-    from planner.model.need import prepare_need, run_plan
-    from planner.model.scoring import load_need_settings
-    from planner.plan.allocation import settings_from_config
-
-    config = real_config  # ../shared/data, with the session's shared cache
-    need_settings = load_need_settings(config)
-    inputs = prepare_need(config, "met-2022", settings=need_settings, use_forecast=False)
-    settings, pool = settings_from_config(config.extra["allocation"])
-    plan = run_plan(inputs, need_settings, settings, pool=pool)
-    paths = write_borough_pack(plan, "Kensington & Chelsea", tmp_path / "out", config=config)
+def test_pack_on_the_real_2022_wards(real_config, met_inputs, tmp_path):
+    config, inputs = real_config, met_inputs  # ../shared/data, with the session's cache
+    scenario = Scenario.from_config(config).changed(use_forecast=False)
+    plan = api.plan(inputs, scenario)
+    paths = api.write_borough_pack(plan, "Kensington & Chelsea", tmp_path / "out", config=config)
     assert [p.name for p in paths] == ["Kensington and Chelsea_pack.html"]
     page = paths[0].read_text(encoding="utf-8")
     parser = _Tags()
@@ -320,13 +323,8 @@ def test_pack_on_the_real_2022_wards(real_config, tmp_path):
     assert sorted(paths_drawn) == sorted(mine.index)
     assert "<h3>Proposed local priorities</h3>" in page and "times the London rate" in page
     # the app passes the evidence of every borough it has cached: the same page
-    from planner.plan.priorities import borough_evidence, high_harm_basket
-
-    cached = borough_pack_html(
-        plan, "E09000020", config=config,
-        evidence=borough_evidence(inputs), basket=high_harm_basket(inputs),
-    )  # fmt: skip
+    cached = api.borough_pack(plan, "E09000020", config=config, london=api.evidence(inputs, config))
     assert cached == page
     extra = plan.allocation.wards.loc[mine.index, "extra"]
     assert np.isin(extra, np.arange(extra.max() + 1)).all()
-    assert f"{int(extra.sum())} of {pool} in London" in page
+    assert f"{int(extra.sum())} of {scenario.pool} in London" in page

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import re
 
 import numpy as np
 import pandas as pd
@@ -10,17 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.config import load_config
+from planner.config import PlannerConfig, load_config
 from planner.errors import ConfigError, DataError
-from planner.model.scoring import (
-    NeedSettings,
-    load_need_settings,
-    score_wards,
-    sensitivity,
-    trend_component,
-)
-
-SETTINGS = NeedSettings()
+from planner.model.scoring import Scores, score_wards, sensitivity, trend_component
+from tests.factories import CONFIG_DIR, config_copy, need_settings
 
 
 def make(n: int, seed: int = 0, *, with_asb: bool = True) -> tuple[pd.DataFrame, pd.Series]:
@@ -46,7 +39,9 @@ def make(n: int, seed: int = 0, *, with_asb: bool = True) -> tuple[pd.DataFrame,
 
 def test_contributions_add_up_to_the_score():
     comps, boroughs = make(300)
-    out = score_wards(comps, boroughs, SETTINGS)
+    scored = score_wards(comps, boroughs, need_settings())
+    assert isinstance(scored, Scores)
+    out = scored.table
     contrib = out.filter(like="contribution: ").sum(axis=1)
     np.testing.assert_allclose(contrib, out["need_score"], rtol=0, atol=1e-12)
     assert sorted(out["rank_london"]) == list(range(1, 301))
@@ -55,15 +50,17 @@ def test_contributions_add_up_to_the_score():
         .apply(lambda r: sorted(r) == list(range(1, len(r) + 1)))
         .all()
     )
-    assert abs(sum(out.attrs["weights"].values()) - 1) < 1e-12
+    assert abs(sum(scored.weights.values()) - 1) < 1e-12
+    assert scored.absent == [] and scored.notes == []
+    assert set(scored.scales) == set(scored.weights) and min(scored.scales.values()) > 0
 
 
 def test_absent_components_drop_out_and_weights_renormalise():
     comps, boroughs = make(50, with_asb=False)
-    out = score_wards(comps.drop(columns="forecast"), boroughs, SETTINGS)
-    assert out.attrs["absent"] == ["asb", "forecast"]
-    assert "contribution: asb" not in out
-    w = out.attrs["weights"]
+    scored = score_wards(comps.drop(columns="forecast"), boroughs, need_settings())
+    assert scored.absent == ["asb", "forecast"]
+    assert "contribution: asb" not in scored.table
+    w = scored.weights
     assert set(w) == {"harm", "trend", "rate"} and abs(sum(w.values()) - 1) < 1e-12
     assert w["harm"] == pytest.approx(0.45 / 0.70)
 
@@ -80,14 +77,14 @@ def test_more_harm_never_lowers_a_wards_score(seed, ward, extra):
     comps, boroughs = make(40, seed)
     prior = pd.Series(np.random.default_rng(seed + 1).gamma(2.0, 3000.0, 40), index=comps.index)
     comps["trend"] = trend_component(comps["harm"], prior, prior_days=365)
-    before = score_wards(comps, boroughs, SETTINGS)["need_score"].iloc[ward]
+    before = score_wards(comps, boroughs, need_settings()).table["need_score"].iloc[ward]
     more = comps.copy()
     code = comps.index[ward]
     pop_factor = comps.loc[code, "rate"] / comps.loc[code, "harm"]
     more.loc[code, "harm"] += extra
     more.loc[code, "rate"] = more.loc[code, "harm"] * pop_factor
     more["trend"] = trend_component(more["harm"], prior, prior_days=365)
-    after = score_wards(more, boroughs, SETTINGS)["need_score"].iloc[ward]
+    after = score_wards(more, boroughs, need_settings()).table["need_score"].iloc[ward]
     assert after >= before - 1e-12
 
 
@@ -95,16 +92,16 @@ def test_more_harm_never_lowers_a_wards_score(seed, ward, extra):
 @given(seed=st.integers(0, 10_000))
 def test_row_order_never_changes_the_result(seed):
     comps, boroughs = make(60, seed)
-    first = score_wards(comps, boroughs, SETTINGS)
+    first = score_wards(comps, boroughs, need_settings()).table
     perm = np.random.default_rng(seed).permutation(60)
-    second = score_wards(comps.iloc[perm], boroughs.iloc[perm], SETTINGS)
+    second = score_wards(comps.iloc[perm], boroughs.iloc[perm], need_settings()).table
     pd.testing.assert_frame_equal(first.sort_index(), second.sort_index())
 
 
 def test_ties_are_broken_by_ward_code():
     idx = pd.Index(["E05000003", "E05000001", "E05000002"])
     comps = pd.DataFrame({"harm": [5.0, 5.0, 5.0]}, index=idx)
-    out = score_wards(comps, pd.Series("E09000002", index=idx), SETTINGS)
+    out = score_wards(comps, pd.Series("E09000002", index=idx), need_settings()).table
     assert out["rank_london"].to_dict() == {"E05000003": 3, "E05000001": 1, "E05000002": 2}
 
 
@@ -119,28 +116,81 @@ def test_bad_inputs_are_named():
     comps, boroughs = make(10)
     comps.iloc[0, 0] = -1
     with pytest.raises(DataError, match="must be >= 0; negative values in"):
-        score_wards(comps, boroughs, SETTINGS)
+        score_wards(comps, boroughs, need_settings())
     with pytest.raises(ConfigError, match="no need component with a positive weight"):
-        score_wards(make(10)[0][["asb"]], boroughs, SETTINGS.with_weights(asb=0.0))
+        score_wards(make(10)[0][["asb"]], boroughs, need_settings().with_weights(asb=0.0))
     with pytest.raises(ConfigError, match="unknown need component"):
-        SETTINGS.with_weights(crime=1.0)
+        need_settings().with_weights(crime=1.0)
 
 
-def test_need_settings_load_and_reject_unknown_keys(tmp_path):
-    config = load_config()
-    assert load_need_settings(config).weights["harm"] == 0.45
-    bad = dataclasses.replace(config, extra={**config.extra, "need": {"weights": {"harms": 1.0}}})
-    with pytest.raises(ConfigError, match=r"unknown component\(s\) \['harms'\]"):
-        load_need_settings(bad)
-    bad = dataclasses.replace(config, extra={**config.extra, "need": {"scale_quantiles": 0.9}})
-    with pytest.raises(ConfigError, match="unknown key"):
-        load_need_settings(bad)
+def test_missing_values_count_as_zero_and_are_noted():
+    comps, boroughs = make(10)
+    comps.loc[comps.index[:2], "rate"] = np.nan  # population unknown
+    scored = score_wards(comps, boroughs, need_settings())
+    assert scored.notes == ["rate: 2 ward(s) without a value, counted as 0"]
+    assert (scored.table.loc[comps.index[:2], "contribution: rate"] == 0).all()
+
+
+def need_problems(tmp_path, old: str, new: str) -> tuple[str, str]:
+    """(need.toml's path, load_config's ConfigError) for the shipped need.toml with *old*
+    replaced by *new*."""
+    text = (CONFIG_DIR / "need.toml").read_text(encoding="utf-8")
+    assert old in text
+    cdir = config_copy(tmp_path, need=text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(cdir)
+    return str(cdir / "need.toml"), str(info.value)
+
+
+def test_need_settings_come_from_the_config(config: PlannerConfig):
+    assert config.need.weights["harm"] == 0.45
+    assert config.need == need_settings()
+    assert dict(config.need.weights) == {
+        "harm": 0.45,
+        "asb": 0.15,
+        "forecast": 0.15,
+        "trend": 0.10,
+        "rate": 0.15,
+    }
+
+
+def test_need_toml_with_an_unknown_component_is_an_error(tmp_path):
+    path, error = need_problems(tmp_path, "\nharm = 0.45", "\nharms = 0.45")
+    assert re.search(
+        rf"{re.escape(path)}: weights: unknown component\(s\) harms; use harm, asb, forecast, "
+        "trend, rate",
+        error,
+    ), error
+
+
+def test_need_toml_with_an_unknown_key_is_an_error(tmp_path):
+    path, error = need_problems(tmp_path, "scale_quantile = 0.95", "scale_quantiles = 0.95")
+    assert (
+        f"{path}: unknown key 'scale_quantiles' (did you mean 'scale_quantile'?); correct its "
+        "spelling or remove it" in error
+    )
+    assert f"{path}: missing key 'scale_quantile' (a number); add `scale_quantile = ...`" in error
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"weights": {"harm": -1.0}}, "weights must be >= 0 and not all zero"),
+        ({"scale_quantile": 0.0}, r"scale_quantile must be in \(0, 1\], found 0.0"),
+        ({"window_months": 0}, "window_months must be >= 1, found 0"),
+        ({"min_borough_coverage": 1.5}, r"min_borough_coverage must be in \[0, 1\]"),
+    ],
+    ids=["negative-weight", "quantile", "window", "coverage"],
+)
+def test_need_settings_check_their_ranges(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        need_settings(**changes)
 
 
 def test_sensitivity_reports_overlap_and_unstable_wards():
     comps, boroughs = make(200)
     alt = comps.assign(harm=comps["harm"] * np.random.default_rng(5).uniform(0.5, 1.5, 200))
-    summary, per_ward = sensitivity(comps, boroughs, SETTINGS, alternative=alt)
+    summary, per_ward = sensitivity(comps, boroughs, need_settings(), alternative=alt)
     assert 0 < summary["spearman_vs_css"] <= 1
     assert 0 <= summary["top_50_overlap_vs_css"] <= 50
     assert summary["spearman_weights_min"] <= summary["spearman_weights_median"] <= 1
@@ -148,5 +198,5 @@ def test_sensitivity_reports_overlap_and_unstable_wards():
         per_ward["rank"] <= per_ward["rank_max"]
     ).all()
     assert per_ward["unstable"].sum() == summary["unstable_wards"]
-    same, _ = sensitivity(comps, boroughs, SETTINGS, alternative=comps)
+    same, _ = sensitivity(comps, boroughs, need_settings(), alternative=comps)
     assert same["spearman_vs_css"] == pytest.approx(1.0) and same["top_50_overlap_vs_css"] == 50

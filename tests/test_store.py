@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import sqlite3
+import sys
 import time
-import tomllib
+import types
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from planner.config import PlannerConfig, StoreSettings, load_config
 from planner.errors import ConfigError, PlannerError
 from planner.register import store
 from planner.register.access import LOCAL_PLANNER
@@ -25,9 +28,10 @@ from planner.register.store import (
     PlanRegister,
     RegisterError,
     UnknownPlanError,
+    register_url,
 )
+from tests.factories import config_copy, register_at
 
-REPO = Path(__file__).resolve().parents[1]
 CAMDEN, HACKNEY = "E09000007", "E09000012"
 
 
@@ -43,7 +47,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def register(db_path: Path) -> PlanRegister:
-    reg = PlanRegister(f"sqlite:///{db_path}")
+    reg = register_at(f"sqlite:///{db_path}")
     yield reg
     reg.close()
 
@@ -79,7 +83,7 @@ def _agree(reg: PlanRegister, borough: str = CAMDEN, year: int = 2026, **kw) -> 
 
 
 def test_created_on_first_use_with_schema_version(db_path: Path) -> None:
-    reg = PlanRegister(f"sqlite:///{db_path}")
+    reg = register_at(f"sqlite:///{db_path}")
     assert not db_path.exists()  # making the object touches nothing
     assert reg.list_plans().empty
     assert db_path.is_file()
@@ -91,31 +95,68 @@ def test_created_on_first_use_with_schema_version(db_path: Path) -> None:
     assert mode == "wal"
 
 
-def test_url_precedence_config_env_argument(tmp_path: Path, monkeypatch) -> None:
+def test_url_precedence_config_env_argument(
+    tmp_path: Path, monkeypatch, config: PlannerConfig
+) -> None:
     monkeypatch.chdir(tmp_path)
-    shipped = tomllib.loads((REPO / "config" / "store.toml").read_text(encoding="utf-8"))
-    assert shipped["url"] == DEFAULT_URL
-    reg = PlanRegister(config=shipped)
+    shipped = config.store
+    assert shipped.url == DEFAULT_URL
+    reg = PlanRegister(shipped)
     assert reg.path == tmp_path / ".planner" / "register.sqlite"  # relative to the cwd
-    monkeypatch.setenv(ENV_URL, f"sqlite:///{tmp_path / 'env.sqlite'}")
-    assert PlanRegister(config=shipped).path == tmp_path / "env.sqlite"
-    explicit = PlanRegister(f"sqlite:///{tmp_path / 'arg.sqlite'}", config=shipped)
+    assert PlanRegister.from_config(config).path == reg.path
+    assert register_url(shipped) == DEFAULT_URL
+    env = f"sqlite:///{tmp_path / 'env.sqlite'}"
+    monkeypatch.setenv(ENV_URL, env)
+    assert register_url(shipped) == env
+    assert PlanRegister(shipped).path == tmp_path / "env.sqlite"
+    assert PlanRegister.from_config(config).path == tmp_path / "env.sqlite"
+    arg = f"sqlite:///{tmp_path / 'arg.sqlite'}"
+    assert register_url(shipped, arg) == arg
+    explicit = PlanRegister(shipped, url=arg)
     assert explicit.path == tmp_path / "arg.sqlite"
+    assert PlanRegister.from_config(config, url=arg).path == tmp_path / "arg.sqlite"
+
+
+STORE_TOML = 'url = "sqlite:///.planner/register.sqlite"\nbusy_timeout_s = 30.0\n'
+"""config/store.toml as shipped, without its comments (test data)."""
 
 
 @pytest.mark.parametrize(
-    ("settings", "match"),
+    ("text", "match"),
     [
-        ({"url": DEFAULT_URL, "timeout": 3}, r"unknown key\(s\) 'timeout'"),
-        ({"url": ""}, r"'url' should be a database URL"),
-        ({"busy_timeout_s": -1}, r"'busy_timeout_s' should be seconds >= 0"),
-        ({"url": "no such url"}, r"is not a database URL"),
+        (
+            STORE_TOML + "timeout = 3\n",
+            r": unknown key 'timeout' \(did you mean 'busy_timeout_s'\?\); correct its spelling "
+            r"or remove it \(keys allowed here: busy_timeout_s, url\)",
+        ),
+        (STORE_TOML.replace(DEFAULT_URL, ""), r": url should be a database URL"),
+        (
+            STORE_TOML.replace("30.0", "-1"),
+            r": busy_timeout_s should be seconds >= 0, found -1",
+        ),
+        (
+            STORE_TOML.replace("busy_timeout_s = 30.0\n", ""),
+            r": missing key 'busy_timeout_s' \(a number\); add `busy_timeout_s = \.\.\.`",
+        ),
     ],
-    ids=["unknown-key", "empty-url", "negative-timeout", "bad-url"],
+    ids=["unknown-key", "empty-url", "negative-timeout", "no-timeout"],
 )
-def test_bad_store_config(settings: dict, match: str) -> None:
-    with pytest.raises(ConfigError, match=match):
-        PlanRegister(config=settings)
+def test_bad_store_config(tmp_path: Path, text: str, match: str) -> None:
+    folder = config_copy(tmp_path, store=text)
+    with pytest.raises(ConfigError, match=r"1 problem\(s\) in the configuration") as info:
+        load_config(folder)
+    assert re.search(re.escape(str(folder / "store.toml")) + match, str(info.value))
+
+
+def test_bad_store_url(tmp_path: Path) -> None:
+    """A URL SQLAlchemy cannot parse is refused when the configuration is loaded."""
+    cdir = config_copy(tmp_path, store=STORE_TOML.replace(DEFAULT_URL, "no such url"))
+    with pytest.raises(ConfigError, match=r"store\.toml: url 'no such url' is not a database URL"):
+        load_config(cdir)
+    with pytest.raises(ConfigError, match=r"is not a database URL"):
+        PlanRegister(StoreSettings(url=DEFAULT_URL, busy_timeout_s=1.0), url="no such url")
+    with pytest.raises(ConfigError, match=r"busy_timeout_s should be seconds >= 0"):
+        StoreSettings(url=DEFAULT_URL, busy_timeout_s=-1.0)  # settings check themselves
 
 
 def test_failed_creation_leaves_no_tables(db_path: Path, monkeypatch) -> None:
@@ -125,15 +166,15 @@ def test_failed_creation_leaves_no_tables(db_path: Path, monkeypatch) -> None:
 
     monkeypatch.setitem(store._MIGRATIONS, 1, create_then_fail)
     with pytest.raises(RegisterError, match=r"opening the register: .*disk I/O error"):
-        PlanRegister(f"sqlite:///{db_path}").list_plans()
+        register_at(f"sqlite:///{db_path}").list_plans()
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
     monkeypatch.undo()
-    assert PlanRegister(f"sqlite:///{db_path}").schema_version == 1  # the next open succeeds
+    assert register_at(f"sqlite:///{db_path}").schema_version == 1  # the next open succeeds
 
 
 def test_in_memory_register() -> None:
-    reg = PlanRegister("sqlite://")
+    reg = register_at("sqlite://")
     assert reg.path is None
     _agree(reg)
     assert len(reg.priorities_history()) == 1
@@ -144,7 +185,7 @@ def test_newer_schema_is_refused(register: PlanRegister, db_path: Path) -> None:
     with sqlite3.connect(db_path) as conn:
         conn.execute("INSERT INTO schema_version VALUES (99, '2030-01-01 00:00:00')")
     with pytest.raises(RegisterError, match=r"schema version 99, newer than this planner"):
-        PlanRegister(f"sqlite:///{db_path}").list_plans()
+        register_at(f"sqlite:///{db_path}").list_plans()
 
 
 def test_foreign_database_is_refused_and_untouched(tmp_path: Path) -> None:
@@ -152,7 +193,7 @@ def test_foreign_database_is_refused_and_untouched(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE customers (name TEXT)")
     with pytest.raises(RegisterError, match=r"other\.sqlite is a database but not a plan register"):
-        PlanRegister(f"sqlite:///{path}").list_plans()
+        register_at(f"sqlite:///{path}").list_plans()
     with sqlite3.connect(path) as conn:
         tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
     assert tables == [("customers",)]
@@ -167,7 +208,7 @@ def test_priorities_history_survives_reopening(register: PlanRegister, db_path: 
     later = _agree(register, priorities=["Robbery", "Vehicle crime", "ASB"], recorded_by="ana")
     register.close()
 
-    reopened = PlanRegister(f"sqlite:///{db_path}")
+    reopened = register_at(f"sqlite:///{db_path}")
     history = reopened.priorities_history()
     assert list(history["id"]) == [later, 2, first]  # newest first
     assert str(history["agreed_at"].dt.tz) == "UTC"
@@ -386,7 +427,7 @@ def test_database_refusal_midway_rolls_back(register: PlanRegister, db_path: Pat
 
 def _write_priorities(url: str, worker: int, n: int, barrier) -> None:
     """Spawned worker: *n* agreements, each its own transaction, a breath apart."""
-    reg = PlanRegister(url)
+    reg = register_at(url)
     reg.list_plans()  # open (and maybe create) the register before the race starts
     barrier.wait(timeout=60)
     for i in range(n):
@@ -402,8 +443,11 @@ def _write_priorities(url: str, worker: int, n: int, barrier) -> None:
     reg.close()
 
 
-def test_two_processes_writing_lose_nothing(db_path: Path) -> None:
+def test_two_processes_writing_lose_nothing(db_path: Path, monkeypatch) -> None:
     url = f"sqlite:///{db_path}"
+    # a spawned child re-runs the parent's __main__; after AppTest that is an app page, which
+    # only runs under Streamlit: give the children a main module with nothing to re-run
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
     procs = [ctx.Process(target=_write_priorities, args=(url, w, 50, barrier)) for w in (1, 2)]
@@ -412,7 +456,7 @@ def test_two_processes_writing_lose_nothing(db_path: Path) -> None:
     for p in procs:
         p.join(timeout=120)
     assert [p.exitcode for p in procs] == [0, 0]
-    history = PlanRegister(url).priorities_history()
+    history = register_at(url).priorities_history()
     assert len(history) == 100 and history["id"].is_unique
     spans = history.groupby("borough_code")["agreed_at"].agg(["min", "max", "size"])
     assert spans["size"].tolist() == [50, 50]
@@ -425,7 +469,7 @@ def test_damaged_file_raises_and_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "register.sqlite"
     garbage = bytes(range(256)) * 16
     path.write_bytes(garbage)
-    reg = PlanRegister(f"sqlite:///{path}")
+    reg = register_at(f"sqlite:///{path}")
     with pytest.raises(RegisterError, match=r"register\.sqlite is damaged .*restore your latest"):
         reg.priorities_history()
     with pytest.raises(PlannerError, match=r"not an SQLite database"):  # still, on every call
@@ -434,12 +478,14 @@ def test_damaged_file_raises_and_is_left_alone(tmp_path: Path) -> None:
 
 
 def test_locked_file_raises_after_the_busy_timeout(db_path: Path) -> None:
-    reg = PlanRegister(f"sqlite:///{db_path}", config={"busy_timeout_s": 0.2})
+    reg = register_at(f"sqlite:///{db_path}", busy_timeout_s=0.2)
     _agree(reg)
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process is writing
     try:
-        with pytest.raises(RegisterError, match=r"plans\.sqlite is locked by another process"):
+        with pytest.raises(
+            RegisterError, match=r"plans\.sqlite is locked by another process \(waited 0\.2 s\)"
+        ):
             _agree(reg, year=2027)
         assert len(reg.priorities_history()) == 1  # readers are not blocked (WAL)
     finally:
@@ -475,7 +521,7 @@ def test_export_import_round_trip(register: PlanRegister, tmp_path: Path) -> Non
         "overrides": 1,
     }
 
-    restored = PlanRegister(f"sqlite:///{tmp_path / 'restored.sqlite'}")
+    restored = register_at(f"sqlite:///{tmp_path / 'restored.sqlite'}")
     counts = restored.import_(backup)
     assert counts == {"plans": 1, "plan_rows": 4, "agreed_priorities": 2, "overrides": 1}
     pd.testing.assert_frame_equal(restored.priorities_history(), register.priorities_history())

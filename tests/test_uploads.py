@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import tempfile
 import zipfile
@@ -13,9 +12,10 @@ import pytest
 from shapely.geometry import box
 
 from planner import schema as s
-from planner.config import load_config
+from planner.config import PlannerConfig
 from planner.errors import DataError
 from planner.ingest.quality import format_quality
+from planner.ingest.sources.wards import WardFile
 from planner.ingest.uploads import (
     INCIDENT_TYPES,
     WARD_TYPES,
@@ -23,6 +23,7 @@ from planner.ingest.uploads import (
     read_incident_upload,
     read_ward_upload,
 )
+from tests.factories import shipped_config
 
 HEADER = (
     "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,"
@@ -76,22 +77,23 @@ def street_csv() -> bytes:
 
 
 @pytest.fixture
-def config(tmp_path: Path):
+def config(tmp_path: Path) -> PlannerConfig:
     """The shipped configuration with its own (watched) data and cache folders."""
-    base = load_config()
     data, cache = tmp_path / "data", tmp_path / "cache"
     data.mkdir()
     cache.mkdir()
     (data / "keep.txt").write_text("shared")
-    config = base.with_data_dir(data)
-    return dataclasses.replace(
-        config, paths=dataclasses.replace(config.paths, cache_dir=str(cache))
-    )
+    return shipped_config().with_data_dir(data).with_cache_dir(cache)
 
 
 @pytest.fixture
-def wards(config, tmp_path: Path) -> gpd.GeoDataFrame:
+def ward_file(config, tmp_path: Path) -> WardFile:
     return read_ward_upload("wards.geojson", geojson_bytes(tmp_path), config=config)
+
+
+@pytest.fixture
+def wards(ward_file: WardFile) -> gpd.GeoDataFrame:
+    return ward_file.frame
 
 
 def geojson_bytes(tmp_path: Path) -> bytes:
@@ -157,13 +159,19 @@ def test_a_zip_bomb_is_refused_from_its_declared_size(config, wards):
 
 
 def test_a_street_csv_is_joined_to_the_wards_with_counts_and_a_quality_report(
-    config, wards, tmp_path, monkeypatch
+    config, ward_file, tmp_path, monkeypatch
 ):
     private = tmp_path / "tmp"
     private.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(private))
     before = snapshot(config.data_dir, config.cache_dir)
-    upload = read_incident_upload("met-street.csv", street_csv(), wards=wards, config=config)
+    upload = read_incident_upload(
+        "met-street.csv",
+        street_csv(),
+        wards=ward_file.frame,
+        ward_report=ward_file.report,
+        config=config,
+    )
     assert snapshot(config.data_dir, config.cache_dir) == before  # nothing shared written
     assert list(private.iterdir()) == []  # the private temporary folder is gone
     table = upload.ward_counts
@@ -177,6 +185,8 @@ def test_a_street_csv_is_joined_to_the_wards_with_counts_and_a_quality_report(
     assert quality["conservation_ok"]
     assert quality["wards"]["with_no_records"] == 2
     assert quality["asb"]["records"] == 1
+    assert quality["wards"]["boundary_file"] == ward_file.report  # the uploaded ward file's
+    assert quality["wards"]["boundary_file"]["path"] == "wards.geojson"
     assert upload.rejects[s.REASON].tolist() == [s.REASON_OUTSIDE_WARDS]
     text = format_quality(quality)
     assert "met-street.csv" in text and str(private) not in text
@@ -199,9 +209,10 @@ def test_a_zipped_shapefile_reads_as_wards(config, tmp_path):
         for part in folder.iterdir():
             zf.write(part, f"London_Ward/{part.name}")
         zf.writestr("../../escape.txt", "never outside the private folder")
-    wards = read_ward_upload("London_Ward.zip", buffer.getvalue(), config=config)
-    assert wards.index.tolist() == CODES
-    assert wards.attrs["report"]["path"] == "London_Ward.zip"
+    found = read_ward_upload("London_Ward.zip", buffer.getvalue(), config=config)
+    assert isinstance(found, WardFile)
+    assert found.frame.index.tolist() == CODES
+    assert found.report["path"] == "London_Ward.zip"
     assert not (tmp_path.parent / "escape.txt").exists()
 
 

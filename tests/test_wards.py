@@ -13,18 +13,13 @@ import shapely
 from shapely.geometry import Point, Polygon, box
 
 from planner import schema as s
-from planner.config import DatasetSpec, PlannerConfig, WardColumns, WardsSpec, load_config
+from planner.config import DatasetSpec, WardColumns, WardsSpec
 from planner.errors import DataError
-from planner.ingest.sources.wards import read_dataset_wards, read_wards
+from planner.ingest.sources.wards import WardFile, read_dataset_wards, read_wards
 
 X0, Y0, SIDE = 530_000.0, 180_000.0, 1_000.0
 CODES = ["E05000001", "E05000002", "E05000003", "E05000004"]
 LEFT, RIGHT = "E09000002", "E09000003"  # Barking and Dagenham, Barnet
-
-
-@pytest.fixture(scope="module")
-def config() -> PlannerConfig:
-    return load_config()
 
 
 def grid(**columns: list) -> gpd.GeoDataFrame:
@@ -81,7 +76,9 @@ def write(gdf: gpd.GeoDataFrame, folder: Path, fmt: str) -> Path:
     ids=["shapefile", "geojson", "gpkg", "topojson"],
 )
 def test_formats_load(tmp_path, config, fmt, crs, crs_source):
-    wards = read_wards(write(grid(), tmp_path, fmt), crs=crs, config=config)
+    found = read_wards(write(grid(), tmp_path, fmt), crs=crs, config=config)
+    assert isinstance(found, WardFile)
+    wards, report = found.frame, found.report
     assert wards.index.name == s.WARD_CODE
     assert list(wards.index) == CODES
     assert list(wards.columns) == [s.WARD_NAME, s.BOROUGH_CODE, s.BOROUGH_NAME, "geometry"]
@@ -90,7 +87,6 @@ def test_formats_load(tmp_path, config, fmt, crs, crs_source):
     assert wards.loc["E05000004", s.BOROUGH_NAME] == "Barnet"
     assert wards.area.round(-1).eq(SIDE * SIDE).all()  # TopoJSON round trip through lon/lat
     assert wards.total_bounds == pytest.approx([X0, Y0, X0 + 2 * SIDE, Y0 + 2 * SIDE], abs=0.01)
-    report = wards.attrs["report"]
     assert report["crs_source"] == crs_source
     assert report["features"] == 4
     assert report["boroughs"] == 2
@@ -99,7 +95,7 @@ def test_formats_load(tmp_path, config, fmt, crs, crs_source):
 
 
 def test_detected_columns_are_reported(tmp_path, config):
-    report = read_wards(write(grid(), tmp_path, "gpkg"), config=config).attrs["report"]
+    report = read_wards(write(grid(), tmp_path, "gpkg"), config=config).report
     assert report["columns"] == {
         s.WARD_CODE: "GSS_CODE",
         s.WARD_NAME: "NAME",
@@ -110,19 +106,21 @@ def test_detected_columns_are_reported(tmp_path, config):
 
 def test_detection_is_case_insensitive_and_strips_codes(tmp_path, config):
     gdf = grid(wd24cd=[f" {c} " for c in CODES], wd24nm=list("ABCD"), lad24cd=[LEFT] * 4)
-    wards = read_wards(write(gdf, tmp_path, "geojson"), config=config)
+    found = read_wards(write(gdf, tmp_path, "geojson"), config=config)
+    wards = found.frame
     assert list(wards.index) == CODES
-    assert wards.attrs["report"]["columns"][s.BOROUGH_NAME] == "config borough names"
+    assert found.report["columns"][s.BOROUGH_NAME] == "config borough names"
     assert set(wards[s.BOROUGH_NAME]) == {"Barking and Dagenham"}
 
 
 def test_explicit_columns(tmp_path, config):
     gdf = grid(ID=CODES, LABEL=list("ABCD"), LA=[LEFT, RIGHT, LEFT, RIGHT])
     mapping = WardColumns(ward_code="ID", ward_name="LABEL", borough_code="LA")
-    wards = read_wards(write(gdf, tmp_path, "gpkg"), columns=mapping, config=config)
+    found = read_wards(write(gdf, tmp_path, "gpkg"), columns=mapping, config=config)
+    wards = found.frame
     assert list(wards[s.WARD_NAME]) == list("ABCD")
     assert list(wards[s.BOROUGH_NAME].unique()) == ["Barking and Dagenham", "Barnet"]
-    assert wards.attrs["report"]["columns"] == {
+    assert found.report["columns"] == {
         s.WARD_CODE: "ID",
         s.WARD_NAME: "LABEL",
         s.BOROUGH_CODE: "LA",
@@ -133,7 +131,7 @@ def test_explicit_columns(tmp_path, config):
 def test_borough_aliases_apply_to_file_names(tmp_path, config):
     gdf = grid()
     gdf["DISTRICT"] = ["Barking & Dagenham", "Barnet", "Barking & Dagenham", "Barnet"]
-    wards = read_wards(write(gdf, tmp_path, "gpkg"), config=config)
+    wards = read_wards(write(gdf, tmp_path, "gpkg"), config=config).frame
     assert wards.loc["E05000001", s.BOROUGH_NAME] == "Barking and Dagenham"
 
 
@@ -179,10 +177,11 @@ def borough_file(folder: Path, split: float = X0 + 1.1 * SIDE, *, both: bool = T
 def test_boroughs_by_overlap(tmp_path, config):
     path = write(grid(WD24CD=CODES, WD24NM=list("ABCD")), tmp_path, "geojson")
     boroughs = borough_file(tmp_path)
-    wards = read_wards(path, boroughs=boroughs, config=config)
+    found = read_wards(path, boroughs=boroughs, config=config)
+    wards = found.frame
     assert list(wards[s.BOROUGH_CODE]) == [LEFT, RIGHT, LEFT, RIGHT]
     assert list(wards[s.BOROUGH_NAME]) == ["Barking and Dagenham", "Barnet"] * 2
-    used = wards.attrs["report"]["columns"]
+    used = found.report["columns"]
     assert used[s.BOROUGH_CODE] == f"overlap with {boroughs} (LAD22CD)"
     assert used[s.BOROUGH_NAME] == f"overlap with {boroughs} (LAD22NM)"
 
@@ -208,9 +207,9 @@ def test_no_crs(tmp_path, config):
     path.with_suffix(".prj").unlink()
     with pytest.raises(DataError, match=r"wards\.shp: the file has no CRS.*crs = \"EPSG:"):
         read_wards(path, config=config)
-    wards = read_wards(path, crs="EPSG:27700", config=config)
-    assert wards.crs.to_epsg() == 27700
-    assert wards.attrs["report"]["crs_source"] == "config"
+    found = read_wards(path, crs="EPSG:27700", config=config)
+    assert found.frame.crs.to_epsg() == 27700
+    assert found.report["crs_source"] == "config"
 
 
 def test_wrong_crs_given(tmp_path, config):
@@ -221,9 +220,9 @@ def test_wrong_crs_given(tmp_path, config):
 
 
 def test_file_crs_wins_over_config(tmp_path, config):
-    wards = read_wards(write(grid(), tmp_path, "gpkg"), crs="EPSG:4326", config=config)
-    assert wards.attrs["report"]["crs_source"] == "file"
-    assert wards.total_bounds[0] == pytest.approx(X0)
+    found = read_wards(write(grid(), tmp_path, "gpkg"), crs="EPSG:4326", config=config)
+    assert found.report["crs_source"] == "file"
+    assert found.frame.total_bounds[0] == pytest.approx(X0)
 
 
 # --- codes, geometry, layers ----------------------------------------------------------
@@ -266,12 +265,13 @@ def test_bow_tie_repaired(tmp_path, config):
     x, y = X0 + SIDE, Y0 + SIDE  # the top-right square, drawn as a bow-tie
     gdf.loc[3, "geometry"] = Polygon([(x, y), (x + SIDE, y + SIDE), (x + SIDE, y), (x, y + SIDE)])
     assert not gdf.is_valid[3]
-    wards = read_wards(write(gdf, tmp_path, "gpkg"), config=config)
+    found = read_wards(write(gdf, tmp_path, "gpkg"), config=config)
+    wards = found.frame
     assert wards.is_valid.all()
     assert wards.loc["E05000004"].geometry.geom_type == "MultiPolygon"
     assert wards.loc["E05000004"].geometry.area == pytest.approx(SIDE * SIDE / 2)
-    assert wards.attrs["report"]["repaired_geometries"] == 1
-    assert wards.attrs["report"]["repaired_ward_codes"] == ["E05000004"]
+    assert found.report["repaired_geometries"] == 1
+    assert found.report["repaired_ward_codes"] == ["E05000004"]
 
 
 def test_null_geometry(tmp_path, config):
@@ -285,7 +285,7 @@ def test_polygon_layer_picked(tmp_path, config):
     path = write(grid(), tmp_path, "gpkg")
     points = gpd.GeoDataFrame({"n": [1]}, geometry=[Point(X0, Y0)], crs=s.WORKING_CRS)
     points.to_file(path, layer="centroids")
-    assert read_wards(path, config=config).attrs["report"]["layer"] == "wards"
+    assert read_wards(path, config=config).report["layer"] == "wards"
 
 
 def test_several_polygon_layers(tmp_path, config):
@@ -293,7 +293,7 @@ def test_several_polygon_layers(tmp_path, config):
     grid().to_file(path, layer="wards_2018")
     with pytest.raises(DataError, match=r"2 layers and 2 of them polygon layers.*layer = "):
         read_wards(path, config=config)
-    assert len(read_wards(path, layer="wards_2018", config=config)) == 4
+    assert len(read_wards(path, layer="wards_2018", config=config).frame) == 4
     with pytest.raises(DataError, match=r"no layer 'ward'; layers found: wards"):
         read_wards(path, layer="ward", config=config)
 
@@ -302,9 +302,10 @@ def test_read_dataset_wards(tmp_path, config):
     write(grid(), tmp_path, "gpkg")
     spec = DatasetSpec("tiny", "test", WardsSpec(path="wards.gpkg"), sources=())
     tiny = dataclasses.replace(config.with_data_dir(tmp_path), datasets={"tiny": spec})
-    wards = read_dataset_wards(tiny, "tiny")
-    assert wards.attrs["report"]["path"] == str(tmp_path / "wards.gpkg")
-    assert len(wards) == 4
+    found = read_dataset_wards(tiny, "tiny")
+    assert isinstance(found, WardFile)
+    assert found.report["path"] == str(tmp_path / "wards.gpkg")
+    assert len(found.frame) == 4
 
 
 # --- the real ward files (../shared/data) --------------------------------------------
@@ -335,11 +336,11 @@ REAL_IDS = [
 @pytest.mark.parametrize(
     ("rel", "layer", "crs", "count", "repaired", "boroughs"), REAL, ids=REAL_IDS
 )
-def test_real_ward_files(shared_data, config, rel, layer, crs, count, repaired, boroughs):
-    real = config.with_data_dir(shared_data)
+def test_real_ward_files(shared_data, real_config, rel, layer, crs, count, repaired, boroughs):
     started = time.perf_counter()
-    wards = read_wards(shared_data / rel, layer=layer, crs=crs, config=real)
+    found = read_wards(shared_data / rel, layer=layer, crs=crs, config=real_config)
     assert time.perf_counter() - started < 30
+    wards, report = found.frame, found.report
     assert len(wards) == count
     assert wards.index.is_unique
     assert wards.crs.to_epsg() == 27700
@@ -348,21 +349,21 @@ def test_real_ward_files(shared_data, config, rel, layer, crs, count, repaired, 
     assert wards[s.BOROUGH_CODE].str.match(r"^E09\d{6}$").all()
     assert (wards[s.BOROUGH_NAME] != "").all()
     assert wards[s.BOROUGH_CODE].nunique() == boroughs
-    assert wards.attrs["report"]["repaired_geometries"] == repaired
+    assert report["repaired_geometries"] == repaired
     if s.HEATHROW_VILLAGES in wards.index:
         assert wards.loc[s.HEATHROW_VILLAGES, s.BOROUGH_CODE] == "E09000017"
         assert wards.loc[s.HEATHROW_VILLAGES, s.BOROUGH_NAME] == "Hillingdon"
-    json.dumps(wards.attrs["report"])
+    json.dumps(report)
 
 
 @pytest.mark.integration
-def test_real_2024_boroughs_by_overlap_match_2022(shared_data, config):
-    real = config.with_data_dir(shared_data)
-    wards24 = read_wards(shared_data / REAL[1][0], config=real)
-    wards22 = read_dataset_wards(real, "met-2022")
+def test_real_2024_boroughs_by_overlap_match_2022(shared_data, real_config):
+    found24 = read_wards(shared_data / REAL[1][0], config=real_config)
+    wards24, report24 = found24.frame, found24.report
+    wards22 = read_dataset_wards(real_config, "met-2022").frame
     assert s.HEATHROW_VILLAGES in wards24.index
-    assert wards24.attrs["report"]["columns"][s.BOROUGH_CODE].startswith("overlap with ")
-    assert wards24.attrs["report"]["crs_source"] == "file"
+    assert report24["columns"][s.BOROUGH_CODE].startswith("overlap with ")
+    assert report24["crs_source"] == "file"
     met22 = wards22[wards22[s.BOROUGH_CODE] != s.CITY_OF_LONDON]
     assert sorted(met22.index) == sorted(wards24.index)
     assert (wards24[s.BOROUGH_CODE] == met22[s.BOROUGH_CODE].reindex(wards24.index)).all()

@@ -20,6 +20,7 @@ from planner.errors import PlannerError
 from planner.files import atomic_path
 from planner.model.need import NeedInputs
 from planner.register.store import PlanRegister
+from planner.results import PlanResult
 from planner.scenario import Scenario
 
 __all__ = ["COMMANDS"]
@@ -75,10 +76,8 @@ def score(config: PlannerConfig, args: argparse.Namespace) -> int:
 
 
 def plan(config: PlannerConfig, args: argparse.Namespace) -> int:
-    scenario = scenario_from_args(config, args)
-    inputs = _prepare(config, scenario, args)
-    register = None if args.no_overrides else _register_or_none(config)
-    result = api.plan(inputs, scenario, register=register)
+    result = _plan(config, args)
+    scenario = result.scenario
     out = Path(args.out) if args.out else config.out_dir / "plan" / scenario.dataset
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     files = api.export_plan(result, out, formats=formats)
@@ -112,10 +111,7 @@ def priorities(config: PlannerConfig, args: argparse.Namespace) -> int:
 
 
 def pack(config: PlannerConfig, args: argparse.Namespace) -> int:
-    scenario = scenario_from_args(config, args)
-    inputs = _prepare(config, scenario, args)
-    register = None if args.no_overrides else _register_or_none(config)
-    result = api.plan(inputs, scenario, register=register)
+    result = _plan(config, args)
     out = Path(args.out) if args.out else config.out_dir / "packs"
     files = api.write_borough_pack(result, args.borough, out, config=config, pdf=args.pdf)
     print(f"written: {', '.join(str(p) for p in files)}")
@@ -162,6 +158,14 @@ COMMANDS: dict[str, Callable[[PlannerConfig, argparse.Namespace], int]] = {
 
 
 # --- shared steps ----------------------------------------------------------------------------
+
+
+def _plan(config: PlannerConfig, args: argparse.Namespace) -> PlanResult:
+    """The scenario of the options, planned with the register's overrides (unless refused)."""
+    scenario = scenario_from_args(config, args)
+    inputs = _prepare(config, scenario, args)
+    register = None if args.no_overrides else _register_or_none(config)
+    return api.plan(inputs, scenario, register=register)
 
 
 def _prepare(config: PlannerConfig, scenario: Scenario, args: argparse.Namespace) -> NeedInputs:

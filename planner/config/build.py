@@ -45,7 +45,9 @@ class Checked:
         return []
 
     def __post_init__(self) -> None:
-        found = self._problems()
+        found = _type_problems(self)
+        if not found:  # the range checks assume the types are right
+            found = self._problems()
         if found:
             raise SettingsError(found)
 
@@ -152,6 +154,47 @@ def build(
     return None
 
 
+def _type_problems(obj: Any) -> list[str]:
+    """Fields of dataclass *obj* whose value is not of the field's type, in words."""
+    hints = typing.get_type_hints(type(obj))
+    found = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if not _matches(value, hints[f.name]):
+            found.append(f"{f.name} should be {expected_text(hints[f.name])}, found {value!r}")
+    return found
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether *value* is of type *hint* (an int serves for a float; lists for tuples)."""
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any or isinstance(hint, TypeVar):
+        return True
+    if origin in (Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin is Literal:
+        return value in args
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (tuple, frozenset, set, list) or origin in _SEQUENCES:
+        if not isinstance(value, list | tuple | set | frozenset):
+            return False
+        item = args[0] if args else Any
+        return all(_matches(v, item) for v in value)
+    if origin in (dict, Mapping) or origin in _MAPPINGS:
+        if not isinstance(value, Mapping):
+            return False
+        key, item = args if len(args) == 2 else (Any, Any)
+        return all(_matches(k, key) and _matches(v, item) for k, v in value.items())
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
 def expected_text(hint: Any) -> str:
     """What a value of type *hint* looks like in TOML, in words."""
     origin, args = get_origin(hint), get_args(hint)
@@ -191,6 +234,8 @@ def _convert(value: Any, hint: Any, where: str, key: str, problems: Problems) ->
     """(True, value as *hint*) or (False, None) with the problem recorded."""
     origin, args = get_origin(hint), get_args(hint)
     if _is_optional(hint):
+        if value is None:  # JSON (a saved scenario) has null; TOML leaves the key out
+            return True, None
         inner = [a for a in args if a is not type(None)]
         rest = inner[0] if len(inner) == 1 else Union[tuple(inner)]  # noqa: UP007
         return _convert(value, rest, where, key, problems)

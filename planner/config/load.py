@@ -81,8 +81,12 @@ def load_config(config_dir: str | Path | None = None) -> PlannerConfig:
     if not problems:
         _cross_checks(parts, cdir, problems)
     problems.raise_if_any(f"configuration in {cdir}")
-    main = parts["planner"]
     boroughs = parts["boroughs"]
+    access = parse.resolve_access_boroughs(
+        parts["access"], boroughs["names"], boroughs["aliases"], str(cdir / "access.toml"), problems
+    )
+    problems.raise_if_any(f"configuration in {cdir}")
+    main = parts["planner"]
     allocation, pool = parts["allocation"]
     forecast, use_forecast = parts["forecast"]
     return PlannerConfig(
@@ -106,13 +110,7 @@ def load_config(config_dir: str | Path | None = None) -> PlannerConfig:
         population=parts["population"],
         sources=parts["sources"],
         store=parts["store"],
-        access=parse.resolve_access_boroughs(
-            parts["access"],
-            boroughs["names"],
-            boroughs["aliases"],
-            str(cdir / "access.toml"),
-            problems,
-        ),
+        access=access,
     )
 
 
@@ -184,10 +182,10 @@ def _allocation(raw: Mapping[str, Any], where: str, problems: Problems) -> tuple
         problems.add(where, f"[baseline] should be a table with dwo and pcso, found {baseline!r}")
         baseline = {}
     problems.unknown_keys(baseline, {"dwo", "pcso"}, f"{where} [baseline]")
-    for key in ("dwo", "pcso"):
-        if key not in baseline:
-            problems.add(f"{where} [baseline]", f"missing key {key!r}; add `{key} = ...`")
-    if len(baseline) < 2:
+    missing = [key for key in ("dwo", "pcso") if key not in baseline]
+    for key in missing:
+        problems.add(f"{where} [baseline]", f"missing key {key!r}; add `{key} = ...`")
+    if missing:
         return None, 0
     extra = {"baseline_dwo": baseline["dwo"], "baseline_pcso": baseline["pcso"]}
     settings = build(

@@ -180,10 +180,7 @@ class HarmSettings(Checked):
 
 @dataclass(frozen=True)
 class HotSpotSettings(Checked):
-    """``config/hotspots.toml``: options of :func:`planner.model.hotspots.hot_spots`.
-
-    Pass them on with ``hot_spots(values, wards, **settings.options())``.
-    """
+    """``config/hotspots.toml``: options of :func:`planner.model.hotspots.hot_spots`."""
 
     permutations: int
     alpha: float

@@ -14,7 +14,9 @@ import difflib
 import math
 import re
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from planner import schema as s
 from planner.config.build import Problems, build
@@ -29,7 +31,7 @@ from planner.config.data import (
     WardDetection,
     WardsSpec,
 )
-from planner.config.model import HarmIndex, HarmSettings
+from planner.config.model import PROACTIVE_MODES, HarmIndex, HarmSettings
 from planner.config.plan import normalise_text
 from planner.config.register import AccessSettings, UserEntry
 
@@ -145,7 +147,10 @@ def ward_detection(raw: Mapping[str, Any], where: str, problems: Problems) -> Wa
         return tuple(value)
 
     return WardDetection(
-        *(names(detect, f, "detect") for f in fields),
+        ward_code=names(detect, "ward_code", "detect"),
+        ward_name=names(detect, "ward_name", "detect"),
+        borough_code=names(detect, "borough_code", "detect"),
+        borough_name=names(detect, "borough_name", "detect"),
         borough_file_code=names(borough_file, "borough_code", "detect_borough_file"),
         borough_file_name=names(borough_file, "borough_name", "detect_borough_file"),
     )
@@ -172,6 +177,7 @@ def boroughs(raw: Mapping[str, Any], where: str, problems: Problems) -> dict[str
 
 def harm(raw: Mapping[str, Any], where: str, problems: Problems) -> HarmSettings | None:
     """``harm.toml``: every index with its category and subcategory weights."""
+    before = len(problems.items)
     problems.unknown_keys(raw, {"default", "proactive", "indices"}, where)
     indices = {
         key: _harm_index(key, table, f"{where} [indices.{key}]", problems)
@@ -188,7 +194,22 @@ def harm(raw: Mapping[str, Any], where: str, problems: Problems) -> HarmSettings
         problems.add(where, f"missing key {key!r}; add it (see the comments in the shipped file)")
     if missing:
         return None
-    categories, factor = pro["categories"], pro["factor"]
+    categories, factor, mode = pro["categories"], pro["factor"], pro["mode"]
+    at = f"{where} [proactive]"
+    if mode not in PROACTIVE_MODES:
+        problems.add(
+            at, f"'mode' should be one of {', '.join(map(repr, PROACTIVE_MODES))}, found {mode!r}"
+        )
+    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+        problems.add(at, f"'categories' should be a list of category names, found {categories!r}")
+    if isinstance(factor, bool) or not isinstance(factor, int | float):
+        problems.add(at, f"'factor' should be a number in [0, 1], found {factor!r}")
+    if not isinstance(raw["default"], str):
+        problems.add(
+            where, f"'default' should be the key of a harm index, found {raw['default']!r}"
+        )
+    if len(problems.items) > before:
+        return None
     table = {
         "indices": indices,
         "index": raw["default"],
@@ -329,11 +350,17 @@ def _check_item(item: FetchItem, where: str, problems: Problems) -> None:
         bad(f'query {query!r} is not supported; use "arcgis"')
     if query and archive:
         bad("'query' and 'archive' cannot be combined")
+    if query and dict(parse_qsl(urlsplit(item.url).query)).get("f") != "geojson":
+        bad("an ArcGIS query url must ask for f=geojson")
+    if (item.api is None) != (item.resource is None):
+        bad("'api' and 'resource' go together")
+    if item.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", item.sha256):
+        bad("sha256 should be 64 lower-case hex digits")
 
 
 def _is_safe_relative(path: str) -> bool:
-    parts = path.replace("\\", "/").split("/")
-    return bool(path) and not path.startswith(("/", "~")) and ".." not in parts and ":" not in path
+    p = PurePosixPath(path)
+    return bool(path) and "\\" not in path and not p.is_absolute() and ".." not in p.parts
 
 
 # --- access.toml -----------------------------------------------------------------------------
@@ -366,7 +393,10 @@ def resolve_access_boroughs(
     where: str,
     problems: Problems,
 ) -> AccessSettings:
-    """*settings* with every user's boroughs as E09 codes (names and aliases accepted)."""
+    """*settings* with every user's boroughs as E09 codes (names and aliases accepted).
+
+    Unknown boroughs are recorded in *problems* (the entry is then kept as written).
+    """
     assert settings is not None  # load_config raised before, if the file had problems
     lookup = {code.casefold(): code for code in names}
     by_name = {name.casefold(): code for code, name in names.items()}
@@ -376,7 +406,7 @@ def resolve_access_boroughs(
             lookup[alias.casefold()] = by_name[name.casefold()]
     users = {}
     for key, entry in settings.users.items():
-        codes = []
+        codes, unknown = [], False
         for value in entry.boroughs:
             code = lookup.get(value.strip().casefold())
             if code is None:
@@ -387,10 +417,11 @@ def resolve_access_boroughs(
                     f"borough {value!r} is neither an E09 code nor a borough name in "
                     f"boroughs.toml{hint}",
                 )
+                unknown = True
             else:
                 codes.append(code)
-        users[key] = dataclasses.replace(entry, boroughs=tuple(sorted(set(codes))))
-    problems.raise_if_any("configuration")
+        codes = sorted(set(codes))
+        users[key] = entry if unknown else dataclasses.replace(entry, boroughs=tuple(codes))
     return dataclasses.replace(settings, users=users)
 
 

@@ -71,6 +71,17 @@ class StoreSettings(Checked):
         found = []
         if not self.url.strip():
             found.append("url should be a database URL, e.g. sqlite:///.planner/register.sqlite")
+        else:
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                make_url(self.url)
+            except ArgumentError:
+                found.append(
+                    f"url {self.url!r} is not a database URL; use e.g. "
+                    "sqlite:///.planner/register.sqlite or postgresql+psycopg://user@host/db"
+                )
         if self.busy_timeout_s < 0:
             found.append(f"busy_timeout_s should be seconds >= 0, found {self.busy_timeout_s}")
         return found

@@ -180,7 +180,8 @@ def fetch(
     Parameters
     ----------
     config
-        The planner configuration (``sources.toml`` is read from its ``config_dir``).
+        The planner configuration: the downloads are ``config.sources.items`` (``sources.toml``,
+        checked by :func:`planner.config.load_config`).
     dest
         The data folder; default ``config.data_dir``.
     names
@@ -206,7 +207,7 @@ def fetch(
         connection): raised within about ``timeout`` seconds, naming ``--from``. Also raised
         when a file's sha256 differs from the one in ``sources.toml``; nothing is replaced.
     ConfigError
-        ``sources.toml`` is invalid, or *names* has a name it does not define.
+        *names* has a name ``sources.toml`` does not define.
     """
     where = config.file("sources")
     items = _select(list(config.sources.items), names, where)

@@ -209,6 +209,8 @@ def ward_map(
     -------
     folium.Map
     """
+    if layer not in LAYERS:
+        raise ValueError(f"unknown map layer {layer!r}; use one of {', '.join(LAYERS)}")
     spec = LAYERS[layer]
     values = pd.to_numeric(values, errors="coerce").reindex(display.index)
     classes = classes or classes_for(layer, values)

@@ -230,6 +230,7 @@ def _section(title: str, content: str, *, css: str = "") -> str:
 
 
 def _map(plan: PlanResult, wards: pd.DataFrame) -> str:
+    """The borough's wards, coloured by the London-wide classes of the app's map."""
     extra = wards[s.EXTRA].fillna(0).astype(int)
     return ward_map_svg(
         plan.inputs.wards,
@@ -237,6 +238,7 @@ def _map(plan: PlanResult, wards: pd.DataFrame) -> str:
         layer="extra",
         title="Extra officers per ward",
         names=wards[s.WARD_NAME],
+        classes=present.classes_for("extra", plan.allocation.wards[s.EXTRA]),
     )
 
 

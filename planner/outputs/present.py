@@ -115,7 +115,7 @@ def percent(share: Any, *, decimals: int = 0, missing: str = "n/a") -> str:
 CAVEATS: tuple[tuple[str, str], ...] = (
     (
         "Anonymised locations",
-        "police.uk snaps every crime to one of a set of anonymous map points (about 45,000 in "
+        "police.uk snaps every crime to one of a set of anonymised map points (about 45,000 in "
         "London), so a crime near a ward edge can land in the ward next door; the Met's "
         "ward-level files are counted by the Met.",
     ),
@@ -206,10 +206,11 @@ def allocation_method_sentences(settings: AllocationSettings, pool: int) -> list
         if divisor
         else "Largest remainder: each ward gets the whole part of its quota and the officers "
         "left go to the largest fractions. A ward can lose an officer when the pool grows.",
-        "need share = a ward's share of the need of all eligible wards; quota = need share × "
-        "pool, its need-proportional number; officer share = extra ÷ pool; target ratio = "
-        "extra ÷ quota; outside quota marks a ward whose extras are not its quota rounded down "
-        "or up.",
+        "need_share is a ward's share of the need of all eligible (not excluded) wards; quota "
+        "= need_share × pool is its need-proportional number; officer_share = extra ÷ pool; "
+        "share_gap = officer_share − need_share (negative: fewer officers than its share of "
+        "need); target_ratio = extra ÷ quota; outside_quota marks a ward whose extras are not "
+        "its quota rounded down or up.",
     ]
     if settings.borough_floor_share > 0:
         text.append(

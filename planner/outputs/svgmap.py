@@ -30,6 +30,7 @@ def ward_map_svg(
     layer: str,
     title: str,
     names: pd.Series,
+    classes: Classes | None = None,
     value_text: str = "{:.0f}",
 ) -> str:
     """The wards of *values* as an SVG map with a legend, or a note where none has a shape.
@@ -46,6 +47,9 @@ def ward_map_svg(
         The legend's heading and the map's accessible name.
     names
         Ward name by code, for each ward's tooltip.
+    classes
+        The colour classes; default those of *values* (pass London-wide classes to colour a
+        borough's wards as the app's London map does).
     value_text
         How a value is written on its ward.
 
@@ -61,7 +65,7 @@ def ward_map_svg(
     has_shape = shapes.notna().to_numpy() & ~shapely.is_empty(shapes.to_numpy(object))
     if not has_shape.any():
         return '<p class="note">No ward boundaries for these wards: no map.</p>'
-    classes = classes_for(layer, values)
+    classes = classes if classes is not None else classes_for(layer, values)
     fills = classes.colour(values)
     simple = shapely.simplify(shapes.to_numpy(object)[has_shape], 5.0, preserve_topology=True)
     minx, miny, maxx, maxy = shapely.total_bounds(simple)

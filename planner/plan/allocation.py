@@ -106,7 +106,7 @@ def allocate_wards(
     boroughs: pd.Series,
     *,
     pool: int,
-    settings: AllocationSettings | None = None,
+    settings: AllocationSettings,
 ) -> AllocationResult:
     """Allocate *pool* extra officers to wards by need, on top of the baseline team.
 
@@ -140,7 +140,7 @@ def allocate_wards(
     pool
         Extra officers to allocate.
     settings
-        Method, baseline, caps, floors and damping; default :class:`AllocationSettings`.
+        Method, baseline, caps, floors and damping (``config.allocation``).
 
     Returns
     -------
@@ -155,7 +155,6 @@ def allocate_wards(
     InfeasibleAllocationError
         The caps, floors or damping cannot be met with this pool.
     """
-    settings = settings if settings is not None else AllocationSettings()
     w = _ward_inputs(need, boroughs, settings)
     minimum, maximum = None, settings.max_extra_per_ward
     if settings.max_change is not None:

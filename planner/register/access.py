@@ -15,15 +15,8 @@ The rules live here and are enforced by the plan register (:mod:`planner.registe
 anything is written, not only by the app: a button hidden in the UI is a convenience, the
 :class:`PermissionDenied` raised here is the rule.
 
-How a person is identified (:func:`identity_source`), in order:
-
-- **OpenID Connect** through Streamlit's ``st.login``, when ``.streamlit/secrets.toml``
-  has an ``[auth]`` section: the app passes ``st.user.email`` to :func:`resolve_user`;
-- **a trusted header** set by a signing-in reverse proxy, when ``config/access.toml``
-  names it (``trusted_header = "X-Forwarded-Email"``): the app passes
-  ``st.context.headers``;
-- otherwise **local mode**: one person at their own machine, who is
-  :data:`LOCAL_PLANNER` (a planner), and every record says so.
+How a person is identified (OpenID Connect, a trusted header or local mode) is
+:mod:`planner.register.identity`.
 """
 
 from __future__ import annotations
@@ -243,7 +236,9 @@ def check(
         )
     if can(user, action, borough):
         return
-    where = f" in {_borough_label(borough, names or user.borough_names)}" if borough else ""
+    if names:
+        user = dataclasses.replace(user, borough_names=names)
+    where = f" in {_borough_label(borough, user.borough_names)}" if borough else ""
     reason = f"{user.describe()} may not {ACTIONS[action]}{where}: only {_who_may(action)} may."
     raise PermissionDenied(
         f"{reason} Nothing was written. If this person should, give them that role in "

@@ -137,17 +137,12 @@ def read_points_csv(
     Raises
     ------
     DataError
-        As :func:`read_street_csv`; also when the columns table names neither a
-        lon/lat nor an easting/northing pair.
+        As :func:`read_street_csv` (a :class:`~planner.config.PointColumns` always names
+        a lon/lat or an easting/northing pair: it checks that when it is made).
     """
     path = Path(path)
     frame = SourceFrame(kind="points_csv", path=str(path))
     use_lonlat = bool(columns.lon and columns.lat)
-    if not use_lonlat and not (columns.easting and columns.northing):
-        raise DataError(
-            f"{path}: the points_csv columns table names neither lon/lat nor "
-            'easting/northing; add e.g. lon = "Longitude" and lat = "Latitude"'
-        )
     wanted = {"month": columns.month, "category": columns.category}
     wanted |= (
         {"a": columns.lon, "b": columns.lat}

@@ -65,9 +65,9 @@ def ward_population(
 
     Returns
     -------
-    pandas.Series
-        Named ``population``, indexed like *wards*, float with NaN where no honest figure
-        exists. ``attrs["report"]``: method, year, sources, totals, the wards without a
+    Population
+        ``values`` named ``population``, indexed like *wards*, float with NaN where no honest
+        figure exists; ``report``: method, year, sources, totals, the wards without a
         population with the reason for each, implausibly small wards, unassigned small areas.
 
     Raises

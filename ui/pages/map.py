@@ -1,0 +1,140 @@
+"""Map page: the ward map of the chosen layer, and why a clicked ward ranks where it does."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from planner import schema as s
+from planner.outputs import mapping, present, views
+from ui.parts import pack_button
+from ui.shell import ALL_LONDON, current
+
+MAP_HEIGHT = 620
+
+
+def on_map_click() -> None:
+    """st_folium callback: the clicked ward becomes the selected ward."""
+    value = st.session_state.get("ward_map") or {}
+    feature = value.get("last_active_drawing") or {}
+    code = (feature.get("properties") or {}).get(s.WARD_CODE)
+    if code:
+        st.session_state["map_clicked"] = code
+        st.session_state["ward_pick"] = code
+
+
+def ward_panel(d: views.WardDetail) -> None:
+    st.subheader(d.name)
+    st.caption(f"{d.borough} · {d.code}")
+    cols = st.columns(3)
+    cols[0].metric("London rank", d.rank_london)
+    cols[1].metric("Borough rank", d.rank_borough)
+    cols[2].metric("Need score", f"{d.need_score:.2f}")
+    st.caption(
+        f"Rank {d.rank_london} of {d.n_london} scored wards in London, {d.rank_borough} of "
+        f"{d.n_borough} in {d.borough} (1 = most need)."
+    )
+    moved = f" (override: {d.override:+d})" if d.override else ""
+    st.markdown(
+        f"**Officers:** baseline {d.baseline_dwo} DWO + {d.baseline_pcso} PCSO, "
+        f"**+ {d.extra} extra**{moved} = **{d.total_dwo} DWO + {d.baseline_pcso} PCSO**"
+    )
+    st.markdown("**Why this score** (the contributions add up to the score)")
+    st.bar_chart(
+        d.contributions.rename_axis("component").rename("contribution").reset_index(),
+        x="component",
+        y="contribution",
+        horizontal=True,
+        sort=False,
+        height=60 + 32 * len(d.contributions),
+        x_label="",
+        y_label="",
+    )
+    st.markdown(f"**Harm per month, last {len(d.monthly)} months** ({d.monthly_index})")
+    st.line_chart(d.monthly, height=150, x_label="", y_label="")
+
+
+def ward_categories(d: views.WardDetail, window: str) -> None:
+    st.markdown(f"**Crimes and harm by category in {d.name}** ({window})")
+    st.dataframe(
+        d.categories,
+        key="ward_categories",
+        height=35 * (len(d.categories) + 1) + 3,
+        column_config={
+            "crimes": st.column_config.NumberColumn(format="localized"),
+            "harm": st.column_config.NumberColumn(f"harm ({d.harm_unit})", format="localized"),
+            "share of harm": st.column_config.ProgressColumn(
+                format="percent", min_value=0.0, max_value=1.0
+            ),
+        },
+    )
+
+
+ctx = current()
+st.title(f"Ward need: {ctx.boroughs.get(ctx.borough, ALL_LONDON)}")
+layers = views.map_layers(list(ctx.absent))
+if st.session_state.get("map_layer") not in layers:
+    st.session_state.pop("map_layer", None)
+top = st.columns([2, 2, 3])
+layer = top[0].selectbox("Layer", list(layers), format_func=layers.get, key="map_layer")
+show_hot = top[1].checkbox(
+    "Hot spots of harm",
+    key="show_hot_spots",
+    help="Getis-Ord Gi* on ward contiguity, false-discovery-rate 5 % (config/hotspots.toml)",
+)
+values, title = views.layer_values(ctx.plan, layer)
+spots = ctx.hot_spots() if show_hot else None
+top[2].caption(
+    "Click a ward (or pick it on the right) to see why it ranks where it does. Classes are "
+    "London-wide, so colours compare across boroughs."
+)
+wards = ctx.display()
+fit = None
+if ctx.borough:
+    fit = list(ctx.inputs.wards.index[ctx.inputs.wards[s.BOROUGH_CODE] == ctx.borough])
+fmap = mapping.ward_map(
+    wards,
+    values,
+    layer=layer,
+    title=title,
+    outlines=spots.classes if spots is not None else None,
+    fit=fit,
+    not_scored_label=present.NOT_SCORED_LABEL,
+    short_title=layers[layer],
+)
+labels = views.ward_labels(ctx.inputs)
+if st.session_state.get("ward_pick") not in (None, *labels.index):
+    st.session_state.pop("ward_pick", None)
+left, right = st.columns([5, 3], gap="medium")
+with left:
+    st_folium(
+        fmap,
+        key="ward_map",
+        returned_objects=["last_active_drawing"],
+        height=MAP_HEIGHT,
+        use_container_width=True,
+        feature_group_to_add=mapping.selected_outline(wards, st.session_state.get("ward_pick")),
+        on_change=on_map_click,
+    )
+    if spots is not None:
+        st.caption(present.hot_spot_caption(spots.report))
+with right:
+    code = st.selectbox(
+        "Ward",
+        list(labels.index),
+        index=None,
+        format_func=labels.get,
+        placeholder="Click a ward on the map, or choose one",
+        key="ward_pick",
+        on_change=lambda: st.session_state.pop("map_clicked", None),
+    )
+    clicked = st.session_state.get("map_clicked")
+    if clicked and clicked not in labels.index:
+        st.info("That ward is not scored (the City of London, or not covered by this data).")
+    detail = views.ward_detail(ctx.plan, code) if code else None
+    if detail:
+        ward_panel(detail)
+with left:
+    pack_button(ctx)
+    if detail:
+        ward_categories(detail, ctx.inputs.window.label)

@@ -1,0 +1,108 @@
+"""Borough priorities page: the evidence, the proposals, the basket, agreeing priorities."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from planner import api
+from planner.errors import PlannerError
+from planner.plan.priorities import BoroughPriorities
+from planner.register.access import RECORD_PRIORITIES
+from ui.parts import agreement_box
+from ui.shell import Context, current, refusal
+
+EVIDENCE_COLUMNS = [
+    "candidate", "rank", "volume", "rate_per_1000", "london_rate_per_1000", "rate_ratio",
+    "change", "direction", "harm_share_text", "score", "sentence",
+]  # fmt: skip
+
+
+def agree_form(ctx: Context, bp: BoroughPriorities, year: int) -> None:
+    st.subheader(f"Agree the priorities for {year}")
+    candidates = list(bp.evidence["candidate"])
+    proposed = [c for c in bp.proposed["candidate"] if c in candidates]
+    refused = refusal(ctx.user, RECORD_PRIORITIES, ctx.borough)
+    if refused:
+        st.info(refused)
+        agreement_box(ctx.register.agreed_priorities(bp.borough_code, year), year, current=True)
+        return
+    with st.form("agree_form"):
+        chosen = st.multiselect(
+            "Priorities (two, in agreed order)", candidates, default=proposed,
+            key="agree_priorities",
+        )  # fmt: skip
+        agreed_by = st.text_input(
+            "Agreed by", key="agree_by", placeholder="e.g. Borough commander and council leader"
+        )
+        notes = st.text_area("Notes", key="agree_notes")
+        submitted = st.form_submit_button("Agree priorities", key="agree")
+    if submitted:
+        sentences = bp.evidence.set_index("candidate")["sentence"]
+        try:
+            ctx.register.record_priorities(
+                bp.borough_code, bp.borough_name, year, chosen, agreed_by=agreed_by,
+                notes=notes, user=ctx.user,
+                evidence=[sentences[c] for c in chosen if c in sentences.index],
+            )  # fmt: skip
+        except PlannerError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"Priorities for {year} recorded.")
+    agreement_box(ctx.register.agreed_priorities(bp.borough_code, year), year, current=True)
+
+
+ctx = current()
+if ctx.borough is None:
+    st.title("Borough priorities")
+    st.info(
+        "Pick a borough in the sidebar ('Borough') to see its evidence and agree its local "
+        "priorities."
+    )
+    st.stop()
+bp = api.borough_priorities(ctx.inputs, ctx.config, ctx.borough, london=ctx.evidence())
+st.title(f"Local priorities: {bp.borough_name}")
+st.caption(
+    f"Evidence from {bp.window.label}, compared with the 12 months before; rates per 1,000 "
+    "residents against the London rate."
+)
+year = st.columns([1, 4])[0].number_input(
+    "Plan year", 2000, 2100, value=api.plan_year(ctx.inputs.window.end), key="plan_year",
+    help="The policing year (from April) the priorities are agreed for; last year's "
+    "agreement is shown beside.",
+)  # fmt: skip
+now, before = st.columns(2, gap="large")
+with now:
+    st.subheader("Proposed local priorities")
+    for row in bp.proposed.itertuples():
+        rest = row.sentence.removeprefix(f"{row.candidate}:")
+        st.markdown(f"**{row.rank}. {row.candidate}**:{rest}")
+with before:
+    st.subheader(f"Agreed for {int(year) - 1}")
+    agreement_box(ctx.register.previous_year(bp.borough_code, int(year)), int(year) - 1)
+st.subheader("Mandatory London-wide priorities: the high-harm basket")
+for sentence in bp.basket["sentence"]:
+    st.markdown(f"- {sentence}")
+st.subheader("Evidence for every candidate")
+st.dataframe(
+    bp.evidence[EVIDENCE_COLUMNS].set_index("candidate"),
+    key="evidence_table",
+    column_config={
+        "rate_per_1000": st.column_config.NumberColumn("rate per 1,000", format="%.2f"),
+        "london_rate_per_1000": st.column_config.NumberColumn("London rate", format="%.2f"),
+        "rate_ratio": st.column_config.NumberColumn("x London", format="%.2f"),
+        "change": st.column_config.NumberColumn("change", format="percent"),
+        "harm_share_text": st.column_config.TextColumn("share of harm"),
+        "score": st.column_config.NumberColumn(format="%.3f"),
+    },
+)
+with st.expander("About this evidence"):
+    for note in bp.notes:
+        st.caption(note)
+agree_form(ctx, bp, int(year))
+history = ctx.register.priorities_history(bp.borough_code)
+if len(history):
+    st.subheader("History")
+    table = history[["year", "priorities", "agreed_by", "agreed_at", "notes"]].copy()
+    table["priorities"] = table["priorities"].map(" · ".join)
+    table["agreed_at"] = table["agreed_at"].dt.strftime("%Y-%m-%d %H:%M UTC")
+    st.dataframe(table, key="priorities_history", hide_index=True)

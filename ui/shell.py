@@ -1,0 +1,347 @@
+"""The app's shell: sign-in, the sidebar that builds a Scenario, caching, the page context.
+
+:func:`build` runs at the top of every rerun (from ``app.py``): it reads the sidebar into a
+:class:`~planner.scenario.Scenario`, asks :mod:`planner.api` for the prepared data (cached per
+process) and the plan (every rerun: it is fast), and publishes a :class:`Context` that the page
+files read with :func:`current`. Nothing here decides anything about wards, officers or
+priorities: every rule is in :mod:`planner`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import streamlit as st
+
+from planner import api
+from planner.config import COMPONENTS, METHODS, PlannerConfig, default_config_dir, load_config
+from planner.errors import DataError
+from planner.ingest import input_files
+from planner.model.hotspots import HotSpots, hot_spots
+from planner.model.need import NeedInputs
+from planner.outputs import mapping, present
+from planner.plan.priorities import Basket, Evidence
+from planner.register import identity
+from planner.register.access import LOCAL_PLANNER, PermissionDenied, User, check
+from planner.register.identity import SignInRequired
+from planner.register.store import PlanRegister
+from planner.results import PlanResult
+from planner.scenario import Scenario
+
+__all__ = [
+    "ALL_LONDON",
+    "Context",
+    "build",
+    "current",
+    "data_missing",
+    "missing",
+    "refusal",
+]
+
+ALL_LONDON = "All London"
+_CONTEXT = "planner_context"
+_MISSING = "planner_missing"
+
+
+@dataclass
+class Context:
+    """Everything a page needs: the scenario chosen and the results built from it."""
+
+    config: PlannerConfig
+    key: tuple[Any, ...]  # the prepared data's cache key
+    scenario: Scenario
+    inputs: NeedInputs
+    plan: PlanResult
+    register: PlanRegister
+    borough: str | None  # a borough code, or None for all London
+    boroughs: pd.Series  # code -> name
+    absent: dict[str, str]  # component -> why it is absent
+    user: User = LOCAL_PLANNER
+
+    def display(self) -> gpd.GeoDataFrame:
+        """Every ward (the City too), simplified for the map."""
+        return _display(self.inputs, self.key)
+
+    def hot_spots(self) -> HotSpots:
+        """Gi* hot spots of harm under the scenario's harm index."""
+        return _hot_spots(self.inputs, self.config, self.key, self.scenario.need.harm_index)
+
+    def evidence(self) -> tuple[Evidence, Basket]:
+        """The priority evidence and basket of every borough."""
+        return _evidence(self.inputs, self.config, self.key)
+
+
+def current() -> Context:
+    """The context :func:`build` published for this rerun."""
+    return st.session_state[_CONTEXT]
+
+
+def refusal(user: User, action: str, borough: str | None = None) -> str | None:
+    """Why *user* may not do *action* (in *borough*), or None when they may."""
+    try:
+        check(user, action, borough)
+    except PermissionDenied as exc:
+        return exc.reason
+    return None
+
+
+# --- caching: slow things once per process, shared by every session (never mutated) --------
+
+
+@st.cache_resource(show_spinner=False)
+def _config(config_dir: str, data_dir: str) -> PlannerConfig:
+    config = load_config(config_dir)
+    return config.with_data_dir(data_dir) if data_dir else config
+
+
+@st.cache_resource(show_spinner="Loading the ward data (first time only, about 10 s)...")
+def _prepare(_config: PlannerConfig, key: tuple[Any, ...], _scenario: Scenario) -> NeedInputs:
+    return api.prepare(_config, _scenario)
+
+
+@st.cache_resource(show_spinner=False)
+def _display(_inputs: NeedInputs, key: tuple[Any, ...]) -> gpd.GeoDataFrame:
+    return mapping.display_wards(_inputs.all_wards)
+
+
+@st.cache_resource(show_spinner="Finding hot spots (Getis-Ord Gi*, 999 permutations)...")
+def _hot_spots(
+    _inputs: NeedInputs, _config: PlannerConfig, key: tuple[Any, ...], index: str
+) -> HotSpots:
+    return hot_spots(_inputs.features[index]["harm"], _inputs.wards, _config.hotspots)
+
+
+@st.cache_resource(show_spinner="Measuring the evidence for every borough...")
+def _evidence(
+    _inputs: NeedInputs, _config: PlannerConfig, key: tuple[Any, ...]
+) -> tuple[Evidence, Basket]:
+    return api.evidence(_inputs, _config)
+
+
+@st.cache_resource(show_spinner=False)
+def _register(_config: PlannerConfig, config_dir: str, db_url: str) -> PlanRegister:
+    return PlanRegister.from_config(_config)
+
+
+# --- the shell -------------------------------------------------------------------------------
+
+
+def folders() -> tuple[str, str]:
+    """(config folder, data folder); "" data folder = the config's data_dir."""
+    return str(default_config_dir()), os.environ.get("PLANNER_DATA", "").strip()
+
+
+def data_missing() -> tuple[PlannerConfig, str | None]:
+    """The configuration, and why the chosen dataset cannot be loaded (None when it can)."""
+    config = _config(*folders())
+    datasets = list(config.datasets)
+    _keep_valid("dataset", datasets)
+    st.sidebar.selectbox(
+        "Data set",
+        datasets,
+        index=datasets.index(config.dataset().name),
+        key="dataset",
+        help="\n\n".join(f"**{d.name}**: {d.description}" for d in config.datasets.values()),
+    )
+    try:
+        input_files(config, config.dataset(st.session_state["dataset"]))
+    except DataError as exc:
+        st.session_state[_MISSING] = (config.data_dir.resolve(), str(exc))
+        return config, str(exc)
+    return config, None
+
+
+def missing() -> tuple[Path, str]:
+    """Where the data were looked for, and what is missing (for the get-the-data page)."""
+    return st.session_state[_MISSING]
+
+
+def build(config: PlannerConfig) -> Context:
+    """Read the sidebar, prepare the data (cached), plan (every rerun); publish the context."""
+    config_dir, data_dir = folders()
+    user = _signed_in_user(config)
+    borough_box = st.sidebar.container()
+    base = Scenario.from_config(config, st.session_state["dataset"])
+    scenario, inputs, key = _data_controls(config, base, config_dir, data_dir)
+    absent = api.absent_reasons(inputs)
+    scenario = scenario.changed(**_need_controls(inputs, scenario, absent))
+    scenario = scenario.changed(**_allocation_controls(scenario))
+    names = api.borough_names(inputs)
+    with borough_box:
+        borough = _borough_control(names)
+    register = _register(config, config_dir, os.environ.get("PLANNER_DB_URL", ""))
+    plan = api.plan(inputs, scenario, register=register)
+    used = plan.need.weights_used
+    st.sidebar.caption(
+        "Weights used (rescaled over the components present): "
+        + ", ".join(f"{present.COMPONENT_LABELS[c]} {w:.2f}" for c, w in used.items())
+    )
+    ctx = Context(config, key, plan.scenario, inputs, plan, register, borough, names, absent, user)
+    st.session_state[_CONTEXT] = ctx
+    return ctx
+
+
+def _signed_in_user(config: PlannerConfig) -> User:
+    source = identity.identity_source(config)
+    email = _oidc_email() if source.mode == "oidc" else None
+    headers = dict(st.context.headers) if source.mode == "header" else None
+    try:
+        user = identity.resolve_user(oidc_email=email, headers=headers, config=config)
+    except SignInRequired as exc:
+        st.title("Sign in to use the planner")
+        if source.mode == "oidc":
+            st.info(source.description)
+            st.button("Sign in", key="sign_in", on_click=st.login, type="primary")
+        else:
+            st.error(str(exc))
+        st.stop()
+    bar = st.sidebar
+    if user.is_local:
+        bar.caption(
+            "Local mode: single local planner — no sign-in configured",
+            help=source.description,
+        )
+    else:
+        bar.caption(f"Signed in as {user.describe()}", help=source.description)
+        if source.mode == "oidc":
+            bar.button("Sign out", key="sign_out", on_click=st.logout)
+    return user
+
+
+def _oidc_email() -> str | None:
+    """The signed-in e-mail from ``st.user``, or None (st.user raises without [auth])."""
+    try:
+        if not st.user.is_logged_in:
+            return None
+        email = st.user.get("email")
+    except Exception:  # streamlit raises various errors when auth is not set up
+        return None
+    return str(email) if email else None
+
+
+def _keep_valid(key: str, options: list[Any]) -> None:
+    """Forget a widget's stored value that is not among its options any more."""
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]
+
+
+def _data_controls(
+    config: PlannerConfig, base: Scenario, config_dir: str, data_dir: str
+) -> tuple[Scenario, NeedInputs, tuple[Any, ...]]:
+    """Forecast toggle and window end: the scenario's data part, and the prepared inputs."""
+    bar = st.sidebar
+    bar.subheader("Data")
+    use_forecast = bar.toggle(
+        "Use forecast (slow first time)",
+        value=base.use_forecast,
+        key="use_forecast",
+        help="Fit the ward harm forecast and backtest it against naive baselines (a few "
+        "seconds the first time, then cached). It enters the need index only if it beats them.",
+    )
+
+    def load(window_end: str | None) -> tuple[Scenario, NeedInputs, tuple[Any, ...]]:
+        scenario = base.changed(use_forecast=use_forecast, window_end=window_end)
+        key = (config_dir, data_dir, scenario.dataset, window_end, use_forecast)
+        inputs = _prepare(config, key, scenario)
+        if use_forecast and not inputs.use_forecast:
+            note = inputs.forecast_note
+            bar.warning(f"The forecast cannot be used with this data, so it is off: it {note}")
+        return scenario, inputs, key
+
+    scenario, inputs, key = load(None)
+    ends = api.window_ends(inputs)
+    _keep_valid("window_end", ends)
+    end = bar.selectbox(
+        "Window end month",
+        ends,
+        key="window_end",
+        help=f"The need index measures the {len(inputs.window)} months ending here; the newest "
+        "month is the default.",
+    )
+    if end not in (None, inputs.window.end):
+        scenario, inputs, key = load(end)
+    if inputs.notes:
+        with bar.expander("Notes on this data"):
+            for note in inputs.notes:
+                st.caption(note)
+    return scenario, inputs, key
+
+
+def _borough_control(names: pd.Series) -> str | None:
+    options = [ALL_LONDON, *names.index]
+    _keep_valid("borough", options)
+    chosen = st.selectbox(
+        "Borough",
+        options,
+        format_func=lambda c: c if c == ALL_LONDON else names.get(c, c),
+        key="borough",
+        help="Zooms the map, filters the tables, and picks the borough for overrides, "
+        "priorities and the borough pack.",
+    )
+    return None if chosen == ALL_LONDON else chosen
+
+
+def _need_controls(inputs: NeedInputs, scenario: Scenario, absent: dict[str, str]) -> dict:
+    bar = st.sidebar
+    indices = list(inputs.harm.indices)
+    harm_index = bar.radio(
+        "Harm index",
+        indices,
+        index=indices.index(scenario.need.harm_index),
+        format_func=str.upper,
+        horizontal=True,
+        key="harm_index",
+        help="; ".join(f"{k.upper()}: {v.name} ({v.unit})" for k, v in inputs.harm.indices.items()),
+    )
+    bar.subheader("Need weights")
+    weights = {}
+    for comp in COMPONENTS:
+        label = present.COMPONENT_LABELS[comp]
+        weights[comp] = bar.slider(
+            label,
+            0.0,
+            1.0,
+            value=float(scenario.need.weights.get(comp, 0.0)),
+            step=0.05,
+            key=f"w_{comp}",
+            disabled=comp in absent,
+        )
+        if comp in absent:
+            bar.caption(f"{label}: {absent[comp]}")
+    return {"harm_index": harm_index, "weights": weights}
+
+
+def _allocation_controls(scenario: Scenario) -> dict:
+    bar = st.sidebar
+    bar.subheader("Allocation")
+    a = scenario.allocation
+    pool = bar.number_input(
+        "Extra officers (pool)", 0, 20_000, value=scenario.pool, step=10, key="pool",
+        help="Officers shared out by need on top of every ward's baseline team.",
+    )  # fmt: skip
+    method = bar.selectbox(
+        "Method", list(METHODS), index=list(METHODS).index(a.method),
+        format_func=present.method_label, key="method",
+        help="Divisor methods never take an officer from a ward when the pool grows.",
+    )  # fmt: skip
+    floor = bar.slider(
+        "Borough floor share", 0.0, 1.0, value=float(a.borough_floor_share), step=0.05,
+        key="floor_share",
+        help="Every borough gets at least this share of its need-proportional entitlement.",
+    )  # fmt: skip
+    cap = bar.number_input(
+        "Per-ward cap on extra officers", 1, 1_000, value=a.max_extra_per_ward, step=1,
+        key="cap", placeholder="no cap", help="Leave empty for no cap.",
+    )  # fmt: skip
+    return {
+        "pool": int(pool),
+        "method": method,
+        "borough_floor_share": float(floor),
+        "max_extra_per_ward": None if cap is None else int(cap),
+        "no_cap": cap is None,
+    }
