@@ -40,6 +40,7 @@ def test_recorded_overrides_are_applied_once_and_kept_in_the_scenario(
     assert after.manifest.scenario["overrides"][0]["reason"] == "patrols"
 
 
+@pytest.mark.slow
 def test_a_forecast_that_cannot_be_backtested_is_dropped_with_a_warning(real_config):
     scenario = Scenario.from_config(real_config, "policeuk-2014").changed(use_forecast=True)
     with pytest.warns(PlannerWarning, match="the forecast cannot be used with this data"):

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "app.py"
 DATA = REPO.parent / "shared" / "data"
