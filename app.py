@@ -1,7 +1,8 @@
 """The planner's map app: review wards, run scenarios, agree priorities, export.
 
 Run with ``streamlit run app.py`` (data from ``$PLANNER_DATA``, else the config's data folder;
-configuration from ``$PLANNER_CONFIG``, else ``./config``). This file only picks the pages:
+the ingest cache in ``$PLANNER_CACHE``, else the config's; configuration from
+``$PLANNER_CONFIG``, else ``./config``). This file only picks the pages:
 :mod:`ui.shell` reads the sidebar into a scenario and asks :mod:`planner.api` for the plan,
 and each file of ``ui/pages/`` presents one page.
 """

@@ -2,7 +2,7 @@
 
 Ingests the ``met-2022`` dataset (May 2022 wards; the Met's ward-level files, April 2010 to
 the newest month; cached under .cache/), turns ward_counts into monthly harm with the
-Cambridge Crime Harm Index weights of DESIGN.md, runs :func:`planner.model.forecast.backtest`
+Cambridge Crime Harm Index weights of DESIGN.md, runs :func:`planner.model.backtest.backtest`
 with the settings of ``config/forecast.toml`` and writes the table to
 ``bench/results/backtest.csv``; prints the verdict, the backtest time and the time of one
 fit on the whole series (what the planner pays at run time).
@@ -59,7 +59,7 @@ def harm_settings(config, *, weights: str = "category"):
 
 def monthly_harm(ward_counts: pd.DataFrame, settings) -> pd.DataFrame:
     """Wide monthly harm (index ward_code, consecutive 'YYYY-MM' columns, zeros filled)."""
-    from planner.model.features import monthly_harm as wide
+    from planner.model.harm import monthly_harm as wide
 
     wards = pd.Index(sorted(ward_counts["ward_code"].astype(str).unique()), name="ward_code")
     return wide(ward_counts, settings, wards=wards)
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     from planner.config import load_config
     from planner.ingest import ingest
-    from planner.model.forecast import backtest, default_origins, forecaster, verdict
+    from planner.model.backtest import backtest, default_origins, verdict
+    from planner.model.forecast import forecaster
 
     if not args.data.is_dir():
         print(f"data folder {args.data} not found: nothing to benchmark (see shared/data)")

@@ -237,7 +237,7 @@ def _child_check(params: dict[str, str]) -> dict[str, Any]:
     import pandas as pd
 
     from planner.ingest.join import join_incidents
-    from planner.ingest.sources.police_uk import read_api_json
+    from planner.ingest.sources.police_uk_api import read_api_json
     from planner.ingest.sources.wards import read_dataset_wards
 
     config = _planner_config({"data": params["data"]})

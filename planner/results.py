@@ -58,7 +58,7 @@ class RunManifest:
     scales
         Each component's London scale (its value at the scale quantile).
     forecast
-        The backtest verdict (:class:`planner.model.forecast.Verdict` as a dict), or None.
+        The backtest verdict (:class:`planner.model.backtest.Verdict` as a dict), or None.
     forecast_note
         Why the forecast is not in the index, when it is not ("" when it is).
     notes

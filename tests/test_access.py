@@ -30,6 +30,7 @@ from planner.register.access import (
     can,
     check,
 )
+from planner.register.database import ENV_URL
 from planner.register.identity import (
     AccessConfig,
     identity_source,
@@ -37,7 +38,7 @@ from planner.register.identity import (
     resolve_user,
     user_from_identity,
 )
-from planner.register.store import ENV_URL, InvalidRecordError, PlanRegister, RegisterError
+from planner.register.store import InvalidRecordError, PlanRegister, RegisterError
 from tests.factories import config_copy, register_at
 
 CAMDEN, HACKNEY = "E09000007", "E09000012"

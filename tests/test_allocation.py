@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from planner.config import AllocationSettings, PlannerConfig, load_config
 from planner.errors import ConfigError, DataError, InfeasibleAllocationError
 from planner.plan.allocation import (
-    _weighted_gini,
     allocate_wards,
     borough_table,
     recompute,
@@ -23,7 +22,6 @@ from planner.plan.allocation import (
 from planner.plan.apportion import (
     DIVISOR_METHODS,
     METHODS,
-    _divisor,
     apportion,
     apportion_two_stage,
     borough_floors,
@@ -31,6 +29,8 @@ from planner.plan.apportion import (
     outside_quota,
     quota,
 )
+from planner.plan.equity import weighted_gini
+from planner.plan.kernels import divisor
 from tests.factories import CONFIG_DIR, allocation_settings, config_copy
 
 DIVISORS = DIVISOR_METHODS
@@ -169,7 +169,7 @@ def test_divisor_pool_plus_one_never_takes_an_officer(method, p, steps):
     if p["need"].size <= 12:
         assert np.array_equal(previous, reference_divisor(p["need"], p["pool"], lo, hi, method))
     for forced in (True, False):  # the jump start and the plain heap agree
-        plain = _divisor(p["need"], p["pool"], lo, hi, np.arange(lo.size), method, jump=forced)
+        plain = divisor(p["need"], p["pool"], lo, hi, np.arange(lo.size), method, jump=forced)
         assert np.array_equal(plain, previous)
     for pool in range(p["pool"] + 1, min(capacity(p), p["pool"] + steps) + 1):
         current = run(p, method, pool=pool)
@@ -192,7 +192,7 @@ def test_divisor_large_pools_monotone_and_exact(method):
         assert a.sum() == pool and b.sum() == pool + 1
         assert np.all(b >= a) and np.all(a <= maximum)
         lo = np.zeros(50, np.int64)
-        heap_only = _divisor(need, pool, lo, maximum, np.arange(50), method, jump=False)
+        heap_only = divisor(need, pool, lo, maximum, np.arange(50), method, jump=False)
         assert np.array_equal(a, heap_only)
 
 
@@ -608,16 +608,16 @@ def test_adapter_exclusion_and_worst_served():
 
 def test_weighted_gini_by_hand_and_brute_force():
     # two wards of equal need, one with both officers: G = 1/2
-    assert _weighted_gini(np.array([0.0, 2.0]), np.array([1.0, 1.0])) == pytest.approx(0.5)
+    assert weighted_gini(np.array([0.0, 2.0]), np.array([1.0, 1.0])) == pytest.approx(0.5)
     # officers exactly proportional to need: G = 0
-    assert _weighted_gini(np.array([1.0, 5.0, 2.0]), np.array([1.0, 5.0, 2.0])) == 0.0
-    assert math.isnan(_weighted_gini(np.zeros(3), np.ones(3)))
+    assert weighted_gini(np.array([1.0, 5.0, 2.0]), np.array([1.0, 5.0, 2.0])) == 0.0
+    assert math.isnan(weighted_gini(np.zeros(3), np.ones(3)))
     rng = np.random.default_rng(3)
     amount, w = rng.integers(0, 9, 40).astype(float), rng.random(40) + 0.01
     x = amount / w
     brute = (w[:, None] * w[None, :] * np.abs(x[:, None] - x[None, :])).sum()
     brute /= 2 * w.sum() ** 2 * (x * w).sum() / w.sum()
-    assert _weighted_gini(amount, w) == pytest.approx(brute)
+    assert weighted_gini(amount, w) == pytest.approx(brute)
 
 
 def test_ward_and_borough_tables_name_wards_and_boroughs():

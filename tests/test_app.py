@@ -51,9 +51,10 @@ def register_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def app(monkeypatch, shared_data: Path, register_url: str) -> AppTest:
+def app(monkeypatch, shared_data: Path, real_config, register_url: str) -> AppTest:
     """The app on the real data with its own plan register, run once (on the Map page)."""
     monkeypatch.setenv("PLANNER_DATA", str(shared_data))
+    monkeypatch.setenv("PLANNER_CACHE", str(real_config.cache_dir))  # the session's ingest
     monkeypatch.setenv("PLANNER_DB_URL", register_url)
     at = AppTest.from_file(str(APP), default_timeout=120).run()
     assert not at.exception, at.exception

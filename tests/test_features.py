@@ -21,11 +21,14 @@ from planner import schema as s
 from planner.config import HarmSettings, load_config
 from planner.errors import ConfigError, DataError, PlannerWarning
 from planner.model import features as F
+from planner.model import harm as H
+from planner.model import window as W
+from planner.model.stats import binomial_p
 from tests.factories import CONFIG_DIR, config_copy, harm_settings
 
 WARDS = pd.Index(["E05000001", "E05000002", "E05000003"], name=s.WARD_CODE)
 MONTHS = [f"{y}-{m:02d}" for y in (2023, 2024) for m in range(1, 13)]  # two years
-LAST_YEAR = F.Window("2024-01", "2024-12")
+LAST_YEAR = W.Window("2024-01", "2024-12")
 HYPOTHESIS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -47,7 +50,7 @@ def make_counts(rows, *, categorical: bool = True) -> pd.DataFrame:
 
 def harm_of(rows, settings_: HarmSettings | None = None, window=LAST_YEAR) -> pd.Series:
     settings_ = harm_settings() if settings_ is None else settings_
-    return F.harm(make_counts(rows), window, wards=WARDS, settings=settings_)
+    return H.harm(make_counts(rows), window, wards=WARDS, settings=settings_)
 
 
 # --- harm.toml as a table, written back into a configuration copy -----------------------------
@@ -113,7 +116,7 @@ def test_each_ward_is_weighted_by_its_own_offence_mix(harm, categorical):
         ("E05000003", "2024-03", "Burglary", "", 2),  # police.uk: no subcategory
     ]
     frame = make_counts(rows, categorical=categorical)
-    result = F.harm(frame, LAST_YEAR, wards=WARDS, settings=harm)
+    result = H.harm(frame, LAST_YEAR, wards=WARDS, settings=harm)
     assert result.tolist() == pytest.approx([2 * 273.5, 2 * 183.5, 2 * 244.68])
     assert result.name == "harm"
 
@@ -127,7 +130,7 @@ def test_asb_is_never_added_into_harm(harm):
     crime = [("E05000001", "2024-03", "Robbery", "personal property", 1)]
     with_asb = [*crime, ("E05000001", "2024-03", s.ASB, "", 500)]
     assert harm_of(with_asb).iloc[0] == harm_of(crime).iloc[0] == pytest.approx(365.0)
-    weights = F.row_harm_weights(make_counts(with_asb), harm)
+    weights = H.row_harm_weights(make_counts(with_asb), harm)
     assert weights.tolist() == pytest.approx([365.0, 0.0])
 
 
@@ -177,7 +180,7 @@ def test_every_index_weights_every_crime_category_and_cites_a_source(harm):
 def test_a_category_without_a_weight_in_ward_counts_is_an_error(harm):
     rows = [("E05000001", "2024-03", "Fraud", "", 1)]
     with pytest.raises(DataError, match=r"categories without a cchi harm weight: \['Fraud'\]"):
-        F.row_harm_weights(make_counts(rows), harm)
+        H.row_harm_weights(make_counts(rows), harm)
 
 
 # --- configuration errors (harm.toml in a config copy, read by load_config) -----------------
@@ -291,12 +294,12 @@ def test_missing_harm_file_is_an_error(tmp_path):
 
 
 def test_window_months_length_and_previous():
-    window = F.Window("2024-11", "2025-02")
+    window = W.Window("2024-11", "2025-02")
     assert window.months == ["2024-11", "2024-12", "2025-01", "2025-02"]
     assert len(window) == 4
-    assert window.previous() == F.Window("2024-07", "2024-10")
-    assert F.Window.ending("2025-01", months=12) == F.Window("2024-02", "2025-01")
-    assert F.Window.ending("2025-01", months=12).previous() == F.Window("2023-02", "2024-01")
+    assert window.previous() == W.Window("2024-07", "2024-10")
+    assert W.Window.ending("2025-01", months=12) == W.Window("2024-02", "2025-01")
+    assert W.Window.ending("2025-01", months=12).previous() == W.Window("2023-02", "2024-01")
 
 
 @pytest.mark.parametrize(
@@ -307,24 +310,24 @@ def test_window_months_length_and_previous():
 )  # fmt: skip
 def test_bad_windows_are_errors(start, end, message):
     with pytest.raises(ConfigError, match=message):
-        F.Window(start, end)
+        W.Window(start, end)
 
 
 def test_default_window_is_the_last_months_of_the_data():
     rows = [("E05000001", m, "Robbery", "", 1) for m in MONTHS]
     frame = make_counts(rows)
-    assert F.default_window(frame) == F.Window("2024-01", "2024-12")
-    assert F.default_window(frame, months=3) == F.Window("2024-10", "2024-12")
+    assert W.default_window(frame) == W.Window("2024-01", "2024-12")
+    assert W.default_window(frame, months=3) == W.Window("2024-10", "2024-12")
     with pytest.raises(
         DataError, match=r"a 36-month window needs 36 months .* covers 24 \(2023-01 to 2024-12\)"
     ):
-        F.default_window(frame, months=36)
+        W.default_window(frame, months=36)
 
 
 def test_default_window_warns_about_months_without_rows():
     rows = [("E05000001", m, "Robbery", "", 1) for m in MONTHS if m != "2024-06"]
     with pytest.warns(PlannerWarning, match="no rows at all for 2024-06"):
-        F.default_window(make_counts(rows))
+        W.default_window(make_counts(rows))
 
 
 # --- counts, ASB, alignment ----------------------------------------------------------------
@@ -338,12 +341,12 @@ def test_results_align_to_the_ward_index(harm):
     ]
     frame = make_counts(rows)
     wards = pd.Index(["E05000003", "E05000002", "E05000001"])
-    counts = F.category_counts(frame, LAST_YEAR, wards=wards)
+    counts = H.category_counts(frame, LAST_YEAR, wards=wards)
     assert counts.index.tolist() == wards.tolist()
     assert counts.columns.tolist() == list(s.CATEGORIES)
     assert counts["Robbery"].tolist() == [0, 3, 0]
     assert counts.drop(columns="Robbery").to_numpy().sum() == 0
-    by_cat = F.harm_by_category(frame, LAST_YEAR, wards=wards, settings=harm)
+    by_cat = H.harm_by_category(frame, LAST_YEAR, wards=wards, settings=harm)
     assert by_cat.columns.tolist() == list(s.CRIME_CATEGORIES)
     assert by_cat["Robbery"].tolist() == [0.0, 3 * 365.0, 0.0]
 
@@ -351,14 +354,14 @@ def test_results_align_to_the_ward_index(harm):
 def test_duplicate_ward_codes_are_an_error():
     frame = make_counts([("E05000001", "2024-05", "Robbery", "", 1)])
     with pytest.raises(DataError, match="duplicate codes"):
-        F.category_counts(frame, LAST_YEAR, wards=["E05000001", "E05000001"])
+        H.category_counts(frame, LAST_YEAR, wards=["E05000001", "E05000001"])
 
 
 def test_asb_absent_is_none_not_zero():
     crime_only = make_counts([("E05000001", "2024-05", "Robbery", "", 1)])
-    assert F.asb(crime_only, LAST_YEAR, wards=WARDS) is None
+    assert H.asb(crime_only, LAST_YEAR, wards=WARDS) is None
     with_asb = make_counts([("E05000002", "2024-05", s.ASB, "", 4)])
-    result = F.asb(with_asb, LAST_YEAR, wards=WARDS)
+    result = H.asb(with_asb, LAST_YEAR, wards=WARDS)
     assert result.name == "asb"
     assert result.tolist() == [0, 4, 0]
 
@@ -370,16 +373,16 @@ def test_monthly_harm_covers_every_month_of_the_range(harm):
         ("E05000002", "2024-04", s.ASB, "", 3),
     ]
     frame = make_counts(rows)
-    monthly = F.monthly_harm(frame, harm, wards=WARDS)
+    monthly = H.monthly_harm(frame, harm, wards=WARDS)
     assert monthly.columns.tolist() == ["2024-01", "2024-02", "2024-03", "2024-04"]
     assert monthly.loc["E05000001"].tolist() == [365.0, 0.0, 0.0, 0.0]
     assert monthly.loc["E05000002"].tolist() == [0.0, 0.0, 0.0, 3.0]
     assert monthly.loc["E05000003"].sum() == 0
-    counts = F.monthly_counts(frame, wards=WARDS)
+    counts = H.monthly_counts(frame, wards=WARDS)
     assert counts.loc["E05000002", "2024-04"] == 3  # ASB not counted as crime
-    assert F.monthly_counts(frame, wards=WARDS, categories=[s.ASB]).to_numpy().sum() == 3
+    assert H.monthly_counts(frame, wards=WARDS, categories=[s.ASB]).to_numpy().sum() == 3
     with pytest.raises(ConfigError, match=r"unknown categories \['Burglaries'\]"):
-        F.monthly_counts(frame, wards=WARDS, categories=["Burglaries"])
+        H.monthly_counts(frame, wards=WARDS, categories=["Burglaries"])
 
 
 # --- rates and areas -----------------------------------------------------------------------
@@ -445,7 +448,7 @@ def test_large_changes_are_significant(harm, last, prior, direction):
 @pytest.mark.parametrize(("a", "b"), [(0, 1), (1, 0), (3, 9), (5, 5), (17, 8), (60, 41)])
 def test_binomial_p_matches_scipy_binomtest(a, b):
     expected = stats.binomtest(a, a + b, 0.5).pvalue
-    assert F._binomial_p(np.array([a]), np.array([b]))[0] == pytest.approx(expected)
+    assert binomial_p(np.array([a]), np.array([b]))[0] == pytest.approx(expected)
 
 
 def test_harm_z_is_the_weighted_poisson_z(harm):
@@ -606,7 +609,7 @@ def met(met_inputs):
 @pytest.mark.integration
 def test_real_met_features(harm, met):
     counts, wards = met
-    window = F.default_window(counts)
+    window = W.default_window(counts)
     result = F.ward_features(counts, wards, None, window=window, settings=harm)
     assert result.asb_present is False
     features = result.table
@@ -627,7 +630,7 @@ def test_real_met_features(harm, met):
     expected = 273.5 * by_sub["residential"] + 183.5 * by_sub["business and community"]
     assert features["harm: Burglary"].to_numpy() == pytest.approx(expected.to_numpy())
     # the monthly series adds up to the window's harm
-    monthly = F.monthly_harm(counts, harm, wards=wards)
+    monthly = H.monthly_harm(counts, harm, wards=wards)
     assert monthly[window.months].sum(axis=1).to_numpy() == pytest.approx(
         features["harm"].to_numpy()
     )
@@ -643,12 +646,12 @@ def test_real_met_features(harm, met):
 @pytest.mark.integration
 def test_real_met_indices_and_proactive_modes_order_as_expected(harm, met):
     counts, wards = met
-    window = F.default_window(counts)
+    window = W.default_window(counts)
     total = {
-        mode: F.harm(counts, window, wards=wards, settings=harm.with_proactive(mode)).sum()
+        mode: H.harm(counts, window, wards=wards, settings=harm.with_proactive(mode)).sum()
         for mode in ("include", "downweight", "exclude")
     }
     assert total["include"] > total["downweight"] > total["exclude"] > 0
-    css = F.harm(counts, window, wards=wards, settings=harm.with_index("css"))
-    cchi = F.harm(counts, window, wards=wards, settings=harm)
+    css = H.harm(counts, window, wards=wards, settings=harm.with_index("css"))
+    cchi = H.harm(counts, window, wards=wards, settings=harm)
     assert css.corr(cchi, method="spearman") > 0.8  # different weights, similar ranking

@@ -24,7 +24,9 @@ import pytest
 
 from planner.config import PlannerConfig, load_config
 from planner.errors import ConfigError, FetchError
-from planner.ingest.fetch import MANIFEST_NAME, fetch, import_local
+from planner.ingest.fetch import fetch
+from planner.ingest.mirror import import_local
+from planner.ingest.transfer import MANIFEST_NAME
 from tests.factories import config_copy
 
 

@@ -13,19 +13,17 @@ from sklearn.exceptions import NotFittedError
 
 from planner.config import PlannerConfig, load_config
 from planner.errors import ConfigError, DataError
-from planner.model.forecast import (
-    FORECAST_HARM,
+from planner.model.backtest import (
     METHODS,
-    HarmForecaster,
     Verdict,
     backtest,
     default_origins,
-    forecaster,
     last12,
     origin_forecasts,
     seasonal_naive,
     verdict,
 )
+from planner.model.forecast import FORECAST_HARM, HarmForecaster, forecaster
 from tests.factories import CONFIG_DIR, config_copy
 
 FAST = {"max_iter": 60, "learning_rate": 0.1, "min_samples_leaf": 50, "max_rows": 20_000}

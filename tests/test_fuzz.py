@@ -43,8 +43,10 @@ from planner.config import DatasetSpec, PlannerConfig, PointColumns, SourceSpec,
 from planner.errors import DataError, PlannerError
 from planner.ingest import ingest
 from planner.ingest.sources.base import SourceFrame
-from planner.ingest.sources.mps import read_mps_dashboard, read_mps_ward
-from planner.ingest.sources.police_uk import read_api_json, read_points_csv, read_street_csv
+from planner.ingest.sources.dashboard import read_mps_dashboard
+from planner.ingest.sources.mps import read_mps_ward
+from planner.ingest.sources.police_uk import read_points_csv, read_street_csv
+from planner.ingest.sources.police_uk_api import read_api_json
 from planner.ingest.sources.wards import read_wards
 from planner.outputs.export import write_allocation
 from planner.outputs.safe import safe_filename

@@ -23,19 +23,14 @@ RUNS = json.loads(GOLDEN.read_text(encoding="utf-8"))["runs"]
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """One folder for every run, so the ingest cache is built once."""
-    return tmp_path_factory.mktemp("golden")
-
-
 @pytest.mark.parametrize("run", sorted(RUNS), ids=sorted(RUNS))
-def test_plan_outputs_match_the_stored_hashes(run, shared_data, workdir, tmp_path, monkeypatch):
-    monkeypatch.chdir(workdir)  # the cache goes to a fresh folder shared by the runs
+def test_plan_outputs_match_the_stored_hashes(run, real_config, shared_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PLANNER_DB_URL", f"sqlite:///{tmp_path / 'register.sqlite'}")
     out = tmp_path / "out"
     args = RUNS[run]["args"]
-    assert main(["--data", str(shared_data), "plan", *args, "--out", str(out)]) == 0
+    common = ["--data", str(shared_data), "--cache", str(real_config.cache_dir)]  # session cache
+    assert main([*common, "plan", *args, "--out", str(out)]) == 0
     for name, expected in RUNS[run]["files"].items():
         got = hashlib.sha256((out / name).read_bytes()).hexdigest()
         assert got == expected, f"{name} of run {run} ({' '.join(args)}) changed"

@@ -12,7 +12,8 @@ from planner import schema as s
 from planner.config import CategoryMap, PlannerConfig
 from planner.errors import DataError
 from planner.ingest.sources.base import SourceFrame, empty_counts, empty_measures, empty_rejects
-from planner.ingest.sources.mps import combine_mps_ward, read_mps_dashboard, read_mps_ward
+from planner.ingest.sources.dashboard import read_mps_dashboard
+from planner.ingest.sources.mps import combine_mps_ward, read_mps_ward
 
 UPPER = ["MajorText", "MinorText", "WardName", "WardCode", "LookUp_BoroughName"]
 LOWER = [c.lower() for c in UPPER]

@@ -13,8 +13,8 @@ from planner import api
 from planner import schema as s
 from planner.cli import main
 from planner.errors import PlannerWarning
-from planner.model.features import Window
 from planner.model.need import prepare_need, score_need
+from planner.model.window import Window
 from planner.results import RunManifest
 from planner.scenario import Scenario
 

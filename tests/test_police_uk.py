@@ -15,7 +15,8 @@ import pytest
 from planner import schema as s
 from planner.config import PointColumns, SettingsError, load_config
 from planner.errors import ConfigError, DataError
-from planner.ingest.sources.police_uk import read_api_json, read_points_csv, read_street_csv
+from planner.ingest.sources.police_uk import read_points_csv, read_street_csv
+from planner.ingest.sources.police_uk_api import read_api_json
 from tests.factories import CONFIG_DIR, config_copy
 
 HEADER = (

@@ -17,15 +17,13 @@ from planner import schema as s
 from planner.config import PlannerConfig, PrioritySettings, load_config
 from planner.errors import ConfigError, DataError
 from planner.ingest import IngestResult
-from planner.model.features import Window
 from planner.model.need import NeedInputs
+from planner.model.window import Window
+from planner.plan.basket import Basket, high_harm_basket
+from planner.plan.evidence import Evidence, borough_evidence
 from planner.plan.priorities import (
-    Basket,
     BoroughPriorities,
-    Evidence,
-    borough_evidence,
     borough_priorities,
-    high_harm_basket,
     match_borough,
     propose_priorities,
 )

@@ -29,7 +29,8 @@ import sqlalchemy as sa
 from planner.cli import main
 from planner.config import PlannerConfig
 from planner.register.access import PLANNER, User
-from planner.register.store import ENV_URL, PlanRegister, RegisterError
+from planner.register.database import ENV_URL
+from planner.register.store import PlanRegister, RegisterError
 from tests.factories import REPO, register_at
 
 CAMDEN = "E09000007"
@@ -66,14 +67,14 @@ WARDS_PER_PLAN = 4000  # a save inserts 4,000 rows: tens of milliseconds to kill
 WRITER = r"""
 import sys
 import numpy as np, pandas as pd
-from planner.register import store
+from planner.register import plans
 from tests.factories import register_at
 
-def announced(conn, plan_id, rows, _insert=store._insert_plan_rows):
+def announced(conn, plan_id, rows, _insert=plans._insert_plan_rows):
     print("inserting", plan_id, flush=True)  # inside the save's transaction
     _insert(conn, plan_id, rows)
 
-store._insert_plan_rows = announced
+plans._insert_plan_rows = announced
 url, start, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 reg = register_at(url)  # the shipped store settings
 wards = pd.Index([f"E05{i:06d}" for i in range(n)], name="ward_code")

@@ -18,8 +18,8 @@ import shapely
 
 from planner import api
 from planner.errors import DataError
-from planner.model.features import Window
 from planner.model.need import NeedResult
+from planner.model.window import Window
 from planner.outputs.pack import borough_pack_html, rag_status, write_borough_pack
 from planner.outputs.present import classes_for
 from planner.plan.allocation import allocate_wards

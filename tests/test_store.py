@@ -18,11 +18,11 @@ import pytest
 
 from planner.config import PlannerConfig, StoreSettings, load_config
 from planner.errors import ConfigError, PlannerError
-from planner.register import store
+from planner.register import plans as saved_plans
+from planner.register import records, schema
 from planner.register.access import LOCAL_PLANNER
+from planner.register.database import DEFAULT_URL, ENV_URL
 from planner.register.store import (
-    DEFAULT_URL,
-    ENV_URL,
     SCHEMA_VERSION,
     InvalidRecordError,
     PlanRegister,
@@ -161,10 +161,10 @@ def test_bad_store_url(tmp_path: Path) -> None:
 
 def test_failed_creation_leaves_no_tables(db_path: Path, monkeypatch) -> None:
     def create_then_fail(conn) -> None:
-        store.metadata.create_all(conn)
+        schema.metadata.create_all(conn)
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setitem(store._MIGRATIONS, 1, create_then_fail)
+    monkeypatch.setitem(schema.MIGRATIONS, 1, create_then_fail)
     with pytest.raises(RegisterError, match=r"opening the register: .*disk I/O error"):
         register_at(f"sqlite:///{db_path}").list_plans()
     with sqlite3.connect(db_path) as conn:
@@ -395,8 +395,8 @@ def test_failure_after_parent_insert_rolls_back(register: PlanRegister, db_path:
         original(conn, plan_id, rows[:2])  # half the children are written ...
         raise RuntimeError("disk pulled out")  # ... then the process fails
 
-    original = store._insert_plan_rows
-    monkeypatch.setattr(store, "_insert_plan_rows", insert_then_fail)
+    original = saved_plans._insert_plan_rows
+    monkeypatch.setattr(saved_plans, "_insert_plan_rows", insert_then_fail)
     with pytest.raises(RuntimeError, match="disk pulled out"):
         register.save_plan("lost", _allocation(), settings={}, manifest={}, created_by="p")
     assert (_rows(db_path, "plans"), _rows(db_path, "plan_rows")) == before[1:]
@@ -408,7 +408,7 @@ def test_database_refusal_midway_rolls_back(register: PlanRegister, db_path: Pat
 
     def unvalidated(allocation, problems):
         rows = [
-            dict(zip(store._PLAN_ROW_COLUMNS, r, strict=True))
+            dict(zip(schema.PLAN_ROW_COLUMNS, r, strict=True))
             for r in [
                 ("E05010000", CAMDEN, 2, 1, 0, 2, 0.1),
                 (None, CAMDEN, 2, 1, 1, 3, 0.2),
@@ -416,7 +416,7 @@ def test_database_refusal_midway_rolls_back(register: PlanRegister, db_path: Pat
         ]
         return rows
 
-    monkeypatch.setattr(store, "_allocation_rows", unvalidated)
+    monkeypatch.setattr(records, "allocation_rows", unvalidated)
     with pytest.raises(RegisterError, match=r"refused the record .*NOT NULL"):
         register.save_plan("nan ward", _allocation(), settings={}, manifest={}, created_by="p")
     assert (_rows(db_path, "plans"), _rows(db_path, "plan_rows")) == (0, 0)

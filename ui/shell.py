@@ -25,7 +25,8 @@ from planner.ingest import input_files
 from planner.model.hotspots import HotSpots, hot_spots
 from planner.model.need import NeedInputs
 from planner.outputs import mapping, present
-from planner.plan.priorities import Basket, Evidence
+from planner.plan.basket import Basket
+from planner.plan.evidence import Evidence
 from planner.register import identity
 from planner.register.access import LOCAL_PLANNER, PermissionDenied, User, check
 from planner.register.identity import SignInRequired
@@ -94,9 +95,10 @@ def refusal(user: User, action: str, borough: str | None = None) -> str | None:
 
 
 @st.cache_resource(show_spinner=False)
-def _config(config_dir: str, data_dir: str) -> PlannerConfig:
+def _config(config_dir: str, data_dir: str, cache_dir: str = "") -> PlannerConfig:
     config = load_config(config_dir)
-    return config.with_data_dir(data_dir) if data_dir else config
+    config = config.with_data_dir(data_dir) if data_dir else config
+    return config.with_cache_dir(cache_dir) if cache_dir else config
 
 
 @st.cache_resource(show_spinner="Loading the ward data (first time only, about 10 s)...")
@@ -138,7 +140,7 @@ def folders() -> tuple[str, str]:
 
 def data_missing() -> tuple[PlannerConfig, str | None]:
     """The configuration, and why the chosen dataset cannot be loaded (None when it can)."""
-    config = _config(*folders())
+    config = _config(*folders(), os.environ.get("PLANNER_CACHE", "").strip())
     datasets = list(config.datasets)
     _keep_valid("dataset", datasets)
     st.sidebar.selectbox(

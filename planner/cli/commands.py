@@ -28,10 +28,11 @@ __all__ = ["COMMANDS"]
 
 def fetch(config: PlannerConfig, args: argparse.Namespace) -> int:
     from planner.ingest import fetch as fetcher
+    from planner.ingest import mirror
 
     dest = config.data_dir
     if args.from_dir:
-        report = fetcher.import_local(
+        report = mirror.import_local(
             Path(args.from_dir), dest, link=args.link, sources=config.sources.items
         )
     else:

@@ -5,6 +5,9 @@ names, harm indices, the download list and the people of ``access.toml`` have ke
 whoever writes the file; these functions check them and build each entry with
 :func:`planner.config.build.build`, recording problems (never raising) like every parser of
 :mod:`planner.config.load`.
+
+Over 400 lines: one parser per file whose keys are data; splitting them would scatter the
+checks of one file format across modules.
 """
 
 from __future__ import annotations

@@ -129,7 +129,7 @@ def input_files(config: PlannerConfig, spec: DatasetSpec) -> list[Path]:
 def _read_sources(
     config: PlannerConfig, spec: DatasetSpec, progress: Callable[[str], None] | None
 ) -> list[SourceFrame]:
-    from planner.ingest.sources import mps, police_uk
+    from planner.ingest.sources import dashboard, mps, police_uk, police_uk_api
 
     frames: list[SourceFrame] = []
     for src in spec.sources:
@@ -141,13 +141,13 @@ def _read_sources(
         if src.kind == "police_uk_csv":
             frame = police_uk.read_street_csv(path, **kw)
         elif src.kind == "police_uk_api":
-            frame = police_uk.read_api_json(path, **kw)
+            frame = police_uk_api.read_api_json(path, **kw)
         elif src.kind == "points_csv":
             frame = police_uk.read_points_csv(path, columns=src.columns, **kw)
         elif src.kind == "mps_ward":
             frame = mps.read_mps_ward(path, **kw)
         else:
-            frame = mps.read_mps_dashboard(path, **kw)
+            frame = dashboard.read_mps_dashboard(path, **kw)
         frame.path = src.path
         frames.append(frame)
     ward_frames = [f for f in frames if f.kind == "mps_ward"]

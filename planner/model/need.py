@@ -24,13 +24,15 @@ import pandas as pd
 
 from planner import __version__
 from planner import schema as s
-from planner.config import COMPONENTS, NeedSettings, PlannerConfig
+from planner.config import COMPONENTS, HarmSettings, NeedSettings, PlannerConfig
 from planner.errors import ConfigError
 from planner.files import atomic_path
 from planner.ingest import IngestResult, ingest
-from planner.model import features as f
-from planner.model.forecast import Verdict
+from planner.model.backtest import Verdict
+from planner.model.features import ward_features
+from planner.model.harm import monthly_harm
 from planner.model.scoring import score_wards, sensitivity, trend_component
+from planner.model.window import Window, default_window
 
 __all__ = [
     "NeedInputs",
@@ -60,8 +62,8 @@ class NeedInputs:
     wards: gpd.GeoDataFrame  # the scored wards (excluded and uncovered boroughs removed)
     all_wards: gpd.GeoDataFrame
     population: pd.Series
-    window: f.Window
-    harm: f.HarmSettings
+    window: Window
+    harm: HarmSettings
     features: dict[str, pd.DataFrame]
     asb_present: bool
     trend_available: bool
@@ -146,21 +148,19 @@ def prepare_need(
         all_wards = read_dataset_wards(config, data.dataset).frame
     counts = data.ward_counts
     window = (
-        f.Window.ending(window_end, months=settings.window_months)
+        Window.ending(window_end, months=settings.window_months)
         if window_end
-        else f.default_window(counts, months=settings.window_months)
+        else default_window(counts, months=settings.window_months)
     )
     wards, notes = _scored_wards(all_wards, counts, window, settings)
     _say(progress, "population")
     population = ward_population(config, all_wards).values.reindex(wards.index)
     _say(progress, "features")
     built = {
-        key: f.ward_features(
-            counts, wards, population, window=window, settings=harm.with_index(key)
-        )
+        key: ward_features(counts, wards, population, window=window, settings=harm.with_index(key))
         for key in harm.indices
     }
-    monthly = f.monthly_harm(counts, harm, wards=wards.index)
+    monthly = monthly_harm(counts, harm, wards=wards.index)
     forecast: dict[str, pd.Series] = {}
     table, verdict, note = None, None, "off (not asked for in this scenario)"
     if use_forecast:
@@ -249,7 +249,7 @@ def absent_components(inputs: NeedInputs) -> list[str]:
 
 
 def _scored_wards(
-    wards: gpd.GeoDataFrame, counts: pd.DataFrame, window: f.Window, settings: NeedSettings
+    wards: gpd.GeoDataFrame, counts: pd.DataFrame, window: Window, settings: NeedSettings
 ) -> tuple[gpd.GeoDataFrame, list[str]]:
     """Drop excluded boroughs (the City) and boroughs with no records at all in the window."""
     notes = []
@@ -301,14 +301,15 @@ def _forecast(
     data: IngestResult,
     counts: pd.DataFrame,
     wards: gpd.GeoDataFrame,
-    window: f.Window,
+    window: Window,
 ) -> tuple[dict[str, pd.Series], pd.DataFrame, Verdict]:
     """Backtest the model (cached); forecast only if it beats both baselines."""
+    from planner.model import backtest as bt
     from planner.model import forecast as fc
 
     harm = config.harm
     estimator, options = fc.forecaster(config.forecast)
-    monthly = f.monthly_harm(counts, harm, wards=wards.index)
+    monthly = monthly_harm(counts, harm, wards=wards.index)
     monthly = monthly.loc[:, [m for m in monthly.columns if m <= window.end]]
     key = hashlib.sha256(
         json.dumps(
@@ -328,11 +329,11 @@ def _forecast(
     if cache.is_file():
         table = pd.read_csv(cache, dtype={"origin": str})
     else:
-        table = fc.backtest(monthly, estimator=estimator, **options)
+        table = bt.backtest(monthly, estimator=estimator, **options)
         cache.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(cache) as tmp:
             table.to_csv(tmp, index=False)
-    verdict = fc.verdict(table)
+    verdict = bt.verdict(table)
     if not verdict.beats_both:
         log.info("forecast not used: %s", verdict.explanation)
         return {}, table, verdict

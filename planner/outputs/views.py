@@ -6,6 +6,9 @@ returns what a page shows: a DataFrame with readable columns, a Series for a cha
 (label, value, help) for metrics. The app only renders them; the words come from
 :mod:`planner.outputs.present`. Nothing here mutates its inputs (the app shares them between
 sessions).
+
+Over 400 lines: one function per table or figure the pages show, kept together so a page's
+content is found in one place.
 """
 
 from __future__ import annotations

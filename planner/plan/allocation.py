@@ -4,7 +4,12 @@ Every ward keeps its baseline team (default 2 Dedicated Ward Officers + 1 PCSO);
 *extra* officers is apportioned by need in whole officers by :mod:`planner.plan.apportion`.
 :func:`allocate_wards` takes need as a Series indexed by ``ward_code`` (sorted by code before
 the core is called, so row order never matters) and returns the ward and borough tables
-with the equity measures beside them.
+with the equity measures (:mod:`planner.plan.equity`) beside them.
+
+The module runs over 400 lines because :func:`allocate_wards` and :func:`recompute` (an
+override's new extras) share the private column builders, and the tables the outputs show
+(:func:`ward_table`, :func:`borough_table`, :func:`compare_allocations`) are thin views of
+the same result.
 """
 
 from __future__ import annotations
@@ -20,18 +25,17 @@ from planner.config import AllocationSettings
 from planner.errors import ConfigError, DataError, InfeasibleAllocationError
 from planner.plan.apportion import (
     DIVISOR_METHODS,
-    MAX_LISTED,
     METHODS,
     Method,
     apportion,
     apportion_two_stage,
     borough_floors,
-    check_bound,
-    check_need,
     damping_bounds,
     outside_quota,
     quota,
 )
+from planner.plan.checks import MAX_LISTED, check_bound, check_need
+from planner.plan.equity import equity_summary
 from planner.schema import (
     BASELINE_DWO,
     BASELINE_PCSO,
@@ -176,7 +180,7 @@ def allocate_wards(
         extra = apportion(w.need, pool, **common)
     ward_cols = _ward_columns(w, extra, pool, settings)
     borough_cols = _borough_columns(ward_cols, borough_codes, floors, pool)
-    equity = _equity(w.codes, ward_cols, borough_codes, borough_cols)
+    equity = equity_summary(w.codes, ward_cols, borough_codes, borough_cols)
     back = np.argsort(w.order)  # sorted position of each input row
     wards = pd.DataFrame(
         {name: values[back] for name, values in ward_cols.items()},
@@ -334,65 +338,6 @@ def _borough_columns(
     }
 
 
-def _weighted_gini(amount: np.ndarray, weights: np.ndarray) -> float:
-    """Gini of ``x = amount / weight`` over units of weight (weights > 0).
-
-    ``G = sum_ij w_i w_j |x_i - x_j| / (2 W^2 mean(x))`` with ``W = sum(w)`` and the weighted
-    mean ``sum(amount) / W``; with the units sorted by ``x`` this is
-    ``sum_i amount_i (W_before_i - W_after_i) / (W sum(amount))``. NaN when nothing is allocated.
-    """
-    keep = weights > 0
-    amount, w = amount[keep].astype(np.float64), weights[keep]
-    total_w, total_amount = w.sum(), amount.sum()
-    if amount.size == 0 or total_amount == 0:
-        return math.nan
-    with np.errstate(over="ignore"):  # a tiny weight gives an infinite x; it sorts last
-        order = np.argsort(amount / w, kind="stable")
-    amount, w = amount[order], w[order]
-    before = np.cumsum(w) - w
-    after = total_w - before - w
-    return float((amount * (before - after)).sum() / (total_w * total_amount))
-
-
-def _equity(
-    ward_codes: np.ndarray,
-    wards: dict[str, np.ndarray],
-    borough_codes: np.ndarray,
-    boroughs: dict[str, np.ndarray],
-) -> dict[str, Any]:
-    """Equity summary; both tables sorted by code, so ties name the lowest code."""
-    served = np.flatnonzero(wards[QUOTA] > 0)
-    targeted = np.flatnonzero(boroughs[TARGET] > 0)
-    out: dict[str, Any] = {
-        "worst_served_ratio": math.nan,
-        "worst_served_ward": None,
-        "worst_served_ward_borough": None,
-        "worst_served_borough_ratio": math.nan,
-        "worst_served_borough": None,
-    }
-    if served.size:
-        i = served[np.argmin(wards[TARGET_RATIO][served])]
-        out["worst_served_ratio"] = float(wards[TARGET_RATIO][i])
-        out["worst_served_ward"] = str(ward_codes[i])
-        out["worst_served_ward_borough"] = str(wards[BOROUGH_CODE][i])
-    if targeted.size:
-        b = targeted[np.argmin(boroughs[RATIO][targeted])]
-        out["worst_served_borough_ratio"] = float(boroughs[RATIO][b])
-        out["worst_served_borough"] = str(borough_codes[b])
-    need = wards[NEED][served]
-    out["gini_officers_per_need"] = _weighted_gini(wards[EXTRA][served], need)
-    out["max_abs_share_gap_ward"] = _max_abs(wards[SHARE_GAP])
-    out["max_abs_share_gap_borough"] = _max_abs(boroughs[SHARE_GAP])
-    out["wards_outside_quota"] = int(wards[OUTSIDE_QUOTA].sum())
-    out["boroughs_below_floor"] = int((~boroughs[MET_FLOOR]).sum())
-    return out
-
-
-def _max_abs(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(np.abs(finite).max()) if finite.size else math.nan
-
-
 def recompute(result: AllocationResult, extra: pd.Series) -> AllocationResult:
     """*result* with new extras per ward: shares, ratios, quota flags, borough totals and
     equity recomputed; floors and settings kept (an override moves officers, it does not
@@ -414,7 +359,7 @@ def recompute(result: AllocationResult, extra: pd.Series) -> AllocationResult:
     )
     codes = result.boroughs.index.to_numpy()
     borough_cols = _borough_columns(cols, codes, result.boroughs[FLOOR].to_numpy(), pool)
-    equity = _equity(wards.index.to_numpy(), cols, codes, borough_cols)
+    equity = equity_summary(wards.index.to_numpy(), cols, codes, borough_cols)
     table = pd.DataFrame(cols, index=wards.index).reindex(result.wards.index)
     boroughs = pd.DataFrame(borough_cols, index=result.boroughs.index)
     return AllocationResult(table, boroughs, equity, pool, result.settings)

@@ -10,13 +10,24 @@ conservation holds per source and month::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from planner import schema as s
 
-__all__ = ["SourceFrame", "empty_counts", "empty_incidents", "empty_measures", "empty_rejects"]
+__all__ = [
+    "Progress",
+    "SourceFrame",
+    "empty_counts",
+    "empty_incidents",
+    "empty_measures",
+    "empty_rejects",
+]
+
+Progress = Callable[[str], None]
+"""What a reader calls with each file name as it reads it."""
 
 
 def empty_incidents() -> pd.DataFrame:
