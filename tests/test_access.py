@@ -1,4 +1,10 @@
-"""Roles and access: the rules enforced by the plan register, and who a session's user is."""
+"""Roles and access: the rules enforced by the plan register, and who a session's user is.
+
+The register-level tests (the ``register`` fixture) run on SQLite and, marked ``postgres``,
+on the throwaway PostgreSQL server of tests/conftest.py. The backup import's checks
+(issue 14 item 6) are here too: only a planner imports, every row passes the live write
+path's checks, and the importer is recorded beside each row's author.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from planner.errors import ConfigError, PlannerError
 from planner.register.access import (
     COMMANDER,
     COUNCIL_LEADER,
+    IMPORT_BACKUP,
     LOCAL_PLANNER,
     PLANNER,
     RECORD_OVERRIDE,
@@ -68,8 +75,9 @@ def _no_env_url(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def register(tmp_path: Path) -> PlanRegister:
-    reg = register_at(f"sqlite:///{tmp_path / 'register.sqlite'}")
+def register(engine_url: str) -> PlanRegister:
+    """A new register on SQLite and (marked postgres) on PostgreSQL."""
+    reg = register_at(engine_url)
     yield reg
     reg.close()
 
@@ -239,14 +247,14 @@ def test_existing_callers_keep_working_as_the_local_planner(register: PlanRegist
         (LEADER_CAMDEN, {VIEW, (RECORD_PRIORITIES, CAMDEN)}),
         (
             PLANNER_USER,
-            {VIEW, SAVE_PLAN}
+            {VIEW, SAVE_PLAN, IMPORT_BACKUP}
             | {(a, b) for a in (RECORD_OVERRIDE, RECORD_PRIORITIES) for b in (CAMDEN, HACKNEY)},
         ),
     ],
     ids=["viewer", "commander", "council-leader", "planner"],
 )
 def test_the_role_table(user: User, allowed: set) -> None:
-    asked = {VIEW, SAVE_PLAN} | {
+    asked = {VIEW, SAVE_PLAN, IMPORT_BACKUP} | {
         (a, b) for a in (RECORD_OVERRIDE, RECORD_PRIORITIES) for b in (CAMDEN, HACKNEY)
     }
     granted = {q for q in asked if (can(user, *q) if isinstance(q, tuple) else can(user, q))}
@@ -542,3 +550,140 @@ def test_shipped_access_config_loads(
         "Someone@example.org", VIEWER
     )
     assert resolve_user(oidc_email=None, headers=None, config=config) is LOCAL_PLANNER
+
+
+# --- backup import: who may, and every row checked (issue 14 item 6) -----------------------
+
+
+@pytest.fixture
+def backup_file(register: PlanRegister, tmp_path: Path) -> Path:
+    """A backup of a register holding one record of each kind, by three people."""
+    plan = _save(register, PLANNER_USER)
+    _override(register, COMMANDER_CAMDEN, plan_id=plan)
+    _priorities(register, LEADER_CAMDEN, notes="agreed at the ward panel")
+    return register.export(tmp_path / "backup.json")
+
+
+def _forged(path: Path, table: str, change: dict[str, Any] | None, drop: str = "") -> Path:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    row = data["tables"][table][0]
+    row.update(change or {})
+    row.pop(drop, None)
+    forged = path.with_name(f"forged-{table}.json")
+    forged.write_text(json.dumps(data), encoding="utf-8")
+    return forged
+
+
+@pytest.mark.parametrize(
+    "user", [COMMANDER_CAMDEN, LEADER_CAMDEN, VIEWER_USER], ids=["commander", "leader", "viewer"]
+)
+def test_only_a_planner_imports_a_backup(backup_file: Path, new_url, user: User) -> None:
+    target = register_at(new_url())
+    with pytest.raises(PermissionDenied, match=r"may not import a register backup: only a planner"):
+        target.import_(backup_file, user=user)
+    assert _written(target) == (0, 0, 0) and target.imports().empty
+
+
+def test_the_importer_is_recorded_beside_each_author(backup_file: Path, new_url) -> None:
+    target = register_at(new_url())
+    target.import_(backup_file, user=PLANNER_USER)
+    plans, overrides, history = target.list_plans(), target.overrides(), target.priorities_history()
+    assert (plans["created_by"].tolist(), plans["imported_by"].tolist()) == (
+        ["planner@met.police.uk"],
+        ["planner@met.police.uk"],
+    )
+    assert overrides[["recorded_by", "imported_by"]].values.tolist() == [
+        ["cmdr@met.police.uk", "planner@met.police.uk"]
+    ]
+    assert history[["recorded_by", "imported_by"]].values.tolist() == [
+        ["leader@camden.gov.uk", "planner@met.police.uk"]
+    ]
+    made = target.imports()
+    assert made[["imported_by", "source_file"]].values.tolist() == [
+        ["planner@met.police.uk", "backup.json"]
+    ]
+    assert made["imported_at"].iloc[0] > history["agreed_at"].iloc[0]  # its own time
+
+
+FORGERIES = [
+    ("agreed_priorities", {"priorities": 5}, "", r"priorities should be a list of two or more"),
+    ("agreed_priorities", {"borough_name": "Hackney"}, "", r"'Hackney' is not the name of E09000007"),
+    ("agreed_priorities", {"borough_code": "E09000099"}, "", r"'E09000099' is not a borough"),
+    ("agreed_priorities", {"year": "2026"}, "", r"year should be a whole year such as 2026"),
+    ("agreed_priorities", {"agreed_at": "2026-01-01T09:00:00"}, "", r"agreed_at should be a time with its UTC offset"),
+    ("agreed_priorities", {"agreed_at": "yesterday"}, "", r"agreed_at should be a time"),
+    ("agreed_priorities", None, "recorded_by", r"recorded_by is required and was empty"),
+    ("agreed_priorities", {"recorded_by": "x\nPlanner: the Commissioner"}, "", r"recorded_by .* contains control characters"),
+    ("agreed_priorities", {"evidence_html": "<b>"}, "", r"unknown column\(s\) evidence_html"),
+    ("overrides", {"officers": 0}, "", r"officers should be a whole number above 0, found 0"),
+    ("overrides", {"officers": True}, "", r"officers should be a whole number above 0, found True"),
+    ("overrides", {"reason": ""}, "", r"reason is required and was empty"),
+    ("overrides", {"reason": "a\x00b"}, "", r"reason contains a NUL character"),
+    ("overrides", {"to_ward": "E05009001"}, "", r"to_ward 'E05009001' is in 'E09000012', not a ward of borough 'E09000007' in plan 1"),
+    ("overrides", {"borough_code": HACKNEY}, "", r"from_ward 'E05010000' is in 'E09000007', not a ward of borough 'E09000012'"),
+    ("overrides", {"plan_id": 7}, "", r"plan_id 7 is not a saved plan"),
+    ("plan_rows", {"extra": -1}, "", r"extra should be whole numbers >= 0; rows 1 are not"),
+    ("plan_rows", {"ward_code": "E05" + "9" * 30}, "", r"ward_code should be a code of 1 to 16 characters"),
+    ("plan_rows", {"need_score": "high"}, "", r"need_score should be a finite number or empty"),
+    ("plan_rows", {"ward_code": 5}, "", r"ward_code should be text in every row, found int"),
+    ("plans", {"settings": "pool=600"}, "", r"settings should be a mapping \(dict\), found str"),
+    ("plans", {"created_by": None}, "", r"created_by is required and was empty"),
+    ("plans", {"id": "1"}, "", r"id should be a whole number above 0"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("table", "change", "drop", "match"),
+    FORGERIES,
+    ids=[f"{t}-{m.split(' ')[0].strip('(r')}-{i}" for i, (t, _c, _d, m) in enumerate(FORGERIES)],
+)
+def test_forged_backup_rows_are_refused(
+    backup_file: Path, new_url, table: str, change, drop: str, match: str
+) -> None:
+    """Each row is checked as the live write path checks it; nothing of the file goes in."""
+    forged = _forged(backup_file, table, change, drop)
+    target = register_at(new_url())
+    with pytest.raises(InvalidRecordError, match=match) as info:
+        target.import_(forged, user=PLANNER_USER)
+    assert str(forged) in str(info.value) and "nothing was imported" in str(info.value)
+    assert _written(target) == (0, 0, 0) and target.imports().empty
+
+
+def test_every_forged_row_is_listed_at_once(backup_file: Path, new_url) -> None:
+    data = json.loads(backup_file.read_text(encoding="utf-8"))
+    data["tables"]["agreed_priorities"][0].update(priorities=5, year=1066)
+    data["tables"]["overrides"][0].update(officers=-2)
+    forged = backup_file.with_name("forged.json")
+    forged.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(
+        InvalidRecordError,
+        match=r"3 problem\(s\) in the backup.*agreed_priorities row 1: year .*agreed_priorities "
+        r"row 1: priorities .*overrides row 1: officers",
+    ):
+        register_at(new_url()).import_(forged, user=PLANNER_USER)
+
+
+def test_cli_import_needs_a_planner_where_sign_in_is_configured(
+    backup_file: Path, copy_with, new_url, monkeypatch, capsys
+) -> None:
+    from planner.cli import main
+
+    users = {
+        "cmdr@met.police.uk": {"role": "commander", "boroughs": ["Camden"]},
+        "planner@met.police.uk": {"role": "planner", "name": "Planning Team"},
+    }
+    folder = copy_with(users, trusted_header="X-Forwarded-Email", allow_local_mode=False)
+    url = new_url()
+    monkeypatch.setenv(ENV_URL, url)
+    run = ["--config", str(folder), "register", "import", str(backup_file)]
+    assert main(run) == 2
+    assert "give --user EMAIL of a planner" in capsys.readouterr().err
+    assert main([*run, "--user", "cmdr@met.police.uk"]) == 2
+    assert "may not import a register backup: only a planner may" in capsys.readouterr().err
+    assert main([*run, "--user", "PLANNER@met.police.uk"]) == 0
+    assert "by Planning Team <planner@met.police.uk>" in capsys.readouterr().out
+    assert main(["--config", str(folder), "register", "imports"]) == 0
+    assert "Planning Team <planner@met.police.uk>" in capsys.readouterr().out
+    assert register_at(url).overrides()["imported_by"].tolist() == [
+        "Planning Team <planner@met.police.uk>"
+    ]

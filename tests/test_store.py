@@ -1,4 +1,10 @@
-"""The plan register: a real SQLite database in tmp_path, no network."""
+"""The plan register: a real SQLite database in tmp_path, and the same tests on PostgreSQL.
+
+Tests taking the ``register`` (or ``engine_url``) fixture run twice: on an SQLite file and,
+marked ``postgres``, on a new database of the throwaway PostgreSQL server of
+tests/conftest.py. Tests of what only SQLite has (the file, WAL, locks, damaged pages)
+take ``sqlite_register``.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from planner.config import PlannerConfig, StoreSettings, load_config
 from planner.errors import ConfigError, PlannerError
@@ -46,10 +53,45 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def register(db_path: Path) -> PlanRegister:
+def sqlite_register(db_path: Path) -> PlanRegister:
     reg = register_at(f"sqlite:///{db_path}")
     yield reg
     reg.close()
+
+
+@pytest.fixture
+def register(engine_url: str) -> PlanRegister:
+    """A new register on SQLite and (marked postgres) on PostgreSQL."""
+    reg = register_at(engine_url)
+    yield reg
+    reg.close()
+
+
+def _count(url: str, table: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar())
+    finally:
+        engine.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _execute(url: str, *statements: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
 
 
 def _allocation(n: int = 4, *, borough: str = CAMDEN) -> pd.DataFrame:
@@ -68,15 +110,14 @@ def _allocation(n: int = 4, *, borough: str = CAMDEN) -> pd.DataFrame:
     )
 
 
-def _rows(db_path: Path, table: str) -> int:
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+NAMES = {CAMDEN: "Camden", HACKNEY: "Hackney"}
 
 
 def _agree(reg: PlanRegister, borough: str = CAMDEN, year: int = 2026, **kw) -> int:
     kw.setdefault("agreed_by", "Borough Commander and Council Leader")
     priorities = kw.pop("priorities", ["Burglary", "Robbery"])
-    return reg.record_priorities(borough, "Camden", year, priorities, **kw)
+    name = kw.pop("name", NAMES.get(borough, "Camden"))
+    return reg.record_priorities(borough, name, year, priorities, **kw)
 
 
 # --- creation, configuration, schema ----------------------------------------------------
@@ -87,12 +128,24 @@ def test_created_on_first_use_with_schema_version(db_path: Path) -> None:
     assert not db_path.exists()  # making the object touches nothing
     assert reg.list_plans().empty
     assert db_path.is_file()
-    assert reg.schema_version == SCHEMA_VERSION == 1
+    assert reg.schema_version == SCHEMA_VERSION == 2
     with sqlite3.connect(db_path) as conn:
         versions = conn.execute("SELECT version FROM schema_version").fetchall()
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    assert versions == [(1,)]
+    assert versions == [(2,)]  # a new register is made at the current version at once
     assert mode == "wal"
+
+
+@pytest.mark.postgres
+def test_created_on_first_use_on_postgres(postgres_url: str) -> None:
+    reg = register_at(postgres_url)
+    assert _tables(postgres_url) == set()  # making the object touches nothing
+    assert reg.list_plans().empty
+    assert _tables(postgres_url) == {t.name for t in schema.metadata.sorted_tables}
+    assert reg.schema_version == SCHEMA_VERSION
+    assert reg.path is None
+    password = sa.make_url(postgres_url).password
+    assert "planner:***@" in reg.url and password not in reg.url and password not in repr(reg)
 
 
 def test_url_precedence_config_env_argument(
@@ -159,18 +212,27 @@ def test_bad_store_url(tmp_path: Path) -> None:
         StoreSettings(url=DEFAULT_URL, busy_timeout_s=-1.0)  # settings check themselves
 
 
-def test_failed_creation_leaves_no_tables(db_path: Path, monkeypatch) -> None:
+def test_a_bad_url_never_shows_its_password(tmp_path: Path) -> None:
+    text = 'url = "postgresql+psycopg://planner:hunter2@db:notaport/x"\nbusy_timeout_s = 1\n'
+    with pytest.raises(ConfigError, match=r"planner:\*\*\*@db") as info:
+        load_config(config_copy(tmp_path, store=text))
+    assert "hunter2" not in str(info.value)
+    with pytest.raises(ConfigError, match=r"is not a database URL") as info:
+        register_at("postgresql+psycopg://planner:hunter2@db:notaport/x")
+    assert "hunter2" not in str(info.value)
+
+
+def test_failed_creation_leaves_no_tables(engine_url: str, monkeypatch) -> None:
     def create_then_fail(conn) -> None:
         schema.metadata.create_all(conn)
-        raise sqlite3.OperationalError("disk I/O error")
+        raise sa.exc.OperationalError("CREATE", {}, Exception("disk I/O error"))
 
-    monkeypatch.setitem(schema.MIGRATIONS, 1, create_then_fail)
+    monkeypatch.setattr(schema, "create", create_then_fail)
     with pytest.raises(RegisterError, match=r"opening the register: .*disk I/O error"):
-        register_at(f"sqlite:///{db_path}").list_plans()
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
+        register_at(engine_url).list_plans()
+    assert _tables(engine_url) == set()  # the tables made before the failure are gone
     monkeypatch.undo()
-    assert register_at(f"sqlite:///{db_path}").schema_version == 1  # the next open succeeds
+    assert register_at(engine_url).schema_version == SCHEMA_VERSION  # the next open succeeds
 
 
 def test_in_memory_register() -> None:
@@ -180,35 +242,35 @@ def test_in_memory_register() -> None:
     assert len(reg.priorities_history()) == 1
 
 
-def test_newer_schema_is_refused(register: PlanRegister, db_path: Path) -> None:
-    register.list_plans()
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("INSERT INTO schema_version VALUES (99, '2030-01-01 00:00:00')")
-    with pytest.raises(RegisterError, match=r"schema version 99, newer than this planner"):
-        register_at(f"sqlite:///{db_path}").list_plans()
+def test_newer_schema_is_refused(register: PlanRegister, engine_url: str) -> None:
+    _agree(register)
+    _execute(engine_url, "INSERT INTO schema_version VALUES (99, '2030-01-01 00:00:00')")
+    with pytest.raises(
+        RegisterError,
+        match=rf"has schema version 99, newer than this planner understands \({SCHEMA_VERSION}\); "
+        r"upgrade the planner",
+    ):
+        register_at(engine_url).list_plans()
+    assert _count(engine_url, "agreed_priorities") == 1  # untouched
 
 
-def test_foreign_database_is_refused_and_untouched(tmp_path: Path) -> None:
-    path = tmp_path / "other.sqlite"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE customers (name TEXT)")
-    with pytest.raises(RegisterError, match=r"other\.sqlite is a database but not a plan register"):
-        register_at(f"sqlite:///{path}").list_plans()
-    with sqlite3.connect(path) as conn:
-        tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
-    assert tables == [("customers",)]
+def test_foreign_database_is_refused_and_untouched(engine_url: str) -> None:
+    _execute(engine_url, "CREATE TABLE customers (name TEXT)")
+    with pytest.raises(RegisterError, match=r"is a database but not a plan register"):
+        register_at(engine_url).list_plans()
+    assert _tables(engine_url) == {"customers"}
 
 
 # --- agreed priorities ------------------------------------------------------------------
 
 
-def test_priorities_history_survives_reopening(register: PlanRegister, db_path: Path) -> None:
+def test_priorities_history_survives_reopening(register: PlanRegister, engine_url: str) -> None:
     first = _agree(register, notes="first draft", evidence=["Burglary up 12% on last year"])
     _agree(register, HACKNEY, priorities=["Violence with injury", "Theft from the person"])
     later = _agree(register, priorities=["Robbery", "Vehicle crime", "ASB"], recorded_by="ana")
     register.close()
 
-    reopened = register_at(f"sqlite:///{db_path}")
+    reopened = register_at(engine_url)
     history = reopened.priorities_history()
     assert list(history["id"]) == [later, 2, first]  # newest first
     assert str(history["agreed_at"].dt.tz) == "UTC"
@@ -218,6 +280,7 @@ def test_priorities_history_survives_reopening(register: PlanRegister, db_path: 
     assert row["priorities"] == ["Burglary", "Robbery"]
     assert row["evidence"] == ["Burglary up 12% on last year"]
     assert (row["notes"], row["recorded_by"]) == ("first draft", LOCAL_PLANNER.name)
+    assert row["imported_by"] is None  # made here, not imported
 
     latest = reopened.agreed_priorities(CAMDEN, 2026)
     assert latest["id"] == later
@@ -250,13 +313,51 @@ def test_previous_year_for_the_annual_review(register: PlanRegister) -> None:
         ({"year": 26}, r"year should be a plan year such as 2026, found 26"),
         ({"agreed_at": datetime(2026, 1, 1)}, r"agreed_at should be a timezone-aware"),
         ({"evidence": [object()]}, r"evidence cannot be stored as JSON"),
+        ({"name": "Hackney"}, r"borough_name 'Hackney' is not the name of E09000007 \('Camden'\)"),
+        ({"agreed_by": "a\x00b"}, r"agreed_by contains a NUL character"),
+        ({"agreed_by": "Ana\nSigned: Commissioner"}, r"agreed_by .* contains control characters"),
+        ({"notes": "x\x00"}, r"notes contains a NUL character"),
     ],
-    ids=["one", "repeated", "string", "no-agreed-by", "two-digit-year", "naive-time", "evidence"],
+    ids=[
+        "one",
+        "repeated",
+        "string",
+        "no-agreed-by",
+        "two-digit-year",
+        "naive-time",
+        "evidence",
+        "name-of-another-borough",
+        "nul-in-name",
+        "line-break-in-name",
+        "nul-in-notes",
+    ],
 )
 def test_invalid_priorities_write_nothing(register: PlanRegister, kwargs: dict, match: str) -> None:
     with pytest.raises(InvalidRecordError, match=match):
         _agree(register, **kwargs)
     assert register.priorities_history().empty
+
+
+ALIASES = {"City of Westminster": "Westminster"}
+
+
+def test_unknown_borough_code_and_long_codes_are_refused(
+    register: PlanRegister, engine_url
+) -> None:
+    with pytest.raises(InvalidRecordError, match=r"borough_code 'E09000099' is not a borough"):
+        _agree(register, "E09000099", name="Nowhere")
+    with pytest.raises(InvalidRecordError, match=r"longer than 16 characters"):
+        register.record_override(CAMDEN, "E05" + "0" * 20, "E05000001", 1, "why")
+    with pytest.raises(InvalidRecordError, match=r"E09000099' is not a borough"):
+        register.record_override("E09000099", "E05000000", "E05000001", 1, "why")
+    with pytest.raises(InvalidRecordError, match=r"officers should be a whole number up to"):
+        register.record_override(CAMDEN, "E05000000", "E05000001", 2**31, "why")
+    assert register.priorities_history().empty and register.overrides().empty
+    aliases = register_at(engine_url, borough_aliases=ALIASES)
+    _agree(aliases, "E09000033", name="City of Westminster")  # an alias of Westminster
+    _agree(aliases, "E09000033", name=" westminster ")  # case and spacing aside
+    with pytest.raises(InvalidRecordError, match=r"is not the name of E09000033"):
+        _agree(register, "E09000033", name="City of Westminster")  # no aliases given
 
 
 def test_every_problem_is_listed_at_once(register: PlanRegister) -> None:
@@ -380,16 +481,18 @@ def test_unknown_plan_and_empty_register(register: PlanRegister) -> None:
     ],
     ids=["nan-ward", "repeated-ward", "missing-column", "fractional-extra", "empty"],
 )
-def test_invalid_plan_saves_nothing(register: PlanRegister, db_path: Path, change, match) -> None:
+def test_invalid_plan_saves_nothing(register: PlanRegister, engine_url: str, change, match) -> None:
     with pytest.raises(InvalidRecordError, match=match):
         register.save_plan("bad", change(_allocation()), settings={}, manifest={}, created_by="p")
     assert register.list_plans().empty
-    assert _rows(db_path, "plan_rows") == 0
+    assert _count(engine_url, "plan_rows") == 0
 
 
-def test_failure_after_parent_insert_rolls_back(register: PlanRegister, db_path: Path, monkeypatch):
+def test_failure_after_parent_insert_rolls_back(
+    register: PlanRegister, engine_url: str, monkeypatch
+):
     kept = register.save_plan("kept", _allocation(), settings={}, manifest={}, created_by="p")
-    before = db_path.read_bytes(), _rows(db_path, "plans"), _rows(db_path, "plan_rows")
+    before = None, _count(engine_url, "plans"), _count(engine_url, "plan_rows")
 
     def insert_then_fail(conn, plan_id, rows):
         original(conn, plan_id, rows[:2])  # half the children are written ...
@@ -399,11 +502,11 @@ def test_failure_after_parent_insert_rolls_back(register: PlanRegister, db_path:
     monkeypatch.setattr(saved_plans, "_insert_plan_rows", insert_then_fail)
     with pytest.raises(RuntimeError, match="disk pulled out"):
         register.save_plan("lost", _allocation(), settings={}, manifest={}, created_by="p")
-    assert (_rows(db_path, "plans"), _rows(db_path, "plan_rows")) == before[1:]
+    assert (_count(engine_url, "plans"), _count(engine_url, "plan_rows")) == before[1:]
     assert register.latest_plan() == kept
 
 
-def test_database_refusal_midway_rolls_back(register: PlanRegister, db_path: Path, monkeypatch):
+def test_database_refusal_midway_rolls_back(register: PlanRegister, engine_url: str, monkeypatch):
     """Validation bypassed: the NOT NULL ward_code refuses a child row after the parent."""
 
     def unvalidated(allocation, problems):
@@ -417,12 +520,15 @@ def test_database_refusal_midway_rolls_back(register: PlanRegister, db_path: Pat
         return rows
 
     monkeypatch.setattr(records, "allocation_rows", unvalidated)
-    with pytest.raises(RegisterError, match=r"refused the record .*NOT NULL"):
+    with pytest.raises(RegisterError, match=r"(?i)refused the record .*not[ -]null"):
         register.save_plan("nan ward", _allocation(), settings={}, manifest={}, created_by="p")
-    assert (_rows(db_path, "plans"), _rows(db_path, "plan_rows")) == (0, 0)
+    assert (_count(engine_url, "plans"), _count(engine_url, "plan_rows")) == (0, 0)
 
 
 # --- concurrency and damaged files ------------------------------------------------------
+
+
+NAMES_BY_CODE = {"E09000002": "Barking and Dagenham", "E09000003": "Barnet"}
 
 
 def _write_priorities(url: str, worker: int, n: int, barrier) -> None:
@@ -432,8 +538,8 @@ def _write_priorities(url: str, worker: int, n: int, barrier) -> None:
     barrier.wait(timeout=60)
     for i in range(n):
         reg.record_priorities(
-            f"E09{worker:06d}",
-            f"Borough {worker}",
+            f"E09{worker + 1:06d}",  # two real boroughs: Barking and Dagenham, Barnet
+            NAMES_BY_CODE[f"E09{worker + 1:06d}"],
             2026,
             ["Burglary", f"Item {i}"],
             agreed_by=f"worker {worker}",
@@ -461,11 +567,11 @@ def test_two_processes_writing_lose_nothing(db_path: Path, monkeypatch) -> None:
     spans = history.groupby("borough_code")["agreed_at"].agg(["min", "max", "size"])
     assert spans["size"].tolist() == [50, 50]
     assert spans["min"].max() < spans["max"].min()  # the two writers really overlapped
-    items = history.loc[history["borough_code"] == "E09000001", "priorities"].str[1]
+    items = history.loc[history["borough_code"] == "E09000002", "priorities"].str[1]
     assert sorted(items) == sorted(f"Item {i}" for i in range(50))
 
 
-def test_damaged_file_raises_and_is_left_alone(tmp_path: Path) -> None:
+def test_damaged_file_raises_and_is_left_alone(tmp_path: Path) -> None:  # SQLite
     path = tmp_path / "register.sqlite"
     garbage = bytes(range(256)) * 16
     path.write_bytes(garbage)
@@ -477,7 +583,7 @@ def test_damaged_file_raises_and_is_left_alone(tmp_path: Path) -> None:
     assert path.read_bytes() == garbage
 
 
-def test_locked_file_raises_after_the_busy_timeout(db_path: Path) -> None:
+def test_locked_file_raises_after_the_busy_timeout(db_path: Path) -> None:  # SQLite
     reg = register_at(f"sqlite:///{db_path}", busy_timeout_s=0.2)
     _agree(reg)
     holder = sqlite3.connect(db_path, isolation_level=None)
@@ -508,28 +614,48 @@ def _fill(reg: PlanRegister) -> int:
     return plan
 
 
-def test_export_import_round_trip(register: PlanRegister, tmp_path: Path) -> None:
+IMPORT_COLUMNS = ["import_id", "imported_by"]
+
+
+def test_export_import_round_trip(register: PlanRegister, tmp_path: Path, new_url) -> None:
     plan = _fill(register)
     backup = register.export(tmp_path / "backups" / "register.json")
     data = json.loads(backup.read_text(encoding="utf-8"))
-    assert data["format"] == "planner-register-backup" and data["schema_version"] == 1
+    assert data["format"] == "planner-register-backup" and data["schema_version"] == 2
     assert {k: len(v) for k, v in data["tables"].items()} == {
         "schema_version": 1,
+        "imports": 0,
         "plans": 1,
         "plan_rows": 4,
         "agreed_priorities": 2,
         "overrides": 1,
     }
 
-    restored = register_at(f"sqlite:///{tmp_path / 'restored.sqlite'}")
+    restored = register_at(new_url())
     counts = restored.import_(backup)
     assert counts == {"plans": 1, "plan_rows": 4, "agreed_priorities": 2, "overrides": 1}
-    pd.testing.assert_frame_equal(restored.priorities_history(), register.priorities_history())
-    pd.testing.assert_frame_equal(restored.overrides(), register.overrides())
-    pd.testing.assert_frame_equal(restored.list_plans(), register.list_plans())
-    assert restored.load_plan(plan)[0] == register.load_plan(plan)[0]
+    for got, want in [
+        (restored.priorities_history(), register.priorities_history()),
+        (restored.overrides(), register.overrides()),
+        (restored.list_plans(), register.list_plans()),
+    ]:
+        assert (got["imported_by"] == LOCAL_PLANNER.name).all()  # beside the author
+        assert want["imported_by"].isna().all()
+        pd.testing.assert_frame_equal(
+            got.drop(columns=IMPORT_COLUMNS, errors="ignore"),
+            want.drop(columns=IMPORT_COLUMNS, errors="ignore"),
+        )
+    got_meta, want_meta = restored.load_plan(plan)[0], register.load_plan(plan)[0]
+    assert got_meta.pop("import_id") == 1 and want_meta.pop("import_id") is None
+    assert got_meta == want_meta
     pd.testing.assert_frame_equal(restored.load_plan(plan)[1], register.load_plan(plan)[1])
     assert _agree(restored, year=2030) == 3  # ids continue after the imported ones
+    made = restored.imports()
+    assert made[["id", "imported_by", "source_file"]].values.tolist() == [
+        [1, LOCAL_PLANNER.name, "register.json"]
+    ]
+    assert made["row_counts"].iloc[0] == counts
+    assert made["source_register"].iloc[0] == register.url  # password hidden
 
 
 def test_import_refuses_a_register_with_records(register: PlanRegister, tmp_path: Path) -> None:
@@ -550,7 +676,7 @@ def test_bad_backup_changes_nothing(register: PlanRegister, tmp_path: Path) -> N
     data["tables"]["plan_rows"][0]["plan_id"] = 999  # a row whose plan is missing
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(RegisterError, match=r"importing .*broken\.json: .*refused the record"):
+    with pytest.raises(RegisterError, match=r"broken\.json: .*plan_id 999 is not a plan"):
         register.import_(broken, replace=True)
     assert len(register.priorities_history()) == 2 and len(register.overrides()) == 1
     not_backup = tmp_path / "other.json"

@@ -51,6 +51,7 @@ _ROLE_SPELLINGS = {
     "leader": COUNCIL_LEADER,
 }
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+_URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^@\s]*@")
 BAD_IDENTITY = re.compile(r"[\x00-\x1f\x7f,;<>]")
 MAX_IDENTITY = 320  # the longest e-mail address
 
@@ -77,10 +78,12 @@ class StoreSettings(Checked):
 
             try:
                 make_url(self.url)
-            except ArgumentError:
+            except (ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
+                shown = _URL_PASSWORD.sub(r"\1***@", self.url)  # never echo a password
                 found.append(
-                    f"url {self.url!r} is not a database URL; use e.g. "
-                    "sqlite:///.planner/register.sqlite or postgresql+psycopg://user@host/db"
+                    f"url {shown!r} is not a database URL; use e.g. "
+                    "sqlite:///.planner/register.sqlite or postgresql+psycopg://user@host/db "
+                    "(with the password in $PLANNER_DB_URL, never in this file)"
                 )
         if self.busy_timeout_s < 0:
             found.append(f"busy_timeout_s should be seconds >= 0, found {self.busy_timeout_s}")

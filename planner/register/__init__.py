@@ -6,6 +6,7 @@
   the one way in (:class:`~planner.register.store.PlanRegister`), built from
   :mod:`~planner.register.database` (connection and transactions),
   :mod:`~planner.register.schema` (tables and versions), :mod:`~planner.register.records`
-  (checks of every record), :mod:`~planner.register.plans` (saved plans) and
-  :mod:`~planner.register.backup` (the JSON backup file).
+  (checks of every record), :mod:`~planner.register.plans` (saved plans),
+  :mod:`~planner.register.backup` (the JSON backup file) and
+  :mod:`~planner.register.imported` (a backup's rows checked as live writes are).
 """

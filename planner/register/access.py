@@ -8,7 +8,8 @@ role               may
 viewer             view plans, evidence and the register (anyone signed in)
 commander          view; record overrides in the borough(s) they command
 council_leader     view; record agreed priorities for their borough(s)
-planner            everything, London-wide: overrides, priorities, saved plans
+planner            everything, London-wide: overrides, priorities, saved plans,
+                   importing a register backup
 =================  ==========================================================
 
 The rules live here and are enforced by the plan register (:mod:`planner.register.store`) before
@@ -40,6 +41,7 @@ __all__ = [
     "ACTIONS",
     "COMMANDER",
     "COUNCIL_LEADER",
+    "IMPORT_BACKUP",
     "LOCAL_PLANNER",
     "PERMISSIONS",
     "PLANNER",
@@ -62,12 +64,14 @@ VIEW = "view"
 RECORD_OVERRIDE = "record_override"
 RECORD_PRIORITIES = "record_priorities"
 SAVE_PLAN = "save_plan"
+IMPORT_BACKUP = "import_backup"
 ACTIONS = MappingProxyType(
     {
         VIEW: "view plans and evidence",
         RECORD_OVERRIDE: "record an override",
         RECORD_PRIORITIES: "record agreed priorities",
         SAVE_PLAN: "save a plan",
+        IMPORT_BACKUP: "import a register backup",
     }
 )
 
@@ -78,6 +82,8 @@ PERMISSIONS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         RECORD_OVERRIDE: MappingProxyType({COMMANDER: _OWN, PLANNER: _LONDON}),
         RECORD_PRIORITIES: MappingProxyType({COUNCIL_LEADER: _OWN, PLANNER: _LONDON}),
         SAVE_PLAN: MappingProxyType({PLANNER: _LONDON}),
+        # a backup holds every borough's records: importing it is London-wide
+        IMPORT_BACKUP: MappingProxyType({PLANNER: _LONDON}),
     }
 )
 """action -> role -> scope: ``"london"`` (every borough) or ``"own"`` (the user's boroughs).

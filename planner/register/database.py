@@ -11,12 +11,19 @@ Guarantees
 - SQLite is opened in WAL journal mode with a busy timeout, and every write transaction
   takes the write lock up front (``BEGIN IMMEDIATE``), so processes writing at the same
   time queue instead of failing or losing rows.
+- On PostgreSQL, a write that the server aborts to break a deadlock or a serialization
+  conflict (SQLSTATE 40P01, 40001) is retried from the start, a few times with a growing
+  pause (:meth:`RegisterDatabase._write`), so people writing at once never see it.
 - The schema (:mod:`planner.register.schema`) is created or upgraded on first use, not
-  when the object is made; a register newer than this planner is refused.
+  when the object is made, under a lock (SQLite's write lock; a PostgreSQL advisory
+  lock), so processes opening a new register at once create it once; a register newer
+  than this planner is refused.
 - A damaged, locked or foreign database file raises :class:`RegisterError` naming the
   file and the fix; the register never deletes or recreates an existing file. An SQLite
   file is checked (``PRAGMA quick_check``) when first opened, so a damaged page is found
-  before anything is written, not when a read happens to reach it.
+  before anything is written, not when a read happens to reach it. A server that cannot
+  be reached, a wrong password or a missing database says so, with the URL (password
+  hidden) and the fix.
 
 The URL in force comes from :func:`register_url`: an explicit URL, else
 ``$PLANNER_DB_URL`` (:data:`ENV_URL`), else ``config/store.toml``.
@@ -28,11 +35,14 @@ import contextlib
 import json
 import logging
 import os
+import random
+import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
@@ -42,12 +52,31 @@ from planner.config import StoreSettings
 from planner.errors import ConfigError, PlannerError
 from planner.register.schema import SCHEMA_VERSION, UTCDateTime, schema_version, upgrade
 
-__all__ = ["DEFAULT_URL", "ENV_URL", "RegisterDatabase", "RegisterError", "register_url"]
+__all__ = [
+    "DEFAULT_URL",
+    "ENV_URL",
+    "RegisterDatabase",
+    "RegisterError",
+    "hide_password",
+    "register_url",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///.planner/register.sqlite"
 ENV_URL = "PLANNER_DB_URL"
+T = TypeVar("T")
+
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+WRITE_ATTEMPTS = 6  # a write the server aborted is tried this many times in all
+CONNECT_TIMEOUT_S = 10  # PostgreSQL: give up reaching the server after this long
+_SCHEMA_LOCK = 0x706C616E  # PostgreSQL advisory lock key held while creating the schema
+_PASSWORD = re.compile(r"(?P<head>://[^/@:\s]*:)(?P<password>[^@\s]*)@")
+
+
+def hide_password(text: str) -> str:
+    """*text* with the password of any database URL in it replaced by ``***``."""
+    return _PASSWORD.sub(r"\g<head>***@", text)
 
 
 class RegisterError(PlannerError):
@@ -140,7 +169,12 @@ class RegisterDatabase:
         url = self._url
         try:
             if url.get_backend_name() != "sqlite":
-                return sa.create_engine(url, pool_pre_ping=True, json_serializer=_dumps)
+                connect = {}
+                if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+                    connect = {"connect_timeout": CONNECT_TIMEOUT_S}
+                return sa.create_engine(
+                    url, pool_pre_ping=True, json_serializer=_dumps, connect_args=connect
+                )
             # One shared connection for an in-memory database, so every thread sees it.
             memory = {"poolclass": sa.StaticPool} if self.path is None else {}
             engine = sa.create_engine(
@@ -177,6 +211,8 @@ class RegisterDatabase:
 
     def _check_and_upgrade(self, conn: Connection) -> None:
         self._check_integrity(conn)
+        if conn.dialect.name == "postgresql":  # one process creates or upgrades at a time
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
         inspector = sa.inspect(conn)
         names = set(inspector.get_table_names())
         if "schema_version" not in names:
@@ -228,6 +264,27 @@ class RegisterDatabase:
             with conn.begin():
                 yield conn
 
+    def _write(self, action: str, work: Callable[[Connection], T]) -> T:
+        """Run *work* in one write transaction; retried when the server aborts it.
+
+        PostgreSQL aborts one of two transactions that deadlock (SQLSTATE 40P01) or
+        conflict under serializable isolation (40001); the aborted one wrote nothing, so
+        it is run again from the start, up to :data:`WRITE_ATTEMPTS` times in all, after
+        a short random pause. *work* must be safe to repeat (it only writes through
+        *conn*). Any other failure is raised at once.
+        """
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self._transaction(action, write=True) as conn:
+                    return work(conn)
+            except RegisterError as exc:
+                if attempt == WRITE_ATTEMPTS or not _transient(exc.__cause__):
+                    raise
+                pause = random.uniform(0.5, 1.5) * 0.02 * 2**attempt
+                log.info("%s: retrying after %s (attempt %d)", action, exc.__cause__, attempt)
+                time.sleep(pause)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     @contextlib.contextmanager
     def _guard(self, action: str) -> Iterator[None]:
         """Turn database failures into :class:`RegisterError` naming the file and the fix."""
@@ -235,6 +292,12 @@ class RegisterDatabase:
             yield
         except (sa.exc.DBAPIError, sqlite3.Error) as exc:
             raise RegisterError(self._explain(exc, action)) from exc
+        except sa.exc.TimeoutError as exc:  # every pooled connection stayed busy
+            raise RegisterError(
+                f"{action}: every connection to {self._where()} stayed busy ({exc}). Nothing "
+                "was written; retry, and if it persists check the server's load and "
+                "max_connections"
+            ) from exc
         except OSError as exc:
             raise RegisterError(
                 f"{action}: {self._where()} cannot be reached ({exc}); check the folder exists "
@@ -242,9 +305,14 @@ class RegisterDatabase:
             ) from exc
 
     def _explain(self, exc: Exception, action: str) -> str:
-        text = str(getattr(exc, "orig", None) or exc).strip()
+        text = hide_password(str(getattr(exc, "orig", None) or exc).strip())
+        if self._url.password:
+            text = text.replace(str(self._url.password), "***")
         low = text.lower()
         where = self._where()
+        server = self._server_problem(low, text, action)
+        if server is not None:
+            return server
         if "locked" in low or "busy" in low:
             return (
                 f"{action}: {where} is locked by another process (waited "
@@ -269,6 +337,39 @@ class RegisterDatabase:
             f"check that the file or server is reachable and writable, or set {ENV_URL}"
         )
 
+    def _server_problem(self, low: str, text: str, action: str) -> str | None:
+        """What a database server's refusal means and what to do (None: not one of these)."""
+        if self.path is not None or self._url.get_backend_name() == "sqlite":
+            return None
+        where = f"the database {self.url}"
+        setting = f"${ENV_URL} (or url in config/store.toml)"
+        if "password authentication failed" in low or "no password supplied" in low:
+            fix = (
+                f"check the user name and password in {setting}; keep the password outside "
+                "the repository (the service's environment or .streamlit/secrets.toml)"
+            )
+        elif "does not exist" in low and "database" in low:
+            owner, name = self._url.username or "USER", self._url.database
+            fix = f"create it (createdb -O {owner} {name}) or correct {setting}"
+        elif any(
+            s in low
+            for s in ("connection refused", "could not translate host", "timeout expired",
+                      "no route to host", "name or service not known", "connection failed")
+        ):  # fmt: skip
+            fix = (
+                f"check that the server is running and reachable at "
+                f"{self._url.host or 'localhost'}:{self._url.port or 5432}, or correct {setting}"
+            )
+        elif "permission denied" in low:
+            fix = (
+                f"grant the register's database user ({self._url.username}) the right to "
+                "create and write tables (e.g. make it the database's owner: ALTER DATABASE "
+                f"{self._url.database} OWNER TO {self._url.username})"
+            )
+        else:
+            return None
+        return f"{action}: {where} cannot be used ({text}). Nothing was written; {fix}"
+
     def _where(self) -> str:
         path = self.path
         return f"the database file {path}" if path is not None else f"the database {self.url}"
@@ -292,14 +393,21 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, allow_nan=False, ensure_ascii=False)
 
 
+def _transient(exc: BaseException | None) -> bool:
+    """Whether a database error is a deadlock or serialization failure (worth a retry)."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code in TRANSIENT_SQLSTATES
+
+
 def _parse_url(url: str) -> URL:
     try:
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError as exc:
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
         raise ConfigError(
-            f"{url!r} is not a database URL ({exc}); use e.g. "
+            f"{hide_password(url)!r} is not a database URL; use e.g. "
             f"{DEFAULT_URL!r} in config/store.toml or ${ENV_URL}"
-        ) from exc
+        ) from None
     db = parsed.database
     if (
         parsed.get_backend_name() == "sqlite"

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from planner.register import access, records
 from planner.register.access import LOCAL_PLANNER, User
 from planner.register.database import RegisterDatabase, RegisterError
-from planner.register.schema import PLAN_ROW_COLUMNS, plan_rows, plans
+from planner.register.schema import PLAN_ROW_COLUMNS, imports, plan_rows, plans
 
 __all__ = ["SavedPlans", "UnknownPlanError", "check_override_plan"]
 
@@ -94,9 +94,13 @@ class SavedPlans(RegisterDatabase):
             manifest=manifest,
             created_by=created_by,
         )
-        with self._transaction(f"saving plan {name!r}", write=True) as conn:
+
+        def insert(conn: Connection) -> int:
             plan_id = int(conn.execute(sa.insert(plans).values(**parent)).inserted_primary_key[0])
             _insert_plan_rows(conn, plan_id, rows)
+            return plan_id
+
+        plan_id = self._write(f"saving plan {name!r}", insert)
         log.info("saved plan %d %r (%d wards)", plan_id, name, len(rows))
         return plan_id
 
@@ -132,14 +136,18 @@ class SavedPlans(RegisterDatabase):
         return dict(meta), frame.set_index("ward_code")
 
     def list_plans(self) -> pd.DataFrame:
-        """Saved plans, newest first: id, name, created_at, created_by, n_wards, extra."""
+        """Saved plans, newest first: id, name, created_at, created_by, n_wards, extra,
+        imported_by (who imported it from a backup; None for a plan saved here)."""
         n_wards = sa.func.count(plan_rows.c.id).label("n_wards")
         extra = sa.func.coalesce(sa.func.sum(plan_rows.c.extra), 0).label("extra")
+        columns = (plans.c.id, plans.c.name, plans.c.created_at, plans.c.created_by)
         query = (
-            sa.select(plans.c.id, plans.c.name, plans.c.created_at, plans.c.created_by)
-            .add_columns(n_wards, extra)
-            .select_from(plans.outerjoin(plan_rows))
-            .group_by(plans.c.id, plans.c.name, plans.c.created_at, plans.c.created_by)
+            sa.select(*columns)
+            .add_columns(n_wards, extra, imports.c.imported_by)
+            .select_from(
+                plans.outerjoin(plan_rows).outerjoin(imports, plans.c.import_id == imports.c.id)
+            )
+            .group_by(*columns, imports.c.imported_by)
             .order_by(plans.c.created_at.desc(), plans.c.id.desc())
         )
         return self._frame(query, None, "listing saved plans")

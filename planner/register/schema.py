@@ -6,13 +6,23 @@ What the database holds, as SQLAlchemy Core tables on one :data:`metadata`:
 - ``agreed_priorities``: each borough's agreed local priorities per plan year (the
   history keeps every agreement);
 - ``plans`` and ``plan_rows``: saved plans and their ward rows;
-- ``overrides``: commanders' overrides, optionally tied to a saved plan.
+- ``overrides``: commanders' overrides, optionally tied to a saved plan;
+- ``imports`` (version 2): every backup imported, with who imported it and when; each
+  imported priorities, override and plan row points at its import (``import_id``), so
+  the importer is recorded beside the row's original author.
 
 Timestamps are :class:`UTCDateTime`: timezone-aware UTC on every backend. The schema is
-versioned: :data:`SCHEMA_VERSION` is the version this planner writes, :data:`MIGRATIONS`
-the step to each version, and :func:`upgrade` brings an older register up to date on the
-caller's transaction. :mod:`planner.register.database` runs it when a register is first
-opened.
+versioned: :data:`SCHEMA_VERSION` is the version this planner writes. An empty database
+gets the current tables at once (:func:`create`); an older register is brought up to date
+by the steps of :data:`MIGRATIONS`, one per version, on the caller's transaction
+(:func:`upgrade`). :mod:`planner.register.database` runs it when a register is first
+opened. A released step is never edited: it must keep upgrading the registers that
+release made.
+
+Versions
+--------
+1. The first release: ``agreed_priorities``, ``plans``, ``plan_rows``, ``overrides``.
+2. ``imports``, and ``import_id`` on ``agreed_priorities``, ``overrides`` and ``plans``.
 """
 
 from __future__ import annotations
@@ -29,9 +39,12 @@ __all__ = [
     "DATA_TABLES",
     "MIGRATIONS",
     "PLAN_ROW_COLUMNS",
+    "RECORD_TABLES",
     "SCHEMA_VERSION",
     "UTCDateTime",
     "agreed_priorities",
+    "create",
+    "imports",
     "metadata",
     "overrides",
     "plan_rows",
@@ -43,7 +56,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -73,11 +86,29 @@ class UTCDateTime(sa.TypeDecorator):
 
 metadata = sa.MetaData()
 
+
+def _import_key() -> sa.Column:
+    """The import that brought a row into this register (None for a row written here)."""
+    return sa.Column("import_id", sa.ForeignKey("imports.id"), nullable=True)
+
+
 schema_version = sa.Table(
     "schema_version",
     metadata,
     sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+imports = sa.Table(
+    "imports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("imported_at", UTCDateTime, nullable=False),
+    sa.Column("imported_by", sa.Text, nullable=False),
+    sa.Column("source_file", sa.Text, nullable=False),  # the backup file's name
+    sa.Column("source_register", sa.Text, nullable=False),  # its "source" (password hidden)
+    sa.Column("exported_at", UTCDateTime, nullable=True),
+    sa.Column("row_counts", sa.JSON, nullable=False),  # rows imported per table
 )
 
 agreed_priorities = sa.Table(
@@ -93,6 +124,7 @@ agreed_priorities = sa.Table(
     sa.Column("notes", sa.Text, nullable=False, default=""),
     sa.Column("recorded_by", sa.Text, nullable=False),
     sa.Column("evidence", sa.JSON, nullable=True),  # the evidence sentences when agreed
+    _import_key(),
     sa.CheckConstraint("year BETWEEN 1990 AND 2200", name="ck_priorities_year"),
 )
 
@@ -105,6 +137,7 @@ plans = sa.Table(
     sa.Column("created_by", sa.Text, nullable=False),
     sa.Column("settings", sa.JSON, nullable=False),
     sa.Column("manifest", sa.JSON, nullable=False),
+    _import_key(),
 )
 
 plan_rows = sa.Table(
@@ -134,13 +167,16 @@ overrides = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("recorded_by", sa.Text, nullable=False),
     sa.Column("recorded_at", UTCDateTime, nullable=False),
+    _import_key(),
     sa.CheckConstraint("officers > 0", name="ck_overrides_officers"),
     sa.CheckConstraint("reason <> ''", name="ck_overrides_reason"),
     sa.CheckConstraint("from_ward <> to_ward", name="ck_overrides_wards"),
 )
 
 # Parents before children: the order of import (and the reverse order of deletion).
-DATA_TABLES = (plans, plan_rows, agreed_priorities, overrides)
+DATA_TABLES = (imports, plans, plan_rows, agreed_priorities, overrides)
+# The tables of records people make (each row has an author and an import_id).
+RECORD_TABLES = (plans, agreed_priorities, overrides)
 # The columns of a saved plan's ward rows (besides plan_id), in stored order.
 PLAN_ROW_COLUMNS = (
     "ward_code",
@@ -153,18 +189,45 @@ PLAN_ROW_COLUMNS = (
 )
 
 
-def _create_v1(conn: Connection) -> None:
+def create(conn: Connection) -> None:
+    """Create the current tables in an empty database."""
     metadata.create_all(conn)
 
 
-# version -> the step that brings a register from version - 1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+def _v2_imports(conn: Connection) -> None:
+    """Version 2: the ``imports`` table, and ``import_id`` on every table of records.
+
+    Frozen as released: the table is spelled out here, not taken from :data:`imports`.
+    """
+    sa.Table(
+        "imports",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("imported_at", UTCDateTime, nullable=False),
+        sa.Column("imported_by", sa.Text, nullable=False),
+        sa.Column("source_file", sa.Text, nullable=False),
+        sa.Column("source_register", sa.Text, nullable=False),
+        sa.Column("exported_at", UTCDateTime, nullable=True),
+        sa.Column("row_counts", sa.JSON, nullable=False),
+    ).create(conn)
+    for table in ("plans", "agreed_priorities", "overrides"):
+        conn.exec_driver_sql(
+            f"ALTER TABLE {table} ADD COLUMN import_id INTEGER REFERENCES imports (id)"
+        )
+
+
+# version -> the step that brings a register from version - 1 to version. Version 1 was
+# the first release's create_all; an empty database gets the current tables (create).
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_imports}
 
 
 def upgrade(conn: Connection, current: int) -> int:
     """Bring a register at schema version *current* (0 = empty) to :data:`SCHEMA_VERSION`.
 
-    Runs on the caller's transaction, so a failing step leaves the register as it was.
+    An empty database gets the current tables (:func:`create`); a register of an older
+    version gets each step of :data:`MIGRATIONS` after its own, in order. Runs on the
+    caller's transaction, so a failing step leaves the register as it was (DDL is
+    transactional on SQLite and PostgreSQL).
 
     Parameters
     ----------
@@ -178,8 +241,17 @@ def upgrade(conn: Connection, current: int) -> int:
     int
         The version reached.
     """
+    if current == 0:
+        create(conn)
+        _applied(conn, SCHEMA_VERSION)
+        log.info("plan register created at schema version %d", SCHEMA_VERSION)
+        return SCHEMA_VERSION
     for version in range(current + 1, SCHEMA_VERSION + 1):
         MIGRATIONS[version](conn)
-        conn.execute(sa.insert(schema_version).values(version=version, applied_at=utcnow()))
+        _applied(conn, version)
         log.info("plan register schema upgraded to version %d", version)
     return max(current, SCHEMA_VERSION)
+
+
+def _applied(conn: Connection, version: int) -> None:
+    conn.execute(sa.insert(schema_version).values(version=version, applied_at=utcnow()))

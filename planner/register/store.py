@@ -12,7 +12,8 @@ URL (e.g. PostgreSQL) by configuration or the ``PLANNER_DB_URL`` environment var
   (:class:`InvalidRecordError`);
 - :mod:`planner.register.plans`: saving, loading and listing plans
   (:class:`UnknownPlanError`);
-- :mod:`planner.register.backup`: the JSON backup file.
+- :mod:`planner.register.backup`: the JSON backup file, and
+  :mod:`planner.register.imported`: a backup's rows checked as live writes are.
 
 This module holds the register itself: agreed priorities, overrides and the backup, on
 top of the saved plans (:class:`~planner.register.plans.SavedPlans`) and the connection
@@ -34,8 +35,12 @@ Guarantees
   borough's council leader or a planner, saved plans only by a planner. Each write takes
   the ``user`` making it (default :data:`~planner.register.access.LOCAL_PLANNER`, for local mode)
   and records ``user.name`` as who made it.
+- On PostgreSQL, a write the server aborts to break a deadlock (or a serialization
+  conflict) is retried, so people writing at once never see that error.
 - :meth:`PlanRegister.export` writes every table to one JSON backup (atomically);
-  :meth:`PlanRegister.import_` restores it in one transaction.
+  :meth:`PlanRegister.import_` restores it in one transaction, by a planner only, after
+  every row has passed the checks of a live write, and records who imported it
+  (:meth:`PlanRegister.imports`; each imported row's ``imported_by``, beside its author).
 """
 
 from __future__ import annotations
@@ -55,7 +60,13 @@ from planner.register.access import LOCAL_PLANNER, User
 from planner.register.database import RegisterError, register_url
 from planner.register.plans import SavedPlans, UnknownPlanError, check_override_plan
 from planner.register.records import InvalidRecordError
-from planner.register.schema import SCHEMA_VERSION, agreed_priorities, overrides, upgrade
+from planner.register.schema import (
+    SCHEMA_VERSION,
+    agreed_priorities,
+    imports,
+    overrides,
+    upgrade,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -88,7 +99,11 @@ class PlanRegister(SavedPlans):
         *settings*). A relative SQLite path is resolved against the working directory now,
         and its folder is created on first use.
     borough_names
-        Borough name by E09 code, for messages.
+        Borough name by E09 code, for messages and checks: an agreement's borough code
+        and name must agree, an override's borough must be one of them (none given: no
+        such check).
+    borough_aliases
+        Other spellings of borough names (``"City of Westminster"``), accepted as names.
 
     Raises
     ------
@@ -102,14 +117,21 @@ class PlanRegister(SavedPlans):
         *,
         url: str | None = None,
         borough_names: Mapping[str, str] | None = None,
+        borough_aliases: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(settings, url=url)
         self._names = dict(borough_names or {})
+        self._aliases = dict(borough_aliases or {})
 
     @classmethod
     def from_config(cls, config: PlannerConfig, *, url: str | None = None) -> PlanRegister:
         """The register of *config* (``config/store.toml``, ``$PLANNER_DB_URL``, or *url*)."""
-        return cls(config.store, url=url, borough_names=config.borough_names)
+        return cls(
+            config.store,
+            url=url,
+            borough_names=config.borough_names,
+            borough_aliases=config.borough_aliases,
+        )
 
     # -- agreed priorities --
 
@@ -166,7 +188,8 @@ class PlanRegister(SavedPlans):
         PermissionDenied
             *user* may not record this borough's priorities; nothing was written.
         InvalidRecordError
-            Listing every missing or inconsistent field.
+            Listing every missing or inconsistent field (a borough code and name that do
+            not agree among them).
         RegisterError
             The database cannot be written.
         """
@@ -182,11 +205,18 @@ class PlanRegister(SavedPlans):
             notes=notes,
             recorded_by=recorded_by,
             evidence=evidence,
+            names=self._names,
+            aliases=self._aliases,
         )
-        with self._transaction("recording agreed priorities", write=True) as conn:
-            new_id = conn.execute(sa.insert(agreed_priorities).values(**row)).inserted_primary_key
+
+        def insert(conn: sa.Connection) -> int:
+            return int(
+                conn.execute(sa.insert(agreed_priorities).values(**row)).inserted_primary_key[0]
+            )
+
+        new_id = self._write("recording agreed priorities", insert)
         log.info("recorded priorities %s %d: %s", row["borough_code"], year, row["priorities"])
-        return int(new_id[0])
+        return new_id
 
     def priorities_history(self, borough_code: str | None = None) -> pd.DataFrame:
         """Every agreement recorded (for one borough, or all), newest first.
@@ -195,14 +225,15 @@ class PlanRegister(SavedPlans):
         -------
         pandas.DataFrame
             One row per record: id, borough_code, borough_name, year, priorities (list),
-            agreed_by, agreed_at (UTC), notes, recorded_by, evidence.
+            agreed_by, agreed_at (UTC), notes, recorded_by, evidence, import_id and
+            imported_by (who imported it from a backup; None for a record made here).
         """
-        query = sa.select(agreed_priorities).order_by(
+        query = _with_importer(agreed_priorities).order_by(
             agreed_priorities.c.agreed_at.desc(), agreed_priorities.c.id.desc()
         )
         if borough_code is not None:
             query = query.where(agreed_priorities.c.borough_code == borough_code)
-        return self._frame(query, agreed_priorities, "reading the priorities history")
+        return self._frame(query, None, "reading the priorities history")
 
     def agreed_priorities(self, borough_code: str, year: int) -> dict[str, Any] | None:
         """The latest agreement for *borough_code* and plan *year*, or None if none.
@@ -214,7 +245,7 @@ class PlanRegister(SavedPlans):
         """
         t = agreed_priorities
         query = (
-            sa.select(t)
+            _with_importer(t)
             .where(t.c.borough_code == borough_code, t.c.year == int(year))
             .order_by(t.c.agreed_at.desc(), t.c.id.desc())
             .limit(1)
@@ -296,15 +327,20 @@ class PlanRegister(SavedPlans):
             recorded_by=recorded_by,
             wards_in_borough=wards_in_borough,
             problems=problems,
+            names=self._names,
         )
-        with self._transaction("recording an override", write=True) as conn:
-            check_override_plan(conn, row, plan_id, problems)
-            records.raise_problems("override", problems)
-            new_id = conn.execute(sa.insert(overrides).values(**row)).inserted_primary_key
+
+        def insert(conn: sa.Connection) -> int:
+            found = list(problems)
+            check_override_plan(conn, row, plan_id, found)
+            records.raise_problems("override", found)
+            return int(conn.execute(sa.insert(overrides).values(**row)).inserted_primary_key[0])
+
+        new_id = self._write("recording an override", insert)
         log.info(
             "recorded override %s -> %s (%d) in %s", from_ward, to_ward, officers, borough_code
         )
-        return int(new_id[0])
+        return new_id
 
     def overrides(
         self, plan_id: int | None = None, borough_code: str | None = None
@@ -320,16 +356,30 @@ class PlanRegister(SavedPlans):
         -------
         pandas.DataFrame
             id, plan_id, borough_code, from_ward, to_ward, officers, reason, recorded_by,
-            recorded_at (UTC).
+            recorded_at (UTC), import_id and imported_by (see :meth:`priorities_history`).
         """
-        query = sa.select(overrides).order_by(overrides.c.recorded_at, overrides.c.id)
+        query = _with_importer(overrides).order_by(overrides.c.recorded_at, overrides.c.id)
         if plan_id is not None:
             query = query.where(overrides.c.plan_id == plan_id)
         if borough_code is not None:
             query = query.where(overrides.c.borough_code == borough_code)
-        frame = self._frame(query, overrides, "reading overrides")
+        frame = self._frame(query, None, "reading overrides")
         frame["plan_id"] = frame["plan_id"].astype("Int64")
+        frame["import_id"] = frame["import_id"].astype("Int64")
         return frame
+
+    def imports(self) -> pd.DataFrame:
+        """Every backup imported into this register, newest first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            id, imported_at (UTC), imported_by, source_file, source_register (the URL it
+            was exported from, password hidden), exported_at (UTC), row_counts (rows per
+            table). Rows from earlier imports of the register a backup came from are kept.
+        """
+        query = sa.select(imports).order_by(imports.c.imported_at.desc(), imports.c.id.desc())
+        return self._frame(query, imports, "reading the imports")
 
     # -- backup --
 
@@ -348,31 +398,65 @@ class PlanRegister(SavedPlans):
         log.info("exported the register to %s (%s)", path, backup.describe(tables))
         return path
 
-    def import_(self, path: str | Path, *, replace: bool = False) -> dict[str, int]:
+    def import_(
+        self, path: str | Path, *, replace: bool = False, user: User = LOCAL_PLANNER
+    ) -> dict[str, int]:
         """Restore a backup written by :meth:`export`, keeping its ids, in one transaction.
+
+        A backup is data anyone could have edited: every row is checked as a record
+        written through the register is (:mod:`planner.register.imported`), before
+        anything is written. Only a planner may import (a backup holds every borough's
+        records). The import is recorded (:meth:`imports`): who, when, from which file;
+        every imported row keeps its own author and time, and gets ``imported_by``.
 
         Parameters
         ----------
         path
-            The JSON backup file.
+            The JSON backup file (any schema version up to this planner's).
         replace
             Delete the register's records first. Without it, the register must be empty.
+        user
+            Who is importing: a planner. Default
+            :data:`~planner.register.access.LOCAL_PLANNER` (local mode, no sign-in).
 
         Returns
         -------
         dict
-            Rows imported per table.
+            Rows imported per table of records (plans, plan_rows, agreed_priorities,
+            overrides).
 
         Raises
         ------
+        PermissionDenied
+            *user* is not a planner; nothing was read or written.
+        InvalidRecordError
+            A row fails a check (listing every problem: table, row, field); nothing
+            changed.
         RegisterError
-            The file is not a register backup, is newer than this planner, conflicts with
-            itself, or the register is not empty and *replace* is False; nothing changed.
+            The file is not a register backup, is newer than this planner, or the
+            register is not empty and *replace* is False; nothing changed.
         """
+        access.check(user, access.IMPORT_BACKUP, names=self._names)
         path = Path(path)
-        tables = backup.read(path)
-        with self._transaction(f"importing {path}", write=True) as conn:
-            backup.restore(conn, tables, path, replace=replace, register=self.url)
-        counts = backup.table_counts(tables)
-        log.info("imported %s into the register (%s)", path, backup.describe(counts))
+        read = backup.read(path)
+
+        def restore(conn: sa.Connection) -> int:
+            return backup.restore(
+                conn, read, path, replace=replace, register=self.url, imported_by=user.name,
+                names=self._names, aliases=self._aliases,
+            )  # fmt: skip
+
+        import_id = self._write(f"importing {path}", restore)
+        counts = backup.table_counts(read.tables)
+        log.info(
+            "import %d: %s imported into the register by %s (%s)",
+            import_id, path, user.name, backup.describe(counts),
+        )  # fmt: skip
         return counts
+
+
+def _with_importer(table: sa.Table) -> sa.Select:
+    """*table*'s rows with ``imported_by``: who imported each (None if made here)."""
+    return sa.select(table, imports.c.imported_by).select_from(
+        table.outerjoin(imports, table.c.import_id == imports.c.id)
+    )
