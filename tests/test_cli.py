@@ -24,6 +24,16 @@ out_dir = "out"
 
 [join]
 snap_distance_m = 250.0
+coverage_min_rate_ratio = 0.2
+[join.crosswalk]
+method = "dasymetric"
+lsoa_boundaries = "lsoa.shp"
+lsoa_code = "LSOA21CD"
+lsoa_crime = "lsoa_crime/*"
+target_ward_crime = "ward_crime/*"
+iterations = 30
+max_unknown_ward_share = 0.005
+error_per_moved_share = 0.14
 
 [coordinates]
 lon_min = -8.75

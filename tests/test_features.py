@@ -122,8 +122,13 @@ def test_each_ward_is_weighted_by_its_own_offence_mix(harm, categorical):
 
 
 def test_unconfigured_subcategory_takes_the_category_weight():
-    rows = [("E05000001", "2024-03", "Violence and sexual offences", "stalking and harassment", 1)]
+    rows = [("E05000001", "2024-03", "Violence and sexual offences", "a label no table has", 1)]
     assert harm_of(rows).iloc[0] == pytest.approx(194.21)
+
+
+def test_stalking_and_harassment_has_its_own_sourced_weight():
+    rows = [("E05000001", "2024-03", "Violence and sexual offences", "stalking and harassment", 1)]
+    assert harm_of(rows).iloc[0] == pytest.approx(10.0)
 
 
 def test_asb_is_never_added_into_harm(harm):

@@ -416,17 +416,23 @@ ERRORS = {  # id: (sources, wards or None for the good grid, the error expected)
     "street-utf-16": (
         street(street_csv(BASE).decode().encode("utf-16")),
         None,
-        r"line 1 is not UTF-8 text \(byte 0: b'\\xff\\xfe",
+        r"s\.csv: this is UTF-16 text \(little-endian, with a byte-order mark\).*iconv -f UTF-16 ",
     ),
     "street-utf-16-no-bom": (
         street(street_csv(BASE).decode().encode("utf-16-le")),
         None,
-        r"s\.csv: (cannot be read as CSV|missing column)",
+        r"s\.csv: this is UTF-16 text without a byte-order mark \(little-endian\).*UTF-16LE",
     ),
     "mps-utf-16": (
         [("mps_ward", "m.csv", _good_mps().decode().encode("utf-16"))],
         None,
-        r"line 1 is not UTF-8 text",
+        r"m\.csv: this is UTF-16 text .*Save As > CSV UTF-8",
+    ),
+    "mps-2014-codes-against-2022-wards": (
+        [("mps_ward", "m.csv", MIXED_VINTAGES)],
+        None,
+        r"11 of 15 records \(73\.3%\) carry 2 ward codes that are not wards .*another ward "
+        r"vintage\. Declare its vintage .*boundaries = ",
     ),
     "street-semicolons": (
         street(good_street(3).replace(b",", b";")),
@@ -511,12 +517,6 @@ REJECTS = {  # id: (sources, wards or None, {reason: records} expected, duplicat
         {},
         2,
     ),
-    "mps-2014-codes-against-2022-wards": (
-        [("mps_ward", "m.csv", MIXED_VINTAGES)],
-        None,
-        {s.REASON_UNKNOWN_WARD: 11},
-        0,
-    ),
     "dashboard-unknown-areas": (
         [("mps_dashboard", "d.csv", _good_dash())],
         None,
@@ -536,7 +536,10 @@ REJECTS = {  # id: (sources, wards or None, {reason: records} expected, duplicat
 @pytest.mark.parametrize("case", list(REJECTS))
 def test_corpus_rejects_are_counted(tmp_path: Path, case: str) -> None:
     sources, wards, reasons, duplicates = REJECTS[case]
-    result, message = ingest_or_error(dataset(tmp_path, sources, wards))
+    config = dataset(tmp_path, sources, wards)
+    # one unknown name in six rows is over max_unknown_share (tested on its own): allow it here
+    categories = dataclasses.replace(config.categories, max_unknown_share=1.0)
+    result, message = ingest_or_error(dataclasses.replace(config, categories=categories))
     assert result is not None, message
     assert result.quality["conservation_ok"]
     got = result.rejects.groupby(s.REASON)[s.COUNT].sum()

@@ -9,17 +9,21 @@ file means "none" (no layer, no CRS, no column mapping).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from planner import schema as s
 from planner.config.build import Checked
+from planner.config.plan import normalise_text
 
 __all__ = [
     "SOURCE_KINDS",
     "CategoryMap",
     "CentroidSource",
     "CoordinateChecks",
+    "CrosswalkSettings",
     "DatasetSpec",
     "ExtractRule",
     "FetchItem",
@@ -39,6 +43,7 @@ __all__ = [
 
 SourceKind = Literal["police_uk_csv", "police_uk_api", "points_csv", "mps_ward", "mps_dashboard"]
 SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 
 
 @dataclass(frozen=True)
@@ -51,15 +56,59 @@ class Paths:
 
 
 @dataclass(frozen=True)
-class JoinSettings(Checked):
-    """``planner.toml [join]``: points just outside every ward go to the nearest one."""
+class CrosswalkSettings(Checked):
+    """``planner.toml [join.crosswalk]``: re-basing ward-coded counts onto other wards.
 
-    snap_distance_m: float
+    A source whose ward codes are of another vintage (``boundaries = ...``) is re-based onto
+    the dataset's wards through the ward x ward x LSOA intersections, weighted by the Met's
+    LSOA-level crime of the same category (fitted to the target wards' own counts where a
+    Met ward file on them is present), else by residents, else by area
+    (:mod:`planner.ingest.crosswalk`).
+    """
+
+    method: Literal["dasymetric", "residents", "area"]
+    lsoa_boundaries: str
+    lsoa_code: str
+    lsoa_crime: str
+    target_ward_crime: str
+    iterations: int
+    max_unknown_ward_share: float
+    error_per_moved_share: float
 
     def _problems(self) -> list[str]:
+        found = []
+        if self.iterations < 1:
+            found.append(f"iterations must be a whole number >= 1, found {self.iterations}")
+        for key in ("max_unknown_ward_share", "error_per_moved_share"):
+            if not 0 <= getattr(self, key) <= 1:
+                found.append(f"{key} must be in [0, 1], found {getattr(self, key)}")
+        return found
+
+
+@dataclass(frozen=True)
+class JoinSettings(Checked):
+    """``planner.toml [join]``: how records reach wards, and when a ward-month has data.
+
+    Points just outside every ward go to the nearest one (``snap_distance_m``); a borough-month
+    counts as covered by a point source when its records per ward are at least
+    ``coverage_min_rate_ratio`` of the typical borough-month's (a source that does not cover a
+    borough leaves only stray points near its edges); ward-coded counts of another vintage go
+    through ``crosswalk``.
+    """
+
+    snap_distance_m: float
+    coverage_min_rate_ratio: float
+    crosswalk: CrosswalkSettings
+
+    def _problems(self) -> list[str]:
+        found = []
         if self.snap_distance_m < 0:
-            return [f"snap_distance_m must be metres >= 0, found {self.snap_distance_m}"]
-        return []
+            found.append(f"snap_distance_m must be metres >= 0, found {self.snap_distance_m}")
+        if not 0 < self.coverage_min_rate_ratio <= 1:
+            found.append(
+                f"coverage_min_rate_ratio must be in (0, 1], found {self.coverage_min_rate_ratio}"
+            )
+        return found
 
 
 @dataclass(frozen=True)
@@ -124,16 +173,54 @@ class PointColumns(Checked):
 
 @dataclass(frozen=True)
 class SourceSpec(Checked):
-    """One source of a dataset: a reader kind and a path under the data folder."""
+    """One source of a dataset: a reader kind and a path under the data folder.
+
+    Optional keys (each absent means "none"): ``categories`` (take only these police.uk
+    categories from the source) or ``exclude`` (take all but these); ``months`` (first and
+    last month taken, ``YYYY-MM``); ``boundaries`` (the ward boundary file of the vintage of a
+    ward-coded source's codes: its counts are re-based onto the dataset's wards);
+    ``optional`` (true: read when present, its absence stated in the quality report).
+    Records a source does not take are set aside with their reason, never dropped.
+    """
 
     kind: SourceKind
     path: str
     columns: PointColumns | None = None  # points_csv only
+    categories: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+    months: tuple[str, ...] | None = None
+    boundaries: str | None = None
+    optional: bool = False
 
     def _problems(self) -> list[str]:
+        found = []
         if self.kind == "points_csv" and self.columns is None:
-            return ["a points_csv source needs a columns table"]
-        return []
+            found.append("a points_csv source needs a columns table")
+        if self.categories is not None and self.exclude is not None:
+            found.append("give categories (taken) or exclude (left out), not both")
+        for key in ("categories", "exclude"):
+            names = getattr(self, key) or ()
+            unknown = [n for n in names if n not in s.CATEGORIES]
+            if unknown:
+                found.append(
+                    f"{key} {unknown} are not police.uk categories ({', '.join(s.CATEGORIES)})"
+                )
+        if self.months is not None:
+            ok = len(self.months) == 2 and all(_MONTH.fullmatch(m) for m in self.months)
+            if not ok or self.months[0] > self.months[1]:
+                found.append(
+                    f'months should be ["first", "last"] as YYYY-MM, first <= last, found '
+                    f"{list(self.months)}"
+                )
+        if self.boundaries is not None and self.kind != "mps_ward":
+            found.append("boundaries (the vintage of ward codes) applies to mps_ward sources")
+        return found
+
+    def takes(self, category: str) -> bool:
+        """Does this source take records of *category*?"""
+        if self.categories is not None:
+            return category in self.categories
+        return self.exclude is None or category not in self.exclude
 
 
 @dataclass(frozen=True)
@@ -158,6 +245,44 @@ class CategoryMap:
     api: Mapping[str, str]
     mps_minor: Mapping[str, tuple[str, str]]  # "MAJOR | MINOR" -> (category or "", subcategory)
     mps_dashboard: Mapping[str, str]  # "type | subtype" -> measure
+    mps_major: Mapping[str, tuple[str, str]]  # "MAJOR" -> fallback for an unlisted minor
+    max_unknown_share: float  # of a source's records; more unknown names stop ingest
+
+    def mps_pair(self, major: str, minor: str) -> tuple[tuple[str, str] | None, str]:
+        """The ``(category, subcategory)`` of a Met ``MAJOR | MINOR`` pair, and how it was found.
+
+        Matching ignores case and runs of spaces. Older Met files cut each name at
+        :data:`CUT_AT` characters: a name at least that long (less a trailing space) also
+        matches the one configured name that starts with it. An unlisted minor of a listed
+        major takes the major's fallback (``[mps.major]``). How: ``"exact"``, ``"cut"``,
+        ``"fallback"`` or ``"unknown"`` (then the target is None).
+        """
+        key = f"{normalise_text(major)} | {normalise_text(minor)}"
+        if key in self.mps_minor:
+            return self.mps_minor[key], "exact"
+        hits = {
+            k for k in self.mps_minor if _same_or_cut(major, k.partition(" | ")[0])
+            and _same_or_cut(minor, k.partition(" | ")[2])
+        }  # fmt: skip
+        if len(hits) == 1:
+            return self.mps_minor[hits.pop()], "cut"
+        majors = [k for k in self.mps_major if _same_or_cut(major, k)]
+        if len(majors) == 1:
+            return self.mps_major[majors[0]], "fallback"
+        return None, "unknown"
+
+
+CUT_AT = 49
+"""Names of at least this many characters may have been cut (the Met cut them at 50, and a
+cut after a space loses the space when the name is trimmed)."""
+
+
+def _same_or_cut(given: str, configured: str) -> bool:
+    """Is *given* the *configured* (normalised) name, or that name cut short?"""
+    name = normalise_text(given)
+    if name == configured:
+        return True
+    return len(given.strip()) >= CUT_AT and configured.startswith(name)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Reading ``config/``: every TOML file parsed at load, every problem reported together.
 
-:func:`load_config` reads the fourteen files of :data:`FILES`, turns each into its typed,
+:func:`load_config` reads the fifteen files of :data:`FILES`, turns each into its typed,
 frozen settings with :func:`planner.config.build.build` (one unknown-key check, one type check,
 each dataclass's own range checks), runs the checks that span files (a harm index named in
 ``need.toml`` must exist in ``harm.toml``, boroughs in ``access.toml`` must be in
@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from planner import schema as s
 from planner.config import parse
 from planner.config.build import Problems, build
 from planner.config.root import PlannerConfig
@@ -27,7 +28,7 @@ __all__ = ["FILES", "default_config_dir", "load_config"]
 
 FILES: tuple[str, ...] = (
     "planner", "categories", "wards", "boroughs", "need", "harm", "hotspots", "forecast",
-    "allocation", "priorities", "population", "sources", "store", "access",
+    "allocation", "priorities", "yardsticks", "population", "sources", "store", "access",
 )  # fmt: skip
 """The files of a configuration folder, by stem; each must be present."""
 
@@ -107,6 +108,7 @@ def load_config(config_dir: str | Path | None = None) -> PlannerConfig:
         allocation=allocation,
         pool=pool,
         priorities=parts["priorities"],
+        yardsticks=parts["yardsticks"],
         population=parts["population"],
         sources=parts["sources"],
         store=parts["store"],
@@ -200,6 +202,12 @@ def _priorities(raw: Mapping[str, Any], where: str, problems: Problems) -> Any:
     return build(PrioritySettings, raw, where, problems)
 
 
+def _yardsticks(raw: Mapping[str, Any], where: str, problems: Problems) -> Any:
+    from planner.config.yardsticks import YardstickSettings
+
+    return build(YardstickSettings, raw, where, problems)
+
+
 def _population(raw: Mapping[str, Any], where: str, problems: Problems) -> Any:
     from planner.config.data import PopulationSettings
 
@@ -223,6 +231,7 @@ PARSERS: dict[str, Callable[[Mapping[str, Any], str, Problems], Any]] = {
     "forecast": _forecast,
     "allocation": _allocation,
     "priorities": _priorities,
+    "yardsticks": _yardsticks,
     "population": _population,
     "sources": parse.sources,
     "store": _store,
@@ -242,6 +251,10 @@ def _cross_checks(parts: Mapping[str, Any], cdir: Path, problems: Problems) -> N
             f"({', '.join(harm.indices)}); use one of those",
         )
     known = {(c, sub.casefold()) for c, sub in parts["categories"].mps_minor.values()}
+    known |= {(c, sub.casefold()) for c, sub in parts["categories"].mps_major.values()}
+    # the subcategory ingest gives violence without injury in editions that hold stalking and
+    # harassment inside it (planner.ingest.sources.mps)
+    known.add(("Violence and sexual offences", s.SUB_VIOLENCE_WITHOUT_INJURY_MERGED))
     for index in harm.indices.values():
         for pair in index.subcategories:
             if pair not in known:

@@ -80,7 +80,8 @@ def datasets(raw: Any, where: str, problems: Problems) -> dict[str, DatasetSpec]
             problems.add(at, "sources should be [[datasets.NAME.sources]] tables")
             srcs = []
         specs = [
-            build(SourceSpec, src, f"{at}.sources[{i}]", problems) for i, src in enumerate(srcs)
+            build(SourceSpec, _canonical_categories(src), f"{at}.sources[{i}]", problems)
+            for i, src in enumerate(srcs)
         ]
         description, default = table.get("description", ""), table.get("default", False)
         if not isinstance(description, str) or not isinstance(default, bool):
@@ -91,16 +92,40 @@ def datasets(raw: Any, where: str, problems: Problems) -> dict[str, DatasetSpec]
     return out
 
 
+def _canonical_categories(src: Any) -> Any:
+    """A source table whose ``categories`` / ``exclude`` names are spelt as in the schema
+    (case and spaces aside); names that are not categories are left for the check to name."""
+    if not isinstance(src, Mapping):
+        return src
+    known = {normalise_name(c): c for c in s.CATEGORIES}
+    out = dict(src)
+    for key in ("categories", "exclude"):
+        if isinstance(out.get(key), list):
+            out[key] = [
+                known.get(normalise_name(v), v) if isinstance(v, str) else v for v in out[key]
+            ]
+    return out
+
+
 # --- categories.toml, wards.toml, boroughs.toml ----------------------------------------------
 
 
 def categories(raw: Mapping[str, Any], where: str, problems: Problems) -> CategoryMap:
     """Source names -> the 14 police.uk categories."""
-    problems.unknown_keys(raw, {"police_uk", "mps"}, where)
+    problems.unknown_keys(raw, {"max_unknown_share", "police_uk", "mps"}, where)
     known = {c.casefold(): c for c in s.CATEGORIES}
     pu, mps = _table(raw, "police_uk", where, problems), _table(raw, "mps", where, problems)
     problems.unknown_keys(pu, {"csv", "api"}, f"{where} [police_uk]")
-    problems.unknown_keys(mps, {"minor", "dashboard"}, f"{where} [mps]")
+    problems.unknown_keys(mps, {"minor", "major", "dashboard"}, f"{where} [mps]")
+    share = raw.get("max_unknown_share")
+    ok = isinstance(share, int | float) and not isinstance(share, bool) and 0 <= share <= 1
+    if not ok:
+        fix = "add `max_unknown_share = 0.005`" if share is None else "change its value"
+        problems.add(
+            where,
+            "'max_unknown_share' should be a number in [0, 1] (the share of a source's records "
+            f"that may carry unknown category names), found {share!r}; {fix}",
+        )
 
     def target(value: Any, key: str, table: str) -> str:
         if value == "":
@@ -117,12 +142,23 @@ def categories(raw: Mapping[str, Any], where: str, problems: Problems) -> Catego
     def names(table: Mapping[str, Any], label: str) -> dict[str, str]:
         return {normalise_name(k): target(v, k, label) for k, v in table.items()}
 
-    minor = {}
-    for k, v in _table(mps, "minor", where, problems).items():
-        if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)):
-            problems.add(f"{where} [mps.minor]", f"{k!r}: expected [category, subcategory]")
-            continue
-        minor[normalise_name(k)] = (target(v[0], k, "mps.minor"), v[1])
+    def pairs(label: str) -> dict[str, tuple[str, str]]:
+        out = {}
+        for k, v in _table(mps, label, where, problems).items():
+            if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)):
+                problems.add(f"{where} [mps.{label}]", f"{k!r}: expected [category, subcategory]")
+                continue
+            out[normalise_name(k)] = (target(v[0], k, f"mps.{label}"), v[1])
+        return out
+
+    minor, major = pairs("minor"), pairs("major")
+    piped = [k for k in major if "|" in k]
+    if piped:
+        problems.add(
+            f"{where} [mps.major]",
+            f"keys {piped} should be a major category alone (no ' | MINOR'); a pair belongs in "
+            "[mps.minor]",
+        )
     return CategoryMap(
         csv=names(_table(pu, "csv", where, problems), "police_uk.csv"),
         api=names(_table(pu, "api", where, problems), "police_uk.api"),
@@ -130,6 +166,8 @@ def categories(raw: Mapping[str, Any], where: str, problems: Problems) -> Catego
         mps_dashboard={
             normalise_name(k): str(v) for k, v in _table(mps, "dashboard", where, problems).items()
         },
+        mps_major=major,
+        max_unknown_share=float(share) if ok and share is not None else 0.0,
     )
 
 

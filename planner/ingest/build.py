@@ -5,6 +5,8 @@ to wards, checks the ward codes of pre-aggregated files, and writes
 
 - ``ward_counts.parquet`` (ward_code, month, category, subcategory, count),
 - ``ward_measures.parquet`` (extra measures such as the Met's high-harm series),
+- ``coverage.parquet`` (ward_code, month, source, part -> "data" / "no data": which
+  ward-months each source reports on, so that missing data is never read as zero),
 - ``rejects.parquet`` (every record set aside, with its reason),
 - ``quality.json`` and ``manifest.json``
 
@@ -37,8 +39,10 @@ from planner import schema as s
 from planner.config import DatasetSpec, PlannerConfig, SourceSpec
 from planner.errors import DataError
 from planner.files import sha256_file
+from planner.ingest.coverage import SourceCoverage, coverage_table
 from planner.ingest.join import join_incidents
 from planner.ingest.quality import quality_report
+from planner.ingest.selection import check_unknown_names, check_unknown_wards, take
 from planner.ingest.sources.base import SourceFrame, empty_counts, empty_measures, empty_rejects
 
 __all__ = ["IngestResult", "ingest", "input_files"]
@@ -62,6 +66,10 @@ class IngestResult:
     cache_dir: Path
     from_cache: bool = False
     wards: gpd.GeoDataFrame | None = field(default=None, repr=False)
+    coverage: pd.DataFrame = field(default_factory=lambda: _empty_coverage(), repr=False)
+    """Ward x month x source x part -> ``"data"`` / ``"no data"`` (``schema.COVERAGE_COLUMNS``):
+    a ward-month with data and no ward_counts row is a true zero; one with no data is missing
+    (see :func:`planner.ingest.coverage.ward_month_status`)."""
 
 
 def ingest(
@@ -91,9 +99,12 @@ def ingest(
     Raises
     ------
     DataError
-        An input is missing or unusable (the message names the file and the fix).
+        An input is missing or unusable (the message names the file and the fix); more than
+        ``max_unknown_share`` of a source's records carry unknown category names; a Met ward
+        file is on another ward vintage than the dataset and does not say so.
     """
     spec = config.dataset(dataset)
+    present = _present(config, spec)
     inputs = _input_listing(config, spec)
     key = _cache_key(config, spec, inputs)
     cache = config.cache_dir / spec.name / key
@@ -106,15 +117,43 @@ def ingest(
     _say(progress, f"wards: {spec.wards.path}")
     ward_file = read_dataset_wards(config, spec.name)
     wards = ward_file.frame
-    frames = _read_sources(config, spec, progress)
-    counts, measures, rejects, joined = _to_ward_counts(config, frames, wards, progress)
+    frames = _read_sources(config, present, progress)
+    for frame, src in zip(frames, present, strict=True):
+        check_unknown_names(frame, src, config)
+    frames = [take(frame, src) for frame, src in zip(frames, present, strict=True)]
+    placed = _to_ward_counts(config, spec, frames, present, wards, progress)
+    coverage = coverage_table(
+        placed.coverage,
+        wards[s.BOROUGH_CODE],
+        min_rate_ratio=config.join.coverage_min_rate_ratio,
+    )
     quality = quality_report(
-        spec.name, frames, joined, rejects, counts, wards, ward_report=ward_file.report
+        spec.name,
+        frames,
+        placed.joined,
+        placed.rejects,
+        placed.counts,
+        wards,
+        ward_report=ward_file.report,
+        placed=placed.placed,
+        coverage=coverage,
+        absent=_absent(config, spec),
+        crosswalks=placed.crosswalks,
+        blends=_blends(config),
     )
     manifest = _manifest(config, spec, inputs, key, quality)
-    _write(cache, counts, measures, rejects, quality, manifest)
+    _write(cache, placed.counts, placed.measures, placed.rejects, coverage, quality, manifest)
     return IngestResult(
-        spec.name, counts, measures, rejects, quality, manifest, cache, False, wards
+        spec.name,
+        placed.counts,
+        placed.measures,
+        placed.rejects,
+        quality,
+        manifest,
+        cache,
+        False,
+        wards,
+        coverage,
     )
 
 
@@ -126,13 +165,45 @@ def input_files(config: PlannerConfig, spec: DatasetSpec) -> list[Path]:
 # --- reading -------------------------------------------------------------------
 
 
+def _present(config: PlannerConfig, spec: DatasetSpec) -> list[SourceSpec]:
+    """The sources to read: all but the optional ones whose path is not there."""
+    return [src for src in spec.sources if not src.optional or _exists(config, src)]
+
+
+def _absent(config: PlannerConfig, spec: DatasetSpec) -> list[dict[str, Any]]:
+    """The optional sources that are not in the data folder, with what that means."""
+    out = []
+    for src in spec.sources:
+        if src.optional and not _exists(config, src):
+            takes = ", ".join(src.categories) if src.categories else "its records"
+            out.append(
+                {
+                    "path": src.path,
+                    "kind": src.kind,
+                    "categories": list(src.categories or ()),
+                    "note": (
+                        f"optional source {src.path} ({src.kind}, for {takes}) is not in the "
+                        f"data folder {config.data_dir}, so it is not used; `planner fetch "
+                        "--only police_uk_archive_latest` downloads the police.uk street CSVs "
+                        "(see config/sources.toml for the size)"
+                    ),
+                }
+            )
+    return out
+
+
+def _exists(config: PlannerConfig, src: SourceSpec) -> bool:
+    path = config.resolve(src.path)
+    return path.is_file() or (path.is_dir() and any(p.is_file() for p in path.rglob("*")))
+
+
 def _read_sources(
-    config: PlannerConfig, spec: DatasetSpec, progress: Callable[[str], None] | None
+    config: PlannerConfig, sources: list[SourceSpec], progress: Callable[[str], None] | None
 ) -> list[SourceFrame]:
     from planner.ingest.sources import dashboard, mps, police_uk, police_uk_api
 
     frames: list[SourceFrame] = []
-    for src in spec.sources:
+    for src in sources:
         path = config.resolve(src.path)
         _say(progress, f"{src.kind}: {src.path}")
         kw: dict[str, Any] = {"categories": config.categories}
@@ -157,18 +228,42 @@ def _read_sources(
     return frames
 
 
+# --- to ward counts -----------------------------------------------------------------
+
+
+@dataclass
+class _Placed:
+    """What the sources gave once placed in the dataset's wards."""
+
+    counts: pd.DataFrame
+    measures: pd.DataFrame
+    rejects: pd.DataFrame
+    joined: dict[str, pd.DataFrame]  # point sources: joined incidents by source path
+    placed: dict[str, pd.DataFrame]  # every source: its counted rows in the dataset's wards
+    coverage: list[SourceCoverage]
+    crosswalks: dict[str, dict[str, Any]]  # re-based sources: the crosswalk's report
+
+
 def _to_ward_counts(
     config: PlannerConfig,
+    spec: DatasetSpec,
     frames: list[SourceFrame],
+    sources: list[SourceSpec],
     wards: gpd.GeoDataFrame,
     progress: Callable[[str], None] | None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
-    """Join points, check ward codes; return counts, measures, rejects and joined points."""
+) -> _Placed:
+    """Join points, re-base or check ward codes; counts, measures, rejects and what was placed."""
     counts, measures, rejects = [empty_counts()], [empty_measures()], []
     joined: dict[str, pd.DataFrame] = {}
+    placed: dict[str, pd.DataFrame] = {}
+    crosswalks: dict[str, dict[str, Any]] = {}
+    cover: list[SourceCoverage] = []
     known = wards.index
-    for frame in frames:
+    for frame, src in zip(frames, sources, strict=True):
         rejects.append(frame.rejects.assign(**{s.ORIGIN: frame.path}))
+        mine: list[pd.DataFrame] = []
+        area_wards: dict[str, list[str]] = {}
+        reports: set[str] = set()
         if len(frame.incidents):
             _say(progress, f"join: {frame.path}")
             result = join_incidents(
@@ -176,18 +271,124 @@ def _to_ward_counts(
             )
             joined[frame.path] = result.incidents
             rejects.append(result.rejects.assign(**{s.ORIGIN: frame.path}))
-            counts.append(_aggregate_points(result.incidents))
-        for table, target in ((frame.counts, counts), (frame.measures, measures)):
+            points = _aggregate_points(result.incidents)
+            counts.append(points)
+            mine.append(points)
+        if src.boundaries and frame.empty_files:
+            area_wards = _empty_area_wards(config, src, frame, wards)
+        for name in ("counts", "measures"):
+            table = getattr(frame, name)
             if table.empty:
                 continue
-            ok = table[s.WARD_CODE].isin(known).to_numpy()
-            target.append(table.loc[ok])
-            if not ok.all():
-                rejects.append(_unknown_wards(table.loc[~ok], frame.path))
+            if src.boundaries and name == "counts":
+                _say(progress, f"crosswalk: {frame.path} ({src.boundaries})")
+                table, unplaced, report = _rebase(config, src, table, wards)
+                crosswalks[frame.path] = report
+            else:
+                ok = table[s.WARD_CODE].isin(known).to_numpy()
+                table, unplaced = table.loc[ok], table.loc[~ok]
+            if not unplaced.empty:
+                if name == "counts":
+                    where = config.resolve(spec.wards.path)
+                    check_unknown_wards(frame, src, unplaced, config, where)
+                rejects.append(_unknown_wards(unplaced, frame.path))
+            (counts if name == "counts" else measures).append(table)
+            mine.append(table)
+            reports |= set(table[s.WARD_CODE].astype(str))
+        placed[frame.path] = pd.concat(mine, ignore_index=True) if mine else empty_counts()
+        cover.append(_source_coverage(frame, src, placed[frame.path], reports, area_wards))
     all_counts = _sum_counts(pd.concat(counts, ignore_index=True), s.WARD_COUNTS_COLUMNS)
     all_measures = _sum_counts(pd.concat(measures, ignore_index=True), s.WARD_MEASURES_COLUMNS)
     all_rejects = pd.concat([empty_rejects().assign(**{s.ORIGIN: ""}), *rejects], ignore_index=True)
-    return all_counts, all_measures, all_rejects, joined
+    return _Placed(all_counts, all_measures, all_rejects, joined, placed, cover, crosswalks)
+
+
+def _rebase(
+    config: PlannerConfig, src: SourceSpec, table: pd.DataFrame, wards: gpd.GeoDataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Re-base a ward-coded table of another vintage onto the dataset's wards."""
+    from planner.ingest.crosswalk import build_crosswalk, movement, read_layers, rebase
+    from planner.ingest.sources.wards import read_wards
+
+    source_wards = read_wards(config.resolve(src.boundaries or ""), config=config).frame
+    cw = config.join.crosswalk
+    layers = read_layers(config, wards.index) if cw.method != "area" else None
+    categories = sorted(set(table[s.CATEGORY].astype(str)))
+    crosswalk = build_crosswalk(
+        source_wards, wards, layers, cw, categories=categories, source=str(src.boundaries),
+        target="the dataset's wards",
+    )  # fmt: skip
+    rebased, unplaced = rebase(table, crosswalk)
+    placed_in = table[table[s.WARD_CODE].astype(str).isin(set(source_wards.index))]
+    report = crosswalk.report | movement(placed_in, rebased, crosswalk, cw.error_per_moved_share)
+    report["records_unplaced"] = int(unplaced[s.COUNT].sum()) if len(unplaced) else 0
+    return rebased, unplaced, report
+
+
+def _empty_area_wards(
+    config: PlannerConfig, src: SourceSpec, frame: SourceFrame, wards: gpd.GeoDataFrame
+) -> dict[str, list[str]]:
+    """Empty answers' ward codes of another vintage -> the dataset's wards mostly inside them."""
+    from planner.ingest.sources.wards import read_wards
+
+    areas = {e.area for e in frame.empty_files if e.area and e.area not in wards.index}
+    if not areas:
+        return {}
+    source_wards = read_wards(config.resolve(src.boundaries or ""), config=config).frame
+    out = {}
+    for area in sorted(areas & set(source_wards.index)):
+        shape = source_wards.geometry.loc[area]
+        overlap = wards.geometry.intersection(shape).area / wards.geometry.area
+        out[area] = sorted(overlap.index[overlap >= 0.5].astype(str))
+    return out
+
+
+def _source_coverage(
+    frame: SourceFrame,
+    src: SourceSpec,
+    placed: pd.DataFrame,
+    reports: set[str],
+    area_wards: dict[str, list[str]],
+) -> SourceCoverage:
+    if frame.kind == "mps_dashboard":
+        parts: tuple[str, ...] = (s.PART_MEASURES,)
+    else:  # what the source takes and has records of (a burglary-only extract has no ASB)
+        has = set(placed[s.CATEGORY].astype(str)) if len(placed) else set()
+        parts = tuple(
+            p
+            for p, cats in ((s.PART_CRIME, s.CRIME_CATEGORIES), (s.PART_ASB, (s.ASB,)))
+            if any(src.takes(c) and c in has for c in cats)
+        )
+    months = sorted(m for m in frame.read_by_month.index.astype(str) if m != "unknown")
+    months += [e.month for e in frame.empty_files if e.month]
+    if months:
+        first, last = min(months), max(months)
+        if src.months is not None:
+            first, last = max(first, src.months[0]), min(last, src.months[1])
+        months = (
+            [] if first > last else list(pd.period_range(first, last, freq="M").strftime("%Y-%m"))
+        )
+    cols = [s.WARD_CODE, s.MONTH, s.COUNT]
+    return SourceCoverage(
+        source=frame.path,
+        parts=parts,
+        months=months,
+        placed=placed[cols] if len(placed) else pd.DataFrame(columns=cols),
+        ward_coded=frame.kind in ("mps_ward", "mps_dashboard"),
+        wards=reports,
+        empty=list(frame.empty_files),
+        area_wards=area_wards,
+    )
+
+
+def _blends(config: PlannerConfig) -> dict[str, float]:
+    """The merged violence-without-injury weight of each harm index (for the report)."""
+    key = ("Violence and sexual offences", s.SUB_VIOLENCE_WITHOUT_INJURY_MERGED)
+    return {
+        name: index.subcategories[key]
+        for name, index in config.harm.indices.items()
+        if key in index.subcategories
+    }
 
 
 def _aggregate_points(incidents: pd.DataFrame) -> pd.DataFrame:
@@ -224,6 +425,10 @@ def _unknown_wards(table: pd.DataFrame, origin: str) -> pd.DataFrame:
     )
 
 
+def _empty_coverage() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="category") for c in s.COVERAGE_COLUMNS})
+
+
 # --- cache ------------------------------------------------------------------------
 
 
@@ -233,8 +438,17 @@ def _input_listing(
     paths = _ward_files(config.resolve(spec.wards.path))
     if spec.wards.boroughs:
         paths += _ward_files(config.resolve(spec.wards.boroughs))
-    for src in spec.sources:
+    for src in _present(config, spec):
         paths += _source_files(config.resolve(src.path), src)
+        if src.boundaries:
+            paths += _ward_files(config.resolve(src.boundaries))
+    if any(src.boundaries and src.kind == "mps_ward" for src in spec.sources):
+        cw = config.join.crosswalk
+        layers = [config.resolve(p) for p in (cw.lsoa_crime, cw.target_ward_crime)]
+        layers.append(config.resolve(config.population.lookup.population))
+        paths += [p for p in layers if p.is_file()]  # a missing layer is a fallback, not an error
+        lsoas = config.resolve(cw.lsoa_boundaries)
+        paths += _ward_files(lsoas) if lsoas.is_file() else []
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise DataError(
@@ -314,6 +528,7 @@ def _write(
     counts: pd.DataFrame,
     measures: pd.DataFrame,
     rejects: pd.DataFrame,
+    coverage: pd.DataFrame,
     quality: dict[str, Any],
     manifest: dict[str, Any],
 ) -> None:
@@ -322,6 +537,7 @@ def _write(
     try:
         counts.to_parquet(tmp / "ward_counts.parquet", index=False)
         measures.to_parquet(tmp / "ward_measures.parquet", index=False)
+        coverage.to_parquet(tmp / "coverage.parquet", index=False)
         rejects.astype(
             {c: "string" for c in rejects.columns if c != s.COUNT and c != s.SOURCE_ROW}
         ).to_parquet(tmp / "rejects.parquet", index=False)
@@ -345,6 +561,7 @@ def _load(cache: Path, name: str) -> IngestResult:
         manifest=json.loads((cache / "manifest.json").read_text()),
         cache_dir=cache,
         from_cache=True,
+        coverage=pd.read_parquet(cache / "coverage.parquet"),
     )
 
 

@@ -21,6 +21,7 @@ import io
 import json
 import logging
 import os
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -60,6 +61,7 @@ def fetch(
     progress: bool = True,
     timeout: float = 10.0,
     opener: urllib.request.OpenerDirector | None = None,
+    months: int | None = None,
 ) -> FetchReport:
     """Download the official files of ``config/sources.toml`` into the data folder.
 
@@ -78,6 +80,10 @@ def fetch(
         Seconds to wait for a connection or a read before giving up.
     opener
         The urllib opener to use; default :func:`urllib.request.build_opener`.
+    months
+        Keep only the newest *months* months of an archive whose members are monthly files
+        (the police.uk archive holds 36 months of every force, about 1.7 GB to download; its
+        Met street CSVs are 20-30 MB a month unpacked); default every month.
 
     Returns
     -------
@@ -93,8 +99,10 @@ def fetch(
         connection): raised within about ``timeout`` seconds, naming ``--from``. Also raised
         when a file's sha256 differs from the one in ``sources.toml``; nothing is replaced.
     ConfigError
-        *names* has a name ``sources.toml`` does not define.
+        *names* has a name ``sources.toml`` does not define, or *months* is below 1.
     """
+    if months is not None and months < 1:
+        raise ConfigError(f"months should be a whole number of months >= 1, found {months}")
     where = config.file("sources")
     items = _select(list(config.sources.items), names, where)
     root = Path(dest) if dest is not None else config.data_dir
@@ -106,7 +114,7 @@ def fetch(
     check_reachable(items[0].api or items[0].url, timeout, session.proxies)
     root.mkdir(parents=True, exist_ok=True)
     for item in items:
-        rows = _fetch_item(item, root, session, where)
+        rows = _fetch_item(item, root, session, where, months)
         for row in rows:
             log = logger.warning if row.status == "failed" else logger.info
             log("%s %s%s", row.status, row.path, f": {row.error}" if row.error else "")
@@ -128,7 +136,9 @@ def _select(items: list[FetchItem], names: Sequence[str] | None, where: Path) ->
     return [known[n] for n in dict.fromkeys(names)]
 
 
-def _fetch_item(item: FetchItem, root: Path, session: Session, where: Path) -> list[FetchedFile]:
+def _fetch_item(
+    item: FetchItem, root: Path, session: Session, where: Path, months: int | None = None
+) -> list[FetchedFile]:
     host = urlsplit(item.api or item.url).netloc
     if host in session.dead_hosts:
         reason = f"skipped: {host} stopped answering earlier ({session.dead_hosts[host]})"
@@ -139,7 +149,7 @@ def _fetch_item(item: FetchItem, root: Path, session: Session, where: Path) -> l
         if item.query == "arcgis":
             return [_fetch_arcgis(item, url, root, session)]
         if item.archive:
-            return _fetch_archive(item, url, root, session)
+            return _fetch_archive(item, url, root, session, months)
         return [_fetch_file(item, url, root, session)]
     except FetchError:
         raise
@@ -233,7 +243,9 @@ def _save_response(
         return stream_to(response, target, bar=bar, size=total, sha256=item.sha256, what=url)
 
 
-def _fetch_archive(item: FetchItem, url: str, root: Path, session: Session) -> list[FetchedFile]:
+def _fetch_archive(
+    item: FetchItem, url: str, root: Path, session: Session, months: int | None = None
+) -> list[FetchedFile]:
     keep = item.dest is not None
     before = None
     if item.dest is not None:
@@ -250,17 +262,22 @@ def _fetch_archive(item: FetchItem, url: str, root: Path, session: Session) -> l
         if item.dest is not None:
             status: Status = "unchanged" if digest == before else "downloaded"
             rows.append(FetchedFile(item.dest, size, digest, status, url, item.name))
-        return rows + _extract(item, zip_path, url, root, session.progress)
+        return rows + _extract(item, zip_path, url, root, session.progress, months)
     finally:
         if not keep:
             zip_path.unlink(missing_ok=True)
 
 
 def _extract(
-    item: FetchItem, zip_path: Path, url: str, root: Path, progress: bool
+    item: FetchItem,
+    zip_path: Path,
+    url: str,
+    root: Path,
+    progress: bool,
+    months: int | None = None,
 ) -> list[FetchedFile]:
     with zipfile.ZipFile(zip_path) as archive:
-        members = [m for m in archive.infolist() if not m.is_dir()]
+        members = _newest_months([m for m in archive.infolist() if not m.is_dir()], months)
         plan = [(rule, _members_for(rule, members, url)) for rule in item.extract]
         rows = []
         with progress_bar(
@@ -278,6 +295,19 @@ def _extract(
                     source = f"{url}#{member.filename}"
                     rows.append(FetchedFile(rel, size, digest, status, source, item.name))
     return rows
+
+
+_MEMBER_MONTH = re.compile(r"(?<![0-9])([0-9]{4}-(?:0[1-9]|1[0-2]))(?![0-9])")
+
+
+def _newest_months(members: list[zipfile.ZipInfo], months: int | None) -> list[zipfile.ZipInfo]:
+    """The members of the newest *months* months (members without a month in their name stay)."""
+    if months is None:
+        return members
+    found = {m.filename: _MEMBER_MONTH.findall(m.filename) for m in members}
+    dated = sorted({f[-1] for f in found.values() if f})
+    keep = set(dated[-months:])
+    return [m for m in members if not found[m.filename] or found[m.filename][-1] in keep]
 
 
 def _members_for(

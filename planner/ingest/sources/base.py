@@ -10,6 +10,7 @@ conservation holds per source and month::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,16 +19,50 @@ import pandas as pd
 from planner import schema as s
 
 __all__ = [
+    "EmptyFile",
     "Progress",
     "SourceFrame",
     "empty_counts",
     "empty_incidents",
     "empty_measures",
+    "empty_names",
     "empty_rejects",
+    "is_empty",
 ]
 
 Progress = Callable[[str], None]
 """What a reader calls with each file name as it reads it."""
+
+_MONTH_IN_NAME = re.compile(r"(?<![0-9])([0-9]{4})[-_](0[1-9]|1[0-2])(?![0-9])")
+_WARD_IN_NAME = re.compile(r"(?<![A-Za-z0-9])(E05[0-9]{6})(?![0-9])")
+
+
+@dataclass(frozen=True)
+class EmptyFile:
+    """An empty file or archive member: missing data, never a zero.
+
+    ``month`` and ``area`` are read from the name where it carries them (a police.uk API
+    answer ``crime_month_2016_07_area_E05000524_0.json`` is ward E05000524 in 2016-07; a street
+    CSV ``2024-01-metropolitan-street.csv`` is the whole of 2024-01); None where it does not.
+    """
+
+    name: str
+    month: str | None
+    area: str | None
+
+    @classmethod
+    def named(cls, name: str) -> EmptyFile:
+        """The empty file *name*, with the month and ward code its name carries."""
+        base = name.replace("\\", "/").rsplit(":", 1)[-1]
+        months = _MONTH_IN_NAME.findall(base)
+        wards = _WARD_IN_NAME.findall(base)
+        month = f"{months[-1][0]}-{months[-1][1]}" if months else None
+        return cls(name=name, month=month, area=wards[-1] if wards else None)
+
+
+def is_empty(data: bytes) -> bool:
+    """No content at all (0 bytes, or only spaces and line ends): an empty answer."""
+    return not data.strip()
 
 
 def empty_incidents() -> pd.DataFrame:
@@ -53,6 +88,7 @@ def empty_counts() -> pd.DataFrame:
             s.CATEGORY: pd.Series(dtype="string"),
             s.SUBCATEGORY: pd.Series(dtype="string"),
             s.COUNT: pd.Series(dtype="int64"),
+            s.FALLBACK: pd.Series(dtype="bool"),
         }
     )
 
@@ -96,7 +132,8 @@ class SourceFrame:
         EPSG:27700 (NaN where the row had no coordinates: those are rejected by the
         join step, not the reader).
     counts
-        Aggregated sources: rows of ``schema.WARD_COUNTS_COLUMNS``.
+        Aggregated sources: rows of ``schema.WARD_COUNTS_COLUMNS`` plus ``schema.FALLBACK``
+        (the row's category came from its major's fallback mapping).
     measures
         Extra per-ward measures (``schema.WARD_MEASURES_COLUMNS``), e.g. the Met
         dashboard's domestic abuse, hate, knife and gun crime series.
@@ -113,6 +150,16 @@ class SourceFrame:
         Every file actually read (paths; archive members are not listed).
     warnings
         Recoverable problems, in words, for the data-quality report.
+    empty_files
+        Empty files and archive members (:class:`EmptyFile`): their months, or ward-months,
+        have no data from this source, which is not the same as no crime.
+    names
+        Category names that were not matched exactly: one row per name with ``how``
+        (``"cut"``: a name cut at 50 characters, ``"fallback"``: its major's fallback,
+        ``"unknown"``), ``target`` (what it was mapped to, "" when unknown) and ``records``.
+    editions
+        What the reader detected about the file's edition, in words (e.g. stalking and
+        harassment published inside violence without injury).
     """
 
     kind: str
@@ -125,3 +172,18 @@ class SourceFrame:
     duplicates_by_month: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    empty_files: list[EmptyFile] = field(default_factory=list)
+    names: pd.DataFrame = field(default_factory=lambda: empty_names())
+    editions: list[str] = field(default_factory=list)
+
+
+def empty_names() -> pd.DataFrame:
+    """The (empty) table of category names not matched exactly."""
+    return pd.DataFrame(
+        {
+            "name": pd.Series(dtype="string"),
+            "how": pd.Series(dtype="string"),
+            "target": pd.Series(dtype="string"),
+            "records": pd.Series(dtype="int64"),
+        }
+    )

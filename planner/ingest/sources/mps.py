@@ -28,7 +28,7 @@ import pandas as pd
 from planner import schema as s
 from planner.config import CategoryMap, normalise_name
 from planner.errors import DataError
-from planner.ingest.sources.base import SourceFrame, empty_counts
+from planner.ingest.sources.base import SourceFrame, empty_counts, empty_names
 from planner.ingest.sources.mps_tables import (
     MAX_COUNT,
     MONTH_RE,
@@ -100,8 +100,10 @@ def read_mps_ward(path: str | Path, *, categories: CategoryMap) -> SourceFrame:
     values, wards = _ward_cells(table, months, cols["ward_code"], path, is_csv=is_csv)
     labels = np.array([f"{m[:4]}-{m[4:]}" for m in months], dtype=object)
     pair_code, pairs = pair_codes(table[cols["major"]], table[cols["minor"]])
-    found = [categories.mps_minor.get(normalise_name(p)) for p in pairs]
-    counts = _melt_counts(wards, pair_code, found, values, labels)
+    matched = [categories.mps_pair(*p.split(" | ", 1)) for p in pairs]
+    found, editions = _edition(path, [m[0] for m in matched], pair_code, values)
+    fallback = [how == "fallback" for _, how in matched]
+    counts = _melt_counts(wards, pair_code, found, values, labels, fallback)
     rejects = _ward_rejects(path, pair_code, pairs, found, values, labels)
     read = pd.Series(values.sum(axis=0), index=pd.Index(labels, dtype="string", name=s.MONTH))
     log.info("%s: %d rows x %d months, %d crimes", path.name, len(table), len(months), read.sum())
@@ -112,6 +114,8 @@ def read_mps_ward(path: str | Path, *, categories: CategoryMap) -> SourceFrame:
         rejects=rejects,
         read_by_month=read.astype("int64"),
         files=[str(path)],
+        names=_names(pairs, matched, found, pair_code, values),
+        editions=editions,
     )
 
 
@@ -217,6 +221,49 @@ def _ward_cells(
     return values, (ward_no, wards)
 
 
+def _edition(
+    path: Path, found: list, pair_code: np.ndarray, values: np.ndarray
+) -> tuple[list, list[str]]:
+    """Detect an edition that publishes stalking and harassment inside violence without injury.
+
+    Such a file has violence without injury and no stalking and harassment: its violence
+    without injury is the merged subcategory (weighted in ``config/harm.toml`` by the blend the
+    split editions imply), so that a re-labelling alone does not move harm.
+    """
+    vwi = ("Violence and sexual offences", s.SUB_VIOLENCE_WITHOUT_INJURY)
+    subs = {(c, normalise_name(sub)) for c, sub in (f for f in found if f)}
+    if vwi not in subs or (vwi[0], s.SUB_STALKING_HARASSMENT) in subs:
+        return found, []
+    merged = (vwi[0], s.SUB_VIOLENCE_WITHOUT_INJURY_MERGED)
+    out = [merged if f and (f[0], normalise_name(f[1])) == vwi else f for f in found]
+    which = np.array([f == merged for f in out], dtype=bool)
+    records = int(values[which[pair_code]].sum()) if len(pair_code) else 0
+    note = (
+        f"{path}: this edition has violence without injury but no stalking and harassment, so "
+        "it publishes stalking and harassment inside violence without injury; its "
+        f"{records:,} records are counted as {s.SUB_VIOLENCE_WITHOUT_INJURY_MERGED!r}, weighted "
+        "by the blend of the two that the split editions imply (config/harm.toml)"
+    )
+    log.info(note)
+    return out, [note]
+
+
+def _names(
+    pairs: np.ndarray, matched: list, found: list, pair_code: np.ndarray, values: np.ndarray
+) -> pd.DataFrame:
+    """One row per category name not matched exactly: how it was matched, to what, records."""
+    records = np.bincount(pair_code, weights=values.sum(axis=1), minlength=len(pairs))
+    rows = []
+    for i, ((_, how), target) in enumerate(zip(matched, found, strict=True)):
+        if how != "exact":
+            label = " | ".join(target) if target else ""
+            rows.append((pairs[i], how, label, int(records[i])))
+    if not rows:
+        return empty_names()
+    frame = pd.DataFrame(rows, columns=["name", "how", "target", "records"])
+    return frame.astype({"name": "string", "how": "string", "target": "string"})
+
+
 # --- building the output -------------------------------------------------------------
 
 
@@ -226,8 +273,12 @@ def _melt_counts(
     found: list,
     values: np.ndarray,
     labels: np.ndarray,
+    fallback: list[bool],
 ) -> pd.DataFrame:
     """Sum mapped rows per (ward, category, subcategory), then melt the non-zero cells.
+
+    *fallback* says, per distinct pair, whether it was mapped by its major's fallback; those
+    rows keep ``fallback`` true (summed apart from exact matches of the same target).
 
     Rows are grouped by one integer key (ward number x target number), sorted, and summed
     with ``np.add.reduceat``; the output is ordered by ward, category, subcategory, month.
@@ -237,8 +288,11 @@ def _melt_counts(
     if not len(mapped):
         return empty_counts()
     ward_no, ward_codes = wards[0][mapped], wards[1]
-    targets = sorted({f or ("", "") for f in found})  # (category, subcategory)
-    target_no = np.array([targets.index(f or ("", "")) for f in found], dtype="int64")
+    marked = [
+        (*f, bool(fb)) if f else ("", "", False) for f, fb in zip(found, fallback, strict=True)
+    ]
+    targets = sorted(set(marked))  # (category, subcategory, fallback)
+    target_no = np.array([targets.index(m) for m in marked], dtype="int64")
     key = ward_no * len(targets) + target_no[pair_code[mapped]]
     order = np.argsort(key, kind="stable")
     starts = np.flatnonzero(np.diff(key[order], prepend=-1))
@@ -250,9 +304,10 @@ def _melt_counts(
         {
             s.WARD_CODE: take(ward_codes, group_key[row] // len(targets)),
             s.MONTH: take(labels, col),
-            s.CATEGORY: take([c for c, _ in targets], target),
-            s.SUBCATEGORY: take([sub for _, sub in targets], target),
+            s.CATEGORY: take([c for c, _, _ in targets], target),
+            s.SUBCATEGORY: take([sub for _, sub, _ in targets], target),
             s.COUNT: summed[row, col].astype("int64"),
+            s.FALLBACK: np.array([fb for _, _, fb in targets], dtype=bool)[target],
         }
     )
 

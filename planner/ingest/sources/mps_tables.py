@@ -26,6 +26,7 @@ from planner import schema as s
 from planner.errors import DataError
 from planner.files import check_utf8
 from planner.ingest.sources.base import empty_rejects
+from planner.ingest.sources.sniff import check_text
 
 __all__ = [
     "EXAMPLES",
@@ -91,6 +92,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     data = path.read_bytes()
     if not data.strip():
         raise DataError(f"{path}: the file is empty (no text at all); download it again")
+    check_text(data, str(path))
     check_utf8(data, str(path))
     text = data.decode("utf-8-sig")
     try:  # newline="": old Mac files end their lines with a bare CR

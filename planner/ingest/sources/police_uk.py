@@ -28,7 +28,8 @@ from planner.config import CategoryMap, CoordinateChecks, PointColumns, normalis
 from planner.errors import DataError
 from planner.files import check_utf8
 from planner.ingest.sources import incident_rows
-from planner.ingest.sources.base import Progress, SourceFrame
+from planner.ingest.sources.base import EmptyFile, Progress, SourceFrame, is_empty
+from planner.ingest.sources.sniff import check_text
 
 __all__ = ["read_points_csv", "read_street_csv"]
 
@@ -160,13 +161,32 @@ def read_points_csv(
 def _csv_tables(
     path: Path, wanted: dict[str, str], frame: SourceFrame, progress: Progress | None
 ) -> Iterator[tuple[str, pa.Table, dict[str, str]]]:
-    """Yield (name, table, column map) for every CSV of *path*, recording it in *frame*."""
+    """Yield (name, table, column map) for every CSV of *path*, recording it in *frame*.
+
+    An empty file (no text at all) is no data for its month, not an error: it is recorded in
+    ``frame.empty_files``. A source whose every file is empty has nothing to read: that is an
+    error.
+    """
+    read = 0
     for name, data in _csv_members(path):
         if progress:
             progress(name)
         frame.files.append(name)
+        if is_empty(data):
+            frame.empty_files.append(EmptyFile.named(name))
+            continue
+        read += 1
         table = _parse_csv(data, name)
         yield name, table, _require_columns(table.column_names, wanted, name)
+    if not read:
+        names = [e.name for e in frame.empty_files]
+        raise DataError(
+            f"{names[0]}: the file is empty (no text at all)"
+            + (f", and so are the other {len(names) - 1} files of {path}" if len(names) > 1 else "")
+            + "; expected a header row and data rows. An empty file among others counts as a "
+            "month with no data; a source with nothing else has nothing to read: download it "
+            "again, or remove the source from the dataset"
+        )
 
 
 def _csv_members(path: Path) -> Iterator[tuple[str, bytes]]:
@@ -206,8 +226,7 @@ def _csv_members(path: Path) -> Iterator[tuple[str, bytes]]:
 
 
 def _parse_csv(data: bytes, name: str) -> pa.Table:
-    if not data.strip():
-        raise DataError(f"{name}: the file is empty; expected a header row and data rows")
+    check_text(data, name)
     check_utf8(data, name)
     first = data.split(b"\n", 1)[0].decode("utf-8-sig")
     try:  # newline="": old Mac files end their lines with a bare CR

@@ -26,7 +26,8 @@ import pyarrow as pa
 from planner.config import CategoryMap, CoordinateChecks
 from planner.errors import DataError
 from planner.ingest.sources import incident_rows
-from planner.ingest.sources.base import Progress, SourceFrame
+from planner.ingest.sources.base import EmptyFile, Progress, SourceFrame, is_empty
+from planner.ingest.sources.sniff import describe
 
 __all__ = ["read_api_json"]
 
@@ -66,10 +67,14 @@ def read_api_json(
     frame = SourceFrame(kind="police_uk_api", path=str(path))
     batches = _json_batches(path)
 
-    def one(batch: tuple[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    def one(batch: tuple[str, Path]) -> tuple[Part, list[EmptyFile]]:
         label, item = batch
+        empty: list[EmptyFile] = []
         with tempfile.TemporaryDirectory(prefix="planner-api-", dir=_scratch_dir()) as tmp:
-            files = _extract_json(item, Path(tmp)) if _is_tar(item) else _json_files(item)
+            if _is_tar(item):
+                files = _extract_json(item, Path(tmp), empty)
+            else:
+                files = _json_files(item, empty)
             table = _read_json_batch(files, label)
         return incident_rows.canonical(
             source=table.column("source"),
@@ -82,16 +87,28 @@ def read_api_json(
             mapping=categories.api,
             mapping_hint="[police_uk.api] in config/categories.toml",
             checks=checks,
-        )
+        ), empty
 
     parts = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for (label, _), part in zip(batches, pool.map(one, batches), strict=True):
+        for (label, _), (part, empty) in zip(batches, pool.map(one, batches), strict=True):
             if progress:
                 progress(label)
             frame.files.append(label)
+            frame.empty_files.extend(empty)
             parts.append(part)
+    if not any(len(p[2]) for p in parts) and frame.empty_files:
+        first = frame.empty_files[0].name
+        raise DataError(
+            f"{first}: the file is empty (no text at all), and so is every other JSON file of "
+            f"{path} ({len(frame.empty_files)} in all): nothing to read. An empty answer among "
+            "others counts as no data for its ward-month; a source with nothing else has "
+            "nothing to read: download it again, or remove the source from the dataset"
+        )
     return incident_rows.finish(frame, parts, dedupe_ids=True)
+
+
+Part = tuple[pd.DataFrame, pd.DataFrame, pd.Series]
 
 
 def _json_batches(path: Path) -> list[tuple[str, Path]]:
@@ -115,35 +132,49 @@ def _scratch_dir() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
-def _json_files(item: Path) -> list[Path]:
-    return [item] if item.is_file() else sorted(item.rglob("*.json"))
+def _json_files(item: Path, empty: list[EmptyFile]) -> list[Path]:
+    """The JSON files of *item* (a file or folder) with content; empty ones go to *empty*."""
+    files = [item] if item.is_file() else sorted(item.rglob("*.json"))
+    out = []
+    for f in files:
+        with open(f, "rb") as handle:
+            head = handle.read(_HEAD)
+        if is_empty(head) and (len(head) < _HEAD or is_empty(f.read_bytes())):
+            empty.append(EmptyFile.named(str(f)))
+        else:
+            out.append(f)
+    return out
+
+
+_HEAD = 4096
 
 
 def _is_tar(p: Path) -> bool:
     return p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar"))
 
 
-def _extract_json(archive: Path, into: Path) -> list[Path]:
+def _extract_json(archive: Path, into: Path, empty: list[EmptyFile]) -> list[Path]:
     """Stream the archive once and join its members' JSON arrays into one array file.
 
     One file per archive lets DuckDB parse a month in one pass (the per-ward files are
-    small and numerous). Records are labelled with the archive's name.
+    small and numerous). Records are labelled with the archive's name. An empty member (the
+    API's empty answer) goes to *empty*: no data for its ward-month, not an error.
     """
     parts: list[bytes] = []
     member = ""
     try:
-        with open(archive, "rb") as raw, _gunzipped(raw) as stream:
+        with open(archive, "rb") as raw, _gunzipped(raw, archive) as stream:
             with tarfile.open(fileobj=stream, mode="r|*") as tar:
                 for info in tar:
                     if not (info.isfile() and info.name.endswith(".json")):
                         continue
                     member = info.name
                     data = tar.extractfile(info).read().strip()
+                    if not data:
+                        empty.append(EmptyFile.named(f"{archive}:{member}"))
+                        continue
                     if not (data.startswith(b"[") and data.endswith(b"]")):
-                        raise DataError(
-                            f"{archive}:{member}: expected a JSON array of crimes ([...]), "
-                            f"found {data[:40]!r}; re-download the archive"
-                        )
+                        raise DataError(_not_an_array(f"{archive}:{member}", data))
                     if data[1:-1].strip():
                         parts.append(data[1:-1])
             # tarfile stops at what looks like the end of the archive, so a download cut
@@ -152,11 +183,7 @@ def _extract_json(archive: Path, into: Path) -> list[Path]:
             while stream.read(1 << 20):
                 pass
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise DataError(
-            f"{archive}: the archive is truncated or damaged after member {member or '(none)'} "
-            f"({type(exc).__name__}: {exc}); download it again (planner fetch) or re-create "
-            "it, then re-run"
-        ) from None
+        raise DataError(_damaged(archive, member, exc)) from None
     target = into / "records.json"
     with open(target, "wb") as f:
         f.write(b"[")
@@ -168,13 +195,66 @@ def _extract_json(archive: Path, into: Path) -> list[Path]:
     return [target]
 
 
-def _gunzipped(raw: BinaryIO) -> contextlib.AbstractContextManager[BinaryIO]:
-    """A gzip reader over *raw* when it is gzip (by its magic bytes), else *raw* itself."""
-    magic = raw.read(2)
+def _gunzipped(raw: BinaryIO, archive: Path) -> contextlib.AbstractContextManager[BinaryIO]:
+    """A gzip reader over *raw* when it is gzip (by its magic bytes), else *raw* itself.
+
+    Raises :class:`DataError` naming what the file is when it is neither gzip nor tar.
+    """
+    head = raw.read(_HEAD)
     raw.seek(0)
-    if magic == b"\x1f\x8b":
+    if head[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=raw, mode="rb")
-    return contextlib.nullcontext(raw)
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return contextlib.nullcontext(raw)
+    if is_empty(head):
+        raise DataError(
+            f"{archive}: the archive is empty (0 bytes): its download never arrived; download "
+            "it again (planner fetch) or remove it from the folder"
+        )
+    found = describe(head, what="JSON")
+    what = found[0] if found else "neither gzip nor tar data"
+    raise DataError(
+        f"{archive}: expected a .tar.gz archive of police.uk API answers, found {what}; "
+        + (found[1] if found else "download it again (planner fetch) or re-create it")
+    )
+
+
+def _damaged(archive: Path, member: str, exc: BaseException) -> str:
+    """The message for a truncated or corrupt archive: what went wrong and the fix for it."""
+    after = f"after member {member}" if member else "before its first member"
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, EOFError) or "unexpected end" in str(exc).lower():
+        cause = (
+            "it ends early: the file was cut short (an interrupted download or copy)",
+            "download it again (planner fetch) or copy it again",
+        )
+    elif isinstance(exc, zlib.error | gzip.BadGzipFile) or "crc" in str(exc).lower():
+        cause = (
+            "its compressed data are corrupt (a CRC or stream error): the bytes changed after "
+            "it was made",
+            "download it again; if the new copy fails the same way the source copy is damaged: "
+            "re-create the archive from the API answers",
+        )
+    else:
+        cause = (
+            "its tar structure is damaged",
+            "download it again (planner fetch) or re-create it, then re-run",
+        )
+    return (
+        f"{archive}: the archive is truncated or damaged {after} ({text}): {cause[0]}; {cause[1]}"
+    )
+
+
+def _not_an_array(where: str, data: bytes) -> str:
+    """The message for a member or file that is not a JSON array of crimes."""
+    found = describe(data, what="JSON")
+    if found:
+        return f"{where}: expected a JSON array of crimes ([...]), found {found[0]}; {found[1]}"
+    return (
+        f"{where}: expected a JSON array of crimes ([...]), found {data[:40]!r}; the API "
+        "answered with something else (an error message?): query that month and area again, "
+        "or remove the file"
+    )
 
 
 def _read_json_batch(files: list[Path], label: str) -> pa.Table:
@@ -193,6 +273,14 @@ def _read_json_batch(files: list[Path], label: str) -> pa.Table:
     try:
         table = con.sql(query).to_arrow_table()
     except (duckdb.Error, UnicodeDecodeError) as exc:  # DuckDB can cut a message mid-character
+        for f in files:  # name what the culprit is, where its bytes say so
+            with open(f, "rb") as handle:
+                head = handle.read(_HEAD)
+            found = describe(head, what="JSON")
+            if found:
+                raise DataError(
+                    f"{f}: expected a JSON array of police.uk crimes, found {found[0]}; {found[1]}"
+                ) from None
         raise DataError(
             f"{label}: a file is not a JSON array of police.uk crimes ({exc}). Expected "
             '[{"id": ..., "month": "YYYY-MM", "category": ..., "location": '
