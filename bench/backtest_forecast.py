@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         f"({monthly.columns[0]}..{monthly.columns[-1]}), {args.weights} weights, "
         f"loaded in {time.perf_counter() - started:.1f} s"
     )
-    origins = default_origins(monthly, **{**options, "n_origins": None})
+    origin_options = {k: v for k, v in options.items() if k != "mean_years"}
+    origins = default_origins(monthly, **{**origin_options, "n_origins": None})
     reported = origins[-options.get("n_origins", 8) :]
     chosen = origins[: len(origins) - len(reported)] if args.select else reported
     print(f"origins ({'selection' if args.select else 'reported'}): {', '.join(chosen)}")
@@ -95,10 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     tables = []
     for name, est in variants.items():
         started = time.perf_counter()
-        table = backtest(monthly, origins=chosen, horizon=options["horizon"], estimator=est)
+        table = backtest(
+            monthly,
+            origins=chosen,
+            horizon=options["horizon"],
+            estimator=est,
+            mean_years=options["mean_years"],
+        )
         seconds = time.perf_counter() - started
         tables.append(table.assign(variant=name, weights=args.weights))
-        _report(name, est, table, verdict(table), seconds)
+        _report(name, est, table, verdict(table, config.forecast), seconds)
     if not args.select:
         started = time.perf_counter()
         full = estimator.fit(monthly)

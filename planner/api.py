@@ -49,19 +49,25 @@ from planner.plan.evidence import Evidence, borough_evidence
 from planner.plan.overrides import Override, apply_overrides, fitting_overrides
 from planner.plan.priorities import BoroughPriorities
 from planner.plan.priorities import borough_priorities as _borough_view
+from planner.plan.yardsticks import Yardsticks
+from planner.plan.yardsticks import confidence_panel as _confidence_panel
+from planner.plan.yardsticks import yardsticks as _yardsticks
 from planner.register.access import LOCAL_PLANNER, User
 from planner.register.store import PlanRegister
-from planner.results import PlanResult, RunManifest
+from planner.results import PlanResult, RunManifest, jsonable
 from planner.scenario import Scenario
 
 __all__ = [
     "Comparison",
+    "ConfidencePanel",
     "SavedPlan",
     "absent_reasons",
     "borough_names",
     "borough_pack",
     "borough_priorities",
     "compare",
+    "compare_modes",
+    "confidence_panel",
     "evidence",
     "export_plan",
     "load_plan",
@@ -73,6 +79,8 @@ __all__ = [
     "window_ends",
     "write_borough_pack",
     "write_scores",
+    "write_staffing_template",
+    "yardsticks",
 ]
 
 log = logging.getLogger(__name__)
@@ -146,6 +154,8 @@ def absent_reasons(inputs: NeedInputs) -> dict[str, str]:
             reasons[comp] = "not in this data" + (
                 " (the Met publishes none at ward level)" if met else ""
             )
+        elif comp == "forecast" and inputs.verdict is not None and not inputs.verdict.beats_all:
+            reasons[comp] = f"not used: the backtest's model {inputs.verdict.summary}"
         elif comp == "forecast":
             reasons[comp] = inputs.forecast_note or "not available"
         elif comp == "trend":
@@ -190,6 +200,7 @@ def plan(
     """
     need = score(inputs, scenario, with_sensitivity=with_sensitivity)
     scores = need.scores
+    _check_staffing(scenario, scores.index)
     allocation = allocate_wards(
         scores["need_score"],
         scores[s.BOROUGH_CODE],
@@ -207,6 +218,19 @@ def plan(
         allocation = apply_overrides(allocation, overrides)
     manifest = RunManifest.build(need, scenario, allocation=allocation)
     return PlanResult(need, allocation, scenario, manifest, skipped)
+
+
+def _check_staffing(scenario: Scenario, codes: pd.Index) -> None:
+    """Warn about current-staffing rows for wards that are not in this plan."""
+    unknown = sorted({t.ward_code for t in scenario.current} - set(codes))
+    if unknown:
+        warnings.warn(
+            f"current staffing lists {len(unknown)} ward(s) that are not scored in this "
+            f"dataset, left out: {', '.join(unknown[:10])}; a file made for another ward "
+            "vintage needs the codes of this one (`planner plan --current-template FILE`)",
+            PlannerWarning,
+            stacklevel=3,
+        )
 
 
 def _recorded(register: PlanRegister) -> list[tuple[int, Override]]:
@@ -246,13 +270,212 @@ def compare(
     return Comparison(first, second, wards, boroughs)
 
 
+def compare_modes(
+    inputs: NeedInputs, scenario: Scenario, config: PlannerConfig, *, progress: Progress = None
+) -> dict[str, Any]:
+    """The results ``planner plan --compare`` writes (README "Results"), JSON-ready.
+
+    Each allocation mode of :data:`planner.plan.distribution.MODES` at each pool of
+    :data:`~planner.plan.distribution.COMPARED_POOLS`: extras to the top 10 and the bottom
+    half, wards getting 0/1/2/3+, cross-borough inversions and rounding. For *scenario* itself:
+    the equity against outside yardsticks by borough and IMD decile, the worst inversions,
+    the wards with trend credit, the special wards, and every borough's proposed priorities.
+    """
+    from planner.plan.distribution import COMPARED_POOLS, MODES, distribution
+
+    names = inputs.wards[s.WARD_NAME]
+    modes = []
+    for mode in MODES:
+        pools = {}
+        for pool in COMPARED_POOLS:
+            if progress:
+                progress(f"{mode.name} at {pool}")
+            result = plan(inputs, scenario.changed(pool=pool, **mode.changes))
+            eq = result.allocation.equity
+            pools[str(pool)] = {
+                **distribution(result.allocation.wards),
+                "inversions_cross_borough": eq["inversions_cross_borough"],
+                "rounding_officers_moved": eq.get("rounding_officers_moved"),
+            }
+        modes.append({"name": mode.name, "description": mode.description, "pools": pools})
+    chosen = plan(inputs, scenario)
+    sticks = yardsticks(chosen, config)
+    eq = chosen.allocation.equity
+    worst = [
+        {
+            **pair,
+            "more_need_name": names.get(pair["more_need"]),
+            "less_need_name": names.get(pair["less_need"]),
+        }
+        for pair in eq["worst_inversions"]
+    ]
+    feats = inputs.features[scenario.need.harm_index]
+    credited = feats[feats["trend_rise"] > 0] if "trend_rise" in feats else feats.iloc[:0]
+    table = chosen.ward_table()
+    results: dict[str, Any] = jsonable(
+        {
+            "made_by": "planner plan --compare",
+            "dataset": inputs.dataset,
+            "window_start": inputs.window.start,
+            "window_end": inputs.window.end,
+            "scenario": scenario.to_dict(),
+            "modes": modes,
+            "equity": {
+                "pool": scenario.pool,
+                "boroughs": sticks.boroughs.reset_index().to_dict("records"),
+                "deciles": (
+                    sticks.deciles.reset_index().to_dict("records")
+                    if sticks.deciles is not None
+                    else None
+                ),
+                "notes": sticks.notes,
+                "summary": sticks.summary(),
+                "rounding_officers_moved": eq.get("rounding_officers_moved"),
+                "inversions_cross_borough": eq["inversions_cross_borough"],
+                "inversions_within_borough": eq["inversions_within_borough"],
+                "worst_inversions": worst,
+            },
+            "trend": {
+                "wards_scored": len(feats),
+                "wards_with_credit": len(credited),
+                "wards": [
+                    {
+                        "ward_code": code,
+                        "ward_name": names.get(code),
+                        "borough_name": inputs.wards[s.BOROUGH_NAME].get(code),
+                        "q": row["trend_q"],
+                        "text": row["trend_text"],
+                    }
+                    for code, row in credited.sort_values("trend_q").iterrows()
+                ],
+            },
+            "special": [
+                {
+                    "code": w.code,
+                    "name": w.name,
+                    "reason": w.reason,
+                    "extra": int(table[s.EXTRA].get(w.code, 0)) if w.code in table.index else None,
+                }
+                for w in scenario.allocation.special
+            ],
+            "priorities": _all_priorities(inputs, config),
+        }
+    )
+    return results
+
+
+def _all_priorities(inputs: NeedInputs, config: PlannerConfig) -> list[dict[str, Any]]:
+    """Every borough's proposed priorities with their harm share and margin."""
+    london = evidence(inputs, config)
+    out = []
+    for code, name in borough_names(inputs).items():
+        view = borough_priorities(inputs, config, code, london=london)
+        proposed = view.proposed
+        columns = ("candidate", "harm_share", "scored_rate_ratio", "score", "next_candidate",
+                   "margin", "near_tie")  # fmt: skip
+        keep = [c for c in columns if c in proposed]
+        out.append(
+            {
+                "borough_code": code,
+                "borough_name": name,
+                "proposed": proposed[keep].to_dict("records"),
+            }
+        )
+    return out
+
+
+# --- outside yardsticks ---------------------------------------------------------------------
+
+
+def yardsticks(result: PlanResult, config: PlannerConfig) -> Yardsticks:
+    """The plan's extra officers beside harm, residents, ASB, deprivation and confidence.
+
+    By borough and by IMD 2019 decile (:mod:`planner.plan.yardsticks`); a yardstick the data
+    lacks reads "no data" with the reason in ``notes``.
+    """
+    inputs = result.inputs
+    feats = inputs.features[result.need.settings.harm_index]
+    confidence = inputs.confidence
+    return _yardsticks(
+        result.ward_table(),
+        pool=result.allocation.pool,
+        harm=feats["harm"],
+        residents=inputs.population,
+        asb=feats["asb"] if inputs.asb_present and "asb" in feats else None,
+        asb_boroughs=asb_boroughs(inputs),
+        deciles=inputs.deciles.residents if inputs.deciles is not None else None,
+        deciles_note=inputs.deciles.note if inputs.deciles is not None else "",
+        confidence=confidence.table if confidence is not None else None,
+        confidence_note=confidence.note if confidence is not None else "",
+        settings=config.yardsticks.confidence,
+        as_of=survey_as_of(inputs),
+    )
+
+
+def confidence_panel(inputs: NeedInputs, config: PlannerConfig, borough: str) -> ConfidencePanel:
+    """A borough's latest PAS measures against the MPS figure, with their trend and date."""
+    code = config.borough_code(borough) or borough
+    confidence = inputs.confidence
+    if confidence is None or confidence.table is None:
+        why = confidence.note if confidence is not None else "no PAS data"
+        return ConfidencePanel(code, None, why)
+    table = _confidence_panel(
+        confidence.table, code, config.yardsticks.confidence, as_of=survey_as_of(inputs)
+    )
+    dates = table["date"].dropna()
+    note = ""
+    if len(dates):
+        age = (pd.Period(inputs.window.end, "M") - pd.Period(dates.max(), "M")).n
+        if age > 12:
+            note = (
+                f"the latest survey in the data is {dates.max():%B %Y}, {age} months before the "
+                f"window's end ({inputs.window.end}): refresh pas/ with `planner fetch`"
+            )
+    return ConfidencePanel(code, table, note)
+
+
+@dataclass(frozen=True)
+class ConfidencePanel:
+    """:func:`confidence_panel`: the borough's PAS table (None without data) and a note."""
+
+    borough_code: str
+    table: pd.DataFrame | None
+    note: str = ""
+
+
+def survey_as_of(inputs: NeedInputs) -> pd.Timestamp:
+    """The last day of the scoring window: surveys after it are not used."""
+    return pd.Period(inputs.window.end, "M").end_time.normalize()
+
+
+def asb_boroughs(inputs: NeedInputs) -> frozenset[str] | None:
+    """Boroughs whose wards the ASB data covers (None: all of them, or no ASB data)."""
+    return None
+
+
 # --- priorities ------------------------------------------------------------------------------
 
 
 def evidence(inputs: NeedInputs, config: PlannerConfig) -> tuple[Evidence, Basket]:
-    """The priority evidence and the high-harm basket of every borough (compute once)."""
-    settings = config.priorities
-    return borough_evidence(inputs, settings=settings), high_harm_basket(inputs, settings=settings)
+    """The priority evidence and the high-harm basket of every borough (compute once).
+
+    Special wards (``config.allocation.special``) are left out unless
+    ``in_priority_evidence``; central boroughs' rates use the workplace file of
+    ``config.priorities.footfall`` (resident rates everywhere, with a note, when it is missing).
+
+    Raises
+    ------
+    DataError
+        The data do not cover the window (and, where they cover 24 months or more, the 12
+        months before it): the message names the window ends to choose from.
+    """
+    from planner.ingest.sources.workplace import workplace_for
+
+    settings, special = config.priorities, config.allocation.special
+    found = borough_evidence(
+        inputs, settings=settings, special=special, workplace=workplace_for(config)
+    )
+    return found, high_harm_basket(inputs, settings=settings, special=special)
 
 
 def borough_priorities(
@@ -262,7 +485,12 @@ def borough_priorities(
     *,
     london: tuple[Evidence, Basket] | None = None,
 ) -> BoroughPriorities:
-    """One borough's evidence, proposed priorities and basket (*london*: :func:`evidence`)."""
+    """One borough's evidence, proposed priorities and basket (*london*: :func:`evidence`).
+
+    ``proposed`` holds up to ``n_priorities`` candidates (fewer where fewer carry the minimum
+    harm share: ``shortfall`` says why), with ``near_tie`` in words where the next candidate is
+    within the margin; columns :data:`planner.plan.priorities.PROPOSAL_COLUMNS`.
+    """
     ev, basket = london if london is not None else evidence(inputs, config)
     return _borough_view(inputs, borough, config=config, evidence=ev, basket=basket)
 
@@ -303,9 +531,23 @@ def export_plan(
         out,
         manifest=result.manifest,
         scores=result.need.scores,
+        current=result.scenario.current_table(),
         formats=formats,
         stem=stem,
     )
+
+
+def write_staffing_template(inputs: NeedInputs, scenario: Scenario, out: str | Path) -> Path:
+    """Write the current-staffing file to fill in: every ward with the baseline team (CSV)."""
+    from planner.outputs.export import write_csv
+    from planner.plan.staffing import staffing_template
+
+    table = staffing_template(
+        inputs.wards,
+        dwo=scenario.allocation.baseline_dwo,
+        pcso=scenario.allocation.baseline_pcso,
+    )
+    return write_csv(table, Path(out), index=False)
 
 
 def borough_pack(
@@ -319,7 +561,9 @@ def borough_pack(
     from planner.outputs.pack import borough_pack_html
 
     view = _pack_priorities(result, config, borough, london)
-    return borough_pack_html(result, borough, config=config, priorities=view)
+    return borough_pack_html(
+        result, borough, config=config, priorities=view, **_pack_extras(result, config, borough)
+    )
 
 
 def write_borough_pack(
@@ -334,7 +578,15 @@ def write_borough_pack(
     from planner.outputs.pack import write_borough_pack as write
 
     view = _pack_priorities(result, config, borough, None)
-    return write(result, borough, out, config=config, priorities=view, pdf=pdf)
+    extras = _pack_extras(result, config, borough)
+    return write(result, borough, out, config=config, priorities=view, pdf=pdf, **extras)
+
+
+def _pack_extras(result: PlanResult, config: PlannerConfig, borough: str) -> dict[str, Any]:
+    """The pack's public-confidence panel and outside yardsticks."""
+    panel = confidence_panel(result.inputs, config, borough)
+    confidence = panel.table if panel.table is not None else panel.note
+    return {"confidence": confidence, "yardsticks": yardsticks(result, config)}
 
 
 def _pack_priorities(

@@ -10,8 +10,9 @@ benchmark scripts). Nobody types a figure into the README.
 - ``python -m planner.docs`` rewrites the README's generated sections;
 - ``python -m planner.docs --check`` exits 1 (showing the difference) when they differ from
   their files; the test suite runs this;
-- ``python -m planner.docs --collect --data ../shared/data`` re-measures the join check and
-  the sensitivity on the real data and writes ``docs/results/``.
+- ``python -m planner.docs --collect --data ../shared/data`` re-measures the join check,
+  the sensitivity and the plan results (``planner plan --compare``) on the real data and
+  writes ``docs/results/``.
 """
 
 from __future__ import annotations
@@ -95,33 +96,45 @@ def _wrap(text: str) -> str:
     return textwrap.fill(text, width=96, break_on_hyphens=False) + "\n"
 
 
-_METHOD_NAMES = {"model": "model", "last12": "last 12 months", "seasonal_naive": "seasonal naive"}
+_METHOD_NAMES = {
+    "model": "model",
+    "last12": "last 12 months",
+    "seasonal_naive": "seasonal naive",
+    "london_mean": "London-anchored mean",
+}
 
 
 def _backtest(table: pd.DataFrame) -> str:
-    mean = table[(table["origin"] == "all") & (table["variant"] == "config")]
+    from planner.config import load_config
+    from planner.model.backtest import METHODS, verdict
+
+    runs = table[table["variant"] == "config"]
+    mean = runs[runs["origin"] == "all"]
     lines = [
-        "| method | WAPE, monthly | WAPE, 12-month ward totals | bias |",
-        "|---|---:|---:|---:|",
+        "| method | WAPE, monthly | WAPE, 12-month ward totals | bias "
+        "| correlation with the last 12 months' harm |",
+        "|---|---:|---:|---:|---:|",
     ]
     for row in mean.itertuples():
         name = _METHOD_NAMES.get(row.method, row.method)
+        corr = getattr(row, "corr_harm", float("nan"))
+        corr_text = f"{corr:.3f}" if pd.notna(corr) else "–"
         lines.append(
-            f"| {name} | {row.wape:.1%} | {row.wape_total:.1%} | {row.bias:+.1%} |".replace(
-                "%", " %"
-            )
+            f"| {name} | {row.wape:.1%} | {row.wape_total:.1%} | {row.bias:+.1%} | "
+            f"{corr_text} |".replace("%", " %")
         )
-    origins = table[(table["origin"] != "all") & (table["variant"] == "config")]
-    wide = origins.pivot(index="origin", columns="method", values="wape_total")
-    others = [c for c in wide.columns if c != "model"]
-    won = int((wide["model"] < wide[others].min(axis=1)).sum())
+    origins = runs[runs["origin"] != "all"]
     weights = mean["weights"].iloc[0] if "weights" in mean else ""
-    lines.append("")
-    lines.append(
-        f"Weights: {weights}; {len(wide)} origins ({wide.index.min()} to {wide.index.max()}); "
-        f"the model beat every baseline at {won} of them."
-    )
-    return "\n".join(lines) + "\n"
+    if set(METHODS) <= set(origins["method"]):
+        found = verdict(runs, load_config(REPO / "config").forecast)
+        body = f"Weights: {weights}. {found.explanation}"
+    else:
+        body = f"Weights: {weights}; {origins['origin'].nunique()} origins. " + (
+            "This file predates the London-anchored mean baseline, so the verdict of "
+            "config/forecast.toml cannot be applied to it: run `python bench/backtest_forecast.py "
+            "--weights subcategory` again."
+        )
+    return "\n".join(lines) + "\n\n" + _wrap(body)
 
 
 def _benchmarks(files: dict[str, Any]) -> str:
@@ -153,6 +166,216 @@ def _benchmarks(files: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _deployment(load: dict[str, Any], register: dict[str, Any]) -> str:
+    run = max(load["runs"], key=lambda r: r["sessions"])
+    before, peak, n = run["server_rss_before_mib"], run["server_rss_peak_mib"], run["sessions"]
+    pg, lite = register["postgresql"], register["sqlite"]
+    version = str(register.get("postgresql_version", "")).split(" ")[0]
+    lines = [
+        "| measured | figure | from |",
+        "|---|---|---|",
+        f"| one app process, one session open (the prepared data cached) | {before:,} MiB "
+        "| `bench/load_sessions.py` |",
+        f"| the same process with {n} sessions at once | peak {peak:,} MiB: about "
+        f"{(peak - before) / n:.1f} MiB per extra session | `bench/load_sessions.py` |",
+        f"| time for each of those {n} sessions to show its own plan, 2 cores | median "
+        f"{run['session_s_median']:.0f} s, slowest {run['session_s_max']:.0f} s, "
+        f"{run['sessions_with_errors']} with errors | `bench/load_sessions.py` |",
+        f"| plan register, {register['writers']} writers at once ({register['processes']} "
+        f"processes x {register['threads_per_process']} threads, {register['writes']} writes), "
+        f"PostgreSQL {version} | {pg['median_s']:.2f} s median, {pg['writes_per_s']:,} writes/s, "
+        f"{pg['errors']} errors | `bench/bench_register.py` |",
+        f"| the same on an SQLite file | {lite['median_s']:.2f} s median, "
+        f"{lite['writes_per_s']:,} writes/s, {lite['errors']} errors | `bench/bench_register.py` |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "no data" if value is None else f"{100 * value:.{digits}f}"
+
+
+def _modes(results: dict[str, Any]) -> str:
+    lines = [
+        f"`planner plan --compare` on `{results['dataset']}` (window {results['window_start']} "
+        f"to {results['window_end']}), method and borough floor as configured. Extras to the "
+        "10 wards in most need and to the half in least need; wards getting 0, 1, 2, 3+ "
+        "extras; pairs of wards in different boroughs where the one in more need gets fewer.",
+        "",
+        "| mode | pool | top 10 | bottom half | 0 | 1 | 2 | 3+ | most in a ward | inversions |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for mode in results["modes"]:
+        for pool, d in mode["pools"].items():
+            lines.append(
+                f"| {mode['description']} | {int(pool):,} | {d['top10']} | {d['bottom_half']} "
+                f"| {d['wards_0']} | {d['wards_1']} | {d['wards_2']} | {d['wards_3_plus']} "
+                f"| {d['max']} | {d['inversions_cross_borough']:,} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _equity(results: dict[str, Any]) -> str:
+    eq = results["equity"]
+    lines = [
+        f"The configured scenario at {eq['pool']} extra officers: each borough's share of the "
+        "extras beside its share of crime harm, of residents (Census 2021) and of ASB, and "
+        'its latest Public Attitude Survey standing ("Good Job" local against the MPS, '
+        "5-point band).",
+        "",
+        "| borough | extras | extras % | harm % | residents % | ASB % | confidence |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    rows = sorted(eq["boroughs"], key=lambda r: -r["extra"])
+    for r in rows:
+        lines.append(
+            f"| {r['borough_name']} | {r['extra']:.0f} | {_pct(r['share_extra'])} "
+            f"| {_pct(r['share_harm'])} | {_pct(r['share_residents'])} "
+            f"| {_pct(r['share_asb'])} | {r.get('confidence_status', 'no data')} |"
+        )
+    if eq["deciles"]:
+        lines += [
+            "",
+            "By IMD 2019 decile of the residents' small areas (1 = most deprived tenth of "
+            "England), each ward's figures split by where its residents live:",
+            "",
+            "| decile | " + " | ".join(str(d["imd_decile"]) for d in eq["deciles"]) + " |",
+            "|---|" + "---:|" * len(eq["deciles"]),
+        ]
+        for key, name in (
+            ("share_residents", "residents %"),
+            ("share_extra", "extras %"),
+            ("share_harm", "harm %"),
+            ("share_asb", "ASB %"),
+        ):
+            lines.append(f"| {name} | " + " | ".join(_pct(d[key]) for d in eq["deciles"]) + " |")
+    worst = eq["worst_inversions"]
+    lines += [
+        "",
+        f"Whole-officer rounding places {eq['rounding_officers_moved']:.0f} officers away from "
+        "the policy's unrounded allocation. Inversions (a ward with more need getting fewer "
+        f"extras): {eq['inversions_cross_borough']:,} across boroughs, "
+        f"{eq['inversions_within_borough']:,} within.",
+    ]
+    if worst:
+        w = worst[0]
+        lines[-1] += (
+            f" The worst: {w['more_need_name']} (need {w['more_need_need']:.2f}) gets "
+            f"{w['more_need_extra']}, {w['less_need_name']} ({w['less_need_need']:.2f}) gets "
+            f"{w['less_need_extra']}."
+        )
+    lines += [""] + [f"Note: {n}." for n in eq["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _trend(results: dict[str, Any]) -> str:
+    t = results["trend"]
+    lines = [
+        f"{t['wards_with_credit']} of {t['wards_scored']} scored wards have a clear rise in "
+        "harm (weighted-Poisson test, Benjamini-Hochberg false discovery rate 5 %) and get "
+        "trend credit:",
+        "",
+        "| ward | borough | q | what drives it |",
+        "|---|---|---:|---|",
+    ]
+    lines += [
+        f"| {w['ward_name']} | {w['borough_name']} | {w['q']:.4f} | {w['text']} |"
+        for w in t["wards"]
+    ]
+    for w in results["special"]:
+        lines += [
+            "",
+            f"Special ward: {w['name']} ({w['code']}), {w['extra']} extras: {w['reason']}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _priorities(results: dict[str, Any]) -> str:
+    lines = [
+        "Every borough's proposed local priorities: the candidate's share of the borough's "
+        "crime harm, and how far its score is ahead of the next candidate (margin = 1 − next "
+        "score ÷ score; a near-tie is flagged when the next candidate is not proposed and the "
+        "margin is under the configured one):",
+        "",
+        "| borough | first | second | next candidate |",
+        "|---|---|---|---|",
+    ]
+    for b in results["priorities"]:
+        items = [
+            f"{p['candidate']} ({_pct(p.get('harm_share'), 0)} % of harm, "
+            + (
+                "no other candidate"
+                if p.get("margin") is None
+                else f"{_pct(p['margin'], 0)} % ahead"
+            )
+            + f"{', near-tie' if p.get('near_tie') else ''})"
+            for p in b["proposed"]
+        ]
+        items += ["none qualifies"] * (2 - len(items))
+        following = b["proposed"][-1].get("next_candidate") if b["proposed"] else None
+        lines.append(f"| {b['borough_name']} | {items[0]} | {items[1]} | {following or '–'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _editions(data: dict[str, Any]) -> str:
+    first, last = data["months"]
+    lines = [
+        _wrap(
+            f"Edition stability, on `{data['file']}` ({first} to {last}, {data['wards']} "
+            "wards): a copy re-labelled as older editions publish it (stalking and harassment "
+            "merged into violence without injury, residential-burglary labels renamed) "
+            "against the original. Detected in the copy: " + "; ".join(data["detected"]) + "."
+        ).rstrip(),
+        "",
+        "| harm index | London harm, copy ÷ original | ward Spearman | wards within 5 % "
+        "| wards off by over 10 % |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    rows = [(k.upper(), v) for k, v in data["indices"].items()]
+    rows.append((f"{data['before']['index'].upper()}, before this fix", data["before"]))
+    lines += [
+        f"| {name} | {v['ratio']:.4f} | {v['spearman']:.4f} "
+        f"| {_pct(v['share_of_wards_within_5pc'])} % "
+        f"| {_pct(v['share_of_wards_off_by_over_10pc'])} % |"
+        for name, v in rows
+    ]
+    lines += ["", f"Before: {data['before']['what']}."]
+    return "\n".join(lines) + "\n"
+
+
+def _crosswalk(data: dict[str, Any]) -> str:
+    lines = [
+        _wrap(
+            f"Ward-vintage crosswalk, measured on `{data['points_dataset']}` "
+            f"({data['records']:,} records): the points joined to their own wards, counted "
+            f"by ward and re-based onto the `{data['target_dataset']}` wards, against the "
+            f"same points joined to those wards directly ({data['wards_compared']} wards "
+            "compared; ward error = |re-based − direct| ÷ direct):"
+        ).rstrip(),
+        "",
+        "| method | Pearson r | median ward error | 90th-percentile ward error |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {name} | {m['pearson_r']:.4f} | {_pct(m['median_ward_error'])} % "
+        f"| {_pct(m['p90_ward_error'])} % |"
+        for name, m in data["methods"].items()
+    ]
+    moved = next((m["movement"] for m in data["methods"].values() if "movement" in m), None)
+    if moved:
+        lines += [
+            "",
+            _wrap(
+                f"Records moved between wards by the dasymetric re-basing: "
+                f"{moved['records_moved']:,} of {moved['records']:,} "
+                f"({_pct(moved['share_moved'])} %); the median ward's moved share is "
+                f"{_pct(moved['median_ward_moved_share'])} %, so its expected error is "
+                f"{_pct(moved['expected_median_ward_error'])} % ({moved['expected_error_basis']})."
+            ).rstrip(),
+        ]
+    return "\n".join(lines) + "\n"
+
+
 SECTIONS: dict[str, tuple[Sequence[Path], Callable[..., str]]] = {
     "join-check": ((RESULTS / "join_check.json",), _join_check),
     "sensitivity": ((RESULTS / "score_manifest.json",), _sensitivity),
@@ -163,6 +386,13 @@ SECTIONS: dict[str, tuple[Sequence[Path], Callable[..., str]]] = {
             dict(zip(("ingest", "rescore", "app", "load"), parts, strict=True))
         ),
     ),
+    "deployment": ((BENCH / "load.json", BENCH / "register.json"), _deployment),
+    "results-modes": ((RESULTS / "plan_results.json",), _modes),
+    "results-equity": ((RESULTS / "plan_results.json",), _equity),
+    "results-trend": ((RESULTS / "plan_results.json",), _trend),
+    "results-priorities": ((RESULTS / "plan_results.json",), _priorities),
+    "editions": ((RESULTS / "editions.json",), _editions),
+    "crosswalk": ((RESULTS / "crosswalk.json",), _crosswalk),
 }
 """Section name -> (the files it is made from, how)."""
 
@@ -185,7 +415,8 @@ def render_readme(text: str) -> str:
 
 
 def collect(data_dir: Path) -> list[Path]:
-    """Measure the join check and the need index's sensitivity on *data_dir*'s real data."""
+    """Measure the join check, the need index's sensitivity and the plan results (what
+    ``planner plan --compare`` writes) on *data_dir*'s real data."""
     from planner import api
     from planner.config import load_config
     from planner.ingest import ingest
@@ -201,7 +432,8 @@ def collect(data_dir: Path) -> list[Path]:
     written = [RESULTS / "join_check.json"]
     written[0].write_text(json.dumps(check, indent=1) + "\n", encoding="utf-8")
     scenario = Scenario.from_config(config)
-    result = api.score(api.prepare(config, scenario), scenario)
+    inputs = api.prepare(config, scenario)
+    result = api.score(inputs, scenario)
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -211,6 +443,12 @@ def collect(data_dir: Path) -> list[Path]:
         manifest.pop(volatile, None)
     written.append(RESULTS / "score_manifest.json")
     written[1].write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    results = api.compare_modes(inputs, scenario, config)  # what `planner plan --compare` writes
+    written.append(RESULTS / "plan_results.json")
+    written[2].write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    from planner.ingest.checks import write_data_results  # editions and the crosswalk
+
+    written += write_data_results(config, RESULTS)
     return written
 
 

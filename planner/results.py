@@ -155,7 +155,8 @@ class PlanResult:
 
     def ward_table(self) -> pd.DataFrame:
         """One row per allocated ward: names, need score and ranks, then the allocation."""
-        return ward_table(self.allocation, self.inputs.wards, self.need.scores)
+        current = self.scenario.current_table()
+        return ward_table(self.allocation, self.inputs.wards, self.need.scores, current)
 
     def borough_table(self) -> pd.DataFrame:
         """One row per borough, ``borough_name`` first."""

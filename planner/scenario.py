@@ -150,6 +150,13 @@ class Scenario(Checked):
         )
         return dataclasses.replace(self.allocation, current_extra=extra)
 
+    def current_table(self) -> pd.DataFrame | None:
+        """Each ward's team now (``dwo``, ``pcso``) by ward code; None when not given."""
+        if not self.current:
+            return None
+        rows = [(t.ward_code, t.dwo, t.pcso) for t in self.current]
+        return pd.DataFrame(rows, columns=["ward_code", "dwo", "pcso"]).set_index("ward_code")
+
     # -- one shape in the register and the manifests --
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,9 +167,11 @@ class Scenario(Checked):
             if f.metadata.get("config", True)
         }
         alloc["excluded"] = sorted(self.allocation.excluded)
+        alloc["special"] = [dataclasses.asdict(w) for w in self.allocation.special]
         need = dataclasses.asdict(self.need)
         need["weights"] = dict(self.need.weights)
         need["exclude_boroughs"] = list(self.need.exclude_boroughs)
+        need["trend"]["exclude"] = list(self.need.trend.exclude)
         return {
             "dataset": self.dataset,
             "window_end": self.window_end,

@@ -35,6 +35,9 @@ INCIDENT_COLUMNS: Final = (INCIDENT_ID, MONTH, CATEGORY, SUBCATEGORY, X, Y, SOUR
 # --- ward_counts: the canonical table ------------------------------------
 COUNT: Final = "count"
 WARD_COUNTS_COLUMNS: Final = (WARD_CODE, MONTH, CATEGORY, SUBCATEGORY, COUNT)
+# A reader's counts also say which rows came through a fallback mapping (an unlisted Met minor
+# taking its major's category): reported on their own line, dropped from ward_counts.
+FALLBACK: Final = "fallback"
 
 # Extra measures kept beside ward_counts (e.g. the Met dashboard's high-harm series).
 MEASURE: Final = "measure"
@@ -58,6 +61,7 @@ REASON_OUTSIDE_MONTHS: Final = "month_outside_selected_range"
 REASON_EXCLUDED_CATEGORY: Final = (
     "category_excluded_by_config"  # e.g. fraud: not a police.uk category
 )
+REASON_NOT_TAKEN: Final = "category_not_taken_from_source"  # a source's categories / exclude
 REJECT_REASONS: Final = (
     REASON_NO_COORDINATES,
     REASON_OUTSIDE_GB,
@@ -69,6 +73,7 @@ REJECT_REASONS: Final = (
     REASON_UNKNOWN_WARD,
     REASON_OUTSIDE_MONTHS,
     REASON_EXCLUDED_CATEGORY,
+    REASON_NOT_TAKEN,
 )
 
 # How a point reached its ward (spatial join).
@@ -95,6 +100,22 @@ CATEGORIES: Final = (
 )
 CRIME_CATEGORIES: Final = tuple(c for c in CATEGORIES if c != ASB)  # ASB is never crime
 
+# Met subcategories whose editions differ: older editions publish stalking and harassment inside
+# violence without injury; such a file's violence without injury becomes the merged subcategory.
+SUB_VIOLENCE_WITHOUT_INJURY: Final = "violence without injury"
+SUB_STALKING_HARASSMENT: Final = "stalking and harassment"
+SUB_VIOLENCE_WITHOUT_INJURY_MERGED: Final = "violence without injury incl. stalking and harassment"
+
+# --- coverage: which ward-months a source has data for (beside ward_counts) ----------------
+PART: Final = "part"  # what a source supplies: PART_CRIME, PART_ASB or PART_MEASURES
+PART_CRIME: Final = "crime"
+PART_ASB: Final = "asb"
+PART_MEASURES: Final = "measures"
+STATUS: Final = "status"
+STATUS_DATA: Final = "data"
+STATUS_NO_DATA: Final = "no data"
+COVERAGE_COLUMNS: Final = (WARD_CODE, MONTH, SOURCE, PART, STATUS)
+
 # --- need scores (planner.model.scoring) ----------------------------------------------
 NEED_SCORE: Final = "need_score"
 RANK_LONDON: Final = "rank_london"
@@ -115,6 +136,10 @@ OFFICER_SHARE: Final = "officer_share"
 SHARE_GAP: Final = "share_gap"
 TARGET_RATIO: Final = "target_ratio"
 OUTSIDE_QUOTA: Final = "outside_quota"
+POLICY_QUOTA: Final = "policy_quota"  # the policy's unrounded extras (rounding = extra - it)
+ROUNDING: Final = "rounding"
+CURRENT_DWO: Final = "current_dwo"  # the current team, from a current-staffing file
+CURRENT_PCSO: Final = "current_pcso"
 CURRENT_EXTRA: Final = "current_extra"
 CHANGE: Final = "change"
 N_WARDS: Final = "n_wards"

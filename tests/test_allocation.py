@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from fractions import Fraction
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.config import AllocationSettings, PlannerConfig, load_config
+from planner.config import POLICIES, AllocationSettings, PlannerConfig, SpecialWard, load_config
 from planner.errors import ConfigError, DataError, InfeasibleAllocationError
 from planner.plan.allocation import (
     allocate_wards,
@@ -23,7 +24,7 @@ from planner.plan.apportion import (
     DIVISOR_METHODS,
     METHODS,
     apportion,
-    apportion_two_stage,
+    apportion_with_floors,
     borough_floors,
     damping_bounds,
     outside_quota,
@@ -352,7 +353,11 @@ def test_adapter_floors_met_and_row_order_changes_nothing(problem, data):
 @pytest.mark.parametrize("method", DIVISORS, ids=DIVISORS)
 @HYPOTHESIS
 @given(p=problems(extra_pool=0), data=st.data())
-def test_two_stage_house_monotone_with_fixed_floors(method, p, data):
+def test_floors_lift_only_the_groups_below_them(method, p, data):
+    """apportion_with_floors: totals exact, bounds and floors met, and among the units of
+    groups the floors did not lift (total above the floor), the one-stage order holds: a unit
+    with more need, not at its cap, never has fewer than a unit with less need above its
+    minimum."""
     n = p["need"].size
     groups = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)))
     group_index = np.unique(groups, return_inverse=True)[1]
@@ -363,24 +368,166 @@ def test_two_stage_house_monotone_with_fixed_floors(method, p, data):
     floors = np.maximum(np.minimum(floors, room.astype(np.int64)), 0)
     group_lo = np.maximum(floors, np.bincount(group_index, weights=lo, minlength=n_groups))
     start = max(p["pool"], int(group_lo.sum()))
-    previous = None
-    for pool in range(start, min(capacity(p), start + 6) + 1):
-        extra = apportion_two_stage(
-            p["need"],
-            groups,
-            pool,
-            group_minimum=floors,
-            method=method,
-            minimum=p["minimum"],
-            maximum=p["maximum"],
-            eligible=p["eligible"],
+    for pool in range(start, min(capacity(p), start + 4) + 1):
+        kwargs = dict(method=method, minimum=p["minimum"], maximum=p["maximum"])
+        extra = apportion_with_floors(
+            p["need"], groups, pool, group_minimum=floors, eligible=p["eligible"], **kwargs
         )
         assert extra.sum() == pool
         assert np.all(extra >= lo) and np.all(extra <= hi)
-        assert np.all(np.bincount(group_index, weights=extra, minlength=n_groups) >= floors)
+        totals = np.bincount(group_index, weights=extra, minlength=n_groups)
+        assert np.all(totals >= group_lo)
+        free = totals[group_index] > group_lo[group_index]
+        need = p["need"]
+        for a in np.flatnonzero(free & (extra < hi)):
+            worse = free & (need < need[a]) & (extra > np.maximum(lo, 0)) & (extra > extra[a])
+            assert not worse.any(), (a, np.flatnonzero(worse))
+        if not floors.any():  # no floor: exactly the one-stage allocation
+            plain = apportion(p["need"], pool, eligible=p["eligible"], **kwargs)
+            assert np.array_equal(extra, plain)
+
+
+# --- allocation policies: whole team, diminishing returns, special wards ------------------
+
+
+@st.composite
+def policy_problems(draw, *, max_wards=16):
+    """A ward problem under a random policy, exponent, cap, floor and (optionally) damping."""
+    need, boroughs, _, base = draw(ward_problems(max_wards=max_wards))
+    policy = draw(st.sampled_from(POLICIES))
+    exponent = draw(st.sampled_from([1.0, 0.5]))
+    damped = draw(st.booleans())
+    current = pd.Series(
+        draw(st.lists(st.integers(0, 3), min_size=len(need), max_size=len(need))),
+        index=need.index,
+    )
+    settings_ = dataclasses.replace(
+        base,
+        policy=policy,
+        need_exponent=exponent,
+        max_change=draw(st.integers(1, 3)) if damped else None,
+        current_extra=current if damped else None,
+    )
+    pool = draw(st.integers(0, 40))
+    return need, boroughs, pool, settings_
+
+
+def _allocate_or_none(need, boroughs, pool, settings_):
+    try:
+        return allocate_wards(need, boroughs, pool=pool, settings=settings_)
+    except InfeasibleAllocationError:  # caps, floors or damping that this pool cannot meet
+        return None
+
+
+@HYPOTHESIS
+@given(problem=policy_problems())
+def test_policies_whole_officers_exact_totals_and_bounds(problem):
+    need, boroughs, pool, settings_ = problem
+    result = _allocate_or_none(need, boroughs, pool, settings_)
+    if result is None:
+        return
+    wards = result.wards
+    extra = wards["extra"]
+    assert extra.dtype.kind == "i" and extra.sum() == pool  # whole officers, total exact
+    assert (extra >= 0).all() and (wards["total_dwo"] == extra + 2).all()
+    if settings_.max_extra_per_ward is not None:
+        assert extra.max() <= settings_.max_extra_per_ward
+    if settings_.max_change is not None:
+        moved = (extra - settings_.current_extra.reindex(extra.index)).abs()
+        assert (moved <= settings_.max_change).all()
+    met = result.boroughs["extra"] >= result.boroughs["floor"]
+    assert (met == result.boroughs["met_floor"]).all()
+    if settings_.max_change is None:  # under damping a floor is met as far as damping allows
+        assert met.all()
+    assert abs(wards["policy_quota"].sum() - pool) < 1e-6  # the unrounded rule, same total
+    assert np.allclose(wards["rounding"], extra - wards["policy_quota"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", DIVISORS, ids=DIVISORS)
+@pytest.mark.parametrize("policy", POLICIES)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=ward_problems(), exponent=st.sampled_from([1.0, 0.5]))
+def test_policies_house_monotone_for_divisor_methods(method, policy, problem, exponent):
+    """Without floors or damping, a larger pool never takes an officer from a ward."""
+    need, boroughs, _, base = problem
+    settings_ = dataclasses.replace(
+        base, method=method, policy=policy, need_exponent=exponent, borough_floor_share=0.0
+    )
+    previous = None
+    for pool in range(0, 25):
+        result = _allocate_or_none(need, boroughs, pool, settings_)
+        if result is None:  # the caps are full
+            break
         if previous is not None:
-            assert np.all(extra >= previous)
-        previous = extra
+            assert (result.wards["extra"] >= previous).all()
+        previous = result.wards["extra"]
+
+
+def test_whole_team_counts_the_baseline_as_held():
+    """Webster over baseline + pool with the baseline as minimum, recomputed by hand.
+
+    Needs 8, 4, 2, 1, 1 (total 16), baseline 2 each (10 held), pool 6: 16 officers in all.
+    Proportional shares of 16 are 8, 4, 2, 1, 1; the 4th and 5th wards are held at their
+    minimum 2, leaving 12 for the first three (8:4:2 -> 6.86, 3.43, 1.71); the third is held
+    at 2, leaving 10 for 8:4 -> 6.67, 3.33 -> 7, 3. Totals 7, 3, 2, 2, 2: extras 5, 1, 0, 0,
+    0. Top-up gives 3, 2, 1, 0, 0 (quotas 3, 1.5, 0.75, 0.375, 0.375).
+    """
+    need = pd.Series([8.0, 4, 2, 1, 1], index=WARDS[:5])
+    whole = allocate_wards(
+        need, BOROUGH_OF, pool=6, settings=allocation_settings(policy="whole_team")
+    )
+    assert whole.wards["extra"].tolist() == [5, 1, 0, 0, 0]
+    top_up = allocate_wards(need, BOROUGH_OF, pool=6, settings=allocation_settings())
+    assert top_up.wards["extra"].tolist() == [3, 2, 1, 0, 0]
+
+
+def test_need_exponent_spreads_the_pool():
+    """need ** 0.5: needs 16, 4, 1 weigh 4, 2, 1.
+
+    Webster of 7 on 16, 4, 1: priorities 32, 10.7, 8, 6.4, 4.6, 3.6, 2.9 (A, A, B, A, A, A, A)
+    -> 6, 1, 0. On 4, 2, 1: 8, 4, 2.7, 2, 1.6, 1.3, 1.1 (A, B, A, C, A, B, A) -> 4, 2, 1.
+    """
+    need = pd.Series([16.0, 4, 1], index=WARDS[:3])
+    linear = allocate_wards(need, BOROUGH_OF, pool=7, settings=allocation_settings())
+    concave = allocate_wards(
+        need, BOROUGH_OF, pool=7, settings=allocation_settings(need_exponent=0.5)
+    )
+    assert linear.wards["extra"].tolist() == [6, 1, 0]
+    assert concave.wards["extra"].tolist() == [4, 2, 1]
+
+
+def test_special_wards_keep_their_baseline_and_get_no_extras():
+    special = SpecialWard(code=WARDS[0], name="Airport", reason="policed by Aviation Security")
+    need = pd.Series([9.0, 1, 1], index=WARDS[:3])
+    for policy in POLICIES:
+        settings_ = allocation_settings(policy=policy, special=(special,))
+        result = allocate_wards(need, BOROUGH_OF, pool=4, settings=settings_)
+        assert result.wards.loc[WARDS[0], "extra"] == 0
+        assert result.wards.loc[WARDS[0], "total_dwo"] == 2
+        assert not result.wards.loc[WARDS[0], "eligible"]
+    # a special ward of another ward vintage is not an error: it is simply not there
+    other = SpecialWard(code="E05999999", name="Elsewhere", reason="not in these wards")
+    allocate_wards(need, BOROUGH_OF, pool=4, settings=allocation_settings(special=(other,)))
+
+
+def test_inversions_counted_across_boroughs():
+    """A floor that lifts borough B gives its weaker ward an officer the needier A ward lacks."""
+    need = pd.Series([10.0, 3.0, 1.0], index=WARDS[:3])
+    boroughs = pd.Series(["E09000001", "E09000001", "E09000002"], index=WARDS[:3])
+    result = allocate_wards(
+        need, boroughs, pool=4, settings=allocation_settings(borough_floor_share=1.0)
+    )
+    # entitlements 4 * 13/14 = 3.71 and 4 * 1/14 = 0.29: floors 3 and 0: no lift, no inversion
+    assert result.equity["inversions_cross_borough"] == 0
+    need = pd.Series([10.0, 3.0, 3.5], index=WARDS[:3])
+    result = allocate_wards(
+        need, boroughs, pool=3, settings=allocation_settings(borough_floor_share=1.0)
+    )
+    # entitlements 3 * 13/16.5 = 2.36, 3 * 3.5/16.5 = 0.64: floors 2, 0; one stage: 2, 0, 1
+    assert result.wards["extra"].tolist() == [2, 0, 1]
+    assert result.equity["inversions_cross_borough"] == 0  # 3.5 > 3: no inversion
+    assert result.equity["worst_inversions"] == []
 
 
 # --- damping -----------------------------------------------------------------------
@@ -527,7 +674,7 @@ def test_adapter_damping_errors_and_columns():
     with pytest.raises(ConfigError, match="max_change 1 needs current_extra"):
         allocate_wards(need, BOROUGH_OF, pool=4, settings=allocation_settings(max_change=1))
     s = allocation_settings(max_change=1, current_extra=current.iloc[:5])
-    with pytest.raises(DataError, match="no value for 1 ward\\(s\\): E05000006"):
+    with pytest.raises(DataError, match="no figure for 1 ward\\(s\\): E05000006"):
         allocate_wards(need, BOROUGH_OF, pool=4, settings=s)
     s = allocation_settings(max_change=1, current_extra=current, excluded=frozenset({WARDS[0]}))
     with pytest.raises(InfeasibleAllocationError, match="E05000001 has 4 and max_change is 1"):
@@ -535,7 +682,23 @@ def test_adapter_damping_errors_and_columns():
     s = allocation_settings(max_change=1, current_extra=current)
     result = allocate_wards(need, BOROUGH_OF, pool=4, settings=s)
     assert result.wards["extra"].tolist() == [3, 1, 0, 0, 0, 0]
-    assert result.wards["change"].tolist() == [-1, 1, 0, 0, 0, 0]
+    moved = result.wards["extra"] - result.wards["current_extra"]
+    assert moved.tolist() == [-1, 1, 0, 0, 0, 0]
+
+
+def test_under_damping_a_floor_is_met_as_far_as_damping_allows():
+    """Damping limits a year's move; a floor it blocks is reported unmet, not an error."""
+    need = pd.Series([9.0, 1, 1, 1, 1, 1], index=WARDS)  # E09000001 deserves most of the pool
+    current = pd.Series([0, 2, 2, 2, 2, 2], index=WARDS)
+    s = allocation_settings(
+        policy="top_up", borough_floor_share=1.0, max_change=1, current_extra=current
+    )
+    result = allocate_wards(need, BOROUGH_OF, pool=10, settings=s)
+    assert result.wards.loc[WARDS[0], "extra"] == 1  # 0 + max_change, not its floor of 6
+    first = result.boroughs.loc["E09000001"]
+    assert first["floor"] == 6 and not first["met_floor"]
+    assert result.equity["boroughs_below_floor"] == 1
+    assert (result.wards["extra"] - current).abs().max() <= 1
 
 
 @pytest.mark.parametrize(
@@ -680,12 +843,26 @@ def test_allocation_settings_have_no_defaults_in_code():
 def test_config_file_defaults(config: PlannerConfig):
     settings_, pool = config.allocation, config.pool
     assert pool == 600
-    assert settings_ == allocation_settings(borough_floor_share=0.8)  # every borough >= 80 %
+    heathrow = SpecialWard(
+        code="E05013570",
+        name="Heathrow Villages",
+        reason=settings_.special[0].reason,
+        in_priority_evidence=False,
+    )
+    assert settings_ == allocation_settings(
+        policy="whole_team",  # the baseline counts as officers held (README: allocation)
+        borough_floor_share=0.8,  # every borough >= 80 % of its need-proportional share
+        max_extra_per_ward=8,
+        special=(heathrow,),
+    )
+    assert "Aviation Security" in heathrow.reason
     assert (settings_.method, settings_.baseline_dwo, settings_.baseline_pcso) == ("webster", 2, 1)
 
 
 ALLOCATION_TOML = """
 method = "hamilton"
+policy = "top_up"
+need_exponent = 0.5
 pool = 800
 borough_floor_share = 1
 max_change = 2
@@ -703,6 +880,7 @@ def test_config_values_read(tmp_path):
     assert config.pool == 800
     assert config.allocation == allocation_settings(
         method="hamilton",
+        need_exponent=0.5,
         baseline_dwo=3,
         borough_floor_share=1.0,
         max_change=2,

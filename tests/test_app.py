@@ -38,10 +38,15 @@ SIDEBAR_KEYS = (
     "w_forecast",
     "w_trend",
     "w_rate",
+    "w_confidence",
     "pool",
+    "policy",
     "method",
     "floor_share",
     "cap",
+    "need_exponent",
+    "current_staffing",
+    "max_change",
 )
 
 
@@ -185,8 +190,10 @@ def test_an_override_is_recorded_applied_and_a_plan_saved(app, register_url):
 
 @pytest.mark.integration
 def test_a_domain_error_is_a_message_not_a_traceback(app):
-    for comp in ("harm", "forecast", "trend", "rate"):  # every component the data have
-        app.slider(key=f"w_{comp}").set_value(0.0)
+    sliders = [w for w in app.slider if str(w.key).startswith("w_") and not w.disabled]
+    assert len(sliders) >= 3  # every component the data have
+    for slider in sliders:
+        slider.set_value(0.0)
     app.run()
     assert not app.exception, app.exception
     assert "no need component with a positive weight" in app.error[0].value
@@ -307,6 +314,67 @@ def test_the_methodology_page_offers_the_upload(app):
     assert not app.exception, app.exception
     labels = [e.label for e in app.expander]
     assert "Upload your own incident CSV or ward file" in labels
+
+
+@pytest.mark.integration
+def test_current_staffing_upload_shows_current_proposed_and_change_and_damps(app, tmp_path):
+    """The template from the Allocation page, filled in and uploaded in the sidebar."""
+    open_page(app, "Allocation")
+    ctx = app.session_state["planner_context"]
+    template = api.write_staffing_template(ctx.inputs, ctx.scenario, tmp_path / "current.csv")
+    teams = pd.read_csv(template)
+    assert len(teams) == len(ctx.inputs.wards) and set(teams.columns) >= {"ward_code", "dwo"}
+    teams.loc[teams["ward_code"] == "E05013655", "dwo"] = 6  # Camden Town has 4 extras now
+    app.file_uploader(key="current_staffing").set_value(
+        ("current.csv", teams.to_csv(index=False).encode(), "text/csv")
+    ).run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    table = allocation(app)
+    assert {"current DWO", "proposed DWO", "change"} <= set(table.columns)
+    row = table.loc["E05013655"]
+    assert row["current DWO"] == 6 and row["change"] == row["proposed DWO"] - 6
+    assert f"Current staffing given for {len(teams)} of" in texts(app)
+    app.number_input(key="max_change").set_value(1).run()  # damping now possible
+    assert not app.exception, app.exception
+    damped = allocation(app)
+    moved = damped["proposed DWO"] - damped["current DWO"].clip(lower=2)
+    assert moved.abs().max() <= 1
+    assert "Damping: extras move at most 1 per ward." in texts(app)
+
+
+@pytest.mark.integration
+def test_a_bad_staffing_file_is_an_error_naming_the_row(app):
+    bad = b"ward_code,dwo,pcso\nE05013655,two,1\n"
+    app.file_uploader(key="current_staffing").set_value(("bad.csv", bad, "text/csv")).run()
+    assert not app.exception, app.exception
+    assert "bad.csv: row(s) 2: dwo is not a whole number of officers" in app.error[0].value
+
+
+@pytest.mark.integration
+def test_the_special_ward_is_labelled_and_gets_no_extras(app):
+    app.selectbox(key="ward_pick").set_value("E05013570").run()  # Heathrow Villages
+    assert not app.exception, app.exception
+    info = [i.value for i in app.info]
+    assert any("Special ward: Heathrow Airport" in i and "no extras" in i for i in info), info
+    open_page(app, "Allocation")
+    table = allocation(app)
+    assert table.loc["E05013570", "extra"] == 0
+    assert table.loc["E05013570", "note"].startswith("special: Heathrow Airport")
+
+
+@pytest.mark.integration
+def test_the_borough_view_shows_the_pas_panel(app):
+    app.selectbox(key="borough").set_value(CAMDEN).run()
+    open_page(app, "Allocation")
+    assert not app.exception, app.exception
+    panel = app.get_by_key("pas_allocation")
+    table = panel.dataframe[0].value
+    assert list(table["measure"]) == list(
+        app.session_state["planner_context"].config.yardsticks.confidence.measures
+    )
+    assert "Public confidence in Camden" in texts(panel)
+    assert "Survey quarter ending 31 December 2023" in texts(panel)
 
 
 # --- the page tables, on a tiny allocation (no data needed) ---------------------------------

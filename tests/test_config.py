@@ -31,6 +31,7 @@ MISSPELT = [  # (file, a line of the shipped file, that line misspelt, the wrong
     ("allocation", "borough_floor_share = 0.8", "borough_floor_shar = 0.8", "borough_floor_shar",
      "borough_floor_share"),
     ("priorities", "n_priorities = 2", "n_priority = 2", "n_priority", "n_priorities"),
+    ("yardsticks", "equality_gap = 0.05", "equality_gab = 0.05", "equality_gab", "equality_gap"),
     ("population", "min_plausible = 1000", "min_plausable = 1000", "min_plausable",
      "min_plausible"),
     ("sources", 'licence = "OGL v3.0"', 'license = "OGL v3.0"', "license", "licence"),
@@ -149,6 +150,8 @@ def test_the_builder_converts_and_reports_types():
         AllocationSettings,
         {
             "method": "dhondt",
+            "policy": "whole_team",
+            "need_exponent": 1,
             "baseline_dwo": 2,
             "baseline_pcso": 1,
             "borough_floor_share": 1,
@@ -158,6 +161,7 @@ def test_the_builder_converts_and_reports_types():
         problems,
     )
     assert not problems and built.borough_floor_share == 1.0
+    assert built.need_exponent == 1.0 and isinstance(built.need_exponent, float)
     assert built.excluded == frozenset({"E05000001"})
     assert build(AllocationSettings, {"method": 3}, "x.toml", problems) is None
     assert "x.toml: 'method' should be one of 'webster', 'dhondt'" in problems.items[0]

@@ -58,3 +58,15 @@ def test_the_sensitivity_file_is_what_planner_score_gives(real_config):
     saved = json.loads((docs.RESULTS / "score_manifest.json").read_text(encoding="utf-8"))
     assert _close(result.sensitivity_summary, saved["sensitivity"])
     assert _close(result.weights_used, saved["weights_used"])
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_plan_results_file_is_what_planner_plan_compare_gives(real_config):
+    """docs/results/plan_results.json (the README's results page) is what the code gives now."""
+    scenario = Scenario.from_config(real_config)
+    got = api.compare_modes(api.prepare(real_config, scenario), scenario, real_config)
+    got = json.loads(json.dumps(got))  # the file's shape: tuples as lists, keys as text
+    saved = json.loads((docs.RESULTS / "plan_results.json").read_text(encoding="utf-8"))
+    for key in saved:
+        assert _close(got[key], saved[key]), key

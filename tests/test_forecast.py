@@ -1,8 +1,10 @@
-"""Tests of planner.model.forecast: estimator contract, baselines, backtest (no leakage), real data."""
+"""Tests of planner.model.forecast and backtest: estimator contract, the three baselines, the
+backtest (no leakage), the verdict's margin rule, configuration, real data."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 
 import numpy as np
@@ -11,20 +13,24 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from planner.config import PlannerConfig, load_config
+from planner.config import ForecastSettings, PlannerConfig, load_config
+from planner.config.model import VerdictSettings
 from planner.errors import ConfigError, DataError
 from planner.model.backtest import (
+    BASELINES,
     METHODS,
+    Comparison,
     Verdict,
     backtest,
     default_origins,
     last12,
+    london_mean,
     origin_forecasts,
     seasonal_naive,
     verdict,
 )
 from planner.model.forecast import FORECAST_HARM, HarmForecaster, forecaster
-from tests.factories import CONFIG_DIR, config_copy
+from tests.factories import CONFIG_DIR, config_copy, shipped_config
 
 FAST = {"max_iter": 60, "learning_rate": 0.1, "min_samples_leaf": 50, "max_rows": 20_000}
 COLUMNS = [
@@ -37,8 +43,10 @@ COLUMNS = [
     "bias",
     "wape_total",
     "mae_total",
+    "corr_harm",
     "fit_seconds",
 ]
+MEAN_YEARS = 3  # years of the London-anchored mean in these tests (the shipped value)
 # Category-level Cambridge Crime Harm Index (days), DESIGN.md; ASB is not crime.
 CCHI = {
     "Robbery": 365.0,
@@ -207,6 +215,37 @@ def test_baselines_by_hand() -> None:
     pd.testing.assert_frame_equal(last12(monthly), last12(monthly, "2021-12"))
 
 
+def test_seasonal_naive_has_the_twelve_month_totals_of_last12() -> None:
+    monthly = synthetic(n_wards=5, n_months=40)
+    a, b = last12(monthly, "2017-12"), seasonal_naive(monthly, "2017-12")
+    np.testing.assert_allclose(a.sum(axis=1), b.sum(axis=1))  # why it is judged month by month
+    assert not np.allclose(a.to_numpy(), b.to_numpy())
+
+
+def test_london_mean_by_hand() -> None:
+    # ward a: 1, 2, ..., 36; ward b: 10 every month; then 12 months that must be ignored
+    a, b = [float(m) for m in range(1, 37)], [10.0] * 36
+    monthly = pd.DataFrame(
+        [[*a, *[1e9] * 12], [*b, *[1e9] * 12]], index=["a", "b"], columns=months("2020-01", 48)
+    )
+    # years = 2: the ward means of months 13..36, London's means of months 25..36 and 13..36
+    mean_a, mean_b = sum(a[12:]) / 24, sum(b[12:]) / 24
+    london_24 = (sum(a[12:]) + sum(b[12:])) / 24
+    london_12 = (sum(a[24:]) + sum(b[24:])) / 12
+    expected = [mean_a * london_12 / london_24, mean_b * london_12 / london_24]
+    pred = london_mean(monthly, "2022-12", horizon=3, years=2)
+    assert list(pred.columns) == ["2023-01", "2023-02", "2023-03"]
+    np.testing.assert_allclose(pred.to_numpy(), np.repeat([expected], 3, axis=0).T)
+    assert math.isclose(pred["2023-01"].sum(), london_12)  # London's level is the last 12's
+    # years = 3 uses all 36 months: a's share of London falls (its recent months weigh less)
+    three = london_mean(monthly, "2022-12", horizon=12, years=3)
+    share = sum(a) / (sum(a) + sum(b))
+    np.testing.assert_allclose(three.loc["a"], share * london_12)
+    assert math.isclose(three.to_numpy().sum(), last12(monthly, "2022-12").to_numpy().sum())
+    with pytest.raises(DataError, match="at least 48 needed"):
+        london_mean(monthly, "2022-12", years=4)
+
+
 # --- backtest ----------------------------------------------------------------------------
 
 
@@ -218,28 +257,40 @@ def test_default_origins(series: pd.DataFrame) -> None:
         default_origins(series, min_history=80)
 
 
-def test_backtest_table_and_model_beats_seasonal_naive(series: pd.DataFrame) -> None:
-    table = backtest(series, estimator=HarmForecaster(**FAST), n_origins=2)
+def test_backtest_table_and_model_beats_every_baseline(series: pd.DataFrame) -> None:
+    # the synthetic wards have their own trends, which a 3-year mean and persistence miss
+    table = backtest(series, estimator=HarmForecaster(**FAST), n_origins=2, mean_years=MEAN_YEARS)
     assert list(table.columns) == COLUMNS
-    assert list(table["origin"]) == ["2019-12"] * 3 + ["2020-12"] * 3 + ["all"] * 3
+    assert list(table["origin"]) == ["2019-12"] * 4 + ["2020-12"] * 4 + ["all"] * 4
     assert list(table["method"]) == list(METHODS) * 3
     assert np.isfinite(table.drop(columns=["origin", "method", "fit_seconds"]).to_numpy()).all()
-    means = table[table["origin"] == "all"].set_index("method")["wape_total"]
-    assert means["model"] < means["seasonal_naive"]
-    result = verdict(table)
+    means = table[table["origin"] == "all"].set_index("method")
+    assert means.loc["model", "wape_total"] < means.loc["seasonal_naive", "wape_total"]
+    # the three baselines share London's level: the same bias, so only the ward split differs
+    assert np.allclose(means["bias"], means.loc["last12", "bias"])
+    assert means.loc["last12", "corr_harm"] == pytest.approx(1.0)  # it *is* the last 12 months
+    result = verdict(table, shipped_config().forecast)
     assert isinstance(result, Verdict)
-    assert result.beats_both is True
-    assert result.n_origins == 2
-    assert "beats both baselines" in result.explanation
+    assert result.beats_all is True
+    assert result.beaten == tuple(BASELINES)
+    assert result.n_origins == 2 and (result.first_origin, result.last_origin) == (
+        "2019-12",
+        "2020-12",
+    )
+    assert "it beat all three, so the need index uses the forecast" in result.explanation
     assert result.to_dict()["wape_total"] == result.wape_total
+    assert result.to_dict()["comparisons"]["london_mean"]["beaten"] is True
+    assert result.corr_harm["model"] == pytest.approx(means.loc["model", "corr_harm"])
 
 
 def test_backtest_never_sees_months_after_the_origin(series: pd.DataFrame) -> None:
     origin = "2019-12"
     poisoned = series.copy()
     poisoned.loc[:, "2020-01":] = 1e12
-    clean = origin_forecasts(series, origin, estimator=HarmForecaster(**FAST))
-    dirty = origin_forecasts(poisoned, origin, estimator=HarmForecaster(**FAST))
+    fc = {"estimator": HarmForecaster(**FAST), "mean_years": MEAN_YEARS}
+    clean = origin_forecasts(series, origin, **fc)
+    dirty = origin_forecasts(poisoned, origin, **fc)
+    assert set(clean) == set(METHODS)
     for method in METHODS:
         pd.testing.assert_frame_equal(clean[method], dirty[method])
 
@@ -250,35 +301,168 @@ def test_backtest_never_sees_months_after_the_origin(series: pd.DataFrame) -> No
             seen.append((str(monthly.columns[-1]), float(monthly.to_numpy().max())))
             return super().fit(monthly, y)
 
-    backtest(poisoned.loc[:, :"2020-12"], estimator=Spy(**FAST), origins=["2018-12", origin])
+    backtest(
+        poisoned.loc[:, :"2020-12"],
+        estimator=Spy(**FAST),
+        origins=["2018-12", origin],
+        mean_years=MEAN_YEARS,
+    )
     assert [month for month, _ in seen] == ["2018-12", origin]
     assert max(peak for _, peak in seen) < 1e12
 
 
 def test_backtest_rejects_an_origin_without_enough_future(series: pd.DataFrame) -> None:
     with pytest.raises(DataError, match="origin 2021-06: 6 months follow it"):
-        backtest(series, origins=["2021-06"], estimator=HarmForecaster(**FAST))
+        backtest(
+            series, origins=["2021-06"], estimator=HarmForecaster(**FAST), mean_years=MEAN_YEARS
+        )
 
 
-def test_verdict_needs_both_baselines_beaten() -> None:
+def test_backtest_rejects_an_origin_without_the_means_history(series: pd.DataFrame) -> None:
+    # 2016-06 has 18 months of history, 2017-06 30: a 3-year mean needs 36 (checked before a fit)
+    with pytest.raises(DataError, match=r"origin\(s\) 2016-06, 2017-06: fewer than 36 months up"):
+        backtest(
+            series,
+            origins=["2016-06", "2017-06", "2018-06"],
+            estimator=HarmForecaster(**FAST),
+            mean_years=MEAN_YEARS,
+        )
+
+
+# --- the verdict's rule ------------------------------------------------------------------
+
+
+def scored(per_origin: dict[str, dict[str, tuple[float, float]]]) -> pd.DataFrame:
+    """A backtest table from {origin: {method: (wape_total, wape)}}, with its "all" rows."""
     rows = [
-        ("2020-01", "model", 0.10),
-        ("2020-01", "last12", 0.09),
-        ("2020-01", "seasonal_naive", 0.12),
-        ("all", "model", 0.10),
-        ("all", "last12", 0.09),
-        ("all", "seasonal_naive", 0.12),
+        {"origin": o, "method": m, "wape_total": wt, "wape": w, "bias": 0.01, "corr_harm": 0.99}
+        for o, methods in per_origin.items()
+        for m, (wt, w) in methods.items()
     ]
-    table = pd.DataFrame(rows, columns=["origin", "method", "wape_total"]).assign(
-        wape=0.2, bias=0.0
+    table = pd.DataFrame(rows)
+    summary = table.groupby("method", sort=False).mean(numeric_only=True).reset_index()
+    return pd.concat([table, summary.assign(origin="all")], ignore_index=True)
+
+
+def gains(pp: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """One origin where the model is *pp* points better than each baseline (negative: worse).
+
+    The model scores 0.12 on the 12-month totals and 0.26 monthly; last12 and london_mean are
+    judged on the totals, seasonal naive monthly (its totals are last12's, as in a backtest).
+    """
+    model_total, model_month = 0.12, 0.26
+    last = model_total + pp["last12"] / 100
+    return {
+        "model": (model_total, model_month),
+        "last12": (last, 0.27),
+        "seasonal_naive": (last, model_month + pp["seasonal_naive"] / 100),
+        "london_mean": (model_total + pp["london_mean"] / 100, 0.265),
+    }
+
+
+def forecast_settings(margin_pp: float) -> ForecastSettings:
+    forecast = shipped_config().forecast
+    return dataclasses.replace(forecast, verdict=VerdictSettings(margin_pp=margin_pp))
+
+
+ALL_BY = {"last12": 0.9, "seasonal_naive": 8.0, "london_mean": 0.7}
+
+
+def test_beating_all_three_at_most_origins_uses_the_forecast() -> None:
+    table = scored(
+        {
+            "2020-01": gains(ALL_BY),
+            "2021-01": gains(ALL_BY),
+            "2022-01": gains({**ALL_BY, "london_mean": 0.2}),  # short of the margin here only
+        }
     )
-    result = verdict(table)
-    assert result.beats_both is False
+    result = verdict(table, forecast_settings(0.5))
+    assert result.beats_all is True and result.beaten == tuple(BASELINES)
+    assert result.origins_won == 2  # all three beaten by the margin at once
+    mean = result.comparisons["london_mean"]
+    assert (mean.origins_won, mean.n_origins, mean.beaten) == (2, 3, True)
+    assert mean.gain_pp == pytest.approx((0.7 + 0.7 + 0.2) / 3)
+    assert mean.metric == "wape_total" and result.comparisons["seasonal_naive"].metric == "wape"
+    assert result.margin_pp == 0.5
+    text = result.explanation
+    assert (
+        "beat the last 12 months (WAPE of the 12-month ward totals 12.00 % against 12.90 %): "
+        "0.90 pp better on average, by the margin at 3 of 3 origins" in text
+    )
+    assert "beat seasonal naive (monthly WAPE 26.00 % against 34.00 %)" in text
+    assert "beat the London-anchored 3-year mean" in text and "did not beat" not in text
+    assert "2 of 3 origins" in text
+    assert "it beat all three, so the need index uses the forecast" in text
+    assert "correlates 0.990 with the last 12 months' harm" in text
+    assert result.summary == "beat all three baselines by 0.5 pp at more than half of 3 origins"
+
+
+def test_beating_two_of_three_does_not_use_the_forecast() -> None:
+    lost = {**ALL_BY, "london_mean": 0.19}
+    table = scored({o: gains(lost) for o in ("2020-01", "2021-01", "2022-01", "2023-01")})
+    result = verdict(table, forecast_settings(0.5))
+    assert result.beats_all is False
+    assert result.beaten == ("last12", "seasonal_naive")
     assert result.origins_won == 0
-    assert result.wape_total == {"model": 0.10, "last12": 0.09, "seasonal_naive": 0.12}
-    assert result.wape == {"model": 0.2, "last12": 0.2, "seasonal_naive": 0.2}
-    assert result.bias == {"model": 0.0, "last12": 0.0, "seasonal_naive": 0.0}
-    assert "does not beat both baselines" in result.explanation
+    assert result.comparisons["london_mean"].origins_won == 0
+    text = result.explanation
+    assert "beat the last 12 months" in text and "beat seasonal naive" in text
+    assert (
+        "did not beat the London-anchored 3-year mean (WAPE of the 12-month ward totals "
+        "12.00 % against 12.19 %): 0.19 pp better on average, by the margin at 0 of 4 origins"
+    ) in text
+    assert "it did not beat all three, so the need index does not use the forecast" in text
+    assert result.summary == (
+        "did not beat the London-anchored 3-year mean by 0.5 pp at more than half of 4 origins "
+        "(it beat the last 12 months and seasonal naive)"
+    )
+
+
+def test_beating_all_three_by_less_than_the_margin_does_not_use_the_forecast() -> None:
+    small = {"last12": 0.3, "seasonal_naive": 0.4, "london_mean": 0.3}
+    table = scored({o: gains(small) for o in ("2020-01", "2021-01", "2022-01")})
+    result = verdict(table, forecast_settings(0.5))
+    assert result.beats_all is False and result.beaten == ()
+    assert all(c.gain_pp > 0 and c.origins_won == 0 for c in result.comparisons.values())
+    assert result.explanation.count("did not beat") == 4  # three baselines and the outcome
+    assert verdict(table, forecast_settings(0.3)).beats_all is True  # the margin decides
+
+
+@pytest.mark.parametrize(
+    ("won", "n", "beaten"),
+    [(2, 4, False), (3, 4, True), (1, 1, True), (0, 1, False), (2, 3, True)],
+    ids=["half", "three-of-four", "one-of-one", "none-of-one", "two-of-three"],
+)
+def test_more_than_half_the_origins(won: int, n: int, beaten: bool) -> None:
+    table = scored(
+        {
+            f"{2015 + i}-01": gains({**ALL_BY, "london_mean": 0.7 if i < won else -0.1})
+            for i in range(n)
+        }
+    )
+    result = verdict(table, forecast_settings(0.5))
+    assert result.comparisons["london_mean"].origins_won == won
+    assert result.comparisons["london_mean"].beaten is beaten
+    assert result.beats_all is beaten
+
+
+def test_seasonal_naive_is_judged_month_by_month() -> None:
+    # the model's totals beat last12's (and so seasonal naive's equal totals) by 0.9 points,
+    # but its monthly WAPE is worse than seasonal naive's: seasonal naive is not beaten
+    table = scored({o: gains({**ALL_BY, "seasonal_naive": -0.5}) for o in ("2020-01", "2021-01")})
+    result = verdict(table, forecast_settings(0.5))
+    assert result.beaten == ("last12", "london_mean")
+    naive = result.comparisons["seasonal_naive"]
+    assert isinstance(naive, Comparison) and naive.gain_pp == pytest.approx(-0.5)
+    assert "did not beat seasonal naive (monthly WAPE 26.00 % against 25.50 %): 0.50 pp worse" in (
+        result.explanation
+    )
+
+
+def test_the_verdict_of_an_exact_margin_counts_as_beaten() -> None:
+    exact = {"last12": 0.5, "seasonal_naive": 0.5, "london_mean": 0.5}
+    table = scored({"2020-01": gains(exact)})
+    assert verdict(table, forecast_settings(0.5)).beats_all is True
 
 
 # --- configuration -----------------------------------------------------------------------
@@ -287,7 +471,14 @@ def test_verdict_needs_both_baselines_beaten() -> None:
 def test_forecaster_from_repository_config(config: PlannerConfig) -> None:
     est, options = forecaster(config.forecast)
     assert est.get_params()["model"] == "poisson_glm"
-    assert options == {"horizon": 12, "n_origins": 8, "step": 12, "min_history": 36}
+    assert options == {
+        "horizon": 12,
+        "n_origins": 8,
+        "step": 12,
+        "min_history": 36,
+        "mean_years": 3,
+    }
+    assert config.forecast.verdict.margin_pp == 0.5
     assert config.use_forecast is True
 
 
@@ -306,16 +497,27 @@ def shipped_forecast_toml() -> str:
 def test_forecast_toml_rejects_unknown_keys(tmp_path) -> None:
     text = shipped_forecast_toml()
     assert text.count("\n[model]\n") == text.count("\n[backtest]\n") == 1
-    text = text.replace("\n[model]\n", "\n[model]\nlag = 3\n").replace(
-        "\n[backtest]\n", "\n[backtest]\norigins = 2\n"
+    assert text.count("\n[verdict]\n") == 1
+    text = (
+        text.replace("\n[model]\n", "\n[model]\nlag = 3\n")
+        .replace("\n[backtest]\n", "\n[backtest]\norigins = 2\n")
+        .replace("\n[verdict]\n", "\n[verdict]\nmargin = 1\n")
     )
     path, error = forecast_problems(tmp_path, text)
-    assert "2 problem(s)" in error
+    assert "3 problem(s)" in error
     assert (
         f"{path} [model]: unknown key 'lag' (did you mean 'lags'?); correct its spelling or "
         "remove it" in error
     )
     assert f"{path} [backtest]: unknown key 'origins'" in error
+    assert f"{path} [verdict]: unknown key 'margin' (did you mean 'margin_pp'?)" in error
+
+
+def test_forecast_toml_needs_the_verdicts_margin(tmp_path) -> None:
+    text = shipped_forecast_toml()
+    assert "\nmargin_pp = 0.5\n" in text
+    path, error = forecast_problems(tmp_path, text.replace("\nmargin_pp = 0.5\n", "\n"))
+    assert f"{path} [verdict]: missing key 'margin_pp' (a number); add `margin_pp = ...`" in error
 
 
 def test_forecast_toml_names_a_bad_model(tmp_path) -> None:
@@ -345,8 +547,24 @@ def test_forecast_toml_needs_use_forecast(tmp_path) -> None:
         ("model", {"long_run": 6}, "long_run must be in 12..120, found 6"),
         ("model", {"max_rows": 10}, "max_rows must be at least 1000, found 10"),
         ("backtest", {"min_history": 6}, "n_origins and step must be >= 1 and min_history >= 12"),
+        ("backtest", {"mean_years": 0}, "mean_years must be in 1..10, found 0"),
+        (
+            "backtest",
+            {"mean_years": 4},
+            r"min_history \(36 months\) must be at least 12 x mean_years \(48\)",
+        ),
+        ("verdict", {"margin_pp": -0.1}, r"margin_pp must be percentage points in \[0, 100\)"),
     ],
-    ids=["lags", "horizon", "long-run", "max-rows", "min-history"],
+    ids=[
+        "lags",
+        "horizon",
+        "long-run",
+        "max-rows",
+        "min-history",
+        "mean-years",
+        "mean-history",
+        "margin",
+    ],
 )
 def test_forecast_settings_check_their_ranges(config: PlannerConfig, part, changes, match) -> None:
     with pytest.raises(ConfigError, match=match):
@@ -361,10 +579,57 @@ def test_forecast_settings_check_their_ranges(config: PlannerConfig, part, chang
 def test_small_backtest_on_the_met_ward_series(met_inputs) -> None:
     monthly = monthly_harm(met_inputs.ingest.ward_counts)
     assert monthly.shape[0] > 600 and monthly.shape[1] > 150
-    table = backtest(monthly, estimator=HarmForecaster(**FAST), n_origins=2)
+    table = backtest(monthly, estimator=HarmForecaster(**FAST), n_origins=2, mean_years=MEAN_YEARS)
     assert list(table.columns) == COLUMNS
-    assert len(table) == 3 * 3
+    assert len(table) == 3 * len(METHODS)
     assert (table["n_wards"] == monthly.shape[0]).all()
-    metrics = table[["wape", "mae", "bias", "wape_total", "mae_total"]].to_numpy()
+    metrics = table[["wape", "mae", "bias", "wape_total", "mae_total", "corr_harm"]].to_numpy()
     assert np.isfinite(metrics).all()
-    assert set(verdict(table).to_dict()) >= {"beats_both", "wape_total", "explanation"}
+    found = verdict(table, shipped_config().forecast)
+    assert set(found.to_dict()) >= {"beats_all", "comparisons", "wape_total", "explanation"}
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_verdict_on_the_default_dataset(real_config) -> None:
+    """What `planner score --forecast` decides on met-2022, consistent with its own table."""
+    from planner import api
+    from planner.scenario import Scenario
+
+    inputs = api.prepare(real_config, Scenario.from_config(real_config).changed(use_forecast=True))
+    found, table = inputs.verdict, inputs.backtest
+    assert found is not None and table is not None
+    logging.getLogger(__name__).info("met-2022 forecast verdict: %s", found.explanation)
+    per_origin = table[table["origin"] != "all"]
+    assert list(per_origin.columns) == COLUMNS
+    assert set(per_origin["method"]) == set(METHODS)
+    assert (
+        found.n_origins == per_origin["origin"].nunique() == real_config.forecast.backtest.n_origins
+    )
+    margin = real_config.forecast.verdict.margin_pp
+    for name, metric in BASELINES.items():  # recompute the rule from the table
+        wide = per_origin.pivot(index="origin", columns="method", values=metric)
+        gain = (wide[name] - wide["model"]) * 100
+        c = found.comparisons[name]
+        assert c.metric == metric and c.n_origins == len(wide)
+        assert c.origins_won == int((gain >= margin).sum())
+        assert c.beaten is (c.origins_won > len(wide) / 2)
+        assert c.gain_pp == pytest.approx(gain.mean())
+        assert c.model == pytest.approx(wide["model"].mean())
+        assert c.baseline_value == pytest.approx(wide[name].mean())
+        assert (("did not beat " if not c.beaten else "beat ") + c.label) in found.explanation
+    assert found.beats_all is all(c.beaten for c in found.comparisons.values())
+    # the forecast is in the need index exactly when the verdict says so
+    assert bool(inputs.forecast) is found.beats_all
+    assert inputs.forecast_note == ("" if found.beats_all else f"not used: {found.explanation}")
+    reasons = api.absent_reasons(inputs)
+    if found.beats_all:
+        assert "forecast" not in reasons
+    else:
+        assert reasons["forecast"] == f"not used: the backtest's model {found.summary}"
+    # the three baselines share London's level (one bias); the forecast mostly repeats harm
+    means = table[table["origin"] == "all"].set_index("method")
+    assert np.allclose(means["bias"], means.loc["model", "bias"])
+    np.testing.assert_allclose(per_origin.query("method == 'last12'")["corr_harm"], 1.0)
+    assert 0.9 < found.corr_harm["model"] <= 1.0
+    assert f"correlates {found.corr_harm['model']:.3f}" in found.explanation

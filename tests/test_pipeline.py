@@ -124,7 +124,7 @@ def test_cli_score_writes_tables_and_manifest(real_config, tmp_path, capsys, sha
     )
     assert code == 0
     printed = capsys.readouterr().out
-    assert "absent in this data, weight shared out: ASB, Forecast" in printed
+    assert "not in the index, weight shared out: ASB, Forecast" in printed
     assert "West End" in printed
     scores = pd.read_csv(out / "scores.csv", index_col=0)
     assert len(scores) == 679 and scores["rank_london"].iloc[0] == 1

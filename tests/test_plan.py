@@ -124,13 +124,16 @@ def test_600_officers_on_the_real_2022_wards(real_config, met_inputs):
     table = plan.ward_table()
     assert len(table) == 679 and table["need_score"].notna().all()
     assert len(plan.borough_table()) == 32
-    # more need within a borough never means fewer extra officers (no caps bind here)
-    for _, group in wards.groupby("borough_code"):
-        ordered = group.sort_values("need")
-        assert ordered["extra"].is_monotonic_increasing
+    # more need never means fewer extra officers among the eligible wards: the floors lift no
+    # borough under the whole-team policy, and a cap only holds the top wards level
+    eligible = wards[wards["eligible"]].sort_values("need")
+    assert eligible["extra"].is_monotonic_increasing
+    assert plan.allocation.equity["inversions_cross_borough"] == 0
+    heathrow = config.allocation.special[0].code  # the special ward: scored, no extras
+    assert not wards.loc[heathrow, "eligible"] and wards.loc[heathrow, "extra"] == 0
     capped = scenario.changed(max_extra_per_ward=1, pool=700)
     with pytest.raises(
-        InfeasibleAllocationError, match="caps allow at most 679 officers.*pool has 700"
+        InfeasibleAllocationError, match="caps allow at most 678 officers.*pool has 700"
     ):
         api.plan(met_inputs, capped)
 

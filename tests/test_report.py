@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 import math
@@ -36,6 +37,12 @@ PROPOSED = [
     "Robbery: 1.9 times the London rate, down 21 % on last year, 16 % of the harm.",
 ]
 BASKET = ["Domestic abuse: 1,936 offences in 2025, 0.9 times the London rate."]
+WHY = [
+    "Proposed first: 16 % of the borough's harm (minimum 5 %) at 1.2 times the London rate "
+    "counting residents and workers, score 0.191; ahead of Robbery (0.190) by under 1 %.",
+    "Proposed second: 16 % of the borough's harm (minimum 5 %), score 0.190; a near tie with "
+    "Violence (0.185), 3 % behind (under 10 %): either is a defensible second priority.",
+]
 
 
 def _wards() -> gpd.GeoDataFrame:
@@ -97,9 +104,9 @@ def _plan(wards: gpd.GeoDataFrame) -> PlanResult:
 
 def _priorities() -> BoroughPriorities:
     proposed = pd.DataFrame(
-        {"rank": [1, 2], "candidate": ["Burglary", "Robbery"], "sentence": PROPOSED}
+        {"rank": [1, 2], "candidate": ["Burglary", "Robbery"], "sentence": PROPOSED, "why": WHY}
     )
-    evidence = proposed.assign(borough_code=CAMDEN)
+    evidence = proposed.assign(borough_code=CAMDEN, status=["qualifies: 16 %", "qualifies: 16 %"])
     basket = pd.DataFrame({"item": ["Domestic abuse"], "sentence": BASKET})
     return BoroughPriorities(
         CAMDEN,
@@ -206,10 +213,10 @@ def test_map_legend_has_text_labels(page, plan):
 def test_rag_status_has_words_beside_colours(page, plan):
     wards = plan.allocation.wards
     camden = wards[wards["borough_code"] == CAMDEN]
-    for ratio in camden["target_ratio"]:
-        band = rag_status(ratio)
+    for extra, due in zip(camden["extra"], camden["policy_quota"], strict=True):
+        band = rag_status(extra / due if due > 0 else math.nan)  # extras against the policy
         assert f'<td class="rag {band.css}">{band.colour}: {band.label}</td>' in page
-    assert "Grey: no target (no need)" in page  # Frognal has no need, so no target
+    assert "Grey: no extras due under the policy" in page  # Frognal has no need: none due
 
 
 @pytest.mark.parametrize(
@@ -226,7 +233,7 @@ def test_rag_status_has_words_beside_colours(page, plan):
         (0.0, "Red", "well under"),
         (1.2501, "Red", "well over"),
         (math.inf, "Red", "well over"),
-        (math.nan, "Grey", "no target (no need)"),
+        (math.nan, "Grey", "no extras due under the policy"),
     ],
     ids=[
         "one",
@@ -258,7 +265,9 @@ def test_priorities_and_basket(page):
 def test_equity_and_methodology(page, plan):
     b = plan.allocation.boroughs.loc[CAMDEN]
     assert f"{int(b['extra'])} of 12 in London" in page
-    assert "Borough target ratio" in page and "Worst-served ward in the borough" in page
+    assert "Share of London&#x27;s extra officers" in page
+    assert "London: inversions across boroughs" in page
+    assert "No survey figures: no PAS data." in page  # the page was made without the survey
     for text in ("Harm 0.70, Harm per 1,000 0.30", "ASB, Forecast, Trend",
                  "anonymised map points", "ASB: The Met&#x27;s ward files carry no",
                  "Drugs, Possession of weapons", "Resident population misleads",
@@ -266,9 +275,72 @@ def test_equity_and_methodology(page, plan):
         assert text in page
 
 
+def test_confidence_and_outside_yardsticks_in_the_pack(plan):
+    """With the survey panel and the yardsticks, the pack shows both, and says "no data"."""
+    from planner.plan.yardsticks import yardsticks
+
+    settings = shipped_config().yardsticks.confidence
+    panel = pd.DataFrame(
+        {
+            "measure": ["Trust MPS", '"Good Job" local'],
+            "date": pd.to_datetime(["2023-12-31", "2023-12-31"]),
+            "borough": [0.70, 0.41],
+            "mps": [0.72, 0.50],
+            "gap": [-0.02, -0.09],
+            "status": ["close to London", "below London"],
+            "previous_date": pd.to_datetime(["2022-12-31", "2022-12-31"]),
+            "borough_change": [0.01, -0.05],
+            "mps_change": [0.0, -0.02],
+        }
+    )
+    wards = plan.ward_table()
+    sticks = yardsticks(
+        wards,
+        pool=12,
+        harm=pd.Series(1.0, index=wards.index),
+        residents=pd.Series(5000.0, index=wards.index),
+        asb=None,
+        deciles=None,
+        deciles_note="not these wards",
+        settings=settings,
+    )
+    page = borough_pack_html(
+        plan, "camden", priorities=_priorities(), config=shipped_config(),
+        confidence=panel, yardsticks=sticks,
+    )  # fmt: skip
+    assert "Survey quarter ending 31 December 2023" in page
+    assert "<td>&quot;Good Job&quot; local</td><td>41 %</td><td>50 %</td><td>-9</td>" in page
+    assert "<td>below London</td>" in page
+    assert "Share of London&#x27;s crime harm</th><td>66.67%" in page  # 4 of the 6 wards
+    assert "Share of London&#x27;s ASB</th><td>no data" in page
+    assert "ASB: no data (this dataset has no anti-social behaviour records)." in page
+
+
 def test_unknown_borough(plan):
     with pytest.raises(DataError, match="no borough called 'Narnia'"):
         borough_pack_html(plan, "Narnia", priorities=_priorities(), config=shipped_config())
+
+
+def test_the_pack_says_why_each_priority_why_fewer_and_what_was_left_out(plan):
+    for text in WHY:
+        assert html.escape(text) in borough_pack_html(
+            plan, "camden", priorities=_priorities(), config=shipped_config()
+        )
+    fewer = dataclasses.replace(
+        _priorities(),
+        proposed=_priorities().proposed.iloc[:1],
+        shortfall="Only 1 local priority is proposed, not 2: only Burglary carries at least 5 %",
+        near_tie="Near tie for the second priority: Robbery & Violence are 3 % apart",
+        left_out=["Heathrow Villages left out: Heathrow Airport <SO18>"],
+    )
+    page = borough_pack_html(plan, "camden", priorities=fewer, config=shipped_config())
+    for text in (fewer.shortfall, fewer.near_tie, fewer.left_out[0]):
+        assert html.escape(text) in page
+    assert "qualifies: 16 %" in page  # each candidate's status in the evidence table
+    none = dataclasses.replace(fewer, proposed=fewer.proposed.iloc[:0])
+    page = borough_pack_html(plan, "camden", priorities=none, config=shipped_config())
+    assert html.escape(fewer.shortfall) in page
+    assert "No candidate has evidence in this data." not in page  # the shortfall says why
 
 
 def test_priorities_failure_is_said_in_the_pack(plan):

@@ -12,8 +12,14 @@ from hypothesis import strategies as st
 
 from planner.config import PlannerConfig, load_config
 from planner.errors import ConfigError, DataError
-from planner.model.scoring import Scores, score_wards, sensitivity, trend_component
+from planner.model.scoring import Scores, score_wards, sensitivity
 from tests.factories import CONFIG_DIR, config_copy, need_settings
+
+
+def rise(h1: pd.Series, h0: pd.Series) -> pd.Series:
+    """A raw trend component: log((H1 + 1) / (H0 + 1)) where harm rose, else 0 (the test of
+    clarity is planner.model.trend's, covered in tests/test_trend.py)."""
+    return np.log((h1 + 1) / (h0 + 1)).clip(lower=0)
 
 
 def make(n: int, seed: int = 0, *, with_asb: bool = True) -> tuple[pd.DataFrame, pd.Series]:
@@ -24,10 +30,9 @@ def make(n: int, seed: int = 0, *, with_asb: bool = True) -> tuple[pd.DataFrame,
         {
             "harm": harm_last,
             "forecast": harm_last * rng.uniform(0.8, 1.2, n),
-            "trend": trend_component(
-                pd.Series(harm_last), pd.Series(rng.gamma(2.0, 3000.0, n)), prior_days=365
-            ).to_numpy(),
+            "trend": rise(pd.Series(harm_last), pd.Series(rng.gamma(2.0, 3000.0, n))).to_numpy(),
             "rate": harm_last / rng.uniform(5, 20, n),
+            "confidence": rng.uniform(0.0, 0.1, n),  # weight 0 by default: present but off
         },
         index=idx,
     )
@@ -58,7 +63,8 @@ def test_contributions_add_up_to_the_score():
 def test_absent_components_drop_out_and_weights_renormalise():
     comps, boroughs = make(50, with_asb=False)
     scored = score_wards(comps.drop(columns="forecast"), boroughs, need_settings())
-    assert scored.absent == ["asb", "forecast"]
+    assert scored.absent == ["asb", "forecast"]  # confidence is present, weight 0: off
+    assert "contribution: confidence" not in scored.table
     assert "contribution: asb" not in scored.table
     w = scored.weights
     assert set(w) == {"harm", "trend", "rate"} and abs(sum(w.values()) - 1) < 1e-12
@@ -76,14 +82,14 @@ def test_more_harm_never_lowers_a_wards_score(seed, ward, extra):
     H1 for that ward (the forecast held fixed): its score never falls."""
     comps, boroughs = make(40, seed)
     prior = pd.Series(np.random.default_rng(seed + 1).gamma(2.0, 3000.0, 40), index=comps.index)
-    comps["trend"] = trend_component(comps["harm"], prior, prior_days=365)
+    comps["trend"] = rise(comps["harm"], prior)
     before = score_wards(comps, boroughs, need_settings()).table["need_score"].iloc[ward]
     more = comps.copy()
     code = comps.index[ward]
     pop_factor = comps.loc[code, "rate"] / comps.loc[code, "harm"]
     more.loc[code, "harm"] += extra
     more.loc[code, "rate"] = more.loc[code, "harm"] * pop_factor
-    more["trend"] = trend_component(more["harm"], prior, prior_days=365)
+    more["trend"] = rise(more["harm"], prior)
     after = score_wards(more, boroughs, need_settings()).table["need_score"].iloc[ward]
     assert after >= before - 1e-12
 
@@ -105,11 +111,21 @@ def test_ties_are_broken_by_ward_code():
     assert out["rank_london"].to_dict() == {"E05000003": 3, "E05000001": 1, "E05000002": 2}
 
 
-def test_trend_shrinks_small_numbers():
-    small = trend_component(pd.Series([4.0]), pd.Series([2.0]), prior_days=365)[0]
-    large = trend_component(pd.Series([40_000.0]), pd.Series([20_000.0]), prior_days=365)[0]
-    assert small < 0.01 < large  # 2 -> 4 days is noise; 20k -> 40k days is a doubling
-    assert trend_component(pd.Series([10.0]), pd.Series([5_000.0]), prior_days=365)[0] == 0
+def test_components_are_capped_and_the_cap_is_shown():
+    """West End-like outlier: 10x the 95th percentile on harm counts as component_cap (3)."""
+    comps, boroughs = make(100)
+    code = comps.index[0]
+    comps.loc[code, "harm"] = comps["harm"].quantile(0.95) * 10
+    scored = score_wards(comps, boroughs, need_settings())
+    table = scored.table
+    assert table.loc[code, "normalised: harm"] == 3.0 and table.loc[code, "capped: harm"]
+    assert table.filter(like="normalised: ").max().max() <= 3.0
+    assert (
+        table["capped: harm"].sum()
+        == 1 + (comps["harm"].drop(code) > 3 * scored.scales["harm"]).sum()
+    )
+    wider = score_wards(comps, boroughs, need_settings(component_cap=20.0)).table
+    assert wider.loc[code, "normalised: harm"] > 9.0 and not wider.loc[code, "capped: harm"]
 
 
 def test_bad_inputs_are_named():
@@ -151,6 +167,7 @@ def test_need_settings_come_from_the_config(config: PlannerConfig):
         "forecast": 0.15,
         "trend": 0.10,
         "rate": 0.15,
+        "confidence": 0.0,  # the optional low-confidence input: off by default
     }
 
 
@@ -158,7 +175,7 @@ def test_need_toml_with_an_unknown_component_is_an_error(tmp_path):
     path, error = need_problems(tmp_path, "\nharm = 0.45", "\nharms = 0.45")
     assert re.search(
         rf"{re.escape(path)}: weights: unknown component\(s\) harms; use harm, asb, forecast, "
-        "trend, rate",
+        "trend, rate, confidence",
         error,
     ), error
 

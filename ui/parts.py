@@ -9,10 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from planner import api
+from planner.outputs import views
 from planner.outputs.safe import safe_filename
 from ui.shell import Context
 
-__all__ = ["agreement_box", "pack_button"]
+__all__ = ["agreement_box", "confidence_panel", "pack_button"]
 
 
 def pack_button(ctx: Context, *, key: str = "borough_pack") -> None:
@@ -59,3 +60,24 @@ def agreement_box(record: dict[str, Any] | None, year: int, *, current: bool = F
         st.caption(record["notes"])
     for sentence in record.get("evidence") or []:
         st.caption(f"Evidence then: {sentence}")
+
+
+def confidence_panel(ctx: Context, borough: str, *, key: str) -> None:
+    """The borough's latest Public Attitude Survey measures against the MPS figure."""
+    panel = api.confidence_panel(ctx.inputs, ctx.config, borough)
+    name = ctx.boroughs.get(borough, borough)
+    with st.container(key=key, border=True):
+        st.markdown(f"**Public confidence in {name}** (MOPAC Public Attitude Survey)")
+        if panel.table is None:
+            st.caption(f"No survey figures: {panel.note}")
+            return
+        table = views.confidence_table(panel.table)
+        st.dataframe(table, key=f"{key}_table", hide_index=True, use_container_width=True)
+        gap = ctx.config.yardsticks.confidence.equality_gap
+        dates = panel.table["date"].dropna()
+        survey = f"Survey quarter ending {dates.max():%d %B %Y}. " if len(dates) else ""
+        st.caption(
+            f"{survey}Below / above London: more than {100 * gap:.0f} points from the MPS "
+            "figure. Change: against the same quarter a year before."
+            + (f" {panel.note}." if panel.note else "")
+        )

@@ -19,20 +19,30 @@ import pandas as pd
 import streamlit as st
 
 from planner import api
-from planner.config import COMPONENTS, METHODS, PlannerConfig, default_config_dir, load_config
+from planner.config import (
+    COMPONENTS,
+    METHODS,
+    POLICIES,
+    PlannerConfig,
+    default_config_dir,
+    load_config,
+)
 from planner.errors import DataError
 from planner.ingest import input_files
+from planner.ingest.uploads import check_upload
 from planner.model.hotspots import HotSpots, hot_spots
 from planner.model.need import NeedInputs
 from planner.outputs import mapping, present
 from planner.plan.basket import Basket
 from planner.plan.evidence import Evidence
+from planner.plan.staffing import read_staffing
+from planner.plan.yardsticks import Yardsticks
 from planner.register import identity
 from planner.register.access import LOCAL_PLANNER, PermissionDenied, User, check
 from planner.register.identity import SignInRequired
 from planner.register.store import PlanRegister
 from planner.results import PlanResult
-from planner.scenario import Scenario
+from planner.scenario import CurrentTeam, Scenario
 
 __all__ = [
     "ALL_LONDON",
@@ -75,6 +85,10 @@ class Context:
     def evidence(self) -> tuple[Evidence, Basket]:
         """The priority evidence and basket of every borough."""
         return _evidence(self.inputs, self.config, self.key)
+
+    def yardsticks(self) -> Yardsticks:
+        """The plan against harm, residents, ASB, deprivation and public confidence."""
+        return api.yardsticks(self.plan, self.config)
 
 
 def current() -> Context:
@@ -326,6 +340,13 @@ def _allocation_controls(scenario: Scenario) -> dict:
         "Extra officers (pool)", 0, 20_000, value=scenario.pool, step=10, key="pool",
         help="Officers shared out by need on top of every ward's baseline team.",
     )  # fmt: skip
+    policies = list(POLICIES)
+    policy = bar.radio(
+        "Baseline team", policies, index=policies.index(a.policy), horizontal=True,
+        format_func=present.policy_label, key="policy",
+        help="\n\n".join(f"**{present.policy_label(p)}**: {present.POLICY_LABELS[p][1]}"
+                         for p in policies),
+    )  # fmt: skip
     method = bar.selectbox(
         "Method", list(METHODS), index=list(METHODS).index(a.method),
         format_func=present.method_label, key="method",
@@ -340,10 +361,51 @@ def _allocation_controls(scenario: Scenario) -> dict:
         "Per-ward cap on extra officers", 1, 1_000, value=a.max_extra_per_ward, step=1,
         key="cap", placeholder="no cap", help="Leave empty for no cap.",
     )  # fmt: skip
+    exponent = bar.slider(
+        "Need exponent (diminishing returns)", 0.3, 1.0, value=float(a.need_exponent),
+        step=0.1, key="need_exponent",
+        help="1: extras in proportion to need. Below 1, each further unit of need earns less "
+        "(0.5: the square root of need).",
+    )  # fmt: skip
+    current, max_change = _staffing_controls(a.max_change)
     return {
         "pool": int(pool),
+        "policy": policy,
         "method": method,
         "borough_floor_share": float(floor),
         "max_extra_per_ward": None if cap is None else int(cap),
         "no_cap": cap is None,
+        "need_exponent": float(exponent),
+        "current": current,
+        "max_change": max_change,
     }
+
+
+def _staffing_controls(configured: int | None) -> tuple[tuple[CurrentTeam, ...], int | None]:
+    """The current-staffing upload and the damping it allows (the template is on the
+    Allocation page)."""
+    bar = st.sidebar
+    upload = bar.file_uploader(
+        "Current staffing (CSV or Excel)",
+        type=["csv", "xlsx"],
+        key="current_staffing",
+        help="Each ward's team now: ward_code, dwo, pcso. Download the template on the "
+        "Allocation page. The table then shows current, proposed and change, and damping "
+        "can limit the change.",
+    )
+    teams: tuple[CurrentTeam, ...] = ()
+    if upload is not None:
+        try:
+            check_upload(upload.name, upload.size, allowed=("csv", "xlsx"))
+            teams = read_staffing(upload.getvalue(), name=upload.name)
+        except DataError as exc:
+            bar.error(str(exc))
+        else:
+            bar.caption(f"{upload.name}: {len(teams)} wards' current teams")
+    damping = bar.number_input(
+        "Damping: most change per ward (extra officers)", 0, 50,
+        value=configured if teams else None, step=1, key="max_change",
+        placeholder="no damping", disabled=not teams,
+        help="Needs current staffing: each ward's extras move at most this far from now.",
+    )  # fmt: skip
+    return teams, (None if damping is None or not teams else int(damping))

@@ -19,6 +19,8 @@ from planner.config import PlannerConfig
 from planner.errors import PlannerError
 from planner.files import atomic_path
 from planner.model.need import NeedInputs
+from planner.register import identity
+from planner.register.access import LOCAL_PLANNER, PermissionDenied, User
 from planner.register.store import PlanRegister
 from planner.results import PlanResult
 from planner.scenario import Scenario
@@ -77,12 +79,16 @@ def score(config: PlannerConfig, args: argparse.Namespace) -> int:
 
 
 def plan(config: PlannerConfig, args: argparse.Namespace) -> int:
+    if args.current_template:
+        return _current_template(config, args)
+    if args.compare:
+        return _compare(config, args)
     result = _plan(config, args)
     scenario = result.scenario
     out = Path(args.out) if args.out else config.out_dir / "plan" / scenario.dataset
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     files = api.export_plan(result, out, formats=formats)
-    show.plan(result)
+    show.plan(result, api.yardsticks(result, config))
     if args.save:
         plan_id = api.save_plan(PlanRegister.from_config(config), result, args.save)
         print(f"saved in the plan register as plan {plan_id} ({args.save!r})")
@@ -103,9 +109,13 @@ def priorities(config: PlannerConfig, args: argparse.Namespace) -> int:
         show.priorities(view, year, agreed)
     if args.out:
         from planner.outputs.export import write_csv
+        from planner.plan.priorities import propose_priorities
 
         out = Path(args.out)
+        proposals = propose_priorities(london[0].table, settings=config.priorities)
         write_csv(london[0].table, out / "evidence.csv", index=False)
+        write_csv(proposals.table, out / "proposals.csv", index=False)
+        write_csv(proposals.boroughs, out / "proposal_outcomes.csv", index=False)
         write_csv(london[1].table, out / "high_harm_basket.csv", index=False)
         print(f"evidence tables written to {out}")
     return 0
@@ -126,8 +136,13 @@ def register(config: PlannerConfig, args: argparse.Namespace) -> int:
         reg.export(args.file)
         print(f"register {reg.url} exported to {args.file}")
     elif action == "import":
-        reg.import_(args.file, replace=args.replace)
-        print(f"{args.file} imported into {reg.url}")
+        user = _importing_user(config, args.user)
+        counts = reg.import_(args.file, replace=args.replace, user=user)
+        rows = ", ".join(f"{n} {t}" for t, n in counts.items())
+        print(f"{args.file} imported into {reg.url} by {user.name} ({rows})")
+    elif action == "imports":
+        table = reg.imports()
+        print(table.to_string(index=False) if len(table) else "no backups imported yet")
     elif action == "history":
         table = reg.priorities_history(args.borough)
         print(table.to_string(index=False) if len(table) else "no agreed priorities recorded yet")
@@ -169,6 +184,32 @@ def _plan(config: PlannerConfig, args: argparse.Namespace) -> PlanResult:
     return api.plan(inputs, scenario, register=register)
 
 
+def _compare(config: PlannerConfig, args: argparse.Namespace) -> int:
+    from planner.outputs.export import write_json
+
+    scenario = scenario_from_args(config, args)
+    inputs = _prepare(config, scenario, args)
+    with _progress("comparing modes") as progress:
+        results = api.compare_modes(inputs, scenario, config, progress=progress)
+    show.modes(results)
+    out = Path(args.out) if args.out else config.out_dir / "plan" / scenario.dataset
+    path = write_json(results, out / "plan_results.json")
+    print(f"\nwritten to {path}")
+    return 0
+
+
+def _current_template(config: PlannerConfig, args: argparse.Namespace) -> int:
+    scenario = scenario_from_args(config, args).changed(use_forecast=False)
+    inputs = _prepare(config, scenario, args)
+    path = api.write_staffing_template(inputs, scenario, args.current_template)
+    print(
+        f"current-staffing template for {len(inputs.wards)} wards written to {path}: put each "
+        "ward's team now in dwo and pcso, then run `planner plan --current "
+        f"{path}`"
+    )
+    return 0
+
+
 def _prepare(config: PlannerConfig, scenario: Scenario, args: argparse.Namespace) -> NeedInputs:
     with _progress(f"{args.command} {scenario.dataset}") as progress:
         return api.prepare(config, scenario, use_cache=not args.no_cache, progress=progress)
@@ -185,6 +226,24 @@ def _progress(label: str, *, off: bool = False) -> Iterator[Callable[[str], None
             bar.update(1)
 
         yield step
+
+
+def _importing_user(config: PlannerConfig, identity_given: str | None) -> User:
+    """Who imports a backup: ``--user`` as config/access.toml knows them, else local mode.
+
+    The command line has no sign-in: whoever runs it holds the database's credentials.
+    Where sign-in is configured, they say who they are with ``--user`` (a planner of
+    config/access.toml), which the import checks and records.
+    """
+    access = identity.load_access(config)
+    if identity_given:
+        return identity.user_from_identity(identity_given, config=access)
+    if access.source.mode == "local":
+        return LOCAL_PLANNER
+    raise PermissionDenied(
+        f"sign-in is configured ({access.source.mode} mode, {access.where}), so an import "
+        "must say who makes it: give --user EMAIL of a planner listed there"
+    )
 
 
 def _register_or_none(config: PlannerConfig) -> PlanRegister | None:

@@ -13,8 +13,9 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from planner import __version__
-from planner.config import COMPONENTS, METHODS, PlannerConfig
+from planner.config import COMPONENTS, METHODS, POLICIES, PlannerConfig
 from planner.errors import ConfigError
+from planner.plan.staffing import read_staffing
 from planner.scenario import Scenario
 
 __all__ = ["global_parser", "parser", "scenario_from_args"]
@@ -91,6 +92,18 @@ def parser(config: PlannerConfig, commands: dict[str, Command]) -> argparse.Argu
     )
     pl.add_argument("--out", metavar="DIR", help="output folder (default: out/plan/DATASET)")
     pl.add_argument("--save", metavar="NAME", help="also save the plan in the plan register")
+    pl.add_argument(
+        "--compare",
+        action="store_true",
+        help="compare the allocation modes at pools 300, 600 and 1,258 and write the results "
+        "(plan_results.json: distributions, equity by borough and IMD decile, inversions, "
+        "trend credit, priorities)",
+    )
+    pl.add_argument(
+        "--current-template",
+        metavar="FILE",
+        help="write a current-staffing file to fill in (one row per ward, baseline team) and stop",
+    )
 
     pr = add("priorities", [data, window],
              "propose a borough's local priorities with the evidence",
@@ -116,9 +129,19 @@ def parser(config: PlannerConfig, commands: dict[str, Command]) -> argparse.Argu
     rsub = rg.add_subparsers(dest="register_command", metavar="ACTION", required=True)
     rx = rsub.add_parser("export", help="write every table to a JSON backup file")
     rx.add_argument("file")
-    ri = rsub.add_parser("import", help="restore a JSON backup into the register")
+    ri = rsub.add_parser(
+        "import",
+        help="restore a JSON backup into the register (planners only; every row is checked)",
+    )
     ri.add_argument("file")
     ri.add_argument("--replace", action="store_true", help="replace a register that has records")
+    ri.add_argument(
+        "--user",
+        metavar="EMAIL",
+        help="who is importing: a planner of config/access.toml (needed where sign-in is "
+        "configured; recorded as the importer)",
+    )
+    rsub.add_parser("imports", help="backups imported into the register, newest first")
     rh = rsub.add_parser("history", help="agreed priorities, newest first")
     rh.add_argument("--borough", metavar="CODE", help="one borough (E09 code)")
     rsub.add_parser("plans", help="saved plans, newest first")
@@ -146,7 +169,11 @@ def scenario_from_args(config: PlannerConfig, args: argparse.Namespace) -> Scena
                 f"--weight {item!r}: expected COMPONENT=NUMBER, e.g. --weight trend=0"
             ) from None
     forecast = getattr(args, "forecast", None)
+    current = getattr(args, "current", None)
     return scenario.changed(
+        current=read_staffing(current) if current else None,
+        policy=getattr(args, "policy", None),
+        max_change=getattr(args, "max_change", None),
         window_end=getattr(args, "window_end", None),
         use_forecast=forecast,
         harm_index=getattr(args, "harm_index", None),
@@ -216,6 +243,23 @@ def _allocation_options() -> argparse.ArgumentParser:
     cap = p.add_mutually_exclusive_group()
     cap.add_argument("--cap", type=int, metavar="N", help="maximum extra officers per ward")
     cap.add_argument("--no-cap", action="store_true", help="no per-ward maximum")
+    p.add_argument(
+        "--policy",
+        choices=list(POLICIES),
+        help="whole_team: the baseline counts as officers held; top_up: extras on top of it",
+    )
+    p.add_argument(
+        "--current",
+        metavar="FILE",
+        help="each ward's team now (CSV or .xlsx: ward_code, dwo, pcso); the table then "
+        "shows current, proposed and change",
+    )
+    p.add_argument(
+        "--max-change",
+        type=int,
+        metavar="N",
+        help="damping: change each ward's extras by at most N from now (needs --current)",
+    )
     p.add_argument(
         "--no-overrides", action="store_true", help="leave out the register's recorded overrides"
     )

@@ -8,6 +8,7 @@ expected and the fix (:mod:`planner.config.build`).
 - :mod:`~planner.config.data`: folders, datasets, categories, wards, population, downloads;
 - :mod:`~planner.config.model`: the need index, harm weights, hot spots, the forecast;
 - :mod:`~planner.config.plan`: the allocation and the borough priorities;
+- :mod:`~planner.config.yardsticks`: deprivation and public confidence, the outside yardsticks;
 - :mod:`~planner.config.register`: the register's database, roles and sign-in;
 - :mod:`~planner.config.load` and :mod:`~planner.config.parse`: reading the files.
 """
@@ -47,28 +48,36 @@ from planner.config.model import (
     NeedSettings,
     ProactiveMode,
     SensitivitySettings,
+    TrendSettings,
+    VerdictSettings,
 )
 from planner.config.parse import normalise_name
 from planner.config.plan import (
     DIVISOR_METHODS,
     METHODS,
+    POLICIES,
     AllocationSettings,
     BasketItem,
     Candidate,
+    FootfallSettings,
     Method,
+    Policy,
     PriorityScore,
     PrioritySettings,
     PriorityTrendTest,
+    SpecialWard,
     normalise_text,
 )
 from planner.config.register import AccessSettings, StoreSettings, UserEntry
 from planner.config.root import PlannerConfig
+from planner.config.yardsticks import ConfidenceSettings, DeprivationSettings, YardstickSettings
 
 __all__ = [
     "COMPONENTS",
     "DIVISOR_METHODS",
     "FILES",
     "METHODS",
+    "POLICIES",
     "PROACTIVE_MODES",
     "SOURCE_KINDS",
     "AccessSettings",
@@ -79,10 +88,13 @@ __all__ = [
     "CategoryMap",
     "CentroidSource",
     "Checked",
+    "ConfidenceSettings",
     "CoordinateChecks",
     "DatasetSpec",
+    "DeprivationSettings",
     "ExtractRule",
     "FetchItem",
+    "FootfallSettings",
     "ForecastModelSettings",
     "ForecastSettings",
     "HarmIndex",
@@ -96,6 +108,7 @@ __all__ = [
     "Paths",
     "PlannerConfig",
     "PointColumns",
+    "Policy",
     "PopulationSettings",
     "PriorityScore",
     "PrioritySettings",
@@ -107,11 +120,15 @@ __all__ = [
     "SourceKind",
     "SourceSpec",
     "Sources",
+    "SpecialWard",
     "StoreSettings",
+    "TrendSettings",
     "UserEntry",
+    "VerdictSettings",
     "WardColumns",
     "WardDetection",
     "WardsSpec",
+    "YardstickSettings",
     "build",
     "default_config_dir",
     "load_config",

@@ -30,9 +30,11 @@ __all__ = [
     "NeedSettings",
     "ProactiveMode",
     "SensitivitySettings",
+    "TrendSettings",
+    "VerdictSettings",
 ]
 
-COMPONENTS: tuple[str, ...] = ("harm", "asb", "forecast", "trend", "rate")
+COMPONENTS: tuple[str, ...] = ("harm", "asb", "forecast", "trend", "rate", "confidence")
 """The need index's components, in the order they are shown."""
 
 ProactiveMode = Literal["include", "downweight", "exclude"]
@@ -62,16 +64,45 @@ class SensitivitySettings(Checked):
 
 
 @dataclass(frozen=True)
+class TrendSettings(Checked):
+    """``need.toml [trend]``: when a ward's rise in harm counts as clear, and on what.
+
+    A ward's rise is tested against the variance of its harm (a weighted Poisson sum:
+    ``Var = sum of w² n`` over both windows), one-sided, and the p-values of all scored wards
+    are corrected for testing them at once (Benjamini-Hochberg); only rises clear at
+    ``fdr`` count. ``exclude`` lists categories or ``"Category | subcategory"`` left out of
+    the harm the trend is measured on.
+    """
+
+    fdr: float
+    exclude: tuple[str, ...]
+
+    def _problems(self) -> list[str]:
+        found = []
+        if not 0 < self.fdr < 1:
+            found.append(f"fdr must be a false discovery rate in (0, 1), found {self.fdr}")
+        known = {c.casefold() for c in s.CRIME_CATEGORIES}
+        for item in self.exclude:
+            if item.partition("|")[0].strip().casefold() not in known:
+                found.append(
+                    f"exclude: {item!r} should read 'Crime category' or "
+                    "'Crime category | subcategory'"
+                )
+        return found
+
+
+@dataclass(frozen=True)
 class NeedSettings(Checked):
     """Weights and options of the need index (``config/need.toml``)."""
 
     harm_index: str
     window_months: int
     scale_quantile: float
-    trend_prior_days: float
+    component_cap: float
     exclude_boroughs: tuple[str, ...]
     min_borough_coverage: float
     weights: Mapping[str, float]
+    trend: TrendSettings
     sensitivity: SensitivitySettings
 
     def _problems(self) -> list[str]:
@@ -90,8 +121,11 @@ class NeedSettings(Checked):
             found.append(f"scale_quantile must be in (0, 1], found {self.scale_quantile}")
         if self.window_months < 1:
             found.append(f"window_months must be >= 1, found {self.window_months}")
-        if self.trend_prior_days < 0:
-            found.append(f"trend_prior_days must be >= 0, found {self.trend_prior_days}")
+        if self.component_cap < 1:
+            found.append(
+                f"component_cap must be >= 1 (in units of the scale-quantile ward), found "
+                f"{self.component_cap}"
+            )
         if not 0 <= self.min_borough_coverage <= 1:
             found.append(
                 f"min_borough_coverage must be in [0, 1], found {self.min_borough_coverage}"
@@ -252,15 +286,41 @@ class ForecastModelSettings(Checked):
 
 @dataclass(frozen=True)
 class BacktestSettings(Checked):
-    """``forecast.toml [backtest]``: the rolling origins the forecast is judged on."""
+    """``forecast.toml [backtest]``: the rolling origins the forecast is judged on, and the
+    history of the London-anchored mean baseline (``mean_years``)."""
 
     n_origins: int
     step: int
     min_history: int
+    mean_years: int
 
     def _problems(self) -> list[str]:
         if self.n_origins < 1 or self.step < 1 or self.min_history < 12:
             return ["n_origins and step must be >= 1 and min_history >= 12"]
+        if not 1 <= self.mean_years <= 10:
+            return [f"mean_years must be in 1..10, found {self.mean_years}"]
+        if self.min_history < 12 * self.mean_years:
+            return [
+                f"min_history ({self.min_history} months) must be at least 12 x mean_years "
+                f"({12 * self.mean_years}), so the earliest origin has the mean's history"
+            ]
+        return []
+
+
+@dataclass(frozen=True)
+class VerdictSettings(Checked):
+    """``forecast.toml [verdict]``: how much better than every baseline the model must be.
+
+    The model beats a baseline when its WAPE is lower by at least ``margin_pp`` percentage
+    points at more than half the backtest origins; the need index uses the forecast only
+    when it beats all of them.
+    """
+
+    margin_pp: float
+
+    def _problems(self) -> list[str]:
+        if not 0 <= self.margin_pp < 100:
+            return [f"margin_pp must be percentage points in [0, 100), found {self.margin_pp}"]
         return []
 
 
@@ -270,3 +330,4 @@ class ForecastSettings:
 
     model: ForecastModelSettings
     backtest: BacktestSettings
+    verdict: VerdictSettings

@@ -26,6 +26,7 @@ from planner.config.data import (
 from planner.config.model import ForecastSettings, HarmSettings, HotSpotSettings, NeedSettings
 from planner.config.plan import AllocationSettings, PrioritySettings
 from planner.config.register import AccessSettings, StoreSettings
+from planner.config.yardsticks import YardstickSettings
 from planner.errors import ConfigError
 
 __all__ = ["PlannerConfig"]
@@ -56,6 +57,7 @@ class PlannerConfig:
     allocation: AllocationSettings
     pool: int
     priorities: PrioritySettings
+    yardsticks: YardstickSettings
     population: PopulationSettings
     sources: Sources
     store: StoreSettings
@@ -108,6 +110,20 @@ class PlannerConfig:
             matches = sorted(Path(m) for m in glob.glob(str(full)))
             return matches[-1] if matches else full
         return full
+
+    def borough_code(self, name: str) -> str | None:
+        """The E09 code of a borough named *name* in any known spelling (case, spaces and
+        ``&``/``and`` aside; ``boroughs.toml [aliases]``), or None."""
+
+        def key(text: str) -> str:
+            return " ".join(text.replace("&", " and ").split()).casefold()
+
+        by_name = {key(n): c for c, n in self.borough_names.items()}
+        for alias, official in self.borough_aliases.items():
+            if key(official) in by_name:
+                by_name.setdefault(key(alias), by_name[key(official)])
+        text = str(name).strip()
+        return text if text in self.borough_names else by_name.get(key(text))
 
     def with_data_dir(self, data_dir: str | Path) -> PlannerConfig:
         """A copy that reads data from *data_dir* (e.g. ``../shared/data``)."""

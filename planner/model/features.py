@@ -21,10 +21,11 @@ import pandas as pd
 from scipy import stats
 
 from planner import schema as s
-from planner.config import HarmSettings
+from planner.config import HarmSettings, TrendSettings
 from planner.errors import DataError, PlannerWarning
 from planner.model.harm import row_harm_weights, rows_asb, rows_by_category
 from planner.model.stats import binomial_p
+from planner.model.trend import TREND_COLUMNS, harm_trend
 from planner.model.window import (
     Rows,
     Window,
@@ -193,6 +194,7 @@ def ward_features(
     *,
     window: Window,
     settings: HarmSettings,
+    trend: TrendSettings | None = None,
     prior_count: float = DEFAULT_PRIOR_COUNT,
 ) -> WardFeatures:
     """Every per-ward feature for *window*, one row per ward of *wards*.
@@ -209,6 +211,9 @@ def ward_features(
         The months to measure; the trend compares it with :meth:`Window.previous`.
     settings
         Harm settings (``config.harm``), already set to the index and proactive rule.
+    trend
+        The tested trend of the need index (``config.need.trend``): adds the columns of
+        :func:`planner.model.trend.harm_trend`, the test run over the wards given here.
     prior_count
         The trend's shrinkage pseudo-count (:data:`DEFAULT_PRIOR_COUNT`).
 
@@ -235,9 +240,13 @@ def ward_features(
     crimes = counts.sum(axis=1).rename("crimes")
     try:
         trends = _trend(rows, weights, window, prior_count, 0.05)
+        if trend is not None:
+            tested = harm_trend(ward_counts, index, window=window, harm=settings, settings=trend)
+            trends = trends.join(tested)
     except DataError as exc:
         warnings.warn(f"trend not available: {exc}", PlannerWarning, 2)
-        trends = pd.DataFrame(np.nan, index=index, columns=list(_TREND_COLUMNS))
+        columns = [*_TREND_COLUMNS, *(TREND_COLUMNS if trend is not None else ())]
+        trends = pd.DataFrame(np.nan, index=index, columns=columns)
         trends["direction"] = "not available"
     has_asb = asb_counts is not None
     out = pd.concat(

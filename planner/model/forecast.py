@@ -27,7 +27,8 @@ shared between wards and months.
 
 The need index takes the 12-month total (:meth:`HarmForecaster.predict_total`), and may
 use it only if :func:`planner.model.backtest.backtest` / :func:`~planner.model.backtest.verdict`
-show the model beating both naive baselines on the 12-month ward totals.
+show the model beating all three baselines (the last 12 months, seasonal naive month by month,
+a London-anchored multi-year mean) by the configured margin at more than half the origins.
 
 Also here: :func:`forecaster` (the estimator and backtest options of ``config/forecast.toml``)
 and the checks of the monthly table that the backtest shares (:func:`monthly_array`,
@@ -396,7 +397,9 @@ def forecaster(settings: ForecastSettings) -> tuple[HarmForecaster, dict[str, in
     Returns
     -------
     tuple
-        ``(HarmForecaster, keyword arguments of backtest)``.
+        ``(HarmForecaster, keyword arguments of backtest)``: ``horizon`` and every key of
+        ``[backtest]`` (``n_origins``, ``step``, ``min_history``, ``mean_years``). The verdict's
+        margin is ``settings.verdict``, read by :func:`planner.model.backtest.verdict`.
     """
     est = HarmForecaster(**settings.model.estimator_params())
     est._check_params()

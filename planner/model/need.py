@@ -25,13 +25,15 @@ import pandas as pd
 from planner import __version__
 from planner import schema as s
 from planner.config import COMPONENTS, HarmSettings, NeedSettings, PlannerConfig
-from planner.errors import ConfigError
+from planner.errors import ConfigError, DataError
 from planner.files import atomic_path
 from planner.ingest import IngestResult, ingest
+from planner.ingest.sources.confidence import Confidence
+from planner.ingest.sources.deprivation import WardDeciles
 from planner.model.backtest import Verdict
 from planner.model.features import ward_features
 from planner.model.harm import monthly_harm
-from planner.model.scoring import score_wards, sensitivity, trend_component
+from planner.model.scoring import score_wards, sensitivity
 from planner.model.window import Window, default_window
 
 __all__ = [
@@ -74,6 +76,9 @@ class NeedInputs:
     use_forecast: bool = False
     forecast_note: str = ""  # why the forecast is not in the index ("" when it is)
     notes: list[str] = field(default_factory=list)
+    confidence: Confidence | None = None  # the PAS survey by borough (outside yardstick)
+    deciles: WardDeciles | None = None  # residents by IMD decile (outside yardstick)
+    low_confidence: pd.Series | None = None  # the optional need component, per ward
 
 
 @dataclass
@@ -155,9 +160,18 @@ def prepare_need(
     wards, notes = _scored_wards(all_wards, counts, window, settings)
     _say(progress, "population")
     population = ward_population(config, all_wards).values.reindex(wards.index)
+    _say(progress, "outside yardsticks")
+    confidence, deciles, low = _yardstick_data(config, wards, window, notes)
     _say(progress, "features")
     built = {
-        key: ward_features(counts, wards, population, window=window, settings=harm.with_index(key))
+        key: ward_features(
+            counts,
+            wards,
+            population,
+            window=window,
+            settings=harm.with_index(key),
+            trend=settings.trend,
+        )
         for key in harm.indices
     }
     monthly = monthly_harm(counts, harm, wards=wards.index)
@@ -186,6 +200,9 @@ def prepare_need(
         use_forecast=use_forecast,
         forecast_note=note,
         notes=notes,
+        confidence=confidence,
+        deciles=deciles,
+        low_confidence=low,
     )
 
 
@@ -276,7 +293,7 @@ def _scored_wards(
 
 
 def _components(inputs: NeedInputs, key: str, settings: NeedSettings | None) -> pd.DataFrame:
-    """Raw component values under harm index *key* (settings None: the trend's prior is 0)."""
+    """Raw component values under harm index *key*."""
     feats = inputs.features[key]
     comps = pd.DataFrame(index=feats.index)
     comps["harm"] = feats["harm"]
@@ -289,11 +306,41 @@ def _components(inputs: NeedInputs, key: str, settings: NeedSettings | None) -> 
         fc = (feats["harm"] * growth.fillna(1.0)).rename("forecast")
     if fc is not None:
         comps["forecast"] = fc.reindex(feats.index).clip(lower=0)
-    if inputs.trend_available and "harm_prior" in feats:
-        prior = settings.trend_prior_days if settings is not None else 0.0
-        comps["trend"] = trend_component(feats["harm_last"], feats["harm_prior"], prior_days=prior)
+    if inputs.trend_available and "trend_rise" in feats:
+        comps["trend"] = feats["trend_rise"].astype(float)
     comps["rate"] = feats["harm_per_1000"]
+    if inputs.low_confidence is not None:
+        comps["confidence"] = inputs.low_confidence.reindex(feats.index)
     return comps
+
+
+def _yardstick_data(
+    config: PlannerConfig, wards: gpd.GeoDataFrame, window: Window, notes: list[str]
+) -> tuple[Confidence, WardDeciles, pd.Series | None]:
+    """The PAS survey, residents by IMD decile and the low-confidence component.
+
+    These are yardsticks, not inputs the plan depends on: a file that is missing or cannot be
+    read leaves its yardstick "no data" with the reason (in the notes too), never stops a plan.
+    """
+    from planner.ingest.sources.confidence import low_confidence, read_confidence
+    from planner.ingest.sources.deprivation import ward_deciles
+
+    try:
+        confidence = read_confidence(config)
+    except DataError as exc:
+        confidence = Confidence(None, f"cannot be read: {exc}")
+        notes.append(f"public confidence: {confidence.note}")
+    try:
+        deciles = ward_deciles(config, wards.index)
+    except DataError as exc:
+        deciles = WardDeciles(None, f"cannot be read: {exc}")
+        notes.append(f"deprivation: {deciles.note}")
+    low = None
+    if confidence.table is not None:
+        measure = config.yardsticks.confidence.low_confidence_measure
+        as_of = pd.Period(window.end, "M").end_time.normalize()
+        low = low_confidence(confidence.table, wards[s.BOROUGH_CODE], measure, as_of=as_of)
+    return confidence, deciles, low
 
 
 def _forecast(
@@ -303,7 +350,7 @@ def _forecast(
     wards: gpd.GeoDataFrame,
     window: Window,
 ) -> tuple[dict[str, pd.Series], pd.DataFrame, Verdict]:
-    """Backtest the model (cached); forecast only if it beats both baselines."""
+    """Backtest the model (cached); forecast only if it beats all three baselines."""
     from planner.model import backtest as bt
     from planner.model import forecast as fc
 
@@ -333,8 +380,8 @@ def _forecast(
         cache.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(cache) as tmp:
             table.to_csv(tmp, index=False)
-    verdict = bt.verdict(table)
-    if not verdict.beats_both:
+    verdict = bt.verdict(table, config.forecast)
+    if not verdict.beats_all:
         log.info("forecast not used: %s", verdict.explanation)
         return {}, table, verdict
     model = estimator.fit(monthly)

@@ -6,15 +6,15 @@ Components (raw values per ward, from :mod:`planner.model.features` and the fore
 ``asb``       anti-social behaviour incidents in the window (absent when the data has none)
 ``forecast``  forecast harm over the next 12 months (absent unless the model beat both
               baselines in the backtest)
-``trend``     the rise in harm against the previous window, shrunk towards no change:
-              ``max(0, log((H1 + k) / (H0 + k)))`` with a prior of ``k`` days, so small numbers
-              do not shout; falls count as zero (a falling ward is not penalised below
-              a steady one)
+``trend``     a clear rise in harm against the previous window, ``log((H1 + 1) / (H0 + 1))``
+              where the weighted-Poisson test says so after the false-discovery correction
+              across wards (:mod:`planner.model.trend`), 0 otherwise
 ``rate``      harm per 1,000 residents
 
 Each component is divided by its London scale (the ``scale_quantile`` of that component
-across the scored wards; 1.0 means "as high as the ward at the 95th percentile"), then
-multiplied by its weight. The score is the sum of those contributions, so the
+across the scored wards; 1.0 means "as high as the ward at the 95th percentile"), capped at
+``component_cap`` (3.0: no ward counts for more than three times the 95th-percentile ward on
+any component), then multiplied by its weight. The score is the sum of those contributions, so the
 contributions add up to the score exactly and explain it. Absent components drop out and
 the remaining weights are rescaled to sum to 1.
 """
@@ -43,19 +43,14 @@ __all__ = [
 NEED_SCORE, RANK_LONDON, RANK_BOROUGH = s.NEED_SCORE, s.RANK_LONDON, s.RANK_BOROUGH
 
 
-def trend_component(harm_last: pd.Series, harm_prior: pd.Series, *, prior_days: float) -> pd.Series:
-    """The shrunk rise in harm: ``max(0, log((H1 + k) / (H0 + k)))``; never falls as H1 grows."""
-    ratio = (harm_last.astype(float) + prior_days) / (harm_prior.astype(float) + prior_days)
-    return np.log(ratio).clip(lower=0).rename("trend")
-
-
 @dataclass(frozen=True)
 class Scores:
     """:func:`score_wards`: the per-ward ``table`` and how it was made.
 
-    ``weights``: the weights used (rescaled over the components present); ``scales``: each
-    component's London scale; ``absent``: components the data cannot provide; ``notes``:
-    what was done with missing values.
+    ``weights``: the weights used (rescaled over the components present with a weight above
+    0); ``scales``: each component's London scale; ``absent``: components the data cannot
+    provide (a component with weight 0 is off, not absent); ``notes``: what was done with
+    missing values.
     """
 
     table: pd.DataFrame
@@ -87,7 +82,8 @@ def score_wards(
     -------
     Scores
         ``table`` indexed like *components*: ``need_score``, ``rank_london``,
-        ``rank_borough``, ``contribution: <c>`` and ``normalised: <c>`` per present
+        ``rank_borough``, ``contribution: <c>``, ``normalised: <c>`` (capped at
+        ``component_cap``) and ``capped: <c>`` (True where the cap bit) per present
         component, and ``borough_code``; with the weights used, scales, absent components
         and notes.
 
@@ -113,15 +109,18 @@ def score_wards(
     if out[s.BOROUGH_CODE].isna().any():
         missing = out.index[out[s.BOROUGH_CODE].isna()].tolist()[:5]
         raise DataError(f"wards without a borough code: {missing}")
+    raw = pd.DataFrame({c: values[c] / scales[c] for c in present}, index=out.index)
+    normalised = raw.clip(upper=settings.component_cap)
     contrib = pd.DataFrame(
-        {f"contribution: {c}": weights[c] * values[c] / scales[c] for c in present}, index=out.index
+        {f"contribution: {c}": weights[c] * normalised[c] for c in present}, index=out.index
     )
     for c in present:
-        out[f"normalised: {c}"] = values[c] / scales[c]
+        out[f"normalised: {c}"] = normalised[c]
+        out[f"capped: {c}"] = raw[c] > settings.component_cap
     out = pd.concat([out, contrib], axis=1)
     out[NEED_SCORE] = contrib.sum(axis=1)
     out[RANK_LONDON], out[RANK_BOROUGH] = rank_wards(out[NEED_SCORE], out[s.BOROUGH_CODE])
-    absent = [c for c in COMPONENTS if c not in present]
+    absent = [c for c in COMPONENTS if c not in components.columns]  # weight 0 is "off"
     return Scores(out, weights, scales, absent, notes)
 
 

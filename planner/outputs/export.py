@@ -98,13 +98,16 @@ def write_allocation(
     *,
     manifest: RunManifest | Mapping[str, Any],
     scores: pd.DataFrame | None = None,
+    current: pd.DataFrame | None = None,
     formats: Iterable[str] = FORMATS,
     stem: str = "allocation",
 ) -> list[Path]:
     """Write an allocation as CSV, Excel, GeoJSON and/or GeoPackage, with its manifest.
 
-    The ward table is ``result.wards`` with ``ward_name`` and ``borough_name`` from *wards*
-    and, when *scores* is given, ``need_score``, ``rank_london`` and ``rank_borough``.
+    The ward table is ``result.wards`` with ``ward_name`` and ``borough_name`` from *wards*,
+    when *scores* is given ``need_score``, ``rank_london`` and ``rank_borough``, and when
+    *current* is given the current team and the change
+    (:func:`planner.plan.allocation.ward_table`).
 
     Files (``<stem>`` passed through :func:`safe_filename`):
 
@@ -131,6 +134,8 @@ def write_allocation(
         some of its keys, is accepted: missing ones read "not recorded").
     scores
         Need scores indexed by ``ward_code``; wards without a score get empty cells.
+    current
+        Each ward's team now (``dwo``, ``pcso``) indexed by ``ward_code``.
     formats
         Any of :data:`FORMATS`.
     stem
@@ -152,7 +157,7 @@ def write_allocation(
     chosen = _check_formats(formats)
     out, base = Path(out_dir), safe_filename(stem, default="allocation")
     wards = _ward_frame(wards)
-    table = ward_table(result, wards, scores)
+    table = ward_table(result, wards, scores, current)
     boroughs = borough_table(result, wards)
     info = _export_manifest(manifest, allocation=result)
     out.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ No Streamlit here: :func:`ward_map` returns a :class:`folium.Map` that the app h
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import folium
 import geopandas as gpd
@@ -42,6 +42,7 @@ __all__ = ["Legend", "bounds", "display_wards", "selected_outline", "ward_map"]
 HOT_SPOT_COLOUR = "#d7191c"  # a red outline: read against every fill of the palettes
 COLD_SPOT_COLOUR = "#2c7bb6"
 SELECTED_COLOUR = "#000000"
+SPECIAL_COLOUR = "#4b0082"  # special wards: a dark dotted outline and a label
 
 
 # --- geometry -------------------------------------------------------------------------------
@@ -172,6 +173,7 @@ def ward_map(
     title: str,
     classes: Classes | None = None,
     outlines: pd.Series | None = None,
+    special: Mapping[str, str] | None = None,
     fit: Sequence[str] | None = None,
     not_scored_label: str = NOT_SCORED_LABEL,
     short_title: str | None = None,
@@ -195,6 +197,9 @@ def ward_map(
     outlines
         Per ward code, ``"hot spot"`` or ``"cold spot"`` (others ignored): drawn as outlines
         on top, red solid and blue dashed.
+    special
+        Special wards (code -> reason): drawn with a dashed dark outline and labelled on the
+        map with their name and the first clause of the reason; the whole reason on hover.
     fit
         Ward codes to zoom to (e.g. one borough's), drawn with a dark outline round them;
         default every ward, no outline.
@@ -250,6 +255,8 @@ def ward_map(
         items.append((not_scored_label, NOT_SCORED_COLOUR, None, False))
     if outlines is not None:
         items += _add_outlines(m, frame, outlines)
+    if special:
+        items += _add_special(m, frame, special)
     Legend(title, items).add_to(m)
     return m
 
@@ -304,6 +311,37 @@ def _add_outlines(
             tooltip=folium.GeoJsonTooltip(fields=[s.WARD_NAME], aliases=[kind.capitalize()]),
         ).add_to(m)
     return items
+
+
+def _add_special(
+    m: folium.Map, frame: gpd.GeoDataFrame, special: Mapping[str, str]
+) -> list[tuple[str, str | None, str | None, bool]]:
+    """Special wards: a dashed outline and a permanent label with the reason's first clause."""
+    codes = [c for c in special if c in frame.index]
+    if not codes:
+        return []
+    part = frame.loc[codes, [s.WARD_CODE, s.WARD_NAME, frame.geometry.name]].copy()
+    part["reason"] = [special[c] for c in codes]
+    part["label"] = [
+        f"{name}: special ward ({special[c].split(':')[0].strip()}), no extras"
+        for c, name in zip(codes, part[s.WARD_NAME], strict=True)
+    ]
+    style = {"fill": False, "color": SPECIAL_COLOUR, "weight": 3, "dashArray": "2 5"}
+    for i in range(len(part)):
+        row = part.iloc[[i]]
+        name, reason, label = (str(row[c].iloc[0]) for c in (s.WARD_NAME, "reason", "label"))
+        folium.GeoJson(
+            row[[s.WARD_NAME, frame.geometry.name]].reset_index(drop=True),
+            name=f"Special ward: {name}",
+            style_function=lambda _f: style,
+            tooltip=folium.Tooltip(
+                html.escape(label), permanent=True, direction="center", class_name="planner-special"
+            ),
+            popup=folium.Popup(f"<b>{html.escape(name)}</b>: {html.escape(reason)}", max_width=280),
+        ).add_to(m)
+    return [
+        (f"Special ward, no extras: {len(part)} (label on the map)", None, SPECIAL_COLOUR, True)
+    ]
 
 
 def selected_outline(display: gpd.GeoDataFrame, ward_code: str | None) -> folium.FeatureGroup:

@@ -33,20 +33,22 @@ from planner.files import atomic_path
 from planner.outputs import present
 from planner.outputs.safe import safe_filename
 from planner.outputs.svgmap import ward_map_svg
+from planner.outputs.views import confidence_table
 from planner.plan.priorities import match_borough
 
 if TYPE_CHECKING:
     from planner.plan.priorities import BoroughPriorities
+    from planner.plan.yardsticks import Yardsticks
     from planner.results import PlanResult
 
-__all__ = ["RAG_BANDS", "borough_pack_html", "rag_status", "write_borough_pack"]
+__all__ = ["RAG_BANDS", "borough_pack_html", "policy_ratio", "rag_status", "write_borough_pack"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RagBand:
-    """A red/amber/green band of the target ratio (officer share / need share)."""
+    """A red/amber/green band of a ward's extras against what the policy gives it unrounded."""
 
     colour: str  # "Green", "Amber", "Red"
     label: str  # the words printed beside the colour
@@ -59,15 +61,22 @@ RAG_BANDS = {
     "amber_over": RagBand("Amber", "slightly over", "rag-amber"),
     "red_under": RagBand("Red", "well under", "rag-red"),
     "red_over": RagBand("Red", "well over", "rag-red"),
-    "none": RagBand("Grey", "no target (no need)", "rag-none"),
+    "none": RagBand("Grey", "no extras due under the policy", "rag-none"),
 }
 
 
-def rag_status(ratio: float) -> RagBand:
-    """The band of a target ratio: Green 0.9–1.1, Amber 0.75–0.9 or 1.1–1.25, Red beyond.
+def policy_ratio(row: pd.Series) -> float:
+    """A ward's extras over the policy's unrounded allocation; NaN where that is 0."""
+    due = _float(row.get(s.POLICY_QUOTA))
+    return _float(row.get(s.EXTRA)) / due if due > 0 else math.nan
 
-    Boundaries belong to the better band (0.9 and 1.1 are on target, 0.75 and 1.25 Amber); a
-    missing ratio (a ward with no need has no target) is Grey, "no target (no need)".
+
+def rag_status(ratio: float) -> RagBand:
+    """The band of a ratio: Green 0.9–1.1, Amber 0.75–0.9 or 1.1–1.25, Red beyond.
+
+    The pack's ratio is a ward's extras over the policy's unrounded allocation
+    (``policy_quota``). Boundaries belong to the better band (0.9 and 1.1 are on target, 0.75
+    and 1.25 Amber); a missing ratio (the policy gives the ward nothing) is Grey.
     """
     if ratio is None or math.isnan(ratio):
         return RAG_BANDS["none"]
@@ -89,6 +98,8 @@ def borough_pack_html(
     *,
     config: PlannerConfig,
     priorities: BoroughPriorities | str,
+    confidence: pd.DataFrame | str | None = None,
+    yardsticks: Yardsticks | None = None,
 ) -> str:
     """The printable pack of one borough as a self-contained HTML page.
 
@@ -103,6 +114,11 @@ def borough_pack_html(
     priorities
         The borough's priorities (:func:`planner.api.borough_priorities`), or a sentence
         saying why they could not be computed.
+    confidence
+        The borough's Public Attitude Survey panel (:func:`planner.api.confidence_panel`
+        ``table``), or a sentence saying why there is none.
+    yardsticks
+        The plan against outside yardsticks (:func:`planner.api.yardsticks`).
 
     Returns
     -------
@@ -120,7 +136,8 @@ def borough_pack_html(
         _header(plan, name),
         _section("Ward map: extra officers", _map(plan, wards)),
         _section("Allocation by ward", _allocation_table(wards)),
-        _section("Equity", _equity(plan, code, wards)),
+        _section("Equity", _equity(plan, code, wards, yardsticks)),
+        _section("Public confidence", _confidence(confidence)),
         _section("Local priorities", _priorities_html(priorities)),
         _section("Methodology and caveats", _methodology(plan), css="method"),
     ]
@@ -140,6 +157,8 @@ def write_borough_pack(
     *,
     config: PlannerConfig,
     priorities: BoroughPriorities | str,
+    confidence: pd.DataFrame | str | None = None,
+    yardsticks: Yardsticks | None = None,
     pdf: bool = False,
 ) -> list[Path]:
     """Write ``<borough>_pack.html`` (and, with *pdf* and WeasyPrint installed, the PDF).
@@ -149,7 +168,7 @@ def write_borough_pack(
 
     Parameters
     ----------
-    plan, borough, config, priorities
+    plan, borough, config, priorities, confidence, yardsticks
         As for :func:`borough_pack_html`.
     out_dir
         Output folder, created if missing; the file name is the borough's name made safe by
@@ -163,7 +182,14 @@ def write_borough_pack(
         The files written, the HTML first.
     """
     _, name = _resolve_borough(plan, borough, config)
-    page = borough_pack_html(plan, borough, config=config, priorities=priorities)
+    page = borough_pack_html(
+        plan,
+        borough,
+        config=config,
+        priorities=priorities,
+        confidence=confidence,
+        yardsticks=yardsticks,
+    )
     stem = safe_filename(name, default="borough") + "_pack"
     out = Path(out_dir)
     target = out / f"{stem}.html"
@@ -249,7 +275,7 @@ def _allocation_table(wards: pd.DataFrame) -> str:
     heads = (
         "Ward", "Need score", "Rank in London", "Rank in borough", "Main driver", "Baseline",
         "Extra DWOs", "Total DWOs", "Need share (London)", "Officer share (London)",
-        "Target ratio", "Status",
+        "Policy (unrounded)", "Status",
     )  # fmt: skip
     numeric = {1, 2, 3, 6, 7, 8, 9, 10}
     head = "".join(
@@ -259,7 +285,8 @@ def _allocation_table(wards: pd.DataFrame) -> str:
     drivers = _main_driver(wards)
     rows = []
     for code, row in wards.iterrows():
-        band = rag_status(_float(row.get(s.TARGET_RATIO)))
+        ratio = policy_ratio(row)
+        band = rag_status(ratio)
         cells = [
             f'<th scope="row">{_e(row[s.WARD_NAME])}<span class="code">{_e(code)}</span></th>',
             _num(row.get("need_score"), "{:.3f}"),
@@ -271,7 +298,7 @@ def _allocation_table(wards: pd.DataFrame) -> str:
             _num(row.get(s.TOTAL_DWO), "{:.0f}"),
             _num(row.get(s.NEED_SHARE), "{:.2%}"),
             _num(row.get(s.OFFICER_SHARE), "{:.2%}"),
-            _num(row.get(s.TARGET_RATIO), "{:.2f}"),
+            _num(row.get(s.POLICY_QUOTA), "{:.2f}"),
             _rag_cell(band),
         ]
         rows.append(f'<tr data-ward-code="{_e(code)}">{"".join(cells)}</tr>')
@@ -282,49 +309,75 @@ def _allocation_table(wards: pd.DataFrame) -> str:
     )
     return (
         f'<table class="alloc"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
-        f'</table>\n<p class="note">Target ratio = officer share ÷ need share (extra officers '
-        f"÷ the need-proportional number). Status: {key} (Green 0.9–1.1, Amber 0.75–0.9 or "
-        "1.1–1.25, Red beyond). Extra officers are whole people, so a ward whose "
-        "need-proportional share is below about two officers cannot land within 10 % of it.</p>"
+        f'</table>\n<p class="note">Policy (unrounded) = the extras the allocation policy gives '
+        f"the ward before officers are made whole. Status = extra DWOs ÷ that: {key} (Green "
+        "0.9–1.1, Amber 0.75–0.9 or 1.1–1.25, Red beyond), so it shows rounding, not need: "
+        "extra officers are whole people, and a ward due under about two cannot land within "
+        "10 % of it. Need share and officer share compare the ward with London.</p>"
     )
 
 
-def _equity(plan: PlanResult, code: str, wards: pd.DataFrame) -> str:
+def _equity(plan: PlanResult, code: str, wards: pd.DataFrame, yardsticks: Yardsticks | None) -> str:
     boroughs = plan.allocation.boroughs
     eq = plan.allocation.equity
     items: list[tuple[str, str]] = []
     if code in boroughs.index:
         b = boroughs.loc[code]
-        band = rag_status(_float(b.get(s.RATIO)))
         items += [
             ("Wards", f"{int(b[s.N_WARDS])}"),
             ("Extra officers", f"{int(b[s.EXTRA])} of {plan.allocation.pool} in London"),
-            ("Need-proportional number", f"{_float(b.get(s.TARGET)):.1f}"),
             ("Share of London's need", f"{_float(b[s.NEED_SHARE]):.2%}"),
             ("Share of London's extra officers", f"{_float(b[s.OFFICER_SHARE]):.2%}"),
-            ("Borough target ratio", f"{_float(b[s.RATIO]):.2f} ({band.colour}: {band.label})"),
             ("Borough floor", _floor(b)),
         ]
-    served = wards[wards[s.QUOTA].fillna(0) > 0] if s.QUOTA in wards else wards.iloc[:0]
-    if len(served):
-        worst = served.sort_values([s.TARGET_RATIO, s.WARD_NAME]).iloc[0]
-        items.append(
-            (
-                "Worst-served ward in the borough",
-                f"{worst[s.WARD_NAME]}: ratio {worst[s.TARGET_RATIO]:.2f}",
-            )
+    if yardsticks is not None and code in yardsticks.boroughs.index:
+        y = yardsticks.boroughs.loc[code]
+
+        def share(key: str) -> str:
+            value = _float(y.get(key))
+            return "no data" if math.isnan(value) else f"{value:.2%}"
+
+        items += [
+            ("Share of London's crime harm", share("share_harm")),
+            ("Share of London's residents", share("share_residents")),
+            ("Share of London's ASB", share("share_asb")),
+        ]
+    for ward in plan.allocation.settings.special:
+        if ward.code in wards.index:
+            items.append((f"Special ward: {ward.name}", f"no extras: {ward.reason}"))
+    moved = _float(eq.get("rounding_officers_moved"))
+    items.append(("London: officers placed by whole-officer rounding", _fmt(moved, "{:.0f}")))
+    items.append(
+        (
+            "London: inversions across boroughs",
+            f"{eq.get('inversions_cross_borough', 0):,} pairs of wards where the one in more "
+            "need gets fewer extras",
         )
-    if s.OUTSIDE_QUOTA in wards:
-        items.append(("Wards outside their quota", f"{int(wards[s.OUTSIDE_QUOTA].sum())}"))
-    gini = _float(eq.get("gini_officers_per_need"))
-    items.append(("London: Gini of extra officers per unit of need", _fmt(gini, "{:.3f}")))
-    worst_b = eq.get("worst_served_borough")
-    if worst_b is not None:
-        bname = plan.borough_names().get(worst_b, worst_b)
-        ratio = _fmt(_float(eq.get("worst_served_borough_ratio")), "{:.2f}")
-        items.append(("London: worst-served borough", f"{bname} (ratio {ratio})"))
+    )
     rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in items)
-    return f'<table class="facts">{rows}</table>'
+    notes = "".join(
+        f"<p class='note'>{_e(n)}.</p>" for n in (yardsticks.notes if yardsticks else [])
+    )
+    return f'<table class="facts">{rows}</table>{notes}'
+
+
+def _confidence(confidence: pd.DataFrame | str | None) -> str:
+    if confidence is None or isinstance(confidence, str):
+        return f"<p>No survey figures: {_e(confidence or 'no PAS data')}.</p>"
+    table = confidence_table(confidence)
+    head = "".join(f"<th>{_e(c)}</th>" for c in table.columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>"
+        for row in table.itertuples(index=False)
+    )
+    dates = confidence["date"].dropna()
+    when = f"Survey quarter ending {dates.max():%d %B %Y}. " if len(dates) else ""
+    return (
+        f'<table class="alloc"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+        f'<p class="note">{_e(when)}MOPAC Public Attitude Survey: the borough against the MPS '
+        "figure; gap and changes in percentage points, change against the same quarter a "
+        "year before.</p>"
+    )
 
 
 def _priorities_html(priorities: BoroughPriorities | str) -> str:
@@ -333,18 +386,23 @@ def _priorities_html(priorities: BoroughPriorities | str) -> str:
     parts = ["<h3>Proposed local priorities</h3>"]
     proposed = priorities.proposed
     if len(proposed):
-        rows = proposed.iterrows()
-        items = "".join(_labelled(r.get("candidate"), r.get("sentence")) for _, r in rows)
+        items = "".join(_proposal_item(r) for _, r in proposed.iterrows())
         parts.append(f'<ol class="proposed">{items}</ol>')
-    else:
+    elif not priorities.shortfall:
         parts.append('<p class="note">No candidate has evidence in this data.</p>')
+    for text in (priorities.shortfall, priorities.near_tie):
+        if text:
+            parts.append(f'<p class="note"><strong>{_e(text)}</strong></p>')
+    parts += [f'<p class="note">{_e(line)}</p>' for line in priorities.left_out]
     ev = priorities.evidence
     if len(ev) and "sentence" in ev:
         ev = ev.sort_values("rank") if "rank" in ev else ev
         rows = "".join(
             f"<tr><td class=num>{_fmt(_float(r.get('rank')), '{:.0f}')}</td>"
             f"<th scope=row>{_e(r.get('candidate', ''))}</th>"
-            f"<td>{_e(_unlabelled(r.get('candidate'), r['sentence']))}</td></tr>"
+            f"<td>{_e(_unlabelled(r.get('candidate'), r['sentence']))}"
+            + (f'<br><span class="note">{_e(r["status"])}</span>' if r.get("status") else "")
+            + "</td></tr>"
             for _, r in ev.iterrows()
         )
         parts.append(
@@ -361,6 +419,17 @@ def _priorities_html(priorities: BoroughPriorities | str) -> str:
     if priorities.notes:
         parts.append(_list(priorities.notes, css="note"))
     return "\n".join(parts)
+
+
+def _proposal_item(row: pd.Series) -> str:
+    """One proposal: its evidence sentence, then why it is proposed (where known)."""
+    label = "" if row.get("candidate") is None else str(row.get("candidate"))
+    why = row.get("why")
+    tail = f'<br><span class="note">{_e(why)}</span>' if isinstance(why, str) and why else ""
+    return (
+        f"<li><strong>{_e(label)}</strong>: {_e(_unlabelled(label, row.get('sentence')))}"
+        f"{tail}</li>"
+    )
 
 
 def _methodology(plan: PlanResult) -> str:

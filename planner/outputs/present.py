@@ -33,6 +33,7 @@ __all__ = [
     "METHOD_LABELS",
     "NOT_SCORED_COLOUR",
     "NOT_SCORED_LABEL",
+    "POLICY_LABELS",
     "Classes",
     "Layer",
     "allocation_method_sentences",
@@ -47,6 +48,8 @@ __all__ = [
     "officer_classes",
     "palette",
     "percent",
+    "policy_description",
+    "policy_label",
     "proactive_text",
     "quantile_classes",
     "weights_text",
@@ -60,6 +63,7 @@ COMPONENT_LABELS: Mapping[str, str] = {
     "forecast": "Forecast",
     "trend": "Trend",
     "rate": "Harm per 1,000",
+    "confidence": "Low confidence",
 }
 assert set(COMPONENT_LABELS) == set(COMPONENTS)
 
@@ -78,6 +82,30 @@ NOT_SCORED_COLOUR = "#bdbdbd"
 def method_label(method: str) -> str:
     """A readable name of an apportionment method: ``"Webster / Sainte-Laguë"``."""
     return METHOD_LABELS.get(method, (method, ""))[0]
+
+
+POLICY_LABELS: Mapping[str, tuple[str, str]] = {
+    "whole_team": (
+        "whole team",
+        "the baseline team counts as officers a ward already holds: a ward gets extras only "
+        "where its share of need is more than its baseline covers",
+    ),
+    "top_up": (
+        "top-up",
+        "extras by need on top of the baseline, as if the baseline covered none of it",
+    ),
+}
+
+
+def policy_label(policy: str) -> str:
+    """A readable name of an allocation policy: ``"whole team"``."""
+    return POLICY_LABELS.get(policy, (policy, ""))[0]
+
+
+def policy_description(policy: str) -> str:
+    """The policy's name with what it means."""
+    name, how = POLICY_LABELS.get(policy, (policy, ""))
+    return f"{name}: {how}" if how else name
 
 
 def method_description(method: str) -> str:
@@ -137,7 +165,11 @@ CAVEATS: tuple[tuple[str, str], ...] = (
     ("The City of London", "has its own police force and is not scored."),
     (
         "The forecast",
-        "enters the need index only if it beat the naive baselines in the backtest.",
+        "enters the need index only if, in the rolling-origin backtest, it beat all three "
+        "baselines (the last 12 months and a London-anchored multi-year mean on 12-month ward "
+        "totals, seasonal naive month by month) by the margin set in config/forecast.toml at "
+        "more than half the origins. It correlates almost perfectly with harm across wards, "
+        "so where it is used it mostly adds weight to harm.",
     ),
     (
         "Advisory",
@@ -159,10 +191,14 @@ def need_method_text(settings: NeedSettings) -> str:
 
 
 def weights_text(weights_used: Mapping[str, float], absent: Sequence[str]) -> str:
-    """``"Harm 0.53, Forecast 0.18, ... (absent: ASB)"``."""
+    """``"Harm 0.53, Trend 0.18, ... (not in the index, weight shared out: ASB)"``.
+
+    *absent* are the components this run could not use (not in the data, or a forecast that
+    did not beat its baselines); the reasons are :func:`planner.api.absent_reasons`.
+    """
     text = ", ".join(f"{COMPONENT_LABELS.get(k, k)} {v:.2f}" for k, v in weights_used.items())
     if absent:
-        text += f" (absent in this data, weight shared out: {', '.join(map(_label, absent))})"
+        text += f" (not in the index, weight shared out: {', '.join(map(_label, absent))})"
     return text or "not recorded"
 
 
@@ -193,13 +229,26 @@ def allocation_method_sentences(settings: AllocationSettings, pool: int) -> list
         else f"at most {settings.max_extra_per_ward} extra per ward"
     )
     divisor = settings.method != "hamilton"
+    if settings.policy == "whole_team":
+        sharing = (
+            f"A pool of {pool:,} extra officers is shared out under the whole-team policy: the "
+            "baseline teams count as officers the wards already hold, so the method apportions "
+            "baseline + pool by need with every ward's baseline as its minimum, and a ward gets "
+            f"extras only where its share of need is more than its baseline covers; by "
+            f"{method_description(settings.method)}, with {cap}."
+        )
+    else:
+        sharing = (
+            f"A pool of {pool:,} extra officers is shared out on top of the baseline (top-up "
+            f"policy), in whole officers, by each ward's need, by "
+            f"{method_description(settings.method)}, with {cap}."
+        )
     text = [
         f"Every ward keeps its baseline team of {settings.baseline_dwo} Dedicated Ward Officers "
         f"and {settings.baseline_pcso} PCSO (Police and Crime Plan for London: a dedicated ward "
         "team in every ward, 'with more in wards with the most serious problems'; the citation "
         "is in config/allocation.toml).",
-        f"A pool of {pool:,} extra officers is shared out on top, in whole officers, by each "
-        f"ward's need, by {method_description(settings.method)}, with {cap}.",
+        sharing,
         "Divisor method: each ward's need is divided by a common divisor and rounded by the "
         "method's rule; the divisor is chosen so the extras add up to the pool exactly. A ward "
         "never loses an officer when the pool grows."
@@ -210,18 +259,30 @@ def allocation_method_sentences(settings: AllocationSettings, pool: int) -> list
         "= need_share × pool is its need-proportional number; officer_share = extra ÷ pool; "
         "share_gap = officer_share − need_share (negative: fewer officers than its share of "
         "need); target_ratio = extra ÷ quota; outside_quota marks a ward whose extras are not "
-        "its quota rounded down or up.",
+        "its quota rounded down or up. policy_quota is the policy's allocation before "
+        "rounding and rounding = extra − policy_quota.",
     ]
+    if settings.need_exponent != 1:
+        text.append(
+            f"Diminishing returns: officers are apportioned on need to the power "
+            f"{settings.need_exponent:g}, so each further unit of need earns less."
+        )
     if settings.borough_floor_share > 0:
         text.append(
             f"Borough floors: every borough gets at least {settings.borough_floor_share:.0%} of "
-            "its need-proportional share, so the pool is shared first between boroughs, then "
-            "between the wards of each borough."
+            "its need-proportional share of the officers apportioned. All wards are compared "
+            "at once; a borough below its floor is lifted to it (shared between its own wards) "
+            "and the rest shared again, so a floor changes only the boroughs it lifts."
         )
     if settings.max_change is not None:
         text.append(
             f"Damping: no ward's extras change by more than {settings.max_change} from its "
             "current team."
+        )
+    for ward in settings.special:
+        text.append(
+            f"Special ward {ward.name} ({ward.code}) keeps its baseline team and gets no "
+            f"extras: {ward.reason}."
         )
     if settings.excluded:
         text.append(

@@ -33,6 +33,7 @@ __all__ = [
     "allocation_table",
     "borough_summary",
     "borough_table",
+    "confidence_table",
     "equity_metrics",
     "harm_weights_table",
     "layer_values",
@@ -41,8 +42,10 @@ __all__ = [
     "override_log",
     "plan_diff",
     "quality_tables",
+    "special_notes",
     "ward_detail",
     "ward_labels",
+    "yardstick_table",
 ]
 
 NEED_SCORE, RANK_LONDON, RANK_BOROUGH = s.NEED_SCORE, s.RANK_LONDON, s.RANK_BOROUGH
@@ -113,6 +116,12 @@ class WardDetail:
     total_dwo: int
     override: int
     harm_unit: str
+    trend_text: str  # "rise driven by X: a → b", "no clear change", or why it is not measured
+    capped: list[str]  # component labels whose normalised value was capped
+    component_cap: float  # the cap, in units of the scale-quantile ward
+    special: str  # the reason a special ward gets no extras ("" for other wards)
+    current_dwo: int | None  # the ward's team now, where current staffing was given
+    current_pcso: int | None
 
 
 def ward_detail(plan: PlanResult, code: str, *, months: int = 24) -> WardDetail:
@@ -136,6 +145,9 @@ def ward_detail(plan: PlanResult, code: str, *, months: int = 24) -> WardDetail:
     )
     alloc = plan.allocation.wards.loc[code]
     index = inputs.harm.indices[need.settings.harm_index]
+    feats = inputs.features[need.settings.harm_index].loc[code]
+    staffing = plan.scenario.current_table()
+    team = staffing.loc[code] if staffing is not None and code in staffing.index else None
     return WardDetail(
         code=code,
         name=str(row[s.WARD_NAME]),
@@ -146,7 +158,7 @@ def ward_detail(plan: PlanResult, code: str, *, months: int = 24) -> WardDetail:
         n_borough=int((need.scores[s.BOROUGH_CODE] == borough).sum()),
         need_score=float(row[NEED_SCORE]),
         contributions=contrib,
-        categories=_categories(inputs.features[need.settings.harm_index].loc[code]),
+        categories=_categories(feats),
         monthly=_monthly(inputs, code, months),
         monthly_index=harm_unit(inputs.harm.current),
         baseline_dwo=int(alloc["baseline_dwo"]),
@@ -155,7 +167,20 @@ def ward_detail(plan: PlanResult, code: str, *, months: int = 24) -> WardDetail:
         total_dwo=int(alloc["total_dwo"]),
         override=int(alloc["override"]) if "override" in alloc.index else 0,
         harm_unit=harm_unit(index),
+        trend_text=_trend_text(feats),
+        capped=[COMPONENT_LABELS[c] for c in COMPONENTS if bool(row.get(f"capped: {c}", False))],
+        component_cap=need.settings.component_cap,
+        special=special_notes(plan).get(code, "").removeprefix("special: "),
+        current_dwo=None if team is None else int(team["dwo"]),
+        current_pcso=None if team is None else int(team["pcso"]),
     )
+
+
+def _trend_text(feats: pd.Series) -> str:
+    text = feats.get("trend_text")
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return "not measured: the data do not cover the 12 months before the window"
+    return str(text)
 
 
 def _categories(feats: pd.Series) -> pd.DataFrame:
@@ -197,8 +222,11 @@ _DISPLAY = {  # ward_table column -> the app's column
     NEED_SCORE: "need score",
     RANK_LONDON: "London rank",
     RANK_BOROUGH: "borough rank",
+    s.CURRENT_DWO: "current DWO",
     s.EXTRA: "extra",
-    s.TOTAL_DWO: "total DWO",
+    s.TOTAL_DWO: "proposed DWO",
+    s.CHANGE: "change",
+    s.CURRENT_PCSO: "current PCSO",
     s.BASELINE_PCSO: "PCSO",
     s.NEED_SHARE: "need share %",
     s.OFFICER_SHARE: "officer share %",
@@ -213,7 +241,9 @@ def allocation_table(plan: PlanResult, *, borough: str | None = None) -> pd.Data
     """One row per ward (of *borough*, or all), in need-rank order, with readable columns.
 
     The rows of :meth:`PlanResult.ward_table`; shares and the target ratio are percentages;
-    ``override`` appears when overrides moved officers.
+    ``override`` appears when overrides moved officers; with current staffing, the current
+    team, the proposed DWO and the change; special wards read "special: <reason>" in
+    ``note``.
     """
     full = plan.ward_table()
     if borough is not None:
@@ -225,7 +255,23 @@ def allocation_table(plan: PlanResult, *, borough: str | None = None) -> pd.Data
     table[s.OUTSIDE_QUOTA] = table[s.OUTSIDE_QUOTA].astype(bool)
     table = table.rename(columns=_DISPLAY)
     table.index.name = s.WARD_CODE
+    notes = special_notes(plan)
+    if len(notes.reindex(table.index).dropna()):
+        table["note"] = notes.reindex(table.index).fillna("")
     return table.sort_values("London rank", kind="stable")
+
+
+def special_notes(plan: PlanResult) -> pd.Series:
+    """``"special: <reason>"`` by ward code for the plan's special wards present."""
+    wards = plan.allocation.wards.index
+    return pd.Series(
+        {
+            w.code: f"special: {w.reason}"
+            for w in plan.allocation.settings.special
+            if w.code in wards
+        },
+        dtype=object,
+    )
 
 
 def borough_table(plan: PlanResult) -> pd.DataFrame:
@@ -248,39 +294,95 @@ def borough_table(plan: PlanResult) -> pd.DataFrame:
 
 
 def equity_metrics(
-    equity: Mapping[str, Any], names: Mapping[str, str]
+    equity: Mapping[str, Any], yardsticks: Mapping[str, Any]
 ) -> list[tuple[str, str, str]]:
-    """The equity summary as (label, value, help) for metric tiles."""
-    worst = equity.get("worst_served_borough")
+    """The equity summary as (label, value, help) for metric tiles.
+
+    *equity* is the allocation's own (:func:`planner.plan.equity.equity_summary`),
+    *yardsticks* :meth:`planner.plan.yardsticks.Yardsticks.summary`.
+    """
+    deprived = yardsticks.get("most_deprived_fifth_share_extra")
+    residents = yardsticks.get("most_deprived_fifth_share_residents")
+    gap = yardsticks.get("max_abs_borough_extra_vs_harm")
     return [
         (
-            "Worst-served borough",
-            percent(equity.get("worst_served_borough_ratio")),
-            f"{names.get(worst, worst or 'none')}: extra officers as a share of its "
-            "need-proportional target (100 % = exactly its share of need)",
+            "Most deprived fifth",
+            "no data" if deprived is None else f"{100 * deprived:.0f} % of extras",
+            "the share of extra officers going to residents of the 20 % most deprived small "
+            "areas of England (IMD 2019 deciles 1-2)"
+            + ("" if residents is None else f", where {100 * residents:.0f} % of residents live"),
         ),
         (
-            "Gini of officers per need",
-            number(equity.get("gini_officers_per_need"), "{:.3f}"),
-            "0 = every unit of need gets the same extra officers; 1 = all go to one ward",
+            "Largest borough gap vs harm",
+            number(_times_100(gap), "{:.1f} pp"),
+            f"{yardsticks.get('borough_extra_vs_harm_largest') or ''}: the largest difference "
+            "between a borough's share of extra officers and its share of London's crime harm",
+        ),
+        (
+            "Inversions across boroughs",
+            f"{equity.get('inversions_cross_borough', 0):,}",
+            "pairs of wards in different boroughs where the one with more need gets fewer "
+            "extras (borough floors make these)",
+        ),
+        (
+            "Placed by rounding",
+            number(equity.get("rounding_officers_moved"), "{:.0f} officers"),
+            "officers placed differently from the policy's unrounded allocation because "
+            "officers are whole: rounding, reported apart from the policy",
         ),
         (
             "Boroughs below floor",
             str(equity.get("boroughs_below_floor", 0)),
             "boroughs with fewer extra officers than their guaranteed floor",
         ),
-        (
-            "Wards outside quota",
-            str(equity.get("wards_outside_quota", 0)),
-            "wards whose extra officers are not their need-proportional quota rounded down or up",
-        ),
-        (
-            "Largest borough gap",
-            number(_times_100(equity.get("max_abs_share_gap_borough")), "{:.2f} pp"),
-            "the largest difference between a borough's share of extra officers and its "
-            "share of need, in percentage points",
-        ),
     ]
+
+
+def confidence_table(panel: pd.DataFrame) -> pd.DataFrame:
+    """A borough's PAS panel (:func:`planner.plan.yardsticks.confidence_panel`) for reading:
+    percentages, the gap and both changes in points, the standing in words."""
+
+    def points(value: Any) -> str:
+        return "–" if value is None or pd.isna(value) else f"{100 * value:+.0f}"
+
+    def pct(value: Any) -> str:
+        return "–" if value is None or pd.isna(value) else f"{100 * value:.0f} %"
+
+    return pd.DataFrame(
+        {
+            "measure": panel["measure"],
+            "borough": panel["borough"].map(pct),
+            "MPS": panel["mps"].map(pct),
+            "gap (points)": panel["gap"].map(points),
+            "standing": panel["status"],
+            "borough change": panel["borough_change"].map(points),
+            "MPS change": panel["mps_change"].map(points),
+        }
+    )
+
+
+def yardstick_table(yardsticks: Any, *, by: str = "borough") -> pd.DataFrame:
+    """Shares (%) of extras beside harm, residents and ASB, by borough or IMD decile.
+
+    "no data" where a yardstick is missing (ASB in a dataset without it).
+    """
+    frame = yardsticks.boroughs if by == "borough" else yardsticks.deciles
+    columns = {
+        "share_extra": "extras %",
+        "share_dwo": "all DWO %",
+        "share_harm": "harm %",
+        "share_residents": "residents %",
+        "share_asb": "ASB %",
+    }
+    table = pd.DataFrame(index=frame.index)
+    if by == "borough":
+        table["borough"] = frame[s.BOROUGH_NAME]
+    table["extra"] = frame["extra"].round(1 if by != "borough" else 0)
+    for key, label in columns.items():
+        table[label] = frame[key].map(lambda v: "no data" if pd.isna(v) else f"{100 * v:.1f}")
+    if "confidence_status" in frame:
+        table["confidence"] = frame["confidence_status"]
+    return table
 
 
 def _times_100(value: Any) -> float | None:

@@ -28,13 +28,13 @@ from planner.plan.apportion import (
     METHODS,
     Method,
     apportion,
-    apportion_two_stage,
+    apportion_with_floors,
     borough_floors,
     damping_bounds,
     outside_quota,
     quota,
 )
-from planner.plan.checks import MAX_LISTED, check_bound, check_need
+from planner.plan.checks import MAX_LISTED, check_bound, check_feasible, check_need, prepare
 from planner.plan.equity import equity_summary
 from planner.schema import (
     BASELINE_DWO,
@@ -42,7 +42,9 @@ from planner.schema import (
     BOROUGH_CODE,
     BOROUGH_NAME,
     CHANGE,
+    CURRENT_DWO,
     CURRENT_EXTRA,
+    CURRENT_PCSO,
     ELIGIBLE,
     EXTRA,
     FLOOR,
@@ -52,8 +54,10 @@ from planner.schema import (
     NEED_SHARE,
     OFFICER_SHARE,
     OUTSIDE_QUOTA,
+    POLICY_QUOTA,
     QUOTA,
     RATIO,
+    ROUNDING,
     SCORE_COLUMNS,
     SHARE_GAP,
     TARGET,
@@ -112,15 +116,26 @@ def allocate_wards(
     pool: int,
     settings: AllocationSettings,
 ) -> AllocationResult:
-    """Allocate *pool* extra officers to wards by need, on top of the baseline team.
+    """Allocate *pool* extra officers to wards by need, under the policy of *settings*.
+
+    ``policy = "top_up"`` apportions the pool by need on top of every ward's baseline team;
+    ``"whole_team"`` counts the baseline as officers held: it apportions baseline + pool with
+    the baseline as each eligible ward's minimum, so a ward gets extras only where its share
+    of need is more than its baseline covers. ``need_exponent`` below 1 apportions on a concave
+    transform of need; ``max_extra_per_ward`` caps a ward's extras. Excluded and special wards
+    (``settings.no_extras``) keep their baseline and get no extras.
 
     Wards are sorted by code before the core runs, so exact ties go to the lower ward code and
-    the row order of the input never changes a result. With ``borough_floor_share > 0`` the
-    allocation runs in two stages (:func:`apportion_two_stage`) so that every borough gets at
-    least its floor (:func:`borough_floors`); otherwise in one. In two stages a ward is
-    compared only with the wards of its own borough, so a ward can get fewer extras than a ward
-    with less need in another borough; within a borough, and in one stage, it cannot (without
-    binding caps or damping).
+    the row order of the input never changes a result. With ``borough_floor_share > 0`` every
+    borough is guaranteed its floor (:func:`borough_floors` of the officers apportioned) by
+    :func:`apportion_with_floors`: one stage over all wards, with the boroughs below their floor
+    lifted to it. A ward can then get fewer extras than a ward with less need only where a
+    floor lifted the other ward's borough (or caps or damping bind); ``equity`` counts those
+    pairs.
+
+    ``policy_quota`` is the policy's allocation before rounding (the same rule, bounds and
+    floors on a pool 1,000 times larger, divided back) and ``rounding = extra - policy_quota``:
+    rounding is reported apart from the policy.
 
     Shares and targets count eligible (not excluded) wards only: ``need_share`` is a ward's
     share of eligible need, ``quota = need_share * pool`` its need-proportional target,
@@ -160,25 +175,20 @@ def allocate_wards(
         The caps, floors or damping cannot be met with this pool.
     """
     w = _ward_inputs(need, boroughs, settings)
+    _current(w, settings)
     minimum, maximum = None, settings.max_extra_per_ward
     if settings.max_change is not None:
         minimum, maximum = _damping(w, settings, pool, maximum)
-    common = dict(
-        method=settings.method,
-        minimum=minimum,
-        maximum=maximum,
-        eligible=w.eligible,
-        labels=w.codes,
-    )
     borough_codes = np.unique(w.borough)
-    if settings.borough_floor_share > 0:
-        eligible_need = np.where(w.eligible, w.need, 0.0)
-        floors = borough_floors(eligible_need, w.borough, pool, settings.borough_floor_share)
-        extra = apportion_two_stage(w.need, w.borough, pool, group_minimum=floors, **common)
-    else:
-        floors = np.zeros(borough_codes.size, np.int64)
-        extra = apportion(w.need, pool, **common)
+    extra, floors = _apportion(w, settings, pool, minimum, maximum)
+    scale = _POLICY_SCALE
+    big, _ = _apportion(
+        w, settings, pool * scale, _times(minimum, scale), _times(maximum, scale), scale
+    )
+    policy_quota = big / scale
     ward_cols = _ward_columns(w, extra, pool, settings)
+    ward_cols[POLICY_QUOTA] = policy_quota
+    ward_cols[ROUNDING] = extra - policy_quota
     borough_cols = _borough_columns(ward_cols, borough_codes, floors, pool)
     equity = equity_summary(w.codes, ward_cols, borough_codes, borough_cols)
     back = np.argsort(w.order)  # sorted position of each input row
@@ -193,6 +203,69 @@ def allocate_wards(
 
 
 # --- adapter steps ------------------------------------------------------------------
+
+_POLICY_SCALE = 1000
+"""The policy's unrounded allocation is the whole-officer one of a pool this many times
+larger, divided back: divisor methods are house monotone, so it converges to the real-valued
+apportionment of the same rule, bounds and floors."""
+
+
+def _times(bound: np.ndarray | int | None, scale: int) -> np.ndarray | int | None:
+    return None if bound is None else bound * scale
+
+
+def _apportion(
+    w: _Wards,
+    settings: AllocationSettings,
+    pool: int,
+    minimum: np.ndarray | int | None,
+    maximum: np.ndarray | int | None,
+    scale: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Extra officers per ward (sorted by code) and the borough floors, under the policy.
+
+    ``top_up`` apportions the pool alone. ``whole_team`` apportions the pool plus every
+    eligible ward's baseline team, each eligible ward bounded below by its baseline (and the
+    extras' bounds shifted by it), then takes the baseline off again: a ward gets extras only
+    where its share of need is more than its baseline team covers.
+    """
+    weights = w.need**settings.need_exponent if settings.need_exponent != 1 else w.need
+    base = settings.baseline_dwo * scale if settings.policy == "whole_team" else 0
+    if base and scale == 1:  # say what cannot be met in extra officers, as the user set them
+        need, lo, hi, _, _ = prepare(
+            weights, pool, settings.method, minimum, maximum, w.eligible, None, list(w.codes)
+        )
+        check_feasible(need, pool, lo, hi)
+    held = np.where(w.eligible, base, 0).astype(np.int64)
+    low = held + (0 if minimum is None else np.asarray(minimum, np.int64))
+    high = None if maximum is None else held + np.asarray(maximum, np.int64)
+    total = pool + int(held.sum())
+    common = dict(
+        method=settings.method, minimum=low, maximum=high, eligible=w.eligible, labels=w.codes
+    )
+    borough_codes = np.unique(w.borough)
+    if settings.borough_floor_share > 0:
+        eligible_need = np.where(w.eligible, w.need, 0.0)
+        # the floor is a share of the officers apportioned: the pool, plus under whole_team
+        # the baseline teams it counts as held (a floor on extras alone would push extras
+        # into boroughs whose baseline already covers their need)
+        whole = borough_floors(eligible_need, w.borough, total, settings.borough_floor_share)
+        group = np.searchsorted(borough_codes, w.borough)
+        held_by = np.bincount(group, weights=held, minlength=borough_codes.size).astype(np.int64)
+        group_minimum = np.maximum(whole, held_by)
+        floors = group_minimum - held_by  # the floor in extra officers
+        extra = apportion_with_floors(
+            weights,
+            w.borough,
+            total,
+            group_minimum=group_minimum,
+            floors_yield=settings.max_change is not None,  # damping first; met_floor says
+            **common,
+        )
+    else:
+        floors = np.zeros(borough_codes.size, np.int64)
+        extra = apportion(weights, total, **common)
+    return extra - held, floors
 
 
 @dataclass(frozen=True)
@@ -235,36 +308,43 @@ def _ward_inputs(need: pd.Series, boroughs: pd.Series, settings: AllocationSetti
         order=order,
         borough=np.array([str(b) for b in borough.to_numpy()[order]], dtype=object),
         need=values[order],
-        eligible=np.array([c not in settings.excluded for c in codes], dtype=bool),
+        eligible=np.array([c not in settings.no_extras for c in codes], dtype=bool),
     )
+
+
+def _current(w: _Wards, settings: AllocationSettings) -> None:
+    """Set ``w.current`` from ``settings.current_extra``: NaN where a ward has no figure."""
+    if settings.current_extra is None:
+        return
+    current = settings.current_extra
+    current = current[~current.index.duplicated()]
+    current = current.set_axis([str(c) for c in current.index]).reindex(w.codes)
+    object.__setattr__(w, "current", pd.to_numeric(current).to_numpy(np.float64))
 
 
 def _damping(
     w: _Wards, settings: AllocationSettings, pool: int, maximum: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    current = settings.current_extra
-    if current is None:
+    if w.current is None:
         raise ConfigError(
             f"max_change {settings.max_change} needs current_extra (the extra officers each "
             "ward has now); pass it in the settings or unset max_change"
         )
-    current = current[~current.index.duplicated()]
-    current = current.set_axis([str(c) for c in current.index]).reindex(w.codes)
-    missing = w.codes[current.isna().to_numpy()]
+    missing = w.codes[np.isnan(w.current)]
     if len(missing):
         raise DataError(
-            f"current_extra has no value for {len(missing)} ward(s): "
-            f"{', '.join(map(str, missing[:MAX_LISTED]))}; give 0 for wards without extras"
+            f"current staffing has no figure for {len(missing)} ward(s): "
+            f"{', '.join(map(str, missing[:MAX_LISTED]))}; damping (max_change) needs every "
+            "ward's current team: add them (0 extras for a ward with only its baseline team)"
         )
-    now = check_bound(current.to_numpy(), w.codes.size, "current_extra")
+    now = check_bound(w.current, w.codes.size, "current_extra")
     kept = np.flatnonzero(~w.eligible & (now > settings.max_change))
     if kept.size:
         raise InfeasibleAllocationError(
-            "excluded wards would keep extras under damping: "
+            "excluded or special wards would keep extras under damping: "
             + ", ".join(f"{w.codes[i]} has {now[i]}" for i in kept[:MAX_LISTED])
             + f" and max_change is {settings.max_change}; raise max_change or stop excluding them"
         )
-    object.__setattr__(w, "current", now)
     return damping_bounds(
         now, settings.max_change, pool=pool, maximum=maximum, eligible=w.eligible, labels=w.codes
     )
@@ -304,7 +384,6 @@ def _ward_columns(
     }
     if w.current is not None:
         columns[CURRENT_EXTRA] = w.current
-        columns[CHANGE] = extra - w.current
     return columns
 
 
@@ -366,13 +445,18 @@ def recompute(result: AllocationResult, extra: pd.Series) -> AllocationResult:
 
 
 def ward_table(
-    result: AllocationResult, wards: pd.DataFrame, scores: pd.DataFrame | None = None
+    result: AllocationResult,
+    wards: pd.DataFrame,
+    scores: pd.DataFrame | None = None,
+    current: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The allocation table as the app, the exports and the pack show it: one row per ward.
 
     Columns: ``ward_name``, ``borough_code``, ``borough_name``, then (with *scores*)
     ``need_score``, ``rank_london``, ``rank_borough``, then every column of
-    ``result.wards`` (baseline, extra, shares, quota...).
+    ``result.wards`` (baseline, extra, shares, quota...), then (with *current*)
+    ``current_dwo``, ``current_pcso`` and ``change`` (proposed ``total_dwo`` minus
+    ``current_dwo``; empty for a ward the staffing file does not list).
 
     Parameters
     ----------
@@ -382,6 +466,8 @@ def ward_table(
         Ward and borough names by ward code (the wards' GeoDataFrame will do).
     scores
         Need scores by ward code; wards without a score get empty cells.
+    current
+        Each ward's team now (``dwo``, ``pcso``) by ward code.
 
     Raises
     ------
@@ -403,7 +489,13 @@ def ward_table(
     if scores is not None:
         parts.append(scores.reindex(codes, columns=[c for c in SCORE_COLUMNS if c in scores]))
     parts.append(result.wards.drop(columns=BOROUGH_CODE))
-    return pd.DataFrame(pd.concat(parts, axis=1))
+    table = pd.DataFrame(pd.concat(parts, axis=1))
+    if current is not None:
+        team = current.reindex(codes)
+        table[CURRENT_DWO] = team["dwo"].astype("Int64")
+        table[CURRENT_PCSO] = team["pcso"].astype("Int64")
+        table[CHANGE] = table[TOTAL_DWO].astype("Int64") - table[CURRENT_DWO]
+    return table
 
 
 def borough_table(result: AllocationResult, wards: pd.DataFrame) -> pd.DataFrame:

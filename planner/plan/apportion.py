@@ -10,7 +10,7 @@ stage of :func:`apportion_two_stage`):
   Huntington-Hill) and Hamilton (largest remainder), with per-unit lower and upper bounds and
   excluded units;
 - :func:`quota`, :func:`outside_quota` - the exact share and the units that end outside it;
-- :func:`borough_floors`, :func:`apportion_two_stage` - a guaranteed minimum per borough;
+- :func:`borough_floors`, :func:`apportion_with_floors` - a guaranteed minimum per borough;
 - :func:`damping_bounds` - per-unit bounds that limit the change from current staffing.
 
 :func:`planner.plan.allocation.allocate_wards` adapts the core to Series indexed by ``ward_code``.
@@ -70,7 +70,7 @@ __all__ = [
     "METHODS",
     "Method",
     "apportion",
-    "apportion_two_stage",
+    "apportion_with_floors",
     "borough_floors",
     "damping_bounds",
     "outside_quota",
@@ -203,7 +203,7 @@ def borough_floors(
     return np.array([math.floor(s * b * pool / total) for b in sums], dtype=np.int64)
 
 
-def apportion_two_stage(
+def apportion_with_floors(
     need: np.ndarray,
     groups: np.ndarray | Sequence[Any],
     pool: int,
@@ -215,20 +215,27 @@ def apportion_two_stage(
     eligible: np.ndarray | None = None,
     tiebreak: np.ndarray | Sequence[Any] | None = None,
     labels: Sequence[Any] | None = None,
+    floors_yield: bool = False,
 ) -> np.ndarray:
-    """Apportion with a minimum total per group (borough floors), in two stages.
+    """Apportion over every unit at once, guaranteeing each group a minimum total.
 
-    Stage 1 apportions *pool* among the groups by their eligible need with the same *method*,
-    each group bounded below by ``max(group_minimum, sum of its units' minimums)`` and above by
-    what its units can take (caps of units with need, minimums of units without). Stage 2
-    apportions each group's total among its units with their own bounds. Groups are tied in
-    the order of ``numpy.unique(groups)``.
+    One stage, every unit against every other: :func:`apportion` of the whole pool. A group
+    whose total falls below its minimum (``max(group_minimum, its units' minimums)``) is
+    given exactly that minimum, apportioned among its own units with their bounds, and set
+    aside; the rest of the pool is apportioned again over the other units, until no group
+    is below its minimum (at most one round per group).
 
-    Guarantees: totals exact, every group at or above its minimum, every unit within its bounds.
-    For divisor methods both stages are house monotone, so with the same *group_minimum* a pool
-    one larger never takes an officer from any unit. Floors that grow with the pool (as
-    :func:`borough_floors` does) can break this: no method both respects floors derived from
-    quota and is house monotone (Balinski and Young).
+    So a floor changes only the groups it lifts: among the units of groups it does not lift
+    the allocation is the one-stage one (a unit with more need never gets fewer officers
+    than one with less, caps and minimums aside), and a lifted group gets its floor and no
+    more. Comparing wards only within their borough, as a two-stage allocation (boroughs
+    first, then wards) would, makes a ward in a needier borough lose to a ward with less
+    need elsewhere; here that happens only where a floor lifts the second ward's borough.
+    :func:`planner.plan.equity.inversions` counts the pairs.
+
+    Floors that grow with the pool (as :func:`borough_floors` does) can take an officer from
+    a unit when the pool grows: no method both respects floors derived from quota and is
+    house monotone (Balinski and Young).
 
     Parameters
     ----------
@@ -237,12 +244,16 @@ def apportion_two_stage(
     groups
         Group label of each unit.
     group_minimum
-        Minimum total extras per group, in the order of ``numpy.unique(groups)``.
+        Minimum total per group, in the order of ``numpy.unique(groups)``.
+    floors_yield
+        A group minimum above what the group's units can take under their bounds is lowered
+        to that instead of raising: damping limits how far a year's plan moves, and a floor
+        is then met as far as damping allows (the caller reports the shortfall).
 
     Returns
     -------
     numpy.ndarray
-        Extra officers per unit (int64).
+        Officers per unit (int64).
 
     Raises
     ------
@@ -259,19 +270,19 @@ def apportion_two_stage(
         raise DataError(f"groups has {group.size} entries but need has {need.size}")
     gmin = check_bound(group_minimum, codes.size, "group_minimum")
     check_feasible(need, pool, lo, hi)
-    positive = need > 0
-    group_need = np.bincount(group, weights=np.where(hi > 0, need, 0.0), minlength=codes.size)
-    group_cap = np.bincount(group, weights=np.where(positive, hi, lo), minlength=codes.size)
+    group_cap = np.bincount(group, weights=np.where(need > 0, hi, lo), minlength=codes.size)
     group_cap = group_cap.astype(np.int64)
     group_lo = np.maximum(
         gmin, np.bincount(group, weights=lo, minlength=codes.size).astype(np.int64)
     )
+    if floors_yield:
+        group_lo = np.minimum(group_lo, np.maximum(group_cap, 0))
     over = np.flatnonzero(group_lo > group_cap)
     if over.size:
         raise InfeasibleAllocationError(
             "; ".join(
                 f"{codes[g]}: floor needs {group_lo[g]} officers but its units can take at most "
-                f"{group_cap[g]} under their caps"
+                f"{group_cap[g]} under their caps (and damping)"
                 for g in over[:MAX_LISTED]
             )
             + "; lower the floor share or raise the caps"
@@ -281,14 +292,23 @@ def apportion_two_stage(
             f"floors need {group_lo.sum()} officers, pool has {pool}; lower the floor share "
             "or the minimums, or enlarge the pool"
         )
-    totals = solve(group_need, pool, group_lo, group_cap, np.arange(codes.size), method)
     extra = lo.copy()
-    order = np.argsort(group, kind="stable")
-    starts = np.searchsorted(group[order], np.arange(codes.size + 1))
-    for g in range(codes.size):
-        idx = order[starts[g] : starts[g + 1]]
-        extra[idx] = solve(need[idx], int(totals[g]), lo[idx], hi[idx], rank[idx], method)
-    return extra
+    free = np.ones(need.size, bool)  # units of groups not set aside
+    left = pool
+    while True:
+        idx = np.flatnonzero(free)
+        extra[idx] = solve(need[idx], left, lo[idx], hi[idx], rank[idx], method)
+        totals = np.bincount(group[idx], weights=extra[idx], minlength=codes.size)
+        lifted = np.flatnonzero((totals < group_lo) & np.isin(np.arange(codes.size), group[idx]))
+        if not lifted.size:
+            return extra
+        for g in lifted:
+            members = np.flatnonzero(group == g)
+            extra[members] = solve(
+                need[members], int(group_lo[g]), lo[members], hi[members], rank[members], method
+            )
+            free[members] = False
+            left -= int(group_lo[g])
 
 
 def damping_bounds(

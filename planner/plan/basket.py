@@ -8,6 +8,7 @@ evidence (:mod:`planner.plan.measures`), and says what is missing; nothing is es
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,14 +16,15 @@ import numpy as np
 import pandas as pd
 
 from planner import schema as s
-from planner.config import BasketItem, PrioritySettings, normalise_text
-from planner.model.window import Window
+from planner.config import BasketItem, PrioritySettings, SpecialWard, normalise_text
 from planner.plan.measures import (
     NOT_AVAILABLE,
     WindowRows,
     borough_sums,
+    common_window,
     compare,
     is_split,
+    left_out_wards,
     matches,
     month_span,
     no_trend_note,
@@ -52,7 +54,9 @@ def _category(name: str) -> str:
     return canon.get(name.strip().casefold(), name.strip())
 
 
-def high_harm_basket(inputs: NeedInputs, *, settings: PrioritySettings) -> Basket:
+def high_harm_basket(
+    inputs: NeedInputs, *, settings: PrioritySettings, special: Iterable[SpecialWard] = ()
+) -> Basket:
     """The mandatory high-harm basket per borough, with whatever data exists for each item.
 
     Parameters
@@ -62,6 +66,9 @@ def high_harm_basket(inputs: NeedInputs, *, settings: PrioritySettings) -> Baske
         ``inputs.ingest.ward_counts``.
     settings
         The basket definition (``config.priorities``).
+    special
+        Special wards (``config.allocation.special``), left out as in the evidence unless
+        ``in_priority_evidence``.
 
     Returns
     -------
@@ -71,11 +78,18 @@ def high_harm_basket(inputs: NeedInputs, *, settings: PrioritySettings) -> Baske
         data), ``available``, ``volume``, ``rate_per_1000``, ``london_rate_per_1000``,
         ``rate_ratio``, ``volume_prior``, ``change``, ``p_value``, ``direction``, ``note`` and
         ``sentence``. Items the data lacks have NaN figures, ``available`` False and a note saying
-        so.
+        so; so have dashboard items whose series holds no 12-month window overlapping the window
+        (a series ending before the window is measured over its own last 12 months, and says so).
     """
-    boroughs = scored_boroughs(inputs)
-    counts = window_rows(inputs.ingest.ward_counts, inputs.window, inputs, boroughs)
-    made = [_basket_part(inputs, boroughs, counts, item, settings) for item in settings.basket]
+    leave_out = left_out_wards(inputs, special).index
+    boroughs = scored_boroughs(inputs, leave_out=leave_out)
+    counts = window_rows(
+        inputs.ingest.ward_counts, inputs.window, inputs, boroughs, leave_out=leave_out
+    )
+    made = [
+        _basket_part(inputs, boroughs, counts, item, settings, leave_out)
+        for item in settings.basket
+    ]
     if not made:
         return Basket(
             pd.DataFrame(columns=["borough_code", "borough_name", "item", "sentence"]), []
@@ -98,6 +112,7 @@ def _basket_part(
     counts: WindowRows,
     item: BasketItem,
     p: PrioritySettings,
+    leave_out: pd.Index,
 ) -> tuple[pd.DataFrame, str]:
     """One item's rows, and why its trend is not available ("" when it is)."""
     window, note, source = inputs.window, item.note, "ward counts"
@@ -106,22 +121,20 @@ def _basket_part(
         frame = inputs.ingest.measures
         frame = frame[matches(frame[s.MEASURE], item.measure)]
         span = month_span(frame[s.MONTH])
-        why = (
-            f"not available in this data (data set {inputs.dataset} has no Met dashboard "
-            f"series {item.measure!r})"
-        )
-        if span is None:
+        window, why, _ = common_window(window, span, None, item.measure, inputs.dataset)
+        if why:
+            why = f"not available in this data ({why})"
             return _unavailable(boroughs, item, source, why), ""
-        if span[1] < window.end:
-            window = Window.ending(span[1], months=len(window))
+        if span is not None and span[1] < inputs.window.end:
             note = _join(note, f"the dashboard series ends in {span[1]}")
-        rows = window_rows(frame, window, inputs, boroughs)
-        mask = np.ones(len(rows.count), dtype=bool)
+        rows = window_rows(frame, window, inputs, boroughs, leave_out=leave_out)
+        mask: np.ndarray = np.ones(len(rows.count), dtype=bool)
     elif item.records:
         rows = counts
-        mask, why = _records_mask(rows, item)
-        if mask is None:
+        found, why = _records_mask(rows, item)
+        if found is None:
             return _unavailable(boroughs, item, source, why), ""
+        mask = found
     else:
         return _unavailable(boroughs, item, "none", note or "not available in this data"), ""
     part = compare(borough_sums(rows, mask, len(boroughs)), boroughs, rows.trend, p)
@@ -150,7 +163,7 @@ def _records_mask(rows: WindowRows, item: BasketItem) -> tuple[np.ndarray | None
     return mask, ""
 
 
-def _unavailable(boroughs: pd.DataFrame, item: BasketItem, source: str, why: str):
+def _unavailable(boroughs: pd.DataFrame, item: BasketItem, source: str, why: str) -> pd.DataFrame:
     part = pd.DataFrame(index=boroughs.index)
     part["item"], part["source"], part["window"], part["available"] = item.label, source, "", False
     for col in ("volume", "rate_per_1000", "london_rate_per_1000", "rate_ratio", "volume_prior",

@@ -1,10 +1,16 @@
-"""Equity of an allocation: who is worst served, the Gini of officers per need, share gaps.
+"""Equity of an allocation against its own need index: inversions, rounding, share gaps.
 
 :func:`equity_summary` gives the ``equity`` numbers of
 :class:`planner.plan.allocation.AllocationResult` (see
 :func:`planner.plan.allocation.allocate_wards` for their meaning) from the ward and borough
 columns the adapter builds, both sorted by code; :func:`weighted_gini` is its need-weighted
-Gini coefficient.
+Gini coefficient; :func:`inversions` finds pairs of wards where the one in more need gets
+fewer extras.
+
+These measure the allocation against the need index it was made from: whole-officer rounding
+and the borough floors show up here, but not whether the index itself is fair. The outside
+yardsticks (harm, residents, ASB, deprivation, public confidence) are
+:mod:`planner.plan.yardsticks`.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ import numpy as np
 
 from planner.schema import (
     BOROUGH_CODE,
+    ELIGIBLE,
     EXTRA,
     MET_FLOOR,
     NEED,
     OUTSIDE_QUOTA,
+    POLICY_QUOTA,
     QUOTA,
     RATIO,
     SHARE_GAP,
@@ -27,7 +35,10 @@ from planner.schema import (
     TARGET_RATIO,
 )
 
-__all__ = ["equity_summary", "weighted_gini"]
+__all__ = ["MAX_INVERSIONS_LISTED", "equity_summary", "inversions", "weighted_gini"]
+
+MAX_INVERSIONS_LISTED = 5
+"""Inversions listed in the summary (worst first)."""
 
 
 def weighted_gini(amount: np.ndarray, weights: np.ndarray) -> float:
@@ -81,7 +92,65 @@ def equity_summary(
     out["max_abs_share_gap_borough"] = _max_abs(boroughs[SHARE_GAP])
     out["wards_outside_quota"] = int(wards[OUTSIDE_QUOTA].sum())
     out["boroughs_below_floor"] = int((~boroughs[MET_FLOOR]).sum())
+    if POLICY_QUOTA in wards:
+        rounding = wards[EXTRA] - wards[POLICY_QUOTA]
+        out["rounding_officers_moved"] = float(np.abs(rounding).sum() / 2)
+        out["rounding_max_abs"] = _max_abs(rounding)
+    found = inversions(ward_codes, wards[BOROUGH_CODE], wards[NEED], wards[EXTRA], wards[ELIGIBLE])
+    out["inversions_cross_borough"] = found["cross_borough"]
+    out["inversions_within_borough"] = found["within_borough"]
+    out["worst_inversions"] = found["worst"]
     return out
+
+
+def inversions(
+    codes: np.ndarray,
+    boroughs: np.ndarray,
+    need: np.ndarray,
+    extra: np.ndarray,
+    eligible: np.ndarray,
+) -> dict[str, Any]:
+    """Pairs of eligible wards where the one with more need gets fewer extras.
+
+    A pair (a, b) is an inversion when ``need[a] > need[b]`` and ``extra[a] < extra[b]``.
+    Two-stage borough floors make them across boroughs (a ward competes only within its
+    borough); caps and damping can make them anywhere.
+
+    Returns
+    -------
+    dict
+        ``cross_borough`` and ``within_borough`` counts, and ``worst``: up to
+        :data:`MAX_INVERSIONS_LISTED` pairs, largest extras gap first, then largest need gap,
+        each ``{"more_need": code, "need": .., "extra": .., "less_need": code, ...}``.
+    """
+    idx = np.flatnonzero(np.asarray(eligible, bool))
+    n, e, b = need[idx].astype(float), extra[idx].astype(np.int64), boroughs[idx]
+    inverted = (n[:, None] > n[None, :]) & (e[:, None] < e[None, :])
+    same = b[:, None] == b[None, :]
+    rows, cols = np.nonzero(inverted)
+    worst = []
+    if rows.size:
+        gap_e, gap_n = e[cols] - e[rows], n[rows] - n[cols]
+        order = np.lexsort((-gap_n, -gap_e))[:MAX_INVERSIONS_LISTED]
+        for k in order:
+            a, z = idx[rows[k]], idx[cols[k]]
+            worst.append(
+                {
+                    "more_need": str(codes[a]),
+                    "more_need_borough": str(boroughs[a]),
+                    "more_need_need": float(need[a]),
+                    "more_need_extra": int(extra[a]),
+                    "less_need": str(codes[z]),
+                    "less_need_borough": str(boroughs[z]),
+                    "less_need_need": float(need[z]),
+                    "less_need_extra": int(extra[z]),
+                }
+            )
+    return {
+        "cross_borough": int((inverted & ~same).sum()),
+        "within_borough": int((inverted & same).sum()),
+        "worst": worst,
+    }
 
 
 def _max_abs(values: np.ndarray) -> float:

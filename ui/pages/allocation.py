@@ -16,9 +16,10 @@ from planner.errors import PlannerError
 from planner.outputs import present, views
 from planner.outputs.safe import safe_filename
 from planner.plan.overrides import override_choices
+from planner.plan.yardsticks import Yardsticks
 from planner.register.access import RECORD_OVERRIDE, SAVE_PLAN
 from planner.results import PlanResult
-from ui.parts import pack_button
+from ui.parts import confidence_panel, pack_button
 from ui.shell import ALL_LONDON, Context, current, refusal
 
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -175,26 +176,98 @@ def export_bytes(plan: PlanResult, fmt: str, stem: str) -> Callable[[], bytes]:
     return build
 
 
+def staffing_section(ctx: Context) -> None:
+    """Current staffing: the template to fill in, and what the uploaded file covers."""
+    current = ctx.plan.scenario.current
+    wards = ctx.plan.allocation.wards.index
+    if current:
+        known = len({t.ward_code for t in current} & set(wards))
+        damping = ctx.plan.allocation.settings.max_change
+        st.caption(
+            f"Current staffing given for {known} of {len(wards)} wards: the table shows the "
+            "current team, the proposed DWO and the change."
+            + ("" if damping is None else f" Damping: extras move at most {damping} per ward.")
+        )
+    st.download_button(
+        "Current-staffing template (CSV)", data=template_bytes(ctx),
+        file_name=safe_filename(f"current_staffing_{ctx.inputs.dataset}") + ".csv",
+        mime="text/csv", key="staffing_template", on_click="ignore",
+        help="Every ward with the baseline team: put each ward's team now in dwo and pcso, "
+        "then upload it in the sidebar (Current staffing).",
+    )  # fmt: skip
+
+
+def template_bytes(ctx: Context) -> Callable[[], bytes]:
+    def build() -> bytes:
+        with tempfile.TemporaryDirectory(prefix="planner-template-") as tmp:
+            path = api.write_staffing_template(ctx.inputs, ctx.scenario, Path(tmp) / "t.csv")
+            return path.read_bytes()
+
+    return build
+
+
+def yardsticks_section(ctx: Context, sticks: Yardsticks) -> None:
+    """The allocation against outside yardsticks, by borough and IMD decile."""
+    with st.expander("Equity against outside yardsticks", expanded=ctx.borough is None):
+        st.caption(
+            "Each borough's and each deprivation decile's share of the extra officers beside "
+            "its share of crime harm, of residents and of ASB: figures the allocation was not "
+            "made from. The need index decides where officers go; these show who that serves."
+        )
+        table = views.yardstick_table(sticks, by="borough")
+        if ctx.borough:
+            table = table.loc[[ctx.borough]]
+        st.dataframe(table, key="yardsticks_boroughs", height=260 if ctx.borough is None else 80)
+        if sticks.deciles is not None:
+            st.markdown("**By IMD 2019 decile** (1 = most deprived tenth of England)")
+            st.dataframe(
+                views.yardstick_table(sticks, by="decile").astype(str).T,
+                key="yardsticks_deciles",
+            )
+        worst = ctx.plan.allocation.equity.get("worst_inversions") or []
+        if worst:
+            names = ctx.inputs.wards[s.WARD_NAME]
+            st.markdown("**Worst inversions** (more need, fewer extras, across boroughs)")
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "ward in more need": [names.get(w["more_need"]) for w in worst],
+                        "its extras": [w["more_need_extra"] for w in worst],
+                        "ward in less need": [names.get(w["less_need"]) for w in worst],
+                        "its extras ": [w["less_need_extra"] for w in worst],
+                    }
+                ),
+                key="worst_inversions",
+                hide_index=True,
+            )
+        for note in sticks.notes:
+            st.caption(f"Note: {note}.")
+
+
 ctx = current()
 plan = ctx.plan
+sticks = ctx.yardsticks()
 st.title(f"Allocation: {ctx.boroughs.get(ctx.borough, ALL_LONDON)}")
 st.caption(
     " ".join(
         present.allocation_method_sentences(plan.allocation.settings, plan.allocation.pool)[:2]
     )
 )
-st.markdown("**London-wide equity**")
+st.markdown("**Equity**")
 for col, (label, value, help_) in zip(
-    st.columns(5), views.equity_metrics(plan.allocation.equity, ctx.boroughs), strict=True
+    st.columns(5), views.equity_metrics(plan.allocation.equity, sticks.summary()), strict=True
 ):
     col.metric(label, value, help=help_)
 if ctx.borough:
     st.markdown(views.borough_summary(plan, ctx.borough))
+    confidence_panel(ctx, ctx.borough, key="pas_allocation")
 with st.container(key="allocation"):
     st.dataframe(
         views.allocation_table(plan, borough=ctx.borough), key="allocation_table", height=420,
         column_config=allocation_columns(),
     )  # fmt: skip
+staffing_section(ctx)
+yardsticks_section(ctx, sticks)
 if ctx.borough is None:
     st.subheader("Boroughs")
     st.dataframe(

@@ -34,11 +34,24 @@ def ward_panel(d: views.WardDetail) -> None:
         f"Rank {d.rank_london} of {d.n_london} scored wards in London, {d.rank_borough} of "
         f"{d.n_borough} in {d.borough} (1 = most need)."
     )
+    if d.special:
+        st.info(f"Special ward: {d.special}. It keeps its baseline team and gets no extras.")
     moved = f" (override: {d.override:+d})" if d.override else ""
     st.markdown(
         f"**Officers:** baseline {d.baseline_dwo} DWO + {d.baseline_pcso} PCSO, "
         f"**+ {d.extra} extra**{moved} = **{d.total_dwo} DWO + {d.baseline_pcso} PCSO**"
     )
+    if d.current_dwo is not None:
+        change = d.total_dwo - d.current_dwo
+        st.caption(
+            f"Now: {d.current_dwo} DWO + {d.current_pcso} PCSO; proposed change {change:+d} DWO."
+        )
+    st.markdown(f"**Trend:** {d.trend_text}")
+    if d.capped:
+        st.caption(
+            f"Capped: {', '.join(d.capped)} counted at the cap ({d.component_cap:g} times the "
+            "95th-percentile ward; config/need.toml component_cap), not its full value."
+        )
     st.markdown("**Why this score** (the contributions add up to the score)")
     st.bar_chart(
         d.contributions.rename_axis("component").rename("contribution").reset_index(),
@@ -98,6 +111,9 @@ fmap = mapping.ward_map(
     layer=layer,
     title=title,
     outlines=spots.classes if spots is not None else None,
+    special={
+        w.code: w.reason for w in ctx.plan.allocation.settings.special if w.code in wards.index
+    },
     fit=fit,
     not_scored_label=present.NOT_SCORED_LABEL,
     short_title=layers[layer],

@@ -140,7 +140,28 @@ st.header("Caveats")
 st.markdown("\n".join(f"- **{title}.** {text}" for title, text in present.CAVEATS))
 if inputs.use_forecast:
     st.header("Forecast")
-    st.markdown(inputs.verdict.explanation if inputs.verdict else "The forecast was not run.")
+    verdict = inputs.verdict
+    st.markdown(verdict.explanation if verdict else "The forecast was not run.")
+    if verdict is not None:
+        st.caption(
+            f"The rule (config/forecast.toml): the forecast enters the need index only when "
+            f"its WAPE is at least {verdict.margin_pp:g} percentage points lower than each "
+            "baseline's at more than half the backtest origins. In the index now: "
+            f"{'yes' if verdict.beats_all else 'no'}."
+        )
+        rows = [
+            {
+                "baseline": c.label,
+                "judged on": c.judged_on,
+                "model": f"{c.model:.2%}",
+                "baseline WAPE": f"{c.baseline_value:.2%}",
+                "model better by (pp, mean)": f"{c.gain_pp:+.2f}",
+                "origins won by the margin": f"{c.origins_won} of {c.n_origins}",
+                "beaten": "yes" if c.beaten else "no",
+            }
+            for c in verdict.comparisons.values()
+        ]
+        st.dataframe(rows, key="verdict_table", hide_index=True)
     if inputs.backtest is not None:
         with st.expander("Backtest table"):
             st.dataframe(inputs.backtest, key="backtest_table")

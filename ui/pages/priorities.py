@@ -12,8 +12,9 @@ from ui.parts import agreement_box
 from ui.shell import Context, current, refusal
 
 EVIDENCE_COLUMNS = [
-    "candidate", "rank", "volume", "rate_per_1000", "london_rate_per_1000", "rate_ratio",
-    "change", "direction", "harm_share_text", "score", "sentence",
+    "candidate", "rank", "proposed", "status", "volume", "rate_per_1000", "london_rate_per_1000",
+    "rate_ratio", "footfall_rate_ratio", "scored_rate_ratio", "change", "direction",
+    "harm_share_text", "score", "window", "sentence",
 ]  # fmt: skip
 
 
@@ -51,6 +52,23 @@ def agree_form(ctx: Context, bp: BoroughPriorities, year: int) -> None:
     agreement_box(ctx.register.agreed_priorities(bp.borough_code, year), year, current=True)
 
 
+def proposals(bp: BoroughPriorities) -> None:
+    """The proposals with why, what qualifies, the near-tie and the wards left out."""
+    st.subheader("Proposed local priorities")
+    if not len(bp.proposed):
+        st.warning("No local priority is proposed for this borough.")
+    for row in bp.proposed.itertuples():
+        rest = row.sentence.removeprefix(f"{row.candidate}:")
+        st.markdown(f"**{row.rank}. {row.candidate}**:{rest}")
+        st.caption(row.why)
+    if bp.shortfall:
+        st.warning(bp.shortfall)
+    if bp.near_tie:
+        st.info(bp.near_tie)
+    for line in bp.left_out:
+        st.caption(line)
+
+
 ctx = current()
 if ctx.borough is None:
     st.title("Borough priorities")
@@ -59,11 +77,18 @@ if ctx.borough is None:
         "priorities."
     )
     st.stop()
-bp = api.borough_priorities(ctx.inputs, ctx.config, ctx.borough, london=ctx.evidence())
+try:
+    bp = api.borough_priorities(ctx.inputs, ctx.config, ctx.borough, london=ctx.evidence())
+except PlannerError as exc:
+    st.title("Borough priorities")
+    st.error(f"{exc}. Pick another 'Window end month' in the sidebar.")
+    st.stop()
 st.title(f"Local priorities: {bp.borough_name}")
 st.caption(
-    f"Evidence from {bp.window.label}, compared with the 12 months before; rates per 1,000 "
-    "residents against the London rate."
+    f"Evidence from {bp.window.label}, compared with the 12 months before. A candidate needs "
+    f"{ctx.config.priorities.min_harm_share * 100:g} % of the borough's crime harm and is ranked "
+    "by harm share x its rate against London (per resident; per resident and workday "
+    "population in central boroughs)."
 )
 year = st.columns([1, 4])[0].number_input(
     "Plan year", 2000, 2100, value=api.plan_year(ctx.inputs.window.end), key="plan_year",
@@ -72,13 +97,11 @@ year = st.columns([1, 4])[0].number_input(
 )  # fmt: skip
 now, before = st.columns(2, gap="large")
 with now:
-    st.subheader("Proposed local priorities")
-    for row in bp.proposed.itertuples():
-        rest = row.sentence.removeprefix(f"{row.candidate}:")
-        st.markdown(f"**{row.rank}. {row.candidate}**:{rest}")
+    proposals(bp)
 with before:
     st.subheader(f"Agreed for {int(year) - 1}")
     agreement_box(ctx.register.previous_year(bp.borough_code, int(year)), int(year) - 1)
+# --- public confidence (PAS) panel: issue 10 item 7 goes here, beside the proposals ---------
 st.subheader("Mandatory London-wide priorities: the high-harm basket")
 for sentence in bp.basket["sentence"]:
     st.markdown(f"- {sentence}")
@@ -87,17 +110,24 @@ st.dataframe(
     bp.evidence[EVIDENCE_COLUMNS].set_index("candidate"),
     key="evidence_table",
     column_config={
+        "status": st.column_config.TextColumn("qualifies?"),
         "rate_per_1000": st.column_config.NumberColumn("rate per 1,000", format="%.2f"),
         "london_rate_per_1000": st.column_config.NumberColumn("London rate", format="%.2f"),
-        "rate_ratio": st.column_config.NumberColumn("x London", format="%.2f"),
+        "rate_ratio": st.column_config.NumberColumn("x London (residents)", format="%.2f"),
+        "footfall_rate_ratio": st.column_config.NumberColumn(
+            "x London (residents + workday)", format="%.2f"
+        ),
+        "scored_rate_ratio": st.column_config.NumberColumn("x London (scored)", format="%.2f"),
         "change": st.column_config.NumberColumn("change", format="percent"),
         "harm_share_text": st.column_config.TextColumn("share of harm"),
         "score": st.column_config.NumberColumn(format="%.3f"),
+        "window": st.column_config.TextColumn("months measured"),
     },
 )
 with st.expander("About this evidence"):
     for note in bp.notes:
-        st.caption(note)
+        if note not in bp.left_out:  # shown under the proposals
+            st.caption(note)
 agree_form(ctx, bp, int(year))
 history = ctx.register.priorities_history(bp.borough_code)
 if len(history):
