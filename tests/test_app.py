@@ -375,6 +375,10 @@ def test_the_borough_view_shows_the_pas_panel(app):
     )
     assert "Public confidence in Camden" in texts(panel)
     assert "Survey quarter ending 31 December 2023" in texts(panel)
+    open_page(app, "Borough priorities")  # beside the crime evidence too
+    assert not app.exception, app.exception
+    beside = app.get_by_key("pas_priorities")
+    assert beside.dataframe[0].value.equals(table)
 
 
 # --- the page tables, on a tiny allocation (no data needed) ---------------------------------

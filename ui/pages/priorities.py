@@ -8,7 +8,7 @@ from planner import api
 from planner.errors import PlannerError
 from planner.plan.priorities import BoroughPriorities
 from planner.register.access import RECORD_PRIORITIES
-from ui.parts import agreement_box
+from ui.parts import agreement_box, confidence_panel
 from ui.shell import Context, current, refusal
 
 EVIDENCE_COLUMNS = [
@@ -101,7 +101,8 @@ with now:
 with before:
     st.subheader(f"Agreed for {int(year) - 1}")
     agreement_box(ctx.register.previous_year(bp.borough_code, int(year)), int(year) - 1)
-# --- public confidence (PAS) panel: issue 10 item 7 goes here, beside the proposals ---------
+# public trust and confidence sit beside the crime evidence (Police and Crime Plan 2022-25)
+confidence_panel(ctx, bp.borough_code, key="pas_priorities")
 st.subheader("Mandatory London-wide priorities: the high-harm basket")
 for sentence in bp.basket["sentence"]:
     st.markdown(f"- {sentence}")
