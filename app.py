@@ -12,8 +12,10 @@ from __future__ import annotations
 import streamlit as st
 
 from planner.errors import PlannerError
+from planner.outputs.present import plain
 from ui import shell
 
+APP_TITLE = "Ward officer planner"
 PAGES = (
     ("ui/pages/map.py", "Map", "map"),
     ("ui/pages/allocation.py", "Allocation", "allocation"),
@@ -23,7 +25,7 @@ PAGES = (
 
 
 def main() -> None:
-    st.set_page_config(page_title="Ward officer planner", layout="wide")
+    st.set_page_config(page_title=APP_TITLE, layout="wide")
     try:
         config, missing = shell.data_missing()
         if missing is not None:
@@ -35,10 +37,12 @@ def main() -> None:
             for i, (path, title, url) in enumerate(PAGES)
         ]
         page = st.navigation(pages)
+        # the browser tab names the page (WCAG 2.4.2): "Allocation · Ward officer planner"
+        st.set_page_config(page_title=f"{page.title} · {APP_TITLE}")
         shell.build(config)
         page.run()
     except PlannerError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         st.stop()
 
 

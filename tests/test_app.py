@@ -8,6 +8,7 @@ selection is driven here through the "Ward" selectbox that the map's click also 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -80,9 +81,15 @@ def open_page(at: AppTest, title: str) -> AppTest:
 
 
 def texts(at) -> str:
-    """Every title, header, markdown and caption on the page (or in a block), one per line."""
+    """Every title, header, markdown and caption on the page (or in a block), one per line,
+    as a person reads it (Markdown's backslash escapes removed)."""
     parts = [*at.title, *at.header, *at.subheader, *at.markdown, *at.caption]
-    return "\n".join(str(p.value) for p in parts)
+    return "\n".join(shown(p.value) for p in parts)
+
+
+def shown(markdown: object) -> str:
+    """Markdown source as displayed: ``\\(`` reads ``(`` (CommonMark backslash escapes)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown))
 
 
 def allocation(at: AppTest):
@@ -139,13 +146,25 @@ def test_a_weight_slider_changes_the_allocation(app):
     assert score_change.max() > 0.01
 
 
+def agree_fields(at: AppTest) -> list:
+    """The priority selectboxes of the agreement form, in order."""
+    return sorted(
+        (w for w in at.selectbox if str(w.key).startswith("agree_priority_")),
+        key=lambda w: str(w.key),
+    )
+
+
+def errors_of(at: AppTest) -> list[str]:
+    return [shown(e.value) for e in at.error]
+
+
 @pytest.mark.integration
 def test_agreeing_priorities_writes_the_register_and_shows_them(app, register_url):
     app.selectbox(key="borough").set_value(CAMDEN).run()
     open_page(app, "Borough priorities")
     assert app.title[0].value == "Local priorities: Camden"
-    proposed = app.multiselect(key="agree_priorities").value
-    assert len(proposed) == 2
+    proposed = [w.value for w in agree_fields(app)]
+    assert len(proposed) == 2 and None not in proposed  # the proposals, filled in
     app.text_input(key="agree_by").input("Borough commander and council leader")
     year = int(app.number_input(key="plan_year").value)
     assert year == api.plan_year(app.selectbox(key="window_end").value)  # the next April's year
@@ -158,6 +177,56 @@ def test_agreeing_priorities_writes_the_register_and_shows_them(app, register_ur
     assert all(s.startswith(p) for s, p in zip(record["evidence"], proposed, strict=True))
     page = texts(app)
     assert f"Agreed for {year}:" in page and proposed[0] in page
+
+
+@pytest.mark.integration
+def test_exactly_two_priorities_are_agreed_never_three_or_a_repeat(app, register_url):
+    app.selectbox(key="borough").set_value(CAMDEN).run()
+    open_page(app, "Borough priorities")
+    fields = agree_fields(app)
+    assert [f.label for f in fields] == ["First priority", "Second priority"]  # n_priorities
+    assert not app.multiselect  # no "Select all", no third choice
+    candidates = fields[0].options
+    assert len(candidates) >= 3
+    fields[1].set_value(fields[0].value)  # the same priority twice
+    app.button(key="agree").click().run()
+    assert not app.exception, app.exception
+    errors = errors_of(app)
+    assert any("is chosen twice: choose 2 different priorities" in e for e in errors), errors
+    assert any("Say who agreed these priorities" in e for e in errors), errors
+    assert any(e.startswith("Nothing was recorded") for e in errors), errors
+    year = int(app.number_input(key="plan_year").value)
+    assert register_at(register_url).agreed_priorities(CAMDEN, year) is None
+
+
+@pytest.mark.integration
+def test_agreeing_a_year_again_needs_an_explicit_replace(app, register_url):
+    app.selectbox(key="borough").set_value(CAMDEN).run()
+    open_page(app, "Borough priorities")
+    year = int(app.number_input(key="plan_year").value)
+    app.text_input(key="agree_by").input("Commander and leader")
+    app.button(key="agree").click().run()
+    first = register_at(register_url).agreed_priorities(CAMDEN, year)
+    assert first is not None
+    app.run()  # the page as it is next opened
+    warning = " ".join(w.value for w in app.warning)
+    assert f"Priorities for {year} were already agreed on" in warning
+    assert "Agreeing again replaces that agreement" in warning
+    fields = agree_fields(app)
+    other = next(c for c in fields[0].options if c not in first["priorities"])
+    fields[1].set_value(other)
+    app.text_input(key="agree_by").input("Commander and leader")
+    app.button(key="agree").click().run()
+    assert not app.exception, app.exception
+    assert any("tick the box to replace that agreement" in e for e in errors_of(app))
+    register = register_at(register_url)
+    assert register.agreed_priorities(CAMDEN, year)["priorities"] == first["priorities"]
+    assert len(register.priorities_history(CAMDEN)) == 1
+    app.checkbox(key="agree_replace").check()
+    app.button(key="agree").click().run()
+    assert not app.exception, app.exception
+    assert register.agreed_priorities(CAMDEN, year)["priorities"][1] == other
+    assert len(register.priorities_history(CAMDEN)) == 2  # the old one kept in the history
 
 
 @pytest.mark.integration
@@ -189,14 +258,35 @@ def test_an_override_is_recorded_applied_and_a_plan_saved(app, register_url):
 
 
 @pytest.mark.integration
-def test_a_domain_error_is_a_message_not_a_traceback(app):
+def test_all_zero_weights_keep_the_page_and_say_what_to_change(app):
     sliders = [w for w in app.slider if str(w.key).startswith("w_") and not w.disabled]
     assert len(sliders) >= 3  # every component the data have
     for slider in sliders:
         slider.set_value(0.0)
     app.run()
     assert not app.exception, app.exception
-    assert "no need component with a positive weight" in app.error[0].value
+    assert app.title[0].value == "Ward need: All London"  # the page is still there
+    message = app.error[0].value
+    assert message.startswith("**Need weights: all 0** cannot be used.")
+    assert "the configured weights (Harm 0.45" in message
+    assert "{" not in message and "components:" not in message  # no raw dict or exception
+    app.button(key="use_nearest").click().run()
+    assert not app.error and app.slider(key="w_harm").value == 0.45
+
+
+@pytest.mark.integration
+def test_an_impossible_cap_keeps_the_page_naming_the_setting_and_the_nearest_value(app):
+    open_page(app, "Allocation")
+    app.number_input(key="cap").set_value(1).run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == "Allocation: All London"  # the page, not one line
+    message = app.error[0].value
+    assert message.startswith("**Per-ward cap on extra officers: 1** cannot be used.")
+    assert "The nearest value that works is **3**" in message  # 2 fails Westminster's floor
+    assert "floor needs" not in message and "E09000033" not in message  # no developer words
+    assert allocation(app)["extra"].max() <= 3 and allocation(app)["extra"].sum() == 600
+    app.button(key="use_nearest").click().run()
+    assert app.number_input(key="cap").value == 3 and not app.error
 
 
 def test_without_data_the_app_explains_how_to_get_it(monkeypatch, tmp_path):
@@ -305,7 +395,7 @@ def test_a_refusal_by_the_register_is_an_error_message_not_a_traceback(monkeypat
     app.text_input(key="override_reason").input("Patrols")
     app.button(key="record_override").click().run()
     assert not app.exception, app.exception
-    assert "(viewer) may not record an override" in app.error[0].value
+    assert "(viewer) may not record an override" in shown(app.error[0].value)
 
 
 @pytest.mark.integration
@@ -348,7 +438,7 @@ def test_a_bad_staffing_file_is_an_error_naming_the_row(app):
     bad = b"ward_code,dwo,pcso\nE05013655,two,1\n"
     app.file_uploader(key="current_staffing").set_value(("bad.csv", bad, "text/csv")).run()
     assert not app.exception, app.exception
-    assert "bad.csv: row(s) 2: dwo is not a whole number of officers" in app.error[0].value
+    assert "bad.csv: row(s) 2: dwo is not a whole number of officers" in shown(app.error[0].value)
 
 
 @pytest.mark.integration
@@ -379,6 +469,90 @@ def test_the_borough_view_shows_the_pas_panel(app):
     assert not app.exception, app.exception
     beside = app.get_by_key("pas_priorities")
     assert beside.dataframe[0].value.equals(table)
+
+
+# --- text from data or people is escaped at every Markdown sink ----------------------------
+
+HOSTILE = "<img src=x onerror=alert(1)> ![t](http://evil.example/t.png) **bold** :red[x]"
+
+
+def markup_left(source: str) -> list[str]:
+    """Characters of *source* that Markdown would still read as markup (not backslashed)."""
+    left, escaped = [], False
+    for char in source:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in "<>![]()*_`:$~|#":
+            left.append(char)
+    return left
+
+
+def sources(at) -> list[str]:
+    parts = [*at.title, *at.subheader, *at.markdown, *at.caption, *at.error, *at.warning]
+    return [str(p.value) for p in parts]
+
+
+def hostile_sink(at, text: str = HOSTILE) -> str:
+    """The one Markdown source that shows *text*; fails if it is there raw."""
+    raw = [s for s in sources(at) if text in s]
+    assert not raw, f"shown unescaped: {raw}"
+    shows = [s for s in sources(at) if text in shown(s)]
+    assert shows, f"{text!r} is not shown at all"
+    return shows[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [HOSTILE, "a\\*b", "line one\n# heading", "[x](javascript:alert(1))", "$x$ ~~y~~ `z`"],
+    ids=["html-image-bold-colour", "backslash", "newline-heading", "link", "maths-strike-code"],
+)
+def test_plain_text_shows_as_typed_and_leaves_no_markup(text):
+    from planner.outputs.present import plain
+
+    out = plain(text)
+    assert shown(out) == " ".join(text.splitlines())
+    assert markup_left(out) == []
+
+
+@pytest.mark.integration
+def test_agreed_by_notes_and_priority_names_are_escaped(app, register_url):
+    year = api.plan_year(app.selectbox(key="window_end").value)
+    register_at(register_url).record_priorities(
+        CAMDEN, "Camden", year, [f"Burglary {HOSTILE}", "Robbery"], agreed_by=HOSTILE,
+        notes=f"Notes {HOSTILE}",
+    )  # fmt: skip
+    app.selectbox(key="borough").set_value(CAMDEN).run()
+    open_page(app, "Borough priorities")
+    assert not app.exception, app.exception
+    record = hostile_sink(app)  # agreed by, in the agreement box and the re-agree warning
+    assert markup_left(record.split("by ", 1)[1].split(" on ")[0]) == []
+    assert hostile_sink(app, f"Notes {HOSTILE}")
+    assert hostile_sink(app, f"Burglary {HOSTILE}")
+
+
+@pytest.mark.integration
+def test_plan_name_and_saved_by_are_escaped(app):
+    open_page(app, "Allocation")
+    app.text_input(key="plan_name").input(f"Plan {HOSTILE}")
+    app.text_input(key="plan_by").input(f"By {HOSTILE}")
+    app.button(key="save_plan").click().run()
+    app.run()  # the comparison with the saved plan
+    assert not app.exception, app.exception
+    line = hostile_sink(app, f"Plan {HOSTILE}")
+    assert f"By {HOSTILE}" in shown(line) and f"By {HOSTILE}" not in line
+
+
+@pytest.mark.integration
+def test_an_uploaded_file_name_is_escaped(app):
+    name = "<img src=x onerror=alert(1)>.csv"
+    bad = b"ward_code,dwo,pcso\nE05013655,two,1\n"
+    app.file_uploader(key="current_staffing").set_value((name, bad, "text/csv")).run()
+    assert not app.exception, app.exception
+    message = app.sidebar.error[0].value
+    assert name not in message and name in shown(message)
+    assert markup_left(message.split(".csv", 1)[0]) == []
 
 
 # --- the page tables, on a tiny allocation (no data needed) ---------------------------------

@@ -5,10 +5,10 @@ register), opens it in headless Chromium (``/usr/bin/chromium``, driven by Playw
 until the ward polygons are drawn, clicks a ward and checks that the side panel names it, and
 saves a screenshot of every page to ``bench/results/screenshots/`` and ``docs/screenshots/``.
 
-No network is needed, or used: the map's JavaScript and CSS (Leaflet and the plugins folium
-links from public CDNs) are answered by the browser's request router, Leaflet from the
-``django-js-lib-leaflet`` package and everything else with an empty file. Only requests to the
-app's own server go out.
+No network is needed, or used: the app serves everything the map needs itself (Leaflet inlined
+from the ``django-js-lib-leaflet`` package, no tiles by default), and the browser refuses every
+request that would leave the machine (:func:`route_offline` aborts it, serving nothing in its
+place). Each refused request is recorded, and a test fails if any page made one.
 
 Skipped with the reason where Chromium, Playwright, the Leaflet package, app.py or the data are
 missing; under CI (``CI`` set) a missing prerequisite is a failure instead, since CI installs
@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+from planner.outputs import mapping
+
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,8 +50,9 @@ CHROMIUM_FLAGS = (
 )
 SCREENSHOTS = (REPO / "bench" / "results" / "screenshots", REPO / "docs" / "screenshots")
 PAGES = ("Map", "Allocation", "Borough priorities", "Methodology and data quality")
-MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
-WARD_PATHS = "path.leaflet-interactive"
+MAP_FRAME = 'iframe[title^="Ward map"], iframe[title="streamlit_folium.st_folium"]'
+WARD_PATHS = "path.planner-ward"  # mapping.WARD_CLASS: the clickable ward polygons
+LOCAL = ("http://127.0.0.1", "http://localhost", "data:", "blob:", "about:", "file:")
 MET_WARDS = 679  # scored wards of the default data set (the May 2022 wards less the City's 25)
 
 SERVER_TIMEOUT_S = 120  # the server answers its health check
@@ -68,22 +71,13 @@ def missing_prerequisites() -> list[str]:
         missing.append(f"{CHROMIUM} (apt-get install chromium)")
     if importlib.util.find_spec("playwright") is None:
         missing.append("the playwright package (pip install -r requirements.txt)")
-    if leaflet_dir() is None:
+    if importlib.util.find_spec(mapping.LEAFLET_PACKAGE) is None:
         missing.append("the django-js-lib-leaflet package (pip install -r requirements.txt)")
     if not APP.is_file():
         missing.append(f"{APP}")
     if not DATA.is_dir():
         missing.append(f"the real data at {DATA}")
     return missing
-
-
-def leaflet_dir() -> Path | None:
-    """The folder holding leaflet.js and leaflet.css (from django-js-lib-leaflet)."""
-    spec = importlib.util.find_spec("js_lib_leaflet")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "static" / "js_lib_leaflet"
-    return folder if (folder / "leaflet.js").is_file() else None
 
 
 def free_port() -> int:
@@ -159,32 +153,36 @@ class AppServer:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def route_offline(route) -> None:
-    """Let requests to the app through; answer CDN requests locally (Leaflet) or empty."""
-    url = route.request.url
-    if url.startswith(("http://127.0.0.1", "http://localhost", "data:", "blob:", "about:")):
-        route.continue_()
-        return
-    name = url.split("?", 1)[0].rsplit("/", 1)[-1]
-    kind = "text/css" if name.endswith(".css") else "application/javascript"
-    folder = leaflet_dir()
-    if folder is not None and name in ("leaflet.js", "leaflet.css"):
-        route.fulfill(path=str(folder / name), content_type=kind)
-    elif name.endswith((".js", ".css")):
-        route.fulfill(status=200, body="", content_type=kind)
-    else:  # map tiles, fonts, images: nothing
-        route.fulfill(status=404, body="")
+class Offline:
+    """A request router that lets only this machine's requests through and records the rest."""
+
+    def __init__(self) -> None:
+        self.refused: list[str] = []
+
+    def __call__(self, route) -> None:
+        url = route.request.url
+        if url.startswith(LOCAL):
+            route.continue_()
+            return
+        self.refused.append(url)
+        route.abort("internetdisconnected")
 
 
-def launch(playwright):
-    """Headless Chromium and a page whose requests stay on this machine."""
+def launch(playwright, *, viewport: dict | None = None):
+    """Headless Chromium and a page whose requests never leave this machine.
+
+    Returns the browser, the page and the :class:`Offline` router (``page.refused`` lists
+    the requests it refused, too).
+    """
     browser = playwright.chromium.launch(
         executable_path=str(CHROMIUM), args=list(CHROMIUM_FLAGS), timeout=60_000
     )
-    context = browser.new_context(viewport=VIEWPORT)
-    context.route("**/*", route_offline)
+    context = browser.new_context(viewport=viewport or VIEWPORT)
+    offline = Offline()
+    context.route("**/*", offline)
     page = context.new_page()
     page.set_default_timeout(STEP_TIMEOUT_S * 1000)
+    page.refused = offline.refused
     return browser, page
 
 
@@ -250,20 +248,28 @@ def exceptions(page) -> list[str]:
     return page.locator('[data-testid="stException"]').all_inner_texts()
 
 
-def save_screenshot(page, name: str, *, max_height: int = 3200) -> list[Path]:
+def save_screenshot(
+    page, name: str, *, max_height: int = 3200, width: int | None = None
+) -> list[Path]:
     """A PNG of the whole page in every folder of :data:`SCREENSHOTS`.
 
     Streamlit scrolls inside its main pane, so the viewport is made as tall as the content
-    (at most *max_height* pixels) for the picture, then restored.
+    (at most *max_height* pixels) for the picture, then restored. With *width* the page is
+    first laid out at that width (e.g. 390 for a phone) and the file name ends ``_<width>``.
     """
     slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    if width is not None:
+        slug += f"_{width}"
+        page.set_viewport_size({"width": width, "height": VIEWPORT["height"]})
+        page.wait_for_timeout(1000)
     height = page.evaluate(
         """() => Math.max(window.innerHeight, ...[...document.querySelectorAll(
                '[data-testid="stMain"], [data-testid="stSidebarContent"]')]
              .map(e => e.scrollHeight))"""
     )
     page.mouse.move(1, 1)  # no tooltip over the picture
-    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(height, max_height)})
+    shot_width = width or VIEWPORT["width"]
+    page.set_viewport_size({"width": shot_width, "height": min(height, max_height)})
     try:
         page.wait_for_timeout(1000)  # charts and tables redraw for the new size
         wait_until_idle(page)
@@ -305,28 +311,69 @@ def server(tmp_path_factory) -> Iterator[AppServer]:
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def driver():
+    """Playwright, once for the module (its sync API cannot be started twice at once)."""
+    missing = [m for m in missing_prerequisites() if "real data" not in m]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail("; ".join(missing))
+        pytest.skip("; ".join(missing))
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser, page = launch(playwright)
-        try:
-            page.goto(server.url, wait_until="domcontentloaded")
-            yield page
-        finally:
-            browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def page(server, driver):
+    browser, page = launch(driver)
+    try:
+        page.goto(server.url, wait_until="domcontentloaded")
+        yield page
+    finally:
+        browser.close()
+
+
+def no_external_requests(page) -> None:
+    """Fail if the page tried to reach anything beyond this machine (all refused)."""
+    assert not page.refused, f"requests that would leave the machine: {page.refused[:10]}"
+
+
+def both_widths(page, name: str) -> None:
+    """Screenshots at 1440 px (the default viewport) and at 390 px (a phone)."""
+    save_screenshot(page, name)
+    save_screenshot(page, name, width=390)
+    wait_until_idle(page)
 
 
 # --- the checks (in order: one browser, one server) ------------------------------------------
 
 
-def test_map_draws_every_ward(server, page):
+def test_map_draws_every_ward_offline(server, page):
     try:
         count = wait_for_ward_paths(page, MET_WARDS)
     except TimeoutError as exc:
         pytest.fail(f"{exc}\nserver log:\n{server.log_tail()}")
     assert count >= MET_WARDS  # the City's 25 wards are drawn too, grey ("not scored")
+    frame = page.frame_locator(MAP_FRAME).first
+    assert frame.locator("path.planner-borough").count() >= 32  # the base: borough outlines
+    assert frame.locator(".planner-no-map").count() == 0  # the "no map" note was removed
+    assert frame.locator("img.leaflet-tile").count() == 0  # no tiles unless asked for
     assert not exceptions(page)
+    no_external_requests(page)
+
+
+def test_the_map_frame_is_named(page):
+    wait_for_ward_paths(page, MET_WARDS)
+    title = page.locator(MAP_FRAME).first.get_attribute("title")
+    assert title == "Ward map of All London: Need score", title
+
+
+def test_the_special_ward_is_labelled_on_the_map(page):
+    label = page.frame_locator(MAP_FRAME).first.locator(".leaflet-tooltip.planner-special")
+    label.first.wait_for(state="attached")
+    texts = label.all_inner_texts()
+    assert any(t.startswith("Heathrow Villages: special ward") and "no extras" in t for t in texts)
 
 
 def test_clicking_a_ward_names_it_in_the_side_panel(server, page):
@@ -342,7 +389,9 @@ def test_clicking_a_ward_names_it_in_the_side_panel(server, page):
         pytest.fail(f"the side panel did not name {name!r} after the click: {exc}")
     wait_until_idle(page)
     assert not exceptions(page)
-    save_screenshot(page, "Map")
+    assert "95th-percentile ward" in page.locator('[data-testid="stMain"]').inner_text()
+    no_external_requests(page)
+    both_widths(page, "Map")
 
 
 def test_allocation_page(page):
@@ -352,7 +401,19 @@ def test_allocation_page(page):
     cells = table_cells(page)
     assert any(re.fullmatch(r"E05\d{6}", c) for c in cells), cells[:12]
     assert not exceptions(page)
-    save_screenshot(page, "Allocation")
+    no_external_requests(page)
+
+
+def test_allocation_shows_the_pas_panel_with_a_borough_chosen(page):
+    choose(page, "borough", "Camden")
+    page.get_by_role("heading", name="Allocation: Camden").first.wait_for()
+    panel = page.locator(".st-key-pas_allocation").first
+    panel.wait_for()
+    text = panel.inner_text()
+    assert "Public confidence in Camden" in text and "Survey quarter ending" in text
+    assert not exceptions(page)
+    no_external_requests(page)
+    both_widths(page, "Allocation")
 
 
 def test_borough_priorities_page(page):
@@ -362,7 +423,8 @@ def test_borough_priorities_page(page):
     page.get_by_role("heading", name="Proposed local priorities").first.wait_for()
     assert "times the London rate" in page.locator('[data-testid="stMain"]').inner_text()
     assert not exceptions(page)
-    save_screenshot(page, "Borough priorities")
+    no_external_requests(page)
+    both_widths(page, "Borough priorities")
 
 
 def test_methodology_page(page):
@@ -370,7 +432,100 @@ def test_methodology_page(page):
     page.get_by_role("heading", name="Methodology and data quality").first.wait_for()
     page.get_by_role("heading", name="Data quality of the loaded data").first.wait_for()
     assert not exceptions(page)
-    save_screenshot(page, "Methodology and data quality")
+    no_external_requests(page)
+    both_widths(page, "Methodology and data quality")
+
+
+def test_every_page_has_its_own_title_and_one_h1(page):
+    titles = {}
+    for name in PAGES:
+        open_page(page, name)
+        page.wait_for_timeout(500)
+        titles[name] = page.title()
+        main = page.locator('[data-testid="stMain"] h1')
+        assert main.count() == 1, (name, main.all_inner_texts())
+        assert page.locator("h1").count() == 1, (name, page.locator("h1").all_inner_texts())
+    assert len(set(titles.values())) == len(PAGES), titles
+    assert all(name in title for name, title in titles.items()), titles
+
+
+# --- the map alone, in a saved page (no server): hostile names, and no map ------------------
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def browser_page(driver):
+    """A bare offline page (Chromium and Playwright only; no app, no data)."""
+    browser, page = launch(driver, viewport={"width": 800, "height": 600})
+    try:
+        yield page
+    finally:
+        browser.close()
+
+
+def hostile_map(tmp_path: Path, **kwargs) -> Path:
+    """Two square wards named with an HTML payload, the map saved as a page."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    wards = gpd.GeoDataFrame(
+        {
+            "ward_name": [HOSTILE, f"Ward {HOSTILE}"],
+            "borough_code": ["E09000001", "E09000001"],
+            "borough_name": [f"Borough {HOSTILE}", f"Borough {HOSTILE}"],
+        },
+        geometry=[shapely.box(530_000, 180_000, 532_000, 182_000),
+                  shapely.box(532_000, 180_000, 534_000, 182_000)],
+        index=pd.Index(["E05000001", "E05000002"], name="ward_code"),
+        crs="EPSG:27700",
+    )  # fmt: skip
+    display = mapping.display_wards(wards)
+    fmap = mapping.ward_map(
+        display, pd.Series([1.0, 2.0], index=display.index), layer="need_score",
+        title=f"Need {HOSTILE}", special={"E05000002": f"{HOSTILE}: reason"},
+        base=mapping.base_layers(wards), **kwargs,
+    )  # fmt: skip
+    path = tmp_path / "map.html"
+    path.write_text(fmap.get_root().render(), encoding="utf-8")
+    return path
+
+
+def test_a_hostile_ward_name_raises_no_dialog_and_shows_as_text(browser_page, tmp_path):
+    page = browser_page
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(hostile_map(tmp_path).as_uri())
+    page.locator(f"path.{mapping.WARD_CLASS}").first.wait_for(state="attached")
+    box = page.locator(f"path.{mapping.WARD_CLASS}").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 3, box["y"] + box["height"] / 2)
+    tooltip = page.locator(".leaflet-tooltip:not(.planner-special)").first
+    tooltip.wait_for(state="visible", timeout=10_000)
+    page.wait_for_timeout(500)
+    assert HOSTILE in tooltip.inner_text()  # the name as text, not as an element
+    assert page.locator("img[src=x]").count() == 0
+    assert HOSTILE in page.locator(".leaflet-tooltip.planner-special").first.inner_text()
+    assert not dialogs, dialogs
+    no_external_requests(page)
+
+
+def test_a_map_that_cannot_draw_says_so_and_names_the_ward_list(
+    browser_page, tmp_path, monkeypatch
+):
+    assets = mapping.leaflet_assets()
+    assert assets is not None
+    broken = mapping.LeafletAssets(
+        js="throw new Error('Leaflet blocked');", css="", source=assets.source
+    )
+    monkeypatch.setattr(mapping, "leaflet_assets", lambda: broken)
+    page = browser_page
+    page.goto(hostile_map(tmp_path).as_uri())
+    note = page.locator(".planner-no-map")
+    note.wait_for(state="visible", timeout=10_000)
+    assert "Ward list" in note.inner_text() and "Allocation page" in note.inner_text()
+    assert page.locator(f"path.{mapping.WARD_CLASS}").count() == 0
 
 
 # --- map helpers -----------------------------------------------------------------------------
@@ -392,7 +547,8 @@ def hover_ward(page) -> tuple[str, tuple[float, float]]:
         if x >= 0 and y >= 0 and x + w <= origin["width"] and y + h <= origin["height"]
     ]  # fmt: skip
     inside.sort(key=lambda r: -r[2] * r[3])
-    tooltip = page.frame_locator(MAP_FRAME).first.locator(".leaflet-tooltip").first
+    tips = page.frame_locator(MAP_FRAME).first.locator(".leaflet-tooltip:not(.planner-special)")
+    tooltip = tips.first  # not the special ward's permanent label
     for x, y, w, h in inside[:10]:
         point = (origin["x"] + x + w / 2, origin["y"] + y + h / 2)
         page.mouse.move(*point)

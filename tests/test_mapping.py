@@ -5,6 +5,8 @@ Display geometry, labelled classes, palettes and the folium map.
 
 from __future__ import annotations
 
+import html
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -261,3 +263,93 @@ def test_selected_outline_draws_only_a_known_ward(display):
 def test_unknown_layer_is_an_error(display):
     with pytest.raises(ValueError, match="unknown map layer 'crime'"):
         mapping.ward_map(display, pd.Series(dtype=float), layer="crime", title="x", tiles=None)
+
+
+# --- offline first: nothing from outside, the project's own base, a note if it cannot draw --
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def _full_map(display, wards, **kwargs):
+    values = pd.Series([1.0, 2.0, 3.0, 4.0], index=display.index)
+    status = pd.Series(["hot spot", "", "", "cold spot"], index=display.index)
+    return mapping.ward_map(
+        display, values, layer="need_score", title="Need score", outlines=status,
+        special={"E05000001": "Heathrow Airport: policed by Aviation Security"},
+        fit=["E05000000", "E05000001"], base=mapping.base_layers(wards), **kwargs,
+    )  # fmt: skip
+
+
+def test_the_map_links_nothing_outside_and_inlines_leaflet(display, wards):
+    page = _full_map(display, wards).get_root().render()
+    assets = mapping.leaflet_assets()
+    assert assets is not None and assets.js in page and assets.css in page
+    own = page.replace(assets.js, "").replace(assets.css, "")
+    assert "<script src" not in own and "<link" not in own
+    assert "http://" not in own and "https://" not in own  # no CDN, no tiles
+    assert "$(" not in own  # no jQuery (folium's Popup and front-most layers need it)
+
+
+def test_online_tiles_only_when_asked_for(display, wards):
+    assert "tile.openstreetmap.org" not in _full_map(display, wards).get_root().render()
+    online = _full_map(display, wards, tiles="OpenStreetMap").get_root().render()
+    assert "tile.openstreetmap.org" in online
+
+
+def test_without_leaflet_the_map_is_an_error_naming_the_package(display, monkeypatch):
+    monkeypatch.setattr(mapping, "leaflet_assets", lambda: None)
+    with pytest.raises(DataError, match="pip install django-js-lib-leaflet"):
+        mapping.ward_map(display, pd.Series(1.0, index=display.index), layer="harm", title="x")
+
+
+def test_the_no_map_note_is_in_the_frame_and_removed_only_at_the_end(display, wards):
+    page = _full_map(display, wards).get_root().render()
+    assert html.escape(mapping.NO_MAP_TEXT) in page
+    remover = page.index('querySelectorAll(".planner-no-map")')
+    assert remover > page.index('planner-legend");')  # after the last layer and the legend
+    assert remover > max(page.rfind("L.geoJson("), page.rfind(".addTo("))
+
+
+def test_the_map_names_the_frame_it_is_shown_in(display, wards):
+    page = _full_map(display, wards, frame_title=f"Ward map of {HOSTILE}").get_root().render()
+    assert 'window.frameElement.title = "Ward map of \\u003cimg' in page
+
+
+def test_base_layers_outline_each_borough_and_find_the_river_between_wards():
+    """Two boroughs of wards with a 300 m river between them (wards stop at the bank)."""
+    north = [
+        shapely.box(X0 + i * 2_000, Y0 + 300, X0 + (i + 1) * 2_000, Y0 + 3_000) for i in range(3)
+    ]
+    south = [shapely.box(X0 + i * 2_000, Y0 - 3_000, X0 + (i + 1) * 2_000, Y0) for i in range(3)]
+    wards = gpd.GeoDataFrame(
+        {
+            "ward_name": [f"W{i}" for i in range(6)],
+            "borough_code": ["E09000007"] * 3 + ["E09000022"] * 3,
+            "borough_name": ["Camden"] * 3 + ["Lambeth"] * 3,
+        },
+        geometry=north + south,
+        index=pd.Index([f"E0500001{i}" for i in range(6)], name="ward_code"),
+        crs="EPSG:27700",
+    )
+    base = mapping.base_layers(wards, min_river_km2=0.5)
+    assert list(base.boroughs.index) == ["E09000007", "E09000022"]
+    assert base.boroughs.crs.to_epsg() == 4326
+    river = base.river.to_crs(27700).geometry.iloc[0]
+    assert 1.2e6 < river.area < 1.8e6  # most of the 6 km x 300 m strip
+    assert river.intersection(shapely.union_all(wards.geometry.to_numpy())).area < 1e4
+    lonely = mapping.base_layers(wards.iloc[:3], min_river_km2=0.5)  # one bank: no river
+    assert lonely.river.geometry.iloc[0].is_empty
+
+
+def test_tooltips_escape_ward_and_borough_names(display):
+    hostile = display.copy()
+    hostile["ward_name"] = [HOSTILE, "B", "C", "D"]
+    hostile["borough_name"] = [f"Borough {HOSTILE}"] * 4
+    fmap = mapping.ward_map(
+        hostile, pd.Series([1.0, 2.0, 3.0, 4.0], index=hostile.index), layer="harm",
+        title=f"Harm {HOSTILE}", outlines=pd.Series(["hot spot", "", "", ""], index=hostile.index),
+        special={"E05000001": f"{HOSTILE}: reason"},
+    )  # fmt: skip
+    page = fmap.get_root().render()
+    assert "<img" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page  # shown as text by the tooltip

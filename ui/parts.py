@@ -10,6 +10,7 @@ import streamlit as st
 
 from planner import api
 from planner.outputs import views
+from planner.outputs.present import plain
 from planner.outputs.safe import safe_filename
 from ui.shell import Context
 
@@ -53,13 +54,13 @@ def agreement_box(record: dict[str, Any] | None, year: int, *, current: bool = F
     title = f"Agreed for {year}" if current else "Agreed"
     st.markdown(
         f"**{title}:** "
-        + " · ".join(f"**{p}**" for p in record["priorities"])
-        + f"  \nby {record['agreed_by']} on {when}"
+        + " · ".join(f"**{plain(p)}**" for p in record["priorities"])
+        + f"  \nby {plain(record['agreed_by'])} on {when}"
     )
     if record.get("notes"):
-        st.caption(record["notes"])
+        st.caption(plain(record["notes"]))
     for sentence in record.get("evidence") or []:
-        st.caption(f"Evidence then: {sentence}")
+        st.caption(f"Evidence then: {plain(sentence)}")
 
 
 def confidence_panel(ctx: Context, borough: str, *, key: str) -> None:
@@ -67,9 +68,9 @@ def confidence_panel(ctx: Context, borough: str, *, key: str) -> None:
     panel = api.confidence_panel(ctx.inputs, ctx.config, borough)
     name = ctx.boroughs.get(borough, borough)
     with st.container(key=key, border=True):
-        st.markdown(f"**Public confidence in {name}** (MOPAC Public Attitude Survey)")
+        st.markdown(f"**Public confidence in {plain(name)}** (MOPAC Public Attitude Survey)")
         if panel.table is None:
-            st.caption(f"No survey figures: {panel.note}")
+            st.caption(f"No survey figures: {plain(panel.note)}")
             return
         table = views.confidence_table(panel.table)
         st.dataframe(table, key=f"{key}_table", hide_index=True, use_container_width=True)

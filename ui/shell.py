@@ -33,6 +33,7 @@ from planner.ingest.uploads import check_upload
 from planner.model.hotspots import HotSpots, hot_spots
 from planner.model.need import NeedInputs
 from planner.outputs import mapping, present
+from planner.outputs.present import plain
 from planner.plan.basket import Basket
 from planner.plan.evidence import Evidence
 from planner.plan.staffing import read_staffing
@@ -43,6 +44,7 @@ from planner.register.identity import SignInRequired
 from planner.register.store import PlanRegister
 from planner.results import PlanResult
 from planner.scenario import CurrentTeam, Scenario
+from ui import feasible
 
 __all__ = [
     "ALL_LONDON",
@@ -77,6 +79,10 @@ class Context:
     def display(self) -> gpd.GeoDataFrame:
         """Every ward (the City too), simplified for the map."""
         return _display(self.inputs, self.key)
+
+    def base(self) -> mapping.BaseLayers:
+        """The map's own base (borough outlines, the Thames), drawn without tiles."""
+        return _base(self.inputs, self.key[:3])
 
     def hot_spots(self) -> HotSpots:
         """Gi* hot spots of harm under the scenario's harm index."""
@@ -123,6 +129,11 @@ def _prepare(_config: PlannerConfig, key: tuple[Any, ...], _scenario: Scenario) 
 @st.cache_resource(show_spinner=False)
 def _display(_inputs: NeedInputs, key: tuple[Any, ...]) -> gpd.GeoDataFrame:
     return mapping.display_wards(_inputs.all_wards)
+
+
+@st.cache_resource(show_spinner=False)
+def _base(_inputs: NeedInputs, key: tuple[Any, ...]) -> mapping.BaseLayers:
+    return mapping.base_layers(_inputs.all_wards)
 
 
 @st.cache_resource(show_spinner="Finding hot spots (Getis-Ord Gi*, 999 permutations)...")
@@ -185,18 +196,19 @@ def build(config: PlannerConfig) -> Context:
     base = Scenario.from_config(config, st.session_state["dataset"])
     scenario, inputs, key = _data_controls(config, base, config_dir, data_dir)
     absent = api.absent_reasons(inputs)
-    scenario = scenario.changed(**_need_controls(inputs, scenario, absent))
+    need, used_spots = _need_controls(inputs, scenario, absent)
+    scenario = scenario.changed(**need)
     scenario = scenario.changed(**_allocation_controls(scenario))
     names = api.borough_names(inputs)
     with borough_box:
         borough = _borough_control(names)
     register = _register(config, config_dir, os.environ.get("PLANNER_DB_URL", ""))
-    plan = api.plan(inputs, scenario, register=register)
-    used = plan.need.weights_used
-    st.sidebar.caption(
-        "Weights used (rescaled over the components present): "
-        + ", ".join(f"{present.COMPONENT_LABELS[c]} {w:.2f}" for c, w in used.items())
+    plan, repair = feasible.plan_or_nearest(
+        inputs, scenario, register=register, defaults=base, absent=list(absent)
     )
+    if repair is not None:
+        feasible.show_repair(repair)
+    _weights_used(plan.need.weights_used, used_spots)
     ctx = Context(config, key, plan.scenario, inputs, plan, register, borough, names, absent, user)
     st.session_state[_CONTEXT] = ctx
     return ctx
@@ -214,7 +226,7 @@ def _signed_in_user(config: PlannerConfig) -> User:
             st.info(source.description)
             st.button("Sign in", key="sign_in", on_click=st.login, type="primary")
         else:
-            st.error(str(exc))
+            st.error(plain(exc))
         st.stop()
     bar = st.sidebar
     if user.is_local:
@@ -223,7 +235,7 @@ def _signed_in_user(config: PlannerConfig) -> User:
             help=source.description,
         )
     else:
-        bar.caption(f"Signed in as {user.describe()}", help=source.description)
+        bar.caption(f"Signed in as {plain(user.describe())}", help=source.description)
         if source.mode == "oidc":
             bar.button("Sign out", key="sign_out", on_click=st.logout)
     return user
@@ -284,7 +296,7 @@ def _data_controls(
     if inputs.notes:
         with bar.expander("Notes on this data"):
             for note in inputs.notes:
-                st.caption(note)
+                st.caption(plain(note))
     return scenario, inputs, key
 
 
@@ -302,7 +314,20 @@ def _borough_control(names: pd.Series) -> str | None:
     return None if chosen == ALL_LONDON else chosen
 
 
-def _need_controls(inputs: NeedInputs, scenario: Scenario, absent: dict[str, str]) -> dict:
+def _weights_used(used: dict[str, float], spots: dict[str, Any]) -> None:
+    """Beside each slider, the weight the need index used (rescaled over those present)."""
+    for comp, spot in spots.items():
+        if comp in used:
+            spot.caption(
+                f"used: {used[comp]:.2f}",
+                help="The weight the need index used: the weights set, rescaled over the "
+                "components present to add up to 1.",
+            )
+
+
+def _need_controls(
+    inputs: NeedInputs, scenario: Scenario, absent: dict[str, str]
+) -> tuple[dict, dict[str, Any]]:
     bar = st.sidebar
     indices = list(inputs.harm.indices)
     harm_index = bar.radio(
@@ -315,7 +340,7 @@ def _need_controls(inputs: NeedInputs, scenario: Scenario, absent: dict[str, str
         help="; ".join(f"{k.upper()}: {v.name} ({v.unit})" for k, v in inputs.harm.indices.items()),
     )
     bar.subheader("Need weights")
-    weights = {}
+    weights, spots = {}, {}
     for comp in COMPONENTS:
         label = present.COMPONENT_LABELS[comp]
         weights[comp] = bar.slider(
@@ -328,8 +353,10 @@ def _need_controls(inputs: NeedInputs, scenario: Scenario, absent: dict[str, str
             disabled=comp in absent,
         )
         if comp in absent:
-            bar.caption(f"{label}: {absent[comp]}")
-    return {"harm_index": harm_index, "weights": weights}
+            bar.caption(f"{label}: {plain(absent[comp])}")
+        else:
+            spots[comp] = bar.empty()
+    return {"harm_index": harm_index, "weights": weights}, spots
 
 
 def _allocation_controls(scenario: Scenario) -> dict:
@@ -399,9 +426,9 @@ def _staffing_controls(configured: int | None) -> tuple[tuple[CurrentTeam, ...],
             check_upload(upload.name, upload.size, allowed=("csv", "xlsx"))
             teams = read_staffing(upload.getvalue(), name=upload.name)
         except DataError as exc:
-            bar.error(str(exc))
+            bar.error(plain(exc))
         else:
-            bar.caption(f"{upload.name}: {len(teams)} wards' current teams")
+            bar.caption(f"{plain(upload.name)}: {len(teams)} wards' current teams")
     damping = bar.number_input(
         "Damping: most change per ward (extra officers)", 0, 50,
         value=configured if teams else None, step=1, key="max_change",

@@ -48,12 +48,33 @@ __all__ = [
     "officer_classes",
     "palette",
     "percent",
+    "plain",
     "policy_description",
     "policy_label",
     "proactive_text",
     "quantile_classes",
     "weights_text",
 ]
+
+# --- text from data or a person, for Markdown ----------------------------------------------
+
+# every ASCII punctuation character may be backslash-escaped in CommonMark; these are the ones
+# Markdown (and Streamlit's extensions: :colour[...], $maths$, ~strike~) give a meaning
+MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()<>#+-.!|~$:&=\"'")
+
+
+def plain(text: object) -> str:
+    """*text* (from data or a person) as literal text in Streamlit Markdown.
+
+    Every character Markdown or Streamlit could read as markup (``<img ...>``, ``![](url)``,
+    ``[link](javascript:...)``, ``**``, ``:red[...]``, ``$...$``, a line starting ``#``) gets a
+    backslash, so it shows as typed and nothing is run, linked or loaded; line breaks become
+    spaces (a name cannot start a heading or a list). Use it on every name, note or file name
+    put into ``st.markdown``, ``st.title``, ``st.caption``, ``st.info`` and the like.
+    """
+    flat = " ".join(str(text).splitlines())
+    return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in flat)
+
 
 # --- names ---------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from planner import api
 from planner import schema as s
 from planner.errors import PlannerError
 from planner.outputs import present, views
+from planner.outputs.present import plain
 from planner.outputs.safe import safe_filename
 from planner.plan.overrides import override_choices
 from planner.plan.yardsticks import Yardsticks
@@ -73,7 +74,7 @@ def override_form(ctx: Context, borough: str) -> None:
     extra = ctx.plan.allocation.wards[s.EXTRA]
     choices = override_choices(ctx.plan.allocation, borough)
     with st.form("override_form", clear_on_submit=True):
-        st.markdown(f"Move extra officers between two wards of {ctx.boroughs[borough]}.")
+        st.markdown(f"Move extra officers between two wards of {plain(ctx.boroughs[borough])}.")
         cols = st.columns(3)
         source = cols[0].selectbox(
             "From ward", choices.givers, key="override_from",
@@ -96,7 +97,7 @@ def override_form(ctx: Context, borough: str) -> None:
                 user=ctx.user, recorded_by=who, wards_in_borough=set(choices.takers),
             )  # fmt: skip
         except PlannerError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             st.success(f"Override #{new_id} recorded.")
             st.rerun()
@@ -120,7 +121,7 @@ def saved_plans_section(ctx: Context) -> None:
         try:
             latest = api.save_plan(ctx.register, ctx.plan, name, user=ctx.user, created_by=who)
         except PlannerError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             st.success(f"Saved as plan #{latest}.")
             return
@@ -137,8 +138,8 @@ def saved_plans_section(ctx: Context) -> None:
     when = saved.created_at.strftime("%Y-%m-%d %H:%M UTC")
     moved = int(wards["change"].abs().sum())
     st.markdown(
-        f"**Compared with plan #{saved.id} '{saved.name}'** (saved {when} by "
-        f"{saved.created_by}): {len(wards)} ward(s) differ, {moved} officer move(s)."
+        f"**Compared with plan #{saved.id} '{plain(saved.name)}'** (saved {when} by "
+        f"{plain(saved.created_by)}): {len(wards)} ward(s) differ, {moved} officer move(s)."
     )
     if len(wards):
         cols = st.columns(2)
@@ -241,13 +242,13 @@ def yardsticks_section(ctx: Context, sticks: Yardsticks) -> None:
                 hide_index=True,
             )
         for note in sticks.notes:
-            st.caption(f"Note: {note}.")
+            st.caption(f"Note: {plain(note)}.")
 
 
 ctx = current()
 plan = ctx.plan
 sticks = ctx.yardsticks()
-st.title(f"Allocation: {ctx.boroughs.get(ctx.borough, ALL_LONDON)}")
+st.title(f"Allocation: {plain(ctx.boroughs.get(ctx.borough, ALL_LONDON))}")
 st.caption(
     " ".join(
         present.allocation_method_sentences(plan.allocation.settings, plan.allocation.pool)[:2]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import altair as alt
+import folium
+import geopandas as gpd
+import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
 from planner import schema as s
 from planner.outputs import mapping, present, views
+from planner.outputs.present import plain
 from ui.parts import pack_button
 from ui.shell import ALL_LONDON, current
 
@@ -23,19 +28,25 @@ def on_map_click() -> None:
         st.session_state["ward_pick"] = code
 
 
-def ward_panel(d: views.WardDetail) -> None:
-    st.subheader(d.name)
-    st.caption(f"{d.borough} · {d.code}")
+def ward_panel(d: views.WardDetail, quantile: float) -> None:
+    scale = f"1.0 = as high as the {quantile * 100:g}th-percentile ward"
+    st.subheader(plain(d.name))
+    st.caption(f"{plain(d.borough)} · {d.code}")
     cols = st.columns(3)
     cols[0].metric("London rank", d.rank_london)
     cols[1].metric("Borough rank", d.rank_borough)
-    cols[2].metric("Need score", f"{d.need_score:.2f}")
+    cols[2].metric(
+        "Need score", f"{d.need_score:.2f}",
+        help=f"A weighted sum of the components, each divided by its London scale: {scale} "
+        "on every component.",
+    )  # fmt: skip
     st.caption(
-        f"Rank {d.rank_london} of {d.n_london} scored wards in London, {d.rank_borough} of "
-        f"{d.n_borough} in {d.borough} (1 = most need)."
+        f"Need score {d.need_score:.2f} ({scale}). Rank {d.rank_london} of {d.n_london} "
+        f"scored wards in London, {d.rank_borough} of {d.n_borough} in {plain(d.borough)} "
+        "(1 = most need)."
     )
     if d.special:
-        st.info(f"Special ward: {d.special}. It keeps its baseline team and gets no extras.")
+        st.info(f"Special ward: {plain(d.special)}. It keeps its baseline team and gets no extras.")
     moved = f" (override: {d.override:+d})" if d.override else ""
     st.markdown(
         f"**Officers:** baseline {d.baseline_dwo} DWO + {d.baseline_pcso} PCSO, "
@@ -46,29 +57,47 @@ def ward_panel(d: views.WardDetail) -> None:
         st.caption(
             f"Now: {d.current_dwo} DWO + {d.current_pcso} PCSO; proposed change {change:+d} DWO."
         )
-    st.markdown(f"**Trend:** {d.trend_text}")
+    st.markdown(f"**Trend:** {plain(d.trend_text)}")
     if d.capped:
         st.caption(
             f"Capped: {', '.join(d.capped)} counted at the cap ({d.component_cap:g} times the "
             "95th-percentile ward; config/need.toml component_cap), not its full value."
         )
     st.markdown("**Why this score** (the contributions add up to the score)")
-    st.bar_chart(
-        d.contributions.rename_axis("component").rename("contribution").reset_index(),
-        x="component",
-        y="contribution",
-        horizontal=True,
-        sort=False,
-        height=60 + 32 * len(d.contributions),
-        x_label="",
-        y_label="",
-    )
+    contributions_chart(d.contributions)
     st.markdown(f"**Harm per month, last {len(d.monthly)} months** ({d.monthly_index})")
-    st.line_chart(d.monthly, height=150, x_label="", y_label="")
+    monthly_chart(d.monthly, d.monthly_index)
+
+
+def contributions_chart(contributions: pd.Series) -> None:
+    """One bar per component, its value written beside it."""
+    data = contributions.rename_axis("component").rename("contribution").reset_index()
+    data["text"] = [f"{v:.2f}" for v in data["contribution"]]
+    bars = alt.Chart(data, height=20 + 32 * len(data)).encode(
+        y=alt.Y("component:N", sort=None, title=None),
+        x=alt.X("contribution:Q", title="contribution to the need score"),
+    )
+    chart = bars.mark_bar() + bars.mark_text(align="left", dx=4).encode(text="text:N")
+    st.altair_chart(chart, use_container_width=True)
+
+
+def monthly_chart(monthly: pd.Series, unit: str) -> None:
+    """The ward's harm per month, the months labelled with their years."""
+    data = monthly.rename("harm").rename_axis("month").reset_index()
+    chart = (
+        alt.Chart(data, height=160)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("month:T", title=None, axis=alt.Axis(format="%b %Y", labelAngle=0)),
+            y=alt.Y("harm:Q", title=unit),
+            tooltip=[alt.Tooltip("month:T", format="%B %Y"), alt.Tooltip("harm:Q", format=",.0f")],
+        )
+    )
+    st.altair_chart(chart, use_container_width=True)
 
 
 def ward_categories(d: views.WardDetail, window: str) -> None:
-    st.markdown(f"**Crimes and harm by category in {d.name}** ({window})")
+    st.markdown(f"**Crimes and harm by category in {plain(d.name)}** ({window})")
     st.dataframe(
         d.categories,
         key="ward_categories",
@@ -83,46 +112,14 @@ def ward_categories(d: views.WardDetail, window: str) -> None:
     )
 
 
-ctx = current()
-st.title(f"Ward need: {ctx.boroughs.get(ctx.borough, ALL_LONDON)}")
-layers = views.map_layers(list(ctx.absent))
-if st.session_state.get("map_layer") not in layers:
-    st.session_state.pop("map_layer", None)
-top = st.columns([2, 2, 3])
-layer = top[0].selectbox("Layer", list(layers), format_func=layers.get, key="map_layer")
-show_hot = top[1].checkbox(
-    "Hot spots of harm",
-    key="show_hot_spots",
-    help="Getis-Ord Gi* on ward contiguity, false-discovery-rate 5 % (config/hotspots.toml)",
-)
-values, title = views.layer_values(ctx.plan, layer)
-spots = ctx.hot_spots() if show_hot else None
-top[2].caption(
-    "Click a ward (or pick it on the right) to see why it ranks where it does. Classes are "
-    "London-wide, so colours compare across boroughs."
-)
-wards = ctx.display()
-fit = None
-if ctx.borough:
-    fit = list(ctx.inputs.wards.index[ctx.inputs.wards[s.BOROUGH_CODE] == ctx.borough])
-fmap = mapping.ward_map(
-    wards,
-    values,
-    layer=layer,
-    title=title,
-    outlines=spots.classes if spots is not None else None,
-    special={
-        w.code: w.reason for w in ctx.plan.allocation.settings.special if w.code in wards.index
-    },
-    fit=fit,
-    not_scored_label=present.NOT_SCORED_LABEL,
-    short_title=layers[layer],
-)
-labels = views.ward_labels(ctx.inputs)
-if st.session_state.get("ward_pick") not in (None, *labels.index):
-    st.session_state.pop("ward_pick", None)
-left, right = st.columns([5, 3], gap="medium")
-with left:
+def draw_map(fmap: folium.Map | None, wards: gpd.GeoDataFrame) -> None:
+    """The map, or where there is none (Leaflet not installed) a message naming the way round."""
+    if fmap is None:
+        st.warning(
+            f"{mapping.NO_MAP_TEXT} (The map needs Leaflet, which is not installed here: "
+            "pip install django-js-lib-leaflet.)"
+        )
+        return
     st_folium(
         fmap,
         key="ward_map",
@@ -132,6 +129,64 @@ with left:
         feature_group_to_add=mapping.selected_outline(wards, st.session_state.get("ward_pick")),
         on_change=on_map_click,
     )
+
+
+ctx = current()
+area = ctx.boroughs.get(ctx.borough, ALL_LONDON)
+st.title(f"Ward need: {plain(area)}")
+layers = views.map_layers(list(ctx.absent))
+if st.session_state.get("map_layer") not in layers:
+    st.session_state.pop("map_layer", None)
+top = st.columns([2, 2, 2, 3])
+layer = top[0].selectbox("Layer", list(layers), format_func=layers.get, key="map_layer")
+show_hot = top[1].checkbox(
+    "Hot spots of harm",
+    key="show_hot_spots",
+    help="Getis-Ord Gi* on ward contiguity, false-discovery-rate 5 % (config/hotspots.toml)",
+)
+street_map = top[2].checkbox(
+    "Street map (online)",
+    key="map_tiles",
+    help="Draw OpenStreetMap streets under the wards. The tiles come from the internet "
+    "(tile.openstreetmap.org), which police networks often block; off, the map uses only "
+    "the app's own data: ward and borough boundaries and the Thames.",
+)
+values, title = views.layer_values(ctx.plan, layer)
+spots = ctx.hot_spots() if show_hot else None
+top[3].caption(
+    "Click a ward (or choose it in the Ward list) to see why it ranks where it does. Classes "
+    "are London-wide, so colours compare across boroughs."
+)
+wards = ctx.display()
+fit = None
+if ctx.borough:
+    fit = list(ctx.inputs.wards.index[ctx.inputs.wards[s.BOROUGH_CODE] == ctx.borough])
+fmap = (
+    None
+    if mapping.leaflet_assets() is None
+    else mapping.ward_map(
+        wards,
+        values,
+        layer=layer,
+        title=title,
+        outlines=spots.classes if spots is not None else None,
+        special={
+            w.code: w.reason for w in ctx.plan.allocation.settings.special if w.code in wards.index
+        },
+        fit=fit,
+        not_scored_label=present.NOT_SCORED_LABEL,
+        short_title=layers[layer],
+        tiles="OpenStreetMap" if street_map else None,
+        base=ctx.base(),
+        frame_title=f"Ward map of {area}: {layers[layer]}",
+    )
+)
+labels = views.ward_labels(ctx.inputs)
+if st.session_state.get("ward_pick") not in (None, *labels.index):
+    st.session_state.pop("ward_pick", None)
+left, right = st.columns([5, 3], gap="medium")
+with left:
+    draw_map(fmap, wards)
     if spots is not None:
         st.caption(present.hot_spot_caption(spots.report))
 with right:
@@ -149,7 +204,7 @@ with right:
         st.info("That ward is not scored (the City of London, or not covered by this data).")
     detail = views.ward_detail(ctx.plan, code) if code else None
     if detail:
-        ward_panel(detail)
+        ward_panel(detail, ctx.plan.need.settings.scale_quantile)
 with left:
     pack_button(ctx)
     if detail:

@@ -45,7 +45,7 @@ def upload_section(ctx: Context) -> None:
                 )
                 wards, report = read.frame, read.report
                 st.success(
-                    f"{ward_file.name}: {len(wards):,} wards in "
+                    f"{present.plain(ward_file.name)}: {len(wards):,} wards in "
                     f"{wards[s.BOROUGH_CODE].nunique()} borough(s)."
                 )
             if incident_file is None:
@@ -58,7 +58,7 @@ def upload_section(ctx: Context) -> None:
                 config=ctx.config,
             )  # fmt: skip
         except PlannerError as exc:
-            st.error(str(exc))
+            st.error(present.plain(exc))
             return
         upload_report(result)
 
@@ -72,8 +72,8 @@ def upload_report(result: uploads.IncidentUpload) -> None:
         else "**the balance FAILS for some month: see the report.**"
     )
     st.markdown(
-        f"**{result.name}**: {placed:,} records placed in {len(result.ward_counts):,} wards; "
-        + balance
+        f"**{present.plain(result.name)}**: {placed:,} records placed in "
+        f"{len(result.ward_counts):,} wards; " + balance
     )
     st.dataframe(result.ward_counts, key="upload_ward_counts", height=300)
     st.dataframe(tables["sources"], key="upload_quality_sources", hide_index=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from planner import api
 from planner.errors import PlannerError
+from planner.outputs.present import plain
 from planner.plan.priorities import BoroughPriorities
 from planner.register.access import RECORD_PRIORITIES
 from ui.parts import agreement_box, confidence_panel
@@ -18,38 +20,112 @@ EVIDENCE_COLUMNS = [
 ]  # fmt: skip
 
 
+ORDINALS = ("First", "Second", "Third", "Fourth", "Fifth")
+
+
 def agree_form(ctx: Context, bp: BoroughPriorities, year: int) -> None:
+    """Exactly the configured number of priorities, who agreed them, and a confirmation
+    before a year's agreement is replaced (the register keeps the old one in its history)."""
+    n = ctx.config.priorities.n_priorities
     st.subheader(f"Agree the priorities for {year}")
     candidates = list(bp.evidence["candidate"])
     proposed = [c for c in bp.proposed["candidate"] if c in candidates]
+    existing = ctx.register.agreed_priorities(bp.borough_code, year)
     refused = refusal(ctx.user, RECORD_PRIORITIES, ctx.borough)
     if refused:
         st.info(refused)
-        agreement_box(ctx.register.agreed_priorities(bp.borough_code, year), year, current=True)
+        agreement_box(existing, year, current=True)
         return
+    if existing is not None:
+        st.warning(
+            f"Priorities for {year} were already agreed on {agreed_on(existing)} by "
+            f"{plain(existing['agreed_by'])}: "
+            + " · ".join(plain(p) for p in existing["priorities"])
+            + ". Agreeing again replaces that agreement as the current one; the register "
+            "keeps it in the history below."
+        )
     with st.form("agree_form"):
-        chosen = st.multiselect(
-            "Priorities (two, in agreed order)", candidates, default=proposed,
-            key="agree_priorities",
-        )  # fmt: skip
+        st.caption(
+            f"Choose {n} different priorities, in agreed order (the proposals are filled in)."
+        )
+        chosen, spots = [], {}
+        for i in range(n):
+            label = f"{ORDINALS[i] if i < len(ORDINALS) else f'Priority {i + 1}'} priority"
+            default = candidates.index(proposed[i]) if i < len(proposed) else None
+            choice = st.selectbox(
+                label, candidates, index=default, key=f"agree_priority_{i + 1}",
+                placeholder="Choose a priority",
+            )  # fmt: skip
+            chosen.append(choice)
+            spots[f"priority_{i + 1}"] = st.empty()
         agreed_by = st.text_input(
             "Agreed by", key="agree_by", placeholder="e.g. Borough commander and council leader"
         )
+        spots["agreed_by"] = st.empty()
         notes = st.text_area("Notes", key="agree_notes")
+        replace = False
+        if existing is not None:
+            replace = st.checkbox(
+                f"Replace the agreement of {agreed_on(existing)}", key="agree_replace"
+            )
+            spots["replace"] = st.empty()
         submitted = st.form_submit_button("Agree priorities", key="agree")
     if submitted:
-        sentences = bp.evidence.set_index("candidate")["sentence"]
-        try:
-            ctx.register.record_priorities(
-                bp.borough_code, bp.borough_name, year, chosen, agreed_by=agreed_by,
-                notes=notes, user=ctx.user,
-                evidence=[sentences[c] for c in chosen if c in sentences.index],
-            )  # fmt: skip
-        except PlannerError as exc:
-            st.error(str(exc))
+        problems = agreement_problems(chosen, agreed_by, n, needs_replace=existing is not None,
+                                      replace=replace)  # fmt: skip
+        for field, message in problems.items():
+            spots[field].error(message)
+        if problems:
+            st.error("Nothing was recorded: see the message(s) beside the fields above.")
         else:
-            st.success(f"Priorities for {year} recorded.")
+            record(ctx, bp, year, [str(c) for c in chosen], agreed_by, notes)
     agreement_box(ctx.register.agreed_priorities(bp.borough_code, year), year, current=True)
+
+
+def agreed_on(record: dict) -> str:
+    return f"{pd.Timestamp(record['agreed_at']):%d %B %Y}"
+
+
+def agreement_problems(
+    chosen: list[str | None], agreed_by: str, n: int, *, needs_replace: bool, replace: bool
+) -> dict[str, str]:
+    """What stops the agreement being recorded, by field, in plain words (empty: nothing)."""
+    problems: dict[str, str] = {}
+    seen: set[str] = set()
+    for i, choice in enumerate(chosen[:n]):
+        field = f"priority_{i + 1}"
+        if choice is None:
+            problems[field] = f"Choose priority {i + 1} of {n}."
+        elif choice in seen:
+            problems[field] = f"{plain(choice)} is chosen twice: choose {n} different priorities."
+        else:
+            seen.add(choice)
+    if not agreed_by.strip():
+        problems["agreed_by"] = (
+            "Say who agreed these priorities, e.g. the borough commander and the council leader."
+        )
+    if needs_replace and not replace:
+        problems["replace"] = (
+            "This year's priorities are already agreed: tick the box to replace that agreement, "
+            "or leave the page without agreeing."
+        )
+    return problems
+
+
+def record(
+    ctx: Context, bp: BoroughPriorities, year: int, chosen: list[str], agreed_by: str, notes: str
+) -> None:
+    sentences = bp.evidence.set_index("candidate")["sentence"]
+    try:
+        ctx.register.record_priorities(
+            bp.borough_code, bp.borough_name, year, chosen, agreed_by=agreed_by.strip(),
+            notes=notes, user=ctx.user,
+            evidence=[sentences[c] for c in chosen if c in sentences.index],
+        )  # fmt: skip
+    except PlannerError as exc:
+        st.error(plain(exc))
+    else:
+        st.success(f"Priorities for {year} recorded.")
 
 
 def proposals(bp: BoroughPriorities) -> None:
@@ -59,7 +135,7 @@ def proposals(bp: BoroughPriorities) -> None:
         st.warning("No local priority is proposed for this borough.")
     for row in bp.proposed.itertuples():
         rest = row.sentence.removeprefix(f"{row.candidate}:")
-        st.markdown(f"**{row.rank}. {row.candidate}**:{rest}")
+        st.markdown(f"**{row.rank}. {plain(row.candidate)}**:{plain(rest)}")
         st.caption(row.why)
     if bp.shortfall:
         st.warning(bp.shortfall)
@@ -81,9 +157,9 @@ try:
     bp = api.borough_priorities(ctx.inputs, ctx.config, ctx.borough, london=ctx.evidence())
 except PlannerError as exc:
     st.title("Borough priorities")
-    st.error(f"{exc}. Pick another 'Window end month' in the sidebar.")
+    st.error(f"{plain(exc)}. Pick another 'Window end month' in the sidebar.")
     st.stop()
-st.title(f"Local priorities: {bp.borough_name}")
+st.title(f"Local priorities: {plain(bp.borough_name)}")
 st.caption(
     f"Evidence from {bp.window.label}, compared with the 12 months before. A candidate needs "
     f"{ctx.config.priorities.min_harm_share * 100:g} % of the borough's crime harm and is ranked "
