@@ -138,10 +138,17 @@ def borough_names(inputs: NeedInputs) -> pd.Series:
 
 
 def window_ends(inputs: NeedInputs) -> list[str]:
-    """Months that can end a scoring window in this data, newest first."""
+    """Months that can end a scoring window in this data, newest first.
+
+    Those with the window and the one before it in the data (the trend and the priorities'
+    change need both); where the data are shorter than two windows, those with one window.
+    """
     months = len(inputs.window)
     present = [str(m) for m in inputs.monthly.columns]
-    return present[months - 1 :][::-1] if len(present) >= months else present[::-1]
+    for history in (2 * months, months):
+        if len(present) >= history:
+            return present[history - 1 :][::-1]
+    return present[::-1]
 
 
 def absent_reasons(inputs: NeedInputs) -> dict[str, str]:
@@ -449,8 +456,22 @@ def survey_as_of(inputs: NeedInputs) -> pd.Timestamp:
 
 
 def asb_boroughs(inputs: NeedInputs) -> frozenset[str] | None:
-    """Boroughs whose wards the ASB data covers (None: all of them, or no ASB data)."""
-    return None
+    """Boroughs whose wards the ASB data covers (None: all of them, or no ASB data).
+
+    From ingest's coverage table (``asb_data_share`` of the features): a borough is covered
+    when every one of its scored wards has ASB data in some month of the window; a borough
+    the ASB source does not cover reads "no data" in the yardsticks, never zero.
+    """
+    if not inputs.asb_present:
+        return None
+    feats = inputs.features[inputs.harm.index]
+    if "asb_data_share" not in feats:
+        return None
+    share = feats["asb_data_share"].reindex(inputs.wards.index).fillna(0.0)
+    covered = (share > 0).groupby(inputs.wards[s.BOROUGH_CODE]).all()
+    if covered.all():
+        return None
+    return frozenset(str(b) for b in covered.index[covered.to_numpy()])
 
 
 # --- priorities ------------------------------------------------------------------------------

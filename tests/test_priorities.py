@@ -981,6 +981,11 @@ def _window_ends(met: NeedInputs) -> list[str]:
 
 
 @pytest.mark.integration
+def test_the_window_ends_offered_are_those_with_24_months_of_history(met):
+    assert api.window_ends(met) == _window_ends(met)[::-1]
+
+
+@pytest.mark.integration
 @pytest.mark.slow
 def test_priorities_work_for_every_window_end_with_24_months_of_history(met, real_config):
     ends = _window_ends(met)
