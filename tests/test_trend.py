@@ -15,7 +15,8 @@ from scipy import stats
 
 from planner import schema as s
 from planner.config import TrendSettings, normalise_text
-from planner.model.trend import NO_CLEAR_CHANGE, benjamini_hochberg, harm_trend
+from planner.model.stats import benjamini_hochberg
+from planner.model.trend import NO_CLEAR_CHANGE, harm_trend
 from planner.model.window import Window
 from tests.factories import harm_settings, need_settings
 

@@ -38,6 +38,7 @@ import shapely
 
 from planner.config import HotSpotSettings
 from planner.errors import DataError
+from planner.model.stats import benjamini_hochberg
 from planner.schema import WARD_CODE, WORKING_CRS
 
 __all__ = ["HOT_SPOT_CLASSES", "HotSpots", "hot_spots"]
@@ -289,17 +290,6 @@ def _gi_star(y: np.ndarray, links: np.ndarray, settings: HotSpotSettings) -> tup
     return np.asarray(gi.Zs, float), np.asarray(gi.p_sim, float)
 
 
-def _bh_q_values(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg (1995) adjusted p-values (q-values), capped at 1."""
-    n = p.size
-    order = np.argsort(p, kind="stable")
-    ranked = p[order] * n / np.arange(1, n + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(n)
-    out[order] = np.minimum(q, 1.0)
-    return out
-
-
 def _classify(
     y: pd.Series,
     gi_z: np.ndarray,
@@ -310,7 +300,7 @@ def _classify(
 ) -> pd.DataFrame:
     undefined = ~np.isfinite(gi_z)  # the neighbourhood holds every ward: nothing to compare
     p_value = np.where(undefined, 1.0, np.minimum(1.0, 2 * p_sim))
-    q_value = _bh_q_values(p_value)
+    q_value = benjamini_hochberg(p_value)
     tested = q_value if settings.fdr else p_value
     significant = tested <= settings.alpha
     label = np.where(significant, np.where(gi_z > 0, HOT, COLD), NOT_SIGNIFICANT)
