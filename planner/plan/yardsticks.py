@@ -132,7 +132,11 @@ def yardsticks(
         }
     )
     if asb is not None:
-        covered = wards[s.BOROUGH_CODE].isin(asb_boroughs) if asb_boroughs is not None else True
+        covered = (
+            wards[s.BOROUGH_CODE].isin(asb_boroughs)
+            if asb_boroughs is not None
+            else pd.Series(True, index=codes)
+        )
         frame["asb"] = asb.reindex(codes).astype(float).where(covered)
         if asb_boroughs is not None and not bool(np.all(covered)):
             missing = sorted(set(wards.loc[~covered, s.BOROUGH_NAME]))
