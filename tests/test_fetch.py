@@ -515,3 +515,35 @@ def test_import_from_the_shared_mirror_needs_no_network(tmp_path: Path, shared_d
     report = import_local(shared_data, tmp_path / "data", progress=False, link=True)
     assert report.ok and len(report.files) > 100
     assert (tmp_path / "data/wards/london_wards_2014/London_Ward.shp").is_file()
+
+
+def test_fetch_months_keeps_only_the_newest_months_of_an_archive(
+    tmp_path, server, no_proxy_opener
+) -> None:
+    """``planner fetch --months N`` (issue 11): of the police.uk archive's monthly street CSVs,
+    only the newest N months are kept."""
+    www, base = server
+    with zipfile.ZipFile(www / "latest.zip", "w") as z:
+        for month in ("2024-01", "2024-02", "2024-03"):
+            z.writestr(f"{month}/{month}-metropolitan-street.csv", month.encode())
+            z.writestr(f"{month}/{month}-kent-street.csv", b"not the Met")
+    extract = '[{ member = "*/*-metropolitan-street.csv", to = "incidents/met/" }]'
+    text = source("archive", f"{base}/latest.zip", archive="zip") + f"extract = {extract}\n"
+    cfg = config_with_sources(tmp_path, text)
+    report = fetch(cfg, progress=False, timeout=5, opener=no_proxy_opener, months=2)
+    assert sorted(f.path for f in report.files) == [
+        "incidents/met/2024-02-metropolitan-street.csv",
+        "incidents/met/2024-03-metropolitan-street.csv",
+    ]
+    with pytest.raises(ConfigError, match=r"months should be a whole number of months >= 1"):
+        fetch(cfg, progress=False, opener=no_proxy_opener, months=0)
+
+
+def test_fetch_help_documents_the_archive_size_and_the_months_option(capsys) -> None:
+    from planner.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["fetch", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "about 1.7 GB" in text and "--months N" in text
+    assert "police_uk_archive_latest" in text

@@ -38,7 +38,9 @@ def fetch(config: PlannerConfig, args: argparse.Namespace) -> int:
             Path(args.from_dir), dest, link=args.link, sources=config.sources.items
         )
     else:
-        report = fetcher.fetch(config, dest=dest, names=args.only, timeout=args.timeout)
+        report = fetcher.fetch(
+            config, dest=dest, names=args.only, timeout=args.timeout, months=args.months
+        )
     report.write_manifest(dest / "fetch_manifest.json")
     print(report.summary())
     print(f"manifest: {dest / 'fetch_manifest.json'}")

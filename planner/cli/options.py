@@ -60,11 +60,18 @@ def parser(config: PlannerConfig, commands: dict[str, Command]) -> argparse.Argu
     f = add("fetch", [], "download the official source files into the data folder",
             "Download the files listed in config/sources.toml (London Datastore, ONS, "
             "data.police.uk) into the data folder, with checksums. Offline, import a local "
-            "copy laid out like ../shared/data with --from DIR.")  # fmt: skip
+            "copy laid out like ../shared/data with --from DIR. The police.uk archive "
+            "(--only police_uk_archive_latest, optional) is about 1.7 GB to download: the last "
+            "36 months of every force, of which the Met's and the City's street CSVs are kept "
+            "(20-30 MB a month for the Met, about 1 GB for 36 months; --months N keeps only the "
+            "newest N). The default dataset then reads their ASB.")  # fmt: skip
     f.add_argument("--from", dest="from_dir", metavar="DIR", help="import from a local copy")
     f.add_argument("--only", nargs="+", metavar="NAME", help="fetch only these sources")
     f.add_argument("--link", action="store_true", help="with --from: hard-link, don't copy")
     f.add_argument("--timeout", type=float, default=10.0, help="network timeout, seconds")
+    f.add_argument("--months", type=int, metavar="N",
+                   help="of a monthly archive (the police.uk archive, about 1.7 GB), keep only "
+                   "the newest N months' files (default all 36)")  # fmt: skip
 
     i = add("ingest", [data], "build ward_counts and the data-quality report for a dataset",
             "Read a dataset's ward boundaries and sources, join incidents to wards, and write "

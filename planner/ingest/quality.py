@@ -262,7 +262,11 @@ def _names(frame: SourceFrame, rejects: pd.DataFrame) -> dict[str, list[dict[str
     for how in ("fallback", "cut"):
         rows = frame.names[frame.names["how"] == how].sort_values("records", ascending=False)
         out[how] = [
-            {"name": str(r.name), "mapped_to": str(r.target), "records": int(r.records)}
+            {
+                "name": str(r.name),
+                "mapped_to": str(r.target).removesuffix(" | "),  # no subcategory
+                "records": int(r.records),
+            }
             for r in rows.itertuples()
         ]
     return out
