@@ -660,3 +660,84 @@ def test_real_met_indices_and_proactive_modes_order_as_expected(harm, met):
     css = H.harm(counts, window, wards=wards, settings=harm.with_index("css"))
     cchi = H.harm(counts, window, wards=wards, settings=harm)
     assert css.corr(cchi, method="spearman") > 0.8  # different weights, similar ranking
+
+
+# --- ward-months without data are missing, not zeros (issue 11, item 1) -----------------------
+
+
+def _steady(per_month: int, months=MONTHS, skip=()) -> list[tuple]:
+    """Ward 1 burglaries every month but *skip* (no data then); ward 2 steady throughout."""
+    rows = []
+    for m in months:
+        rows.append(("E05000002", m, "Burglary", "residential", per_month))
+        if m not in skip:
+            rows.append(("E05000001", m, "Burglary", "residential", per_month))
+    return rows
+
+
+def _status(skip=(), without=()) -> pd.DataFrame:
+    """Coverage as ward_month_status gives it: ward 1 has no data in *skip*; *without* none."""
+    table = pd.DataFrame(True, index=WARDS, columns=MONTHS)
+    table.loc["E05000001", list(skip)] = False
+    table.loc[list(without), :] = False
+    return table
+
+
+def test_no_data_months_are_missing_so_rates_come_from_the_months_present(harm):
+    skip = ("2024-03", "2024-04", "2024-05")  # 3 of the window's 12 months without data
+    rows = _steady(10, skip=skip)
+    status = _status(skip)
+    got = F.ward_features(
+        make_counts(rows), WARDS, None, window=LAST_YEAR, settings=harm, crime_status=status
+    ).table
+    naive = F.ward_features(make_counts(rows), WARDS, None, window=LAST_YEAR, settings=harm).table
+    per_crime = naive.loc["E05000002", "harm"] / 120
+    assert naive.loc["E05000001", "harm"] == pytest.approx(90 * per_crime)  # read as zeros
+    assert got.loc["E05000001", "harm"] == pytest.approx(120 * per_crime)  # 90 over 9 months
+    assert got.loc["E05000001", "crimes"] == pytest.approx(120.0)
+    assert got.loc["E05000001", "data_share"] == pytest.approx(9 / 12)
+    assert got.loc["E05000002", "data_share"] == 1.0
+    assert got.loc["E05000002", "harm"] == naive.loc["E05000002", "harm"]  # unchanged
+    # the trend compares rates: a steady ward with missing months has not fallen
+    assert naive.loc["E05000001", "crimes_last"] == 90
+    assert got.loc["E05000001", "crimes_last"] == pytest.approx(120.0)
+    assert got.loc["E05000001", "crimes_prior"] == pytest.approx(120.0)
+    assert got.loc["E05000001", "harm_z"] == pytest.approx(0.0)
+    assert got.loc["E05000001", "direction"] == "no clear change"
+
+
+def test_a_ward_without_any_month_of_data_has_no_harm_not_zero(harm):
+    rows = _steady(5)
+    status = _status(without=["E05000003"])
+    got = F.ward_features(
+        make_counts(rows), WARDS, None, window=LAST_YEAR, settings=harm, crime_status=status
+    ).table
+    assert np.isnan(got.loc["E05000003", "harm"]) and got.loc["E05000003", "data_share"] == 0
+    assert got.loc["E05000003", "crimes_p"] == 1.0  # no trend claimed through missing data
+
+
+def test_the_tested_trend_uses_rates_over_the_months_present(harm):
+    from planner.model.trend import harm_trend
+
+    trend_settings = load_config(CONFIG_DIR).need.trend
+    skip = tuple(f"2024-{m:02d}" for m in range(1, 7))  # half the window missing
+    rows = _steady(30, skip=skip)
+    present = (np.array([6, 12, 12]), np.array([12, 12, 12]))
+    with_missing = harm_trend(
+        make_counts(rows), WARDS, window=LAST_YEAR, harm=harm, settings=trend_settings,
+        present=present,
+    )  # fmt: skip
+    naive = harm_trend(
+        make_counts(rows), WARDS, window=LAST_YEAR, harm=harm, settings=trend_settings
+    )
+    assert naive.loc["E05000001", "trend_z"] < -3  # half the months read as zeros: a fall
+    assert with_missing.loc["E05000001", "trend_z"] == pytest.approx(0.0)
+    assert with_missing.loc["E05000001", "trend_harm_last"] == pytest.approx(
+        with_missing.loc["E05000001", "trend_harm_prior"]
+    )
+
+
+def test_the_binomial_test_weighs_unequal_exposure():
+    # 60 of 90 crimes in a window with twice the months of data: exactly the expected share
+    assert binomial_p(np.array([60]), np.array([30]), np.array([2 / 3]))[0] > 0.5
+    assert binomial_p(np.array([60]), np.array([30]))[0] < 0.01  # at p = 0.5 it would shout

@@ -24,6 +24,7 @@ from planner import schema as s
 from planner.config import HarmSettings, TrendSettings
 from planner.errors import DataError, PlannerWarning
 from planner.model.harm import row_harm_weights, rows_asb, rows_by_category
+from planner.model.missing import months_present, window_scale
 from planner.model.stats import binomial_p
 from planner.model.trend import TREND_COLUMNS, harm_trend
 from planner.model.window import (
@@ -129,7 +130,17 @@ def trend(
     return _trend(ward_rows(ward_counts, wards), weights, window, prior_count, alpha)
 
 
-def _trend(rows: Rows, w: np.ndarray, window: Window, k: float, alpha: float) -> pd.DataFrame:
+def _trend(
+    rows: Rows,
+    w: np.ndarray,
+    window: Window,
+    k: float,
+    alpha: float,
+    present: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """The trend columns; *present* (months with data per ward in the window and the one
+    before) turns both windows into rates over the months present: a missing month is not a
+    fall."""
     prior = window.previous()
     if not len(rows.month) or not (
         rows.month.min() <= month_index(prior.start) and month_index(window.end) <= rows.month.max()
@@ -152,15 +163,21 @@ def _trend(rows: Rows, w: np.ndarray, window: Window, k: float, alpha: float) ->
         for values in (rows.count, harm_w, var_w)
     ]
     a, h1, v1, b, h0, v0 = sums
+    m1, m0 = present if present is not None else (np.full(len(a), len(window)),) * 2
+    f1, f0 = window_scale(m1, window), window_scale(m0, window)
+    both = np.isfinite(f1) & np.isfinite(f0)
+    f1, f0 = np.where(both, f1, 1.0), np.where(both, f0, 1.0)
     out = pd.DataFrame(index=rows.wards)
     out.index.name = s.WARD_CODE
-    out["crimes_last"], out["crimes_prior"] = a, b
-    out["crimes_change_shrunk"] = (a + k) / (b + k) - 1.0
-    out["crimes_z"] = _z(a - b, a + b)
-    out["crimes_p"] = binomial_p(a, b)
-    out["harm_last"], out["harm_prior"] = h1, h0
-    out["harm_z"] = _z(h1 - h0, v1 + v0)
+    out["crimes_last"], out["crimes_prior"] = a * f1, b * f0
+    out["crimes_change_shrunk"] = (a * f1 + k) / (b * f0 + k) - 1.0
+    out["crimes_z"] = _z(a * f1 - b * f0, a * f1**2 + b * f0**2)
+    share = np.where(both & (m1 + m0 > 0), m1 / np.maximum(m1 + m0, 1), 0.5)
+    out["crimes_p"] = np.where(both, binomial_p(a, b, share), 1.0)
+    out["harm_last"], out["harm_prior"] = h1 * f1, h0 * f0
+    out["harm_z"] = np.where(both, _z(h1 * f1 - h0 * f0, v1 * f1**2 + v0 * f0**2), 0.0)
     out["harm_p"] = 2.0 * stats.norm.sf(np.abs(out["harm_z"].to_numpy()))
+    a, b = a * f1, b * f0
     significant = out["crimes_p"].to_numpy() < alpha
     out["direction"] = np.where(
         significant & (a > b), "up", np.where(significant & (a < b), "down", "no clear change")
@@ -196,6 +213,8 @@ def ward_features(
     settings: HarmSettings,
     trend: TrendSettings | None = None,
     prior_count: float = DEFAULT_PRIOR_COUNT,
+    crime_status: pd.DataFrame | None = None,
+    asb_status: pd.DataFrame | None = None,
 ) -> WardFeatures:
     """Every per-ward feature for *window*, one row per ward of *wards*.
 
@@ -216,6 +235,12 @@ def ward_features(
         :func:`planner.model.trend.harm_trend`, the test run over the wards given here.
     prior_count
         The trend's shrinkage pseudo-count (:data:`DEFAULT_PRIOR_COUNT`).
+    crime_status, asb_status
+        Wards x months, True where the data have crime (ASB) for the ward-month
+        (:func:`planner.ingest.coverage.ward_month_status`); None: every ward-month has data.
+        A ward-month without data is missing, not zero: volumes, harm and rates are measured
+        over the months present and scaled to the window (:mod:`planner.model.missing`), the
+        trend compares rates, and ``data_share`` (``asb_data_share``) says how much was present.
 
     Returns
     -------
@@ -229,19 +254,30 @@ def ward_features(
     """
     rows = ward_rows(ward_counts, wards)
     weights = row_harm_weights(ward_counts, settings)
-    by_cat = rows_by_category(rows, window, weights, s.CRIME_CATEGORIES)
-    counts = rows_by_category(rows, window, None, s.CRIME_CATEGORIES)
-    asb_counts = rows_asb(rows, window)
     index = rows.wards
+    present = months_present(crime_status, index, window)
+    prior_present = months_present(crime_status, index, window.previous())
+    scale = window_scale(present, window)
+    by_cat = rows_by_category(rows, window, weights, s.CRIME_CATEGORIES).mul(scale, axis=0)
+    counts = rows_by_category(rows, window, None, s.CRIME_CATEGORIES).mul(scale, axis=0)
+    asb_counts = rows_asb(rows, window)
+    asb_share = None
+    if asb_counts is not None:
+        asb_present = months_present(asb_status, index, window)
+        asb_counts = asb_counts * window_scale(asb_present, window)
+        asb_share = pd.Series(asb_present / len(window), index=index, name="asb_data_share")
     pop = pd.Series(np.nan, index=index) if population is None else population.reindex(index)
     pop = pd.to_numeric(pop, errors="coerce").astype(float).rename("population")
     area = area_km2(wards) if hasattr(wards, "geometry") else pd.Series(np.nan, index=index)
-    total = by_cat.sum(axis=1).rename("harm")
-    crimes = counts.sum(axis=1).rename("crimes")
+    total = by_cat.sum(axis=1, min_count=1).rename("harm")
+    crimes = counts.sum(axis=1, min_count=1).rename("crimes")
+    exposure = (present, prior_present)
     try:
-        trends = _trend(rows, weights, window, prior_count, 0.05)
+        trends = _trend(rows, weights, window, prior_count, 0.05, exposure)
         if trend is not None:
-            tested = harm_trend(ward_counts, index, window=window, harm=settings, settings=trend)
+            tested = harm_trend(
+                ward_counts, index, window=window, harm=settings, settings=trend, present=exposure
+            )
             trends = trends.join(tested)
     except DataError as exc:
         warnings.warn(f"trend not available: {exc}", PlannerWarning, 2)
@@ -262,6 +298,8 @@ def ward_features(
             *([per_1000(asb_counts, pop)] if has_asb else []),
             crimes,
             per_1000(crimes, pop),
+            pd.Series(present / len(window), index=index, name="data_share"),
+            *([asb_share] if asb_share is not None else []),
             trends,
         ],
         axis=1,

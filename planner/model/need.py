@@ -33,6 +33,7 @@ from planner.ingest.sources.deprivation import WardDeciles
 from planner.model.backtest import Verdict
 from planner.model.features import ward_features
 from planner.model.harm import monthly_harm
+from planner.model.missing import missing_note, months_present
 from planner.model.scoring import score_wards, sensitivity
 from planner.model.window import Window, default_window
 
@@ -157,7 +158,9 @@ def prepare_need(
         if window_end
         else default_window(counts, months=settings.window_months)
     )
+    crime_status, asb_status = _coverage(data)
     wards, notes = _scored_wards(all_wards, counts, window, settings)
+    wards = _wards_with_data(wards, crime_status, window, notes)
     _say(progress, "population")
     population = ward_population(config, all_wards).values.reindex(wards.index)
     _say(progress, "outside yardsticks")
@@ -171,9 +174,12 @@ def prepare_need(
             window=window,
             settings=harm.with_index(key),
             trend=settings.trend,
+            crime_status=crime_status,
+            asb_status=asb_status,
         )
         for key in harm.indices
     }
+    notes.extend(_missing_notes(crime_status, asb_status, wards.index, window))
     monthly = monthly_harm(counts, harm, wards=wards.index)
     forecast: dict[str, pd.Series] = {}
     table, verdict, note = None, None, "off (not asked for in this scenario)"
@@ -290,6 +296,45 @@ def _scored_wards(
             f"scored (the source does not cover them): {', '.join(names)}"
         )
     return wards.loc[keep & ~uncovered], notes
+
+
+def _coverage(data: IngestResult) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Crime and ASB coverage (wards x months, True = data); None where the data carry none."""
+    from planner.ingest.coverage import ward_month_status
+
+    coverage = data.coverage
+    if coverage is None or coverage.empty:
+        return None, None
+    crime = ward_month_status(coverage, s.PART_CRIME)
+    asb = ward_month_status(coverage, s.PART_ASB)
+    return (crime if not crime.empty else None), (asb if not asb.empty else None)
+
+
+def _wards_with_data(
+    wards: gpd.GeoDataFrame, status: pd.DataFrame | None, window: Window, notes: list[str]
+) -> gpd.GeoDataFrame:
+    """Drop wards without crime data in any month of the window (missing, not zero)."""
+    present = months_present(status, wards.index, window)
+    none = present == 0
+    if not none.any() or none.all():
+        return wards
+    names = ", ".join(wards.loc[none, s.WARD_NAME].astype(str).head(5))
+    more = f" and {int(none.sum()) - 5} more" if none.sum() > 5 else ""
+    notes.append(
+        f"{int(none.sum())} wards have no crime data in any month of the window {window.label} "
+        f"(missing, not zero) and are not scored: {names}{more}"
+    )
+    return wards.loc[~none]
+
+
+def _missing_notes(
+    crime: pd.DataFrame | None, asb: pd.DataFrame | None, wards: pd.Index, window: Window
+) -> list[str]:
+    """The notes saying how many ward-months of the window have no data, crime and ASB."""
+    out = [missing_note(months_present(crime, wards, window), window, "crime")]
+    if asb is not None:
+        out.append(missing_note(months_present(asb, wards, window), window, "ASB"))
+    return [n for n in out if n]
 
 
 def _components(inputs: NeedInputs, key: str, settings: NeedSettings | None) -> pd.DataFrame:

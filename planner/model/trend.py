@@ -21,9 +21,11 @@ from planner import schema as s
 from planner.config import HarmSettings, TrendSettings, normalise_text
 from planner.errors import DataError
 from planner.model.harm import row_harm_weights
+from planner.model.missing import window_scale
+from planner.model.stats import benjamini_hochberg
 from planner.model.window import Rows, Window, in_window, level_codes, month_index, ward_rows
 
-__all__ = ["NO_CLEAR_CHANGE", "TREND_COLUMNS", "benjamini_hochberg", "harm_trend"]
+__all__ = ["NO_CLEAR_CHANGE", "TREND_COLUMNS", "harm_trend"]
 
 NO_CLEAR_CHANGE = "no clear change"
 TREND_COLUMNS = (
@@ -39,6 +41,7 @@ def harm_trend(
     window: Window,
     harm: HarmSettings,
     settings: TrendSettings,
+    present: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """The tested rise in harm of every ward of *wards*, and what drives it.
 
@@ -54,6 +57,11 @@ def harm_trend(
         Harm settings already set to the harm index.
     settings
         The false discovery rate and the offences left out.
+    present
+        Months with data per ward (in *wards*' order) in the window and in the one before
+        (:func:`planner.model.missing.months_present`); None: every month. Each window's harm
+        is then its rate over the months present scaled to the window, so a month without
+        data is not a fall; a ward without data in one of the windows has no clear change.
 
     Returns
     -------
@@ -87,10 +95,16 @@ def harm_trend(
     def per_ward(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
         return np.bincount(rows.ward[mask], weights=values[mask], minlength=n)
 
-    h1, h0 = per_ward(last, rows.count * weights), per_ward(before, rows.count * weights)
-    var = per_ward(last | before, rows.count * weights**2)
+    m1, m0 = present if present is not None else (np.full(n, len(window)),) * 2
+    f1, f0 = window_scale(m1, window), window_scale(m0, window)
+    both = np.isfinite(f1) & np.isfinite(f0)
+    f1, f0 = np.where(both, f1, 1.0), np.where(both, f0, 1.0)
+    h1 = per_ward(last, rows.count * weights) * f1
+    h0 = per_ward(before, rows.count * weights) * f0
+    var = per_ward(last, rows.count * weights**2) * f1**2
+    var += per_ward(before, rows.count * weights**2) * f0**2
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(var > 0, (h1 - h0) / np.sqrt(var), 0.0)
+        z = np.where((var > 0) & both, (h1 - h0) / np.sqrt(var), 0.0)
     p = stats.norm.sf(z)
     q = benjamini_hochberg(p)
     clear = (q <= settings.fdr) & (h1 > h0)
@@ -112,20 +126,6 @@ def harm_trend(
         NO_CLEAR_CHANGE,
     )
     return out[list(TREND_COLUMNS)]
-
-
-def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values) of *p*, in the same order."""
-    p = np.asarray(p, dtype=float)
-    n = p.size
-    if n == 0:
-        return p
-    order = np.argsort(p, kind="stable")
-    ranked = p[order] * n / np.arange(1, n + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(n)
-    out[order] = np.minimum(q, 1.0)
-    return out
 
 
 # --- private steps ---------------------------------------------------------------------------

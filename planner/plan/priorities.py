@@ -319,7 +319,7 @@ def borough_priorities(
     found = propose_priorities(mine, settings=settings)
     outcome = found.boroughs.set_index(s.BOROUGH_CODE)
     left_out = list(evidence.borough_notes.get(code, []))
-    notes = left_out + list(evidence.notes)
+    notes = left_out + list(evidence.notes) + _missing_data(inputs, code)
     notes += [n for n in basket.notes if n not in notes]
     mine["proposed"] = mine["candidate"].isin(found.table["candidate"])
     return BoroughPriorities(
@@ -334,6 +334,27 @@ def borough_priorities(
         near_tie=str(outcome.loc[code, "near_tie_text"]) if code in outcome.index else "",
         left_out=left_out,
     )
+
+
+def _missing_data(inputs: NeedInputs, code: str) -> list[str]:
+    """A note when some of the borough's ward-months in the window have no crime data.
+
+    Missing months are not zeros: the need index measures each ward over the months present
+    (``data_share``); the evidence's volumes here count the months with data only.
+    """
+    feats = inputs.features.get(inputs.harm.index)
+    if feats is None or "data_share" not in feats:
+        return []
+    mine = inputs.wards.index[inputs.wards[s.BOROUGH_CODE] == code]
+    share = feats["data_share"].reindex(mine).dropna()
+    if share.empty or bool((share >= 1.0).all()):
+        return []
+    return [
+        f"{1.0 - float(share.mean()):.1%} of this borough's ward-months in the window "
+        f"{inputs.window.label} have no crime data (missing, not zero; {int((share < 1).sum())} "
+        "wards): the need index uses the months present, and volumes here count those months "
+        "only"
+    ]
 
 
 def match_borough(query: str, boroughs: pd.Series, config: PlannerConfig, dataset: str) -> str:
