@@ -165,6 +165,14 @@ def check_unknown_wards(
     if not read or lost <= limit * read:
         return
     codes = sorted(set(unknown[s.WARD_CODE].astype(str)))
+    if src.boundaries:
+        raise DataError(
+            f"{src.path}: {lost:,} of {read:,} records ({lost / read:.1%}) carry {len(codes)} "
+            f"ward codes (e.g. {', '.join(codes[:4])}) that are neither wards of its declared "
+            f"vintage {src.boundaries} nor of the dataset's boundary file {wards_path}: set "
+            f"boundaries = ... on the source in {config.file('planner')} to the ward file whose "
+            "codes the file uses"
+        )
     vintage = _vintage_of(codes, config)
     hint = (
         f'boundaries = "{vintage}" (the ward file of that vintage: it holds these codes)'
