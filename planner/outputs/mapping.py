@@ -310,7 +310,7 @@ class Legend(MacroElement):
         {% macro header(this, kwargs) %}
         <style>
           .planner-legend { background: rgba(255,255,255,0.92); padding: 6px 9px;
-            font: 11px/1.3 system-ui, sans-serif; color: #222; border-radius: 4px;
+            font: 12px/1.35 system-ui, sans-serif; color: #222; border-radius: 4px;
             box-shadow: 0 1px 4px rgba(0,0,0,0.3); max-width: 280px; }
           .planner-legend summary { cursor: pointer; margin-bottom: 3px; }
           .planner-legend div { display: flex; align-items: center; gap: 6px; margin: 2px 0; }
@@ -322,6 +322,9 @@ class Legend(MacroElement):
         {{ this.get_name() }}.onAdd = function (map) {
             var div = L.DomUtil.create("div", "planner-legend");
             div.innerHTML = {{ this.body|tojson }};
+            if (map.getSize().x < 500) {  // a phone: the legend folded, one tap opens it
+                div.querySelector("details").open = false;
+            }
             L.DomEvent.disableClickPropagation(div);
             return div;
         };
@@ -579,7 +582,7 @@ def _add_special(
             name=f"Special ward: {name}",
             style_function=lambda _f: style,
             tooltip=folium.Tooltip(
-                html.escape(label), permanent=True, direction="center", class_name="planner-special"
+                html.escape(label), permanent=True, direction="right", class_name="planner-special"
             ),
         ).add_to(m)  # no folium.Popup: its script needs jQuery (a CDN); the panel has the reason
     return [

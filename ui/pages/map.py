@@ -73,7 +73,7 @@ def contributions_chart(contributions: pd.Series) -> None:
     """One bar per component, its value written beside it."""
     data = contributions.rename_axis("component").rename("contribution").reset_index()
     data["text"] = [f"{v:.2f}" for v in data["contribution"]]
-    bars = alt.Chart(data, height=20 + 32 * len(data)).encode(
+    bars = alt.Chart(data, height=alt.Step(26)).encode(
         y=alt.Y("component:N", sort=None, title=None),
         x=alt.X("contribution:Q", title="contribution to the need score"),
     )
@@ -89,8 +89,11 @@ def monthly_chart(monthly: pd.Series, unit: str) -> None:
         .mark_line(point=True)
         .encode(
             x=alt.X("month:T", title=None, axis=alt.Axis(format="%b %Y", labelAngle=0)),
-            y=alt.Y("harm:Q", title=unit),
-            tooltip=[alt.Tooltip("month:T", format="%B %Y"), alt.Tooltip("harm:Q", format=",.0f")],
+            y=alt.Y("harm:Q", title=None),
+            tooltip=[
+                alt.Tooltip("month:T", format="%B %Y"),
+                alt.Tooltip("harm:Q", format=",.0f", title=unit),
+            ],
         )
     )
     st.altair_chart(chart, use_container_width=True)
