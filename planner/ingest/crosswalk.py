@@ -163,9 +163,11 @@ def _read_lsoa_crime(path: Path, config: PlannerConfig, notes: list[str]) -> pd.
     lookup = {p: config.categories.mps_pair(*p.split(" | ", 1))[0] for p in pair.unique()}
     category = pair.map(lambda p: (lookup[p] or ("", ""))[0])
     total = table[months].apply(pd.to_numeric, errors="coerce").fillna(0).sum(axis=1)
-    frame = pd.DataFrame({"l": table[cols["lsoa_code"]].astype(str), "c": category, "n": total})
+    frame = pd.DataFrame(
+        {"l": table[cols["lsoa_code"]].astype(str), "c": category.astype(str), "n": total}
+    )
     frame = frame[frame["c"] != ""]
-    return frame.groupby(["l", "c"])["n"].sum().unstack(fill_value=0.0)
+    return frame.groupby(["l", "c"])["n"].sum().astype("float64").unstack(fill_value=0.0)
 
 
 def _read_residents(path: Path, code: str, value: str, notes: list[str]) -> pd.Series:
