@@ -7,7 +7,7 @@ saves a screenshot of every page to ``bench/results/screenshots/`` and ``docs/sc
 
 No network is needed, or used: the app serves everything the map needs itself (Leaflet inlined
 from the ``django-js-lib-leaflet`` package, no tiles by default), and the browser refuses every
-request that would leave the machine (:func:`route_offline` aborts it, serving nothing in its
+request that would leave the machine (:class:`Offline` aborts it, serving nothing in its
 place). Each refused request is recorded, and a test fails if any page made one.
 
 Skipped with the reason where Chromium, Playwright, the Leaflet package, app.py or the data are

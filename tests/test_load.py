@@ -32,7 +32,6 @@ from tests.test_browser import (
     CHROMIUM_FLAGS,
     VIEWPORT,
     AppServer,
-    leaflet_dir,
     serve_app,
 )
 
@@ -106,20 +105,13 @@ def memory_kib(pid: int, field_name: str = "VmRSS") -> int | None:
 
 
 async def _route_offline(route) -> None:
-    """As tests/test_browser.py's route_offline, for the async API."""
+    """As tests/test_browser.py's Offline router, for the async API: only this machine's
+    requests go through, every other is refused (the app serves its map itself)."""
     url = route.request.url
     if url.startswith(("http://127.0.0.1", "http://localhost", "data:", "blob:", "about:")):
         await route.continue_()
         return
-    name = url.split("?", 1)[0].rsplit("/", 1)[-1]
-    kind = "text/css" if name.endswith(".css") else "application/javascript"
-    folder = leaflet_dir()
-    if folder is not None and name in ("leaflet.js", "leaflet.css"):
-        await route.fulfill(path=str(folder / name), content_type=kind)
-    elif name.endswith((".js", ".css")):
-        await route.fulfill(status=200, body="", content_type=kind)
-    else:
-        await route.fulfill(status=404, body="")
+    await route.abort("internetdisconnected")
 
 
 async def _shown_pool(page) -> int | None:

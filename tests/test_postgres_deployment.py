@@ -43,9 +43,9 @@ from tests.test_browser import (
     STEP_TIMEOUT_S,
     VIEWPORT,
     AppServer,
+    Offline,
     choose,
     missing_prerequisites,
-    route_offline,
     wait_until_idle,
 )
 from tests.test_postgres import ACCESS, PLANNER_EMAIL
@@ -116,7 +116,7 @@ def _browse(playwright, base: str, path: str, headers: dict[str, str]):
         executable_path=str(CHROMIUM), args=list(CHROMIUM_FLAGS), timeout=60_000
     )
     context = browser.new_context(viewport=VIEWPORT, extra_http_headers=headers)
-    context.route("**/*", route_offline)
+    context.route("**/*", Offline())
     page = context.new_page()
     page.set_default_timeout(STEP_TIMEOUT_S * 1000)
     page.goto(f"{base}{path}", wait_until="domcontentloaded")
