@@ -241,3 +241,159 @@ def test_a_malformed_incident_upload_is_a_data_error(config, wards, name, data, 
 def test_a_malformed_ward_upload_is_a_data_error(config, name, data, match):
     with pytest.raises(DataError, match=match):
         read_ward_upload(name, data, config=config)
+
+
+# --- hostile files: read only as their declared type (issue 14, item 1) ---------------------
+
+SECRET = "planner-test-secret-7f3a9c"
+
+
+def vrt_pointing_at(source: str) -> bytes:
+    """A GDAL VRT that makes every line of *source* a feature: code, name and a point."""
+    return (
+        "<OGRVRTDataSource>\n"
+        '  <OGRVRTLayer name="wards">\n'
+        f"    <SrcDataSource>{source}</SrcDataSource>\n"
+        '    <SrcSQL dialect="sqlite">SELECT line AS GSS_CODE, line AS NAME, '
+        "MakePoint(-0.1, 51.5, 4326) AS geometry FROM secret</SrcSQL>\n"
+        "  </OGRVRTLayer>\n"
+        "</OGRVRTDataSource>\n"
+    ).encode()
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Path:
+    path = tmp_path / "secret.csv"
+    path.write_text(f"line\ncookie_secret = {SECRET}\nother = 1\n")
+    return path
+
+
+def _zip_of(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "wrap"),
+    [
+        pytest.param("wards.geojson", lambda d: d, id="geojson"),
+        pytest.param("wards.json", lambda d: d, id="json"),
+        pytest.param("wards.topojson", lambda d: d, id="topojson"),
+        pytest.param("wards.zip", lambda d: _zip_of({"wards.geojson": d}), id="zip-geojson"),
+        pytest.param("wards.zip", lambda d: _zip_of({"wards.shp": d}), id="zip-shp"),
+    ],
+)
+def test_a_vrt_upload_does_not_read_the_file_it_names(config, secret_file, name, wrap):
+    data = wrap(vrt_pointing_at(f"CSV:{secret_file}"))
+    with pytest.raises(DataError, match=r"declared .* but its content is XML") as caught:
+        read_ward_upload(name, data, config=config)
+    message = str(caught.value)
+    assert SECRET not in message
+    assert "cookie_secret" not in message
+    assert str(secret_file.parent) not in message
+    assert tempfile.gettempdir() not in message
+
+
+def test_gdal_cannot_open_a_vrt_anywhere_in_the_process(tmp_path, secret_file):
+    import pyogrio
+
+    from planner.ingest.sources.vector import harden_gdal
+
+    assert harden_gdal()["still_registered"] == []
+    assert "OGR_VRT" not in pyogrio.list_drivers()
+    path = tmp_path / "secret.vrt"
+    path.write_bytes(vrt_pointing_at(f"CSV:{secret_file}"))
+    with pytest.raises(Exception, match="not recognized") as caught:
+        pyogrio.read_dataframe(path)
+    assert SECRET not in str(caught.value)
+
+
+@pytest.fixture
+def http_server():
+    """A loopback HTTP server that counts its requests (nothing leaves the machine)."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            body = b"line\nfrom the internal address\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_no_upload_and_no_gdal_read_reaches_the_network(config, http_server):
+    import pyogrio
+
+    address, hits = http_server
+    with pytest.raises(DataError) as caught:
+        read_ward_upload(
+            "wards.geojson", vrt_pointing_at(f"CSV:/vsicurl/{address}/x.csv"), config=config
+        )
+    for name in (f"/vsicurl/{address}/wards.geojson", f"/vsicurl?url={address}/w.geojson"):
+        with pytest.raises(Exception):  # noqa: B017 - any GDAL error; the point is no request
+            pyogrio.read_dataframe(name)
+    assert hits == []
+    assert "content is XML" in str(caught.value)
+    assert "internal address" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "match"),
+    [
+        pytest.param("w.geojson", b"SQLite format 3\x00" + b"\x00" * 100, "SQLite", id="sqlite"),
+        pytest.param("w.json", b"PK\x03\x04" + b"\x00" * 60, "zip", id="zip-as-json"),
+        pytest.param("w.gpkg", b"SQLite format 3\x00" + b"\x00" * 100, "not a GeoPackage", id="db"),
+        pytest.param("w.gpkg", b'{"type": "FeatureCollection"}', "not GeoPackage", id="json"),
+    ],
+)
+def test_content_of_another_type_is_refused_by_name(config, name, data, match):
+    with pytest.raises(DataError, match=match):
+        read_ward_upload(name, data, config=config)
+
+
+def _topojson(frame: gpd.GeoDataFrame) -> bytes:
+    from tests.test_wards import topojson_text
+
+    return topojson_text(frame).encode()
+
+
+@pytest.mark.parametrize("name", ["wards.topojson", "wards.json"])
+def test_a_topojson_upload_reads_as_wgs84(config, name):
+    found = read_ward_upload(name, _topojson(grid()), config=config)
+    assert found.frame.index.tolist() == CODES
+    assert found.report["crs_source"].startswith("format")
+    assert found.frame.area.round(-1).eq(SIDE * SIDE).all()
+    assert "topojson" in WARD_TYPES
+
+
+def test_errors_name_the_upload_never_the_server_folder(config, wards):
+    bad_wards = b'{"type": "FeatureCollection", "features": [{"type": "Feature"'
+    bad_csv = b"Crime ID,Month\n1,2\n"
+    for call in (
+        lambda: read_ward_upload("mine.geojson", bad_wards, config=config),
+        lambda: read_incident_upload("mine.csv", bad_csv, wards=wards, config=config),
+    ):
+        with pytest.raises(DataError, match="mine") as caught:
+            call()
+        assert "planner-upload-" not in str(caught.value)
+        assert tempfile.gettempdir() not in str(caught.value)

@@ -189,7 +189,7 @@ def test_boroughs_by_overlap(tmp_path, config):
 def test_boroughs_by_overlap_unassigned(tmp_path, config):
     path = write(grid(WD24CD=CODES, WD24NM=list("ABCD")), tmp_path, "geojson")
     boroughs = borough_file(tmp_path, split=X0 + SIDE, both=False)
-    with pytest.raises(DataError, match=r"feature 2 \(E05000002: code '', name ''\), feature 4"):
+    with pytest.raises(DataError, match=r"feature 2 \(E05000002: no code, no name\), feature 4"):
         read_wards(path, boroughs=boroughs, config=config)
 
 
@@ -367,3 +367,58 @@ def test_real_2024_boroughs_by_overlap_match_2022(shared_data, real_config):
     met22 = wards22[wards22[s.BOROUGH_CODE] != s.CITY_OF_LONDON]
     assert sorted(met22.index) == sorted(wards24.index)
     assert (wards24[s.BOROUGH_CODE] == met22[s.BOROUGH_CODE].reindex(wards24.index)).all()
+
+
+# --- files read only as their declared type (issue 14, item 1) ---------------------------
+
+
+def test_topojson_is_wgs84_by_definition(tmp_path, config):
+    found = read_wards(write(grid(), tmp_path, "topojson"), config=config)
+    assert found.report["crs_source"] == "format (TopoJSON is WGS84 lon/lat)"
+    assert found.frame.total_bounds == pytest.approx(
+        [X0, Y0, X0 + 2 * SIDE, Y0 + 2 * SIDE], abs=0.01
+    )
+
+
+@pytest.mark.parametrize("suffix", [".vrt", ".kml", ".csv", ".gml", ""])
+def test_types_other_than_boundary_files_are_refused(tmp_path, config, suffix):
+    path = tmp_path / f"wards{suffix}"
+    path.write_text("<OGRVRTDataSource/>")
+    with pytest.raises(DataError, match=r"not a boundary file; expected one of \.geojson"):
+        read_wards(path, config=config)
+
+
+def test_a_configured_geojson_holding_a_vrt_is_refused_unread(tmp_path, config):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("line\nsecret-value-41c2\n")
+    path = tmp_path / "wards.geojson"
+    path.write_text(
+        f'<OGRVRTDataSource><OGRVRTLayer name="w"><SrcDataSource>CSV:{secret}</SrcDataSource>'
+        "</OGRVRTLayer></OGRVRTDataSource>"
+    )
+    with pytest.raises(DataError, match=r"declared GeoJSON .* content is XML") as caught:
+        read_wards(path, config=config)
+    assert "secret-value-41c2" not in str(caught.value)
+
+
+def test_a_shapefile_is_checked_by_its_first_bytes(tmp_path, config):
+    path = write(grid(), tmp_path, "shapefile")
+    path.write_bytes(b'{"type": "FeatureCollection", "features": []}')
+    with pytest.raises(DataError, match=r"declared ESRI Shapefile .* not shapefile"):
+        read_wards(path, config=config)
+
+
+def test_messages_show_codes_but_never_other_feature_values(tmp_path, config):
+    gdf = grid(
+        GSS_CODE=["E05000001", "cookie_secret = abc", "E05000003", "E05000003"],
+        NAME=list("ABCD"),
+        LAGSSCODE=[LEFT] * 4,
+    )
+    with pytest.raises(DataError, match=r"code E05000003 repeated") as caught:
+        read_wards(write(gdf, tmp_path, "gpkg"), config=config)
+    gdf.loc[3, "GSS_CODE"] = "E05000004"
+    gdf.loc[1, "geometry"] = None
+    with pytest.raises(DataError, match=r"feature 2 \(a value that is not a code\)") as second:
+        read_wards(write(gdf, tmp_path / "..", "geojson"), config=config)
+    for message in (str(caught.value), str(second.value)):
+        assert "cookie_secret" not in message

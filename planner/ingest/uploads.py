@@ -3,7 +3,7 @@
 Two kinds of upload (``st.file_uploader`` in the app; nothing here imports Streamlit):
 
 - **incidents**: a data.police.uk street CSV, or a zip of them (:data:`INCIDENT_TYPES`);
-- **wards**: a GeoJSON, a GeoPackage or a zipped shapefile (:data:`WARD_TYPES`).
+- **wards**: a GeoJSON, a TopoJSON, a GeoPackage or a zipped shapefile (:data:`WARD_TYPES`).
 
 Rules:
 
@@ -13,7 +13,13 @@ Rules:
 - the bytes are written only into a private ``tempfile.TemporaryDirectory`` (mode 0700,
   deleted as soon as the file is read), never into the data or cache folders other users
   share, and nothing from an upload is cached by the process;
-- every problem is a :class:`~planner.errors.DataError` naming the file and the fix.
+- a file is read only as its declared type, after checking its first bytes: a CSV must be
+  text (:func:`~planner.ingest.sources.sniff.check_text`), a ward file is opened only with the
+  GDAL driver its type names (:mod:`planner.ingest.sources.vector`, which also switches off
+  GDAL's VRT and network readers for the process), so a ``.geojson`` holding a GDAL VRT that
+  points at a server file is refused without reading it;
+- every problem is a :class:`~planner.errors.DataError` naming the upload (never the server's
+  temporary folder) and the fix; messages never repeat a feature's values except area codes.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from planner.ingest.join import join_incidents
 from planner.ingest.quality import quality_report
 from planner.ingest.sources.base import empty_rejects
 from planner.ingest.sources.police_uk import read_street_csv
+from planner.ingest.sources.sniff import check_text
 from planner.ingest.sources.wards import WardFile, read_wards
 
 __all__ = [
@@ -52,11 +59,11 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 """The largest upload accepted (50 MB): a year of one force's street CSVs fits easily."""
 INCIDENT_TYPES = ("csv", "zip")
 """File types accepted for incidents: a data.police.uk street CSV, or a zip of them."""
-WARD_TYPES = ("geojson", "json", "gpkg", "zip")
-"""File types accepted for wards: GeoJSON, GeoPackage, or a zipped shapefile."""
+WARD_TYPES = ("geojson", "json", "topojson", "gpkg", "zip")
+"""File types accepted for wards: GeoJSON, TopoJSON, GeoPackage, or a zipped shapefile."""
 UNZIPPED_FACTOR = 5  # a zip may unpack to at most this many times the upload limit
 MAX_ZIP_MEMBERS = 1_000
-_WARD_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json")
+_WARD_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".topojson")
 
 
 @dataclass(frozen=True)
@@ -163,10 +170,15 @@ def read_incident_upload(
     label = PurePosixPath(str(name).replace("\\", "/")).name
     if suffix == ".zip":
         _check_zip(data, label, max_bytes)
+    else:
+        check_text(data[:4096], repr(label))
     with tempfile.TemporaryDirectory(prefix="planner-upload-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
-        frame = read_street_csv(path, categories=config.categories, checks=config.coordinates)
+        try:
+            frame = read_street_csv(path, categories=config.categories, checks=config.coordinates)
+        except DataError as exc:
+            raise DataError(_without_folder(str(exc), path, label)) from None
     frame.path = label
     frame.files = [f.replace(str(path), label) for f in frame.files]
     frame.rejects = frame.rejects.assign(
@@ -197,7 +209,10 @@ def read_incident_upload(
 def read_ward_upload(
     name: str, data: bytes, *, config: PlannerConfig, max_bytes: int = MAX_UPLOAD_BYTES
 ) -> WardFile:
-    """Read an uploaded ward file (GeoJSON, GeoPackage or zipped shapefile).
+    """Read an uploaded ward file (GeoJSON, TopoJSON, GeoPackage or zipped shapefile).
+
+    The file is opened only as its declared type (checked from its first bytes); a TopoJSON
+    file is WGS84 lon/lat by the format's definition.
 
     Returns
     -------
@@ -221,11 +236,19 @@ def read_ward_upload(
         try:
             wards = read_wards(path, config=config)
         except DataError as exc:
-            raise DataError(f"{label}: {str(exc).replace(str(path), label)}") from None
+            message = _without_folder(str(exc), path, label)
+            prefix = "" if message.startswith(label) else f"{label}: "
+            raise DataError(prefix + message) from None
     return WardFile(wards.frame, {**wards.report, "path": label})
 
 
 # --- private steps -----------------------------------------------------------------------
+
+
+def _without_folder(message: str, path: Path, label: str) -> str:
+    """*message* with the private temporary file named by the upload, its folder hidden."""
+    message = message.replace(str(path), label)
+    return message.replace(f"{path.parent}/", "").replace(str(path.parent), "the upload")
 
 
 def _counts(incidents: pd.DataFrame) -> pd.DataFrame:

@@ -4,6 +4,10 @@ Columns are detected from ``config/wards.toml`` (or mapped explicitly); a ward f
 borough column takes each ward's borough from a borough file by largest overlap; invalid polygons
 are repaired with :func:`shapely.make_valid`. What was done is the report of :class:`WardFile`.
 
+Every file is opened only with the GDAL driver its type names, after checking its first bytes
+(:mod:`planner.ingest.sources.vector`, which also switches off GDAL's VRT and network readers),
+and messages never repeat a feature's values unless they look like an area code.
+
 Over 400 lines: the borough file read for the overlap goes through the same opening, CRS and
 repair steps as the ward file, so splitting it off would share those steps across modules.
 """
@@ -11,6 +15,7 @@ repair steps as the ward file, so splitting it off would share those steps acros
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +32,7 @@ from pyproj.exceptions import CRSError
 from planner import schema as s
 from planner.config import PlannerConfig, WardColumns
 from planner.errors import DataError
+from planner.ingest.sources.vector import check_magic, declared_driver, gdal_source
 
 __all__ = ["DEFAULT_BOROUGH_FILE", "WardFile", "read_dataset_wards", "read_wards"]
 
@@ -42,6 +48,8 @@ _FIELDS = (s.WARD_CODE, s.WARD_NAME, s.BOROUGH_CODE, s.BOROUGH_NAME)
 _BNG_EXTENT = np.array(
     [-100_000.0, -100_000.0, 800_000.0, 1_400_000.0]
 )  # generous Great Britain box
+_CODE_SHAPE = re.compile(r"[A-Z0-9]{2,12}")  # E05000001, 00AGGA: shown in messages
+_NAME_SHAPE = re.compile(r"[A-Za-z0-9_ .()-]{1,60}")  # column and layer names shown
 
 
 @dataclass(frozen=True)
@@ -96,13 +104,13 @@ def read_wards(
         given a borough.
     """
     path = Path(path)
-    raw, layer = _open(path, layer)
+    raw, layer, driver = _open(path, layer)
     if raw.empty:
         raise DataError(
             f"{path} (layer {layer!r}): no features; expected ward polygons. "
             "Check the file was downloaded completely, or point the dataset at another file."
         )
-    raw, crs_source = _to_working_crs(raw, path, crs)
+    raw, crs_source = _to_working_crs(raw, path, crs, by_format=driver == "TopoJSON")
     used = _columns(raw, path, columns, config)
     codes = _ward_codes(raw[used[s.WARD_CODE]], path, used[s.WARD_CODE])
     geometry, repaired = _repair(raw.geometry.array)
@@ -169,18 +177,27 @@ def read_dataset_wards(config: PlannerConfig, dataset_name: str | None = None) -
 # --- private steps -------------------------------------------------------------
 
 
-def _open(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, str]:
-    """Read the named layer, else the only layer, else the only polygon layer."""
+def _open(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, str, str]:
+    """Read the named layer, else the only layer, else the only polygon layer; and the driver.
+
+    Only the driver the file's type names is used, after its first bytes are checked.
+    """
     if not path.exists():
         raise DataError(
             f"{path}: file not found; expected a ward boundary file. Check the dataset's "
             "wards path in config/planner.toml and the data folder (--data DIR)."
         )
+    driver = declared_driver(path)
+    check_magic(path, driver)
+    source = gdal_source(path, driver)
     try:
-        layers = [(str(n), str(t)) for n, t in pyogrio.list_layers(path)]
+        layers = [(str(n), str(t)) for n, t in pyogrio.list_layers(source)]
     except Exception as exc:  # pyogrio raises several GDAL error types
-        raise DataError(f"{path}: not a readable boundary file ({exc}).") from exc
-    listed = ", ".join(f"{n} ({t})" for n, t in layers)
+        raise DataError(
+            f"{path}: not a readable boundary file ({driver}: {_reason(exc, path, source)}). "
+            "Check the file is complete, or export it again."
+        ) from None
+    listed = ", ".join(f"{_name(n)} ({t})" for n, t in layers)
     if layer is not None and layer not in {n for n, _ in layers} and len(layers) == 1:
         logger.info("%s: no layer %r; reading its only layer %r", path, layer, layers[0][0])
         layer = None  # e.g. the same wards fetched as GeoJSON instead of the mirror's TopoJSON
@@ -195,16 +212,50 @@ def _open(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, str]:
         )
     layer = layer or (layers[0][0] if len(layers) == 1 else polygonal[0])
     try:
-        return gpd.read_file(path, layer=layer, engine="pyogrio"), layer
+        return gpd.read_file(source, layer=layer, engine="pyogrio"), layer, driver
     except Exception as exc:
-        raise DataError(f"{path} (layer {layer!r}): cannot be read ({exc}).") from exc
+        raise DataError(
+            f"{path} (layer {_name(layer)!r}): cannot be read as {driver} "
+            f"({_reason(exc, path, source)}). Check the file is complete, or export it again."
+        ) from None
+
+
+def _reason(exc: Exception, path: Path, source: str) -> str:
+    """GDAL's message, first line only, without the server's folders; at most 200 characters."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    text = lines[0].replace(source, path.name).replace(str(path), path.name)
+    text = text.replace(f"{path.parent}/", "").replace(str(path.parent), ".")
+    return text[:200]
+
+
+def _name(name: object) -> str:
+    """A column or layer name as shown in messages: plain names only."""
+    text = str(name)
+    return text if _NAME_SHAPE.fullmatch(text) else "(a name with unusual characters)"
+
+
+def _names(names: Sequence[object]) -> str:
+    return ", ".join(_name(n) for n in names)
+
+
+def _shown(value: object) -> str:
+    """A feature's value as shown in messages: area codes only, never other text."""
+    text = str(value)
+    return text if _CODE_SHAPE.fullmatch(text) else "a value that is not a code"
 
 
 def _to_working_crs(
-    raw: gpd.GeoDataFrame, path: Path, crs: str | CRS | None
+    raw: gpd.GeoDataFrame, path: Path, crs: str | CRS | None, *, by_format: bool = False
 ) -> tuple[gpd.GeoDataFrame, str]:
+    """*raw* in the working CRS and where its CRS came from (file, config or format).
+
+    *by_format*: the format defines the CRS (TopoJSON is WGS84 lon/lat), used when neither the
+    file nor the configuration names one.
+    """
     source = "file"
-    if raw.crs is None:
+    if raw.crs is None and crs is None and by_format:
+        raw, source = raw.set_crs(s.DISPLAY_CRS), "format (TopoJSON is WGS84 lon/lat)"
+    elif raw.crs is None:
         if crs is None:
             raise DataError(
                 f"{path}: the file has no CRS (no .prj or crs member); expected one, and the "
@@ -250,7 +301,7 @@ def _columns(
         if missing:
             raise DataError(
                 f"{path}: the explicit column mapping names column(s) the file lacks "
-                f"({', '.join(missing)}); columns found: {', '.join(found)}. "
+                f"({', '.join(missing)}); columns found: {_names(found)}. "
                 f"Correct {where}."
             )
         return used
@@ -261,7 +312,7 @@ def _columns(
         tried = "; ".join(f"{f}: {', '.join(lists[f])}" for f in missing)
         raise DataError(
             f"{path}: no column found for {', '.join(missing)} (tried {tried}); columns found: "
-            f"{', '.join(found)}. Add {where} (ward_code = ..., ward_name = ...), or add the "
+            f"{_names(found)}. Add {where} (ward_code = ..., ward_name = ...), or add the "
             f"names to {config.config_dir / 'wards.toml'} [detect]."
         )
     return used
@@ -279,7 +330,7 @@ def _ward_codes(values: pd.Series, path: Path, column: str) -> np.ndarray:
         problems.append(f"{blank.size} feature(s) with a blank code (features {_rows(blank)})")
     dup = pd.Series(codes)[pd.Series(codes).duplicated(keep=False) & (codes != "")]
     for code, rows in dup.groupby(dup).groups.items():
-        problems.append(f"code {code} repeated (features {_rows(np.asarray(rows) + 1)})")
+        problems.append(f"code {_shown(code)} repeated (features {_rows(np.asarray(rows) + 1)})")
     if problems:
         raise DataError(
             f"{path}: column {column!r} should hold one unique ward code per feature; found "
@@ -309,7 +360,7 @@ def _check_geometry(geoms: np.ndarray, codes: np.ndarray, path: Path) -> None:
     bad = shapely.is_missing(geoms) | shapely.is_empty(geoms) | ~np.isin(kinds, (3, 6))
     if bad.any():
         what = [
-            f"feature {i + 1} ({codes[i]}): "
+            f"feature {i + 1} ({_shown(codes[i])}): "
             + ("no geometry" if geoms[i] is None or geoms[i].is_empty else geoms[i].geom_type)
             for i in np.flatnonzero(bad)
         ]
@@ -353,7 +404,9 @@ def _assign_boroughs(
     missing = np.flatnonzero((codes == "") | (names == "").to_numpy())
     if missing.size:
         what = ", ".join(
-            f"feature {i + 1} ({wards.index[i]}: code {codes[i]!r}, name {names.iloc[i]!r})"
+            f"feature {i + 1} ({_shown(wards.index[i])}: "
+            f"{'code ' + repr(_shown(codes[i])) if codes[i] else 'no code'}, "
+            f"{'a name' if names.iloc[i] else 'no name'})"
             for i in missing
         )
         fix = (
@@ -376,7 +429,7 @@ def _read_borough_file(path: Path, config: PlannerConfig) -> tuple[pd.DataFrame,
             f"{path}: borough boundary file not found; the ward file has no borough column, "
             f"so each ward takes the borough it overlaps most. Fetch the file, or {fix}."
         )
-    bfile, _ = _open(path, None)
+    bfile, _, _ = _open(path, None)
     if bfile.crs is None:
         raise DataError(f"{path}: the borough file has no CRS; expected one. {fix}.")
     bfile, _ = _to_working_crs(bfile, path, None)
@@ -386,7 +439,7 @@ def _read_borough_file(path: Path, config: PlannerConfig) -> tuple[pd.DataFrame,
     if code_col is None:
         raise DataError(
             f"{path}: no borough code column (tried {', '.join(det.borough_file_code)}); "
-            f"columns found: {', '.join(found)}. Use another borough file ({fix}), or add the "
+            f"columns found: {_names(found)}. Use another borough file ({fix}), or add the "
             f"column name to {config.config_dir / 'wards.toml'} [detect_borough_file]."
         )
     table = pd.DataFrame(
