@@ -406,7 +406,8 @@ USER = r" \[users\.'a@b'\]"
             {},
             {"admins": []},
             r": unknown key 'admins'; correct its spelling or remove it \(keys allowed here: "
-            r"allow_local_mode, default_role, sign_in, trusted_header\)",
+            r"allow_local_mode, default_role, email_verified_claim, server_addresses, sign_in, "
+            r"trusted_header\)",
         ),
     ],
     ids=[
@@ -505,7 +506,12 @@ def test_unreadable_secrets_file_is_not_echoed(tmp_path: Path, configure) -> Non
 def test_resolve_user_oidc(tmp_path: Path, configure) -> None:
     config = load_access(configure(), secrets_files=[_secrets(tmp_path, AUTH)])
     headers = {"X-Forwarded-Email": "planner@met.police.uk"}  # ignored: not the mode in force
-    user = resolve_user(oidc_email="camden.commander@met.police.uk", headers=headers, config=config)
+    user = resolve_user(
+        oidc_email="camden.commander@met.police.uk",
+        oidc_claims={"email_verified": True},
+        headers=headers,
+        config=config,
+    )
     assert (user.role, user.boroughs) == (COMMANDER, {CAMDEN})
     for missing in (None, "", "  "):
         with pytest.raises(SignInRequired, match=r"sign in to use the planner .*st\.login"):
@@ -687,3 +693,202 @@ def test_cli_import_needs_a_planner_where_sign_in_is_configured(
     assert register_at(url).overrides()["imported_by"].tolist() == [
         "Planning Team <planner@met.police.uk>"
     ]
+
+
+# --- one identity per request (issue 14 item 3) ---------------------------------------------
+
+
+def _streamlit_headers(pairs: list[tuple[str, str]]) -> Any:
+    """Headers as the app gets them: Streamlit's st.context.headers object."""
+    from streamlit.runtime.context import StreamlitHeaders
+
+    return StreamlitHeaders(pairs)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(
+            lambda: _streamlit_headers(
+                [
+                    ("X-Forwarded-Email", "planner@met.police.uk"),  # the client's forgery
+                    ("X-Forwarded-Email", "someone@example.org"),  # the proxy's, appended
+                ]
+            ),
+            id="streamlit-headers",
+        ),
+        pytest.param(
+            lambda: [("x-forwarded-email", "planner@met.police.uk"), ("X-Forwarded-Email", "a@b")],
+            id="pairs",
+        ),
+        pytest.param(
+            lambda: {"X-Forwarded-Email": "planner@met.police.uk", "x-forwarded-email": "a@b"},
+            id="mapping-two-spellings",
+        ),
+    ],
+)
+def test_a_doubled_identity_header_refuses_the_request(access_config, headers) -> None:
+    config = access_config(trusted_header="X-Forwarded-Email")
+    with pytest.raises(PermissionDenied, match=r"carries the X-Forwarded-Email header 2 times"):
+        resolve_user(oidc_email=None, headers=headers(), config=config)
+    # one header, as a proxy that overwrites it sends: the proxy's person, not a planner
+    single = _streamlit_headers([("X-Forwarded-Email", "someone@example.org")])
+    assert resolve_user(oidc_email=None, headers=single, config=config).role == VIEWER
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a@x.org planner@met.police.uk",
+        "a@x.org\tplanner@met.police.uk",
+        "planner@met.police.uk@x.org",
+        "a@x.org;planner@met.police.uk",
+        "<planner@met.police.uk>",
+    ],
+    ids=["space", "tab", "two-ats", "semicolon", "angle"],
+)
+def test_more_than_one_address_in_the_header_is_refused(access_config, value: str) -> None:
+    config = access_config(trusted_header="X-Forwarded-Email")
+    with pytest.raises(PermissionDenied, match=r"identity is not usable"):
+        resolve_user(oidc_email=None, headers={"X-Forwarded-Email": value}, config=config)
+
+
+LOOKALIKES = [
+    ("\u212aelvin@met.police.uk", "kelvin@met.police.uk", "Kelvin sign"),
+    ("\u017fam@met.police.uk", "sam@met.police.uk", "long s"),
+    ("\uff50lanner@met.police.uk", "planner@met.police.uk", "full-width p"),
+    ("planner@met.police.u\u212a", "planner@met.police.uk", "Kelvin sign in the domain"),
+    ("\u0440lanner@met.police.uk", "planner@met.police.uk", "Cyrillic er"),
+    ("planner@stra\u00dfe.de", "planner@strasse.de", "sharp s (IDNA maps it to ss)"),
+]
+
+
+@pytest.mark.parametrize(("forged", "real", "what"), LOOKALIKES, ids=[w for *_, w in LOOKALIKES])
+def test_lookalike_addresses_never_fold_onto_real_users(
+    access_config, forged: str, real: str, what: str
+) -> None:
+    users = {real: {"role": "planner"}}
+    config = access_config(users, trusted_header="X-Forwarded-Email")
+    assert user_from_identity(real.upper(), config=config).role == PLANNER  # case is ignored
+    with pytest.raises(PermissionDenied, match=r"identity is not usable: it has") as info:
+        resolve_user(oidc_email=None, headers={"X-Forwarded-Email": forged}, config=config)
+    assert forged not in str(info.value)  # never echoed
+
+
+def test_a_lookalike_domain_is_recorded_in_its_idna_form(access_config) -> None:
+    config = access_config({"planner@met.police.uk": {"role": "planner"}})
+    user = user_from_identity("planner@m\u0435t.police.uk", config=config)  # Cyrillic ie
+    assert user.role == VIEWER
+    assert user.name == "planner@xn--mt-nlc.police.uk"
+
+
+def test_a_lookalike_identity_in_the_access_file_is_refused(copy_with) -> None:
+    folder = copy_with({"\u212aelvin@met.police.uk": {"role": "planner"}})
+    with pytest.raises(ConfigError, match=r"is not a usable identity \(it has compatibility"):
+        load_config(folder)
+
+
+@pytest.mark.parametrize(
+    ("claims", "ok"),
+    [
+        ({"email_verified": True}, True),
+        ({"email_verified": "true"}, True),
+        ({"email_verified": False}, False),
+        ({"email_verified": "false"}, False),
+        ({}, False),
+        (None, False),
+    ],
+    ids=["true", "true-text", "false", "false-text", "missing", "no-claims"],
+)
+def test_an_oidc_email_counts_only_when_verified(tmp_path, configure, claims, ok) -> None:
+    config = load_access(configure(), secrets_files=[_secrets(tmp_path, AUTH)])
+    call = lambda: resolve_user(  # noqa: E731
+        oidc_email="planner@met.police.uk", oidc_claims=claims, headers=None, config=config
+    )
+    if ok:
+        assert call().role == PLANNER
+    else:
+        with pytest.raises(PermissionDenied, match=r"does not say this e-mail .* is verified"):
+            call()
+
+
+def test_the_verified_claim_is_configurable(tmp_path, configure) -> None:
+    entra = load_access(
+        configure(email_verified_claim="xms_edov"), secrets_files=[_secrets(tmp_path, AUTH)]
+    )
+    email = "planner@met.police.uk"
+    claims = {"xms_edov": True}
+    assert resolve_user(oidc_email=email, oidc_claims=claims, headers=None, config=entra)
+    with pytest.raises(PermissionDenied, match=r"claim 'xms_edov' is missing"):
+        resolve_user(
+            oidc_email=email, oidc_claims={"email_verified": True}, headers=None, config=entra
+        )
+
+
+@pytest.mark.parametrize(
+    ("top", "address", "match"),
+    [
+        ({"trusted_header": "X-Forwarded-Email"}, "", r"every interface .* header mode"),
+        ({"trusted_header": "X-Forwarded-Email"}, "0.0.0.0", r"listens on 0\.0\.0\.0"),
+        ({"trusted_header": "X-Forwarded-Email"}, "10.0.0.5", r"server_addresses"),
+        ({}, "", r"local mode everyone who reaches it acts as the local planner"),
+        ({}, "192.168.1.20", r"configure sign-in"),
+    ],
+    ids=["header-all", "header-any", "header-lan", "local-all", "local-lan"],
+)
+def test_header_and_local_mode_refuse_a_server_open_beyond_loopback(
+    configure, top: dict, address: str, match: str
+) -> None:
+    config = configure({}, **top)
+    with pytest.raises(ConfigError, match=r"access\.toml: the app .*" + match):
+        identity_source(config, secrets_files=[], server_address=address)
+
+
+def test_loopback_or_a_listed_proxy_address_is_accepted_and_said(tmp_path, configure) -> None:
+    header = configure({}, trusted_header="X-Forwarded-Email", server_addresses=["10.0.0.5"])
+    for address in ("127.0.0.1", "::1", "localhost", "10.0.0.5"):
+        source = identity_source(header, secrets_files=[], server_address=address)
+        assert source.description.endswith(f"The app listens on {address} only.")
+    local = identity_source(configure({}), secrets_files=[], server_address="127.0.0.1")
+    assert local.mode == "local" and "listens on 127.0.0.1 only" in local.description
+    oidc = identity_source(
+        configure({}), secrets_files=[_secrets(tmp_path, AUTH)], server_address=""
+    )
+    assert oidc.mode == "oidc"  # a verified sign-in: the app may listen anywhere
+    with pytest.raises(ConfigError, match=r"server_addresses should hold IP addresses"):
+        configure({}, server_addresses=["proxy.internal"])
+
+
+def test_the_shipped_streamlit_config_listens_on_loopback() -> None:
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    settings = tomllib.loads((root / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert settings["server"]["address"] == "127.0.0.1"
+
+
+def test_the_local_planner_cannot_write_where_sign_in_is_configured(copy_with, new_url) -> None:
+    """`plan --save` (and every other write) under allow_local_mode = false or with sign-in
+    configured never records "local planner"."""
+    for top in ({"allow_local_mode": False}, {"trusted_header": "X-Forwarded-Email"}):
+        config = load_config(copy_with({}, **top))
+        reg = PlanRegister.from_config(config, url=new_url())
+        with pytest.raises(PermissionDenied, match=r"'local planner .*' may not save a plan"):
+            _save(reg, LOCAL_PLANNER)
+        with pytest.raises(PermissionDenied, match=r"may not record agreed priorities"):
+            reg.record_priorities(CAMDEN, "Camden", 2026, ["A", "B"], agreed_by="x")
+        assert _save(reg, PLANNER_USER) == 1
+        assert reg.list_plans()["created_by"].tolist() == ["planner@met.police.uk"]
+    local = PlanRegister.from_config(load_config(copy_with({})), url=new_url())
+    assert _save(local, LOCAL_PLANNER) == 1  # local mode: the local planner, and it says so
+
+
+def test_cli_plan_save_needs_a_user_where_sign_in_is_configured(copy_with, capsys) -> None:
+    from planner.cli import main
+
+    folder = copy_with({}, allow_local_mode=False)
+    assert main(["--config", str(folder), "plan", "--save", "draft"]) == 2
+    assert "allow_local_mode = false" in capsys.readouterr().err
+    folder = copy_with({}, trusted_header="X-Forwarded-Email")
+    assert main(["--config", str(folder), "plan", "--save", "draft"]) == 2
+    assert "saving a plan must say who makes it: give --user EMAIL" in capsys.readouterr().err

@@ -215,11 +215,18 @@ def build(config: PlannerConfig) -> Context:
 
 
 def _signed_in_user(config: PlannerConfig) -> User:
-    source = identity.identity_source(config)
+    # the address the server listens on: header and local mode refuse one beyond loopback
+    source = identity.identity_source(
+        config, server_address=str(st.get_option("server.address") or "")
+    )
     email = _oidc_email() if source.mode == "oidc" else None
-    headers = dict(st.context.headers) if source.mode == "header" else None
+    claims = st.user.to_dict() if email else None  # email_verified is checked
+    # the headers object itself: it keeps repeated headers, which are refused (dict() would not)
+    headers = st.context.headers if source.mode == "header" else None
     try:
-        user = identity.resolve_user(oidc_email=email, headers=headers, config=config)
+        user = identity.resolve_user(
+            oidc_email=email, oidc_claims=claims, headers=headers, config=config
+        )
     except SignInRequired as exc:
         st.title("Sign in to use the planner")
         if source.mode == "oidc":

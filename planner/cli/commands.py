@@ -85,6 +85,7 @@ def plan(config: PlannerConfig, args: argparse.Namespace) -> int:
         return _current_template(config, args)
     if args.compare:
         return _compare(config, args)
+    saver = _cli_user(config, args.user, "saving a plan") if args.save else None
     result = _plan(config, args)
     scenario = result.scenario
     out = Path(args.out) if args.out else config.out_dir / "plan" / scenario.dataset
@@ -92,7 +93,8 @@ def plan(config: PlannerConfig, args: argparse.Namespace) -> int:
     files = api.export_plan(result, out, formats=formats)
     show.plan(result, api.yardsticks(result, config))
     if args.save:
-        plan_id = api.save_plan(PlanRegister.from_config(config), result, args.save)
+        register = PlanRegister.from_config(config)
+        plan_id = api.save_plan(register, result, args.save, user=saver or LOCAL_PLANNER)
         print(f"saved in the plan register as plan {plan_id} ({args.save!r})")
     print(f"\nwritten to {out}: {', '.join(p.name for p in files)}")
     return 0
@@ -138,7 +140,7 @@ def register(config: PlannerConfig, args: argparse.Namespace) -> int:
         reg.export(args.file)
         print(f"register {reg.url} exported to {args.file}")
     elif action == "import":
-        user = _importing_user(config, args.user)
+        user = _cli_user(config, args.user, "an import")
         counts = reg.import_(args.file, replace=args.replace, user=user)
         rows = ", ".join(f"{n} {t}" for t, n in counts.items())
         print(f"{args.file} imported into {reg.url} by {user.name} ({rows})")
@@ -230,12 +232,13 @@ def _progress(label: str, *, off: bool = False) -> Iterator[Callable[[str], None
         yield step
 
 
-def _importing_user(config: PlannerConfig, identity_given: str | None) -> User:
-    """Who imports a backup: ``--user`` as config/access.toml knows them, else local mode.
+def _cli_user(config: PlannerConfig, identity_given: str | None, what: str) -> User:
+    """Who writes (imports a backup, saves a plan): ``--user`` as config/access.toml knows
+    them, else the local planner where local mode is in force.
 
     The command line has no sign-in: whoever runs it holds the database's credentials.
     Where sign-in is configured, they say who they are with ``--user`` (a planner of
-    config/access.toml), which the import checks and records.
+    config/access.toml), which the register checks and records.
     """
     access = identity.load_access(config)
     if identity_given:
@@ -243,7 +246,7 @@ def _importing_user(config: PlannerConfig, identity_given: str | None) -> User:
     if access.source.mode == "local":
         return LOCAL_PLANNER
     raise PermissionDenied(
-        f"sign-in is configured ({access.source.mode} mode, {access.where}), so an import "
+        f"sign-in is configured ({access.source.mode} mode, {access.where}), so {what} "
         "must say who makes it: give --user EMAIL of a planner listed there"
     )
 

@@ -100,6 +100,12 @@ def parser(config: PlannerConfig, commands: dict[str, Command]) -> argparse.Argu
     pl.add_argument("--out", metavar="DIR", help="output folder (default: out/plan/DATASET)")
     pl.add_argument("--save", metavar="NAME", help="also save the plan in the plan register")
     pl.add_argument(
+        "--user",
+        metavar="EMAIL",
+        help="who saves the plan (--save): a planner of config/access.toml (needed where "
+        "sign-in is configured; recorded as its author)",
+    )
+    pl.add_argument(
         "--compare",
         action="store_true",
         help="compare the allocation modes at pools 300, 600 and 1,258 and write the results "

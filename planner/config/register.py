@@ -8,7 +8,9 @@ when the app starts (:func:`planner.register.access.identity_source`), not here.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -27,6 +29,7 @@ __all__ = [
     "AccessSettings",
     "StoreSettings",
     "UserEntry",
+    "normalise_identity",
     "role_named",
 ]
 
@@ -52,8 +55,61 @@ _ROLE_SPELLINGS = {
 }
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 _URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^@\s]*@")
-BAD_IDENTITY = re.compile(r"[\x00-\x1f\x7f,;<>]")
+BAD_IDENTITY = re.compile(r"[\x00-\x1f\x7f,;<>\s]")
 MAX_IDENTITY = 320  # the longest e-mail address
+_CLAIM_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def normalise_identity(text: object) -> str:
+    """A sign-in identity as the planner records it; compare it with ``.casefold()``.
+
+    An e-mail address (or a user name without ``@``) is accepted only when it cannot pass for
+    another person's: it must be unchanged by Unicode NFKC normalisation (so the Kelvin sign
+    ``\u212a``, a long s ``\u017f``, full-width letters and ligatures are refused rather than
+    folded onto ``k``, ``s``, ...), hold one ``@`` at most, no spaces, control characters or
+    list separators, and an ASCII local part. A non-ASCII domain is written in its IDNA form
+    (``xn--...``), so a look-alike domain never reads like the real one in the records, and
+    refused when IDNA would map it onto another name (``straße`` -> ``strasse``).
+
+    Returns
+    -------
+    str
+        The identity, stripped, its domain in lower-case ASCII (IDNA).
+
+    Raises
+    ------
+    ValueError
+        The reason the identity is not usable, in words (without echoing it).
+    """
+    value = str(text).strip()
+    if len(value) > MAX_IDENTITY:
+        raise ValueError(f"longer than {MAX_IDENTITY} characters")
+    if BAD_IDENTITY.search(value):
+        raise ValueError("spaces, control characters or several addresses")
+    if unicodedata.normalize("NFKC", value) != value:
+        raise ValueError(
+            "compatibility characters (such as the Kelvin sign or a long s) that would read "
+            "as another address"
+        )
+    if value.count("@") > 1:
+        raise ValueError("several @ signs (more than one address)")
+    local, at, domain = value.rpartition("@") if "@" in value else (value, "", "")
+    if not local or (at and not domain):
+        raise ValueError("an empty part before or after the @")
+    if not local.isascii():
+        raise ValueError(
+            "characters outside ASCII before the @, which could pass for another address"
+        )
+    if not domain.isascii():
+        try:
+            ace = domain.encode("idna").decode("ascii")
+            back = ace.encode("ascii").decode("idna")
+        except UnicodeError:
+            raise ValueError("a domain that is not a valid internationalised name") from None
+        if back != domain.lower():
+            raise ValueError("a domain that IDNA maps onto another name")
+        domain = ace
+    return f"{local}{at}{domain.lower()}"
 
 
 def role_named(text: object) -> str | None:
@@ -133,9 +189,24 @@ class AccessSettings(Checked):
     allow_local_mode: bool
     users: Mapping[str, UserEntry]
     trusted_header: str | None = None
+    server_addresses: tuple[str, ...] = ()
+    email_verified_claim: str = "email_verified"
 
     def _problems(self) -> list[str]:
         found = []
+        for address in self.server_addresses:
+            try:
+                ipaddress.ip_address(address.strip("[]"))
+            except ValueError:
+                found.append(
+                    f"server_addresses should hold IP addresses the app may listen on, such "
+                    f'as "10.0.0.5", found {address!r}'
+                )
+        if not _CLAIM_NAME.match(self.email_verified_claim):
+            found.append(
+                "email_verified_claim should name an ID-token claim, such as "
+                f'"email_verified", found {self.email_verified_claim!r}'
+            )
         header = self.trusted_header
         if header is not None and not _HEADER_NAME.match(header):
             found.append(
@@ -146,10 +217,17 @@ class AccessSettings(Checked):
             found.append('sign_in = "header" needs trusted_header = "..."')
         for key, entry in self.users.items():
             identity = entry.identity.strip()
-            if not identity or BAD_IDENTITY.search(identity) or len(identity) > MAX_IDENTITY:
+            try:
+                normalise_identity(identity) if identity else None
+            except ValueError as exc:
+                identity = ""
+                reason = f" (it has {exc})"
+            else:
+                reason = ""
+            if not identity:
                 found.append(
-                    f"[users.{entry.identity!r}] is not a usable identity; give each person's "
-                    "sign-in e-mail"
+                    f"[users.{entry.identity!r}] is not a usable identity{reason}; give each "
+                    "person's sign-in e-mail as their provider sends it"
                 )
             elif key != identity.casefold():
                 found.append(f"[users] is keyed by the casefolded identity, found {key!r}")

@@ -12,18 +12,29 @@ only where the app is deployed, so it is looked at here and not in :mod:`planner
   ``st.context.headers``;
 - otherwise **local mode**: one person at their own machine, who is
   :data:`~planner.register.access.LOCAL_PLANNER` (a planner), and every record says so.
+
+One identity per request: a trusted header given more than once (a proxy that appends to
+what the client sent), or holding more than one address, refuses the request. Header and
+local mode trust whoever reaches the server, so the app passes the address it listens on
+(``server.address``) and both refuse to start unless that is loopback (``127.0.0.1``, the
+shipped ``.streamlit/config.toml``) or listed in ``server_addresses``. An OpenID Connect
+sign-in counts only when the provider says the e-mail is verified (``email_verified_claim``).
+Identities are compared after :func:`~planner.config.register.normalise_identity`, which
+refuses look-alikes (the Kelvin sign, a long s, full-width letters) instead of folding them
+onto real users.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from planner.config import AccessSettings, PlannerConfig
-from planner.config.register import BAD_IDENTITY, MAX_IDENTITY, NO_ACCESS
+from planner.config.register import NO_ACCESS, normalise_identity
 from planner.errors import ConfigError
 from planner.register.access import LOCAL_PLANNER, PermissionDenied, SignInRequired, User
 
@@ -44,6 +55,7 @@ class IdentitySource:
     mode: str
     description: str
     trusted_header: str | None = None
+    email_verified_claim: str = "email_verified"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,10 +67,14 @@ class AccessConfig:
     users: Mapping[str, User]  # casefolded identity -> User
     where: str
     borough_names: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    server_addresses: tuple[str, ...] = ()  # addresses beyond loopback header/local may use
 
 
 def load_access(
-    config: PlannerConfig | AccessConfig, *, secrets_files: Sequence[str | Path] | None = None
+    config: PlannerConfig | AccessConfig,
+    *,
+    secrets_files: Sequence[str | Path] | None = None,
+    server_address: str | None = None,
 ) -> AccessConfig:
     """The users of ``config/access.toml`` and the sign-in mode in force.
 
@@ -71,6 +87,10 @@ def load_access(
         Streamlit secrets files looked at for an ``[auth]`` section; default
         ``./.streamlit/secrets.toml`` and ``~/.streamlit/secrets.toml``, where Streamlit
         reads them. Only the presence of ``[auth]`` is read, never a secret's value.
+    server_address
+        The address the app's server listens on (Streamlit's ``server.address``; ``""`` for
+        every interface), checked for header and local mode; None (the command line, which
+        serves nobody) skips the check.
 
     Returns
     -------
@@ -80,30 +100,43 @@ def load_access(
     ------
     ConfigError
         An ambiguous or impossible sign-in setting (e.g. ``sign_in = "oidc"`` without
-        ``[auth]``); no sign-in configured while ``allow_local_mode = false``; a secrets file
+        ``[auth]``); no sign-in configured while ``allow_local_mode = false``; header or local
+        mode on a server listening beyond loopback and ``server_addresses``; a secrets file
         that is not TOML.
     """
     if isinstance(config, AccessConfig):
+        if server_address is not None:
+            _check_bound(config.source.mode, server_address, config.server_addresses, config.where)
         return config
     where = str(config.file("access"))
     settings, names = config.access, config.borough_names
-    users = {
-        key: User(
-            f"{entry.name.strip()} <{entry.identity.strip()}>"
-            if entry.name
-            else entry.identity.strip(),
+    users: dict[str, User] = {}
+    for entry in settings.users.values():
+        shown = normalise_identity(entry.identity)  # checked when the configuration loaded
+        if shown.casefold() in users:
+            raise ConfigError(
+                f"{where}: [users.{entry.identity!r}] is the same identity as another entry "
+                "once normalised; give each person once"
+            )
+        users[shown.casefold()] = User(
+            f"{entry.name.strip()} <{shown}>" if entry.name else shown,
             entry.role,
             frozenset(entry.boroughs),
             borough_names=names,
         )
-        for key, entry in settings.users.items()
-    }
     source = _source(settings, where, _secrets_with_auth(secrets_files))
-    return AccessConfig(source, settings.default_role, users, where, names)
+    if server_address is not None:
+        _check_bound(source.mode, server_address, settings.server_addresses, where)
+    return AccessConfig(
+        source, settings.default_role, users, where, names, tuple(settings.server_addresses)
+    )
 
 
 def identity_source(
-    config: PlannerConfig | AccessConfig, *, secrets_files: Sequence[str | Path] | None = None
+    config: PlannerConfig | AccessConfig,
+    *,
+    secrets_files: Sequence[str | Path] | None = None,
+    server_address: str | None = None,
 ) -> IdentitySource:
     """How people are identified in this installation, with a sentence saying so.
 
@@ -116,13 +149,20 @@ def identity_source(
 
     ``sign_in`` in ``config/access.toml`` picks one explicitly; ``"auto"`` (the default)
     takes ``oidc`` if ``[auth]`` exists, else ``header`` if a header is named, else
-    ``local``. Parameters as :func:`load_access`.
+    ``local``. Parameters as :func:`load_access`; with *server_address* the sentence also says
+    where the app listens (header and local mode refuse a server open beyond loopback).
 
     Returns
     -------
     IdentitySource
     """
-    return load_access(config, secrets_files=secrets_files).source
+    source = load_access(config, secrets_files=secrets_files, server_address=server_address).source
+    if server_address is None or source.mode == "oidc":
+        return source
+    shown = server_address or "every interface"
+    return dataclasses.replace(
+        source, description=f"{source.description} The app listens on {shown} only."
+    )
 
 
 def user_from_identity(email_or_name: str, *, config: PlannerConfig | AccessConfig) -> User:
@@ -167,22 +207,28 @@ def user_from_identity(email_or_name: str, *, config: PlannerConfig | AccessConf
 def resolve_user(
     *,
     oidc_email: str | None,
-    headers: Mapping[str, str] | None,
+    headers: Any,
     config: PlannerConfig | AccessConfig,
+    oidc_claims: Mapping[str, Any] | None = None,
 ) -> User:
     """The user of one app session, from whichever sign-in is configured.
 
     A pure function of its arguments (given an :class:`AccessConfig`): the app passes
-    ``st.user.email`` (when ``st.user.is_logged_in``) and ``st.context.headers``.
+    ``st.user.email`` and the ID token's claims (when ``st.user.is_logged_in``) and
+    ``st.context.headers`` itself (not ``dict()`` of it, which keeps one of repeated headers).
 
     Parameters
     ----------
     oidc_email
         The e-mail of the OpenID Connect sign-in, or None if nobody is signed in.
     headers
-        The request headers (names matched ignoring case), or None.
+        The request headers, names matched ignoring case: an object with ``get_all(name)``
+        (Streamlit's ``st.context.headers``), a mapping, or (name, value) pairs; or None.
     config
         As :func:`load_access`.
+    oidc_claims
+        The ID token's claims (``st.user.to_dict()``): the e-mail counts only when the claim
+        ``email_verified_claim`` of ``config/access.toml`` is true.
 
     Returns
     -------
@@ -195,7 +241,8 @@ def resolve_user(
         Sign-in is configured and this session carries no identity: call ``st.login()``
         (OIDC), or reach the app through the signing-in proxy (header).
     PermissionDenied
-        As :func:`user_from_identity`.
+        As :func:`user_from_identity`; also an OpenID Connect e-mail not verified by the
+        provider, and a trusted header given more than once.
     """
     access = load_access(config)
     source = access.source
@@ -207,6 +254,7 @@ def resolve_user(
                 "sign in to use the planner (OpenID Connect: st.login()); this session "
                 "has no signed-in user"
             )
+        _check_verified(oidc_claims, source.email_verified_claim, access.where)
         return user_from_identity(oidc_email, config=access)
     value = _header(headers, source.trusted_header or "")
     if value is None:
@@ -261,7 +309,56 @@ def _source(settings: AccessSettings, where: str, auth: Path | None) -> Identity
             "OpenID Connect ([auth] in .streamlit/secrets.toml) or a trusted_header"
         )
     return IdentitySource(
-        mode, _describe(mode, where, auth, header), header if mode == "header" else None
+        mode,
+        _describe(mode, where, auth, header),
+        header if mode == "header" else None,
+        settings.email_verified_claim,
+    )
+
+
+_LOOPBACK = ("localhost",)
+
+
+def _check_bound(mode: str, address: str, allowed: Sequence[str], where: str) -> None:
+    """Header and local mode trust whoever reaches the server: loopback or listed only."""
+    if mode == "oidc":
+        return
+    text = address.strip().strip("[]")
+    try:
+        loopback = text in _LOOPBACK or ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        loopback = False
+    listed = {a.strip().strip("[]") for a in allowed}
+    if loopback or (text and text in listed):
+        return
+    shown = f"listens on {text}" if text else "listens on every interface (no server.address)"
+    who = (
+        "whoever reaches it can send the identity header"
+        if mode == "header"
+        else "everyone who reaches it acts as the local planner, with every permission"
+    )
+    raise ConfigError(
+        f"{where}: the app {shown}, and in {mode} mode {who}. Set server.address = "
+        '"127.0.0.1" in .streamlit/config.toml (or streamlit run app.py --server.address '
+        "127.0.0.1)"
+        + (
+            ", or list the private address the proxy connects to in server_addresses"
+            if mode == "header"
+            else ", or configure sign-in (docs/security.md)"
+        )
+    )
+
+
+def _check_verified(claims: Mapping[str, Any] | None, claim: str, where: str) -> None:
+    """The OpenID Connect e-mail counts only when the provider says it is verified."""
+    value = (claims or {}).get(claim)
+    if value is True or (isinstance(value, str) and value.strip().lower() == "true"):
+        return
+    raise PermissionDenied(
+        f"the sign-in provider does not say this e-mail address is verified (claim {claim!r} "
+        f"is {'missing' if value is None else 'not true'}), so it cannot be trusted as an "
+        f"identity. Verify the address with the provider, or set email_verified_claim in "
+        f'{where} to the claim your provider uses (Microsoft Entra ID: "xms_edov")'
     )
 
 
@@ -286,24 +383,38 @@ def _describe(mode: str, where: str, auth: Path | None, header: str | None) -> s
 def _clean_identity(value: Any) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise SignInRequired("no signed-in identity was given; sign in to use the planner")
-    text = str(value).strip()
-    if len(text) > MAX_IDENTITY or BAD_IDENTITY.search(text):
+    try:
+        return normalise_identity(value)
+    except ValueError as exc:
         raise PermissionDenied(
-            f"the signed-in identity {text[:60]!r} is not usable (control characters, "
-            "several addresses or too long); check the sign-in provider or proxy"
-        )
-    return text
+            f"the signed-in identity is not usable: it has {exc}; check the sign-in provider "
+            "or proxy"
+        ) from None
 
 
-def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
-    """The value of header *name* (ignoring case), or None when absent or blank."""
+def _header(headers: Any, name: str) -> str | None:
+    """The one value of header *name* (ignoring case), or None when absent or blank.
+
+    Raises
+    ------
+    PermissionDenied
+        The header is given more than once: which copy the proxy set cannot be known.
+    """
     if not headers:
         return None
-    getter = getattr(headers, "get", None)
-    value = getter(name) if getter is not None else None
-    if value is None:
-        folded = name.casefold()
-        value = next((v for k, v in headers.items() if str(k).casefold() == folded), None)
-    if value is None or not str(value).strip():
+    folded = name.casefold()
+    get_all = getattr(headers, "get_all", None)
+    if callable(get_all):
+        values = [str(v) for v in get_all(name)]
+    else:
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        values = [str(v) for k, v in pairs if str(k).casefold() == folded]
+    if len(values) > 1:
+        raise PermissionDenied(
+            f"this request carries the {name} header {len(values)} times, so which one the "
+            "signing-in proxy set cannot be known; refused. Configure the proxy to overwrite "
+            "the header a client sends (e.g. proxy_set_header in nginx), not to add another"
+        )
+    if not values or not values[0].strip():
         return None
-    return str(value)
+    return values[0]

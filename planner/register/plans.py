@@ -40,6 +40,25 @@ class SavedPlans(RegisterDatabase):
     """
 
     _names: dict[str, str]
+    _local_writes: bool = True  # may LOCAL_PLANNER write? (only where local mode is in force)
+
+    def _check(self, user: User, action: str, borough: str | None = None) -> None:
+        """Raise :class:`~planner.register.access.PermissionDenied` unless *user* may write.
+
+        Beyond the role table: the local planner writes only where local mode is in force,
+        so a command run on a server with sign-in never records "local planner".
+        """
+        if isinstance(user, User) and user.is_local and not self._local_writes:
+            reason = (
+                f"{user.name!r} may not {access.ACTIONS[action]} here: sign-in is configured "
+                "(or allow_local_mode = false), so a write must say who makes it"
+            )
+            raise access.PermissionDenied(
+                f"{reason}. Nothing was written. On the command line give --user EMAIL of a "
+                "person listed in config/access.toml with that role",
+                reason=reason,
+            )
+        access.check(user, action, borough, names=self._names)
 
     def save_plan(
         self,
@@ -85,7 +104,7 @@ class SavedPlans(RegisterDatabase):
         RegisterError
             The database cannot be written; nothing was saved.
         """
-        access.check(user, access.SAVE_PLAN, names=self._names)
+        self._check(user, access.SAVE_PLAN)
         parent, rows = records.saved_plan_rows(
             user,
             name=name,

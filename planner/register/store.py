@@ -55,6 +55,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from planner.config import PlannerConfig, StoreSettings
+from planner.errors import ConfigError
 from planner.register import access, backup, records
 from planner.register.access import LOCAL_PLANNER, User
 from planner.register.database import RegisterError, register_url
@@ -104,6 +105,11 @@ class PlanRegister(SavedPlans):
         such check).
     borough_aliases
         Other spellings of borough names (``"City of Westminster"``), accepted as names.
+    local_writes
+        Whether :data:`~planner.register.access.LOCAL_PLANNER` may write: :meth:`from_config`
+        allows it only where local mode is in force (no sign-in configured and
+        ``allow_local_mode`` true), so a command run where sign-in is configured never
+        records "local planner".
 
     Raises
     ------
@@ -118,19 +124,25 @@ class PlanRegister(SavedPlans):
         url: str | None = None,
         borough_names: Mapping[str, str] | None = None,
         borough_aliases: Mapping[str, str] | None = None,
+        local_writes: bool = True,
     ) -> None:
         super().__init__(settings, url=url)
         self._names = dict(borough_names or {})
         self._aliases = dict(borough_aliases or {})
+        self._local_writes = local_writes
 
     @classmethod
     def from_config(cls, config: PlannerConfig, *, url: str | None = None) -> PlanRegister:
-        """The register of *config* (``config/store.toml``, ``$PLANNER_DB_URL``, or *url*)."""
+        """The register of *config* (``config/store.toml``, ``$PLANNER_DB_URL``, or *url*).
+
+        The local planner may write only when local mode is in force for *config*.
+        """
         return cls(
             config.store,
             url=url,
             borough_names=config.borough_names,
             borough_aliases=config.borough_aliases,
+            local_writes=_local_mode(config),
         )
 
     # -- agreed priorities --
@@ -193,7 +205,7 @@ class PlanRegister(SavedPlans):
         RegisterError
             The database cannot be written.
         """
-        access.check(user, access.RECORD_PRIORITIES, records.code(borough_code), names=self._names)
+        self._check(user, access.RECORD_PRIORITIES, records.code(borough_code))
         row = records.priorities_row(
             user,
             borough_code=borough_code,
@@ -314,7 +326,7 @@ class PlanRegister(SavedPlans):
         RegisterError
             The database cannot be written.
         """
-        access.check(user, access.RECORD_OVERRIDE, records.code(borough_code), names=self._names)
+        self._check(user, access.RECORD_OVERRIDE, records.code(borough_code))
         problems: list[str] = []
         row = records.override_row(
             user,
@@ -436,7 +448,7 @@ class PlanRegister(SavedPlans):
             The file is not a register backup, is newer than this planner, or the
             register is not empty and *replace* is False; nothing changed.
         """
-        access.check(user, access.IMPORT_BACKUP, names=self._names)
+        self._check(user, access.IMPORT_BACKUP)
         path = Path(path)
         read = backup.read(path)
 
@@ -453,6 +465,16 @@ class PlanRegister(SavedPlans):
             import_id, path, user.name, backup.describe(counts),
         )  # fmt: skip
         return counts
+
+
+def _local_mode(config: PlannerConfig) -> bool:
+    """Whether local mode is in force (no sign-in configured, ``allow_local_mode`` true)."""
+    from planner.register.identity import load_access
+
+    try:
+        return load_access(config).source.mode == "local"
+    except ConfigError:  # e.g. no sign-in while allow_local_mode = false: nobody is local
+        return False
 
 
 def _with_importer(table: sa.Table) -> sa.Select:
