@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +21,7 @@ from planner import __version__
 from planner.errors import ConfigError, DataError
 from planner.files import sha256_file
 from planner.outputs.export import (
+    ExportError,
     write_allocation,
     write_csv,
     write_need_tables,
@@ -348,15 +353,13 @@ def test_failure_leaves_no_partial_file(tmp_path, result, wards, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(openpyxl.Workbook, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ExportError, match="disk full") as info:
         write_allocation(result, wards, tmp_path, manifest={})
+    assert isinstance(info.value, OSError)  # callers catching OSError still do
+    assert f"cannot write {tmp_path / 'allocation.xlsx'} (disk full)" in str(info.value)
     assert (tmp_path / "allocation.xlsx").read_bytes() == b"previous"
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == [
-        "allocation.csv",
-        "allocation.xlsx",
-        "allocation_boroughs.csv",
-    ]  # no temp, no manifest
+    assert names == ["allocation.xlsx"]  # all or nothing: no CSV, no temp, no manifest
 
 
 def test_scenario_diff(tmp_path):
@@ -439,3 +442,76 @@ def test_missing_and_infinite_values(tmp_path, result, wards):
     by_code = {row[0]: dict(zip(header, row, strict=True)) for row in rows if row[0] != "ward_code"}
     assert by_code["E05000004"]["target_ratio"] == "inf"
     assert by_code["E05000002"]["rank_london"] is None and by_code["E05000001"]["rank_london"] == 1
+
+
+# --- faults: a set of files is written whole or not at all (issue 14 item 7) ----------------
+
+_FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+import numpy as np, pandas as pd
+from planner.outputs.export import ExportError, write_allocation
+from planner.plan.allocation import allocate_wards
+from tests.factories import allocation_settings
+from tests.test_export import _wards
+
+wards = _wards()
+need = pd.Series(np.random.default_rng(7).uniform(1, 100, len(wards)), index=wards.index)
+result = allocate_wards(need, wards["borough_code"], pool=13, settings=allocation_settings())
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), resource.RLIM_INFINITY))
+try:
+    write_allocation(result, wards, Path(sys.argv[1]), manifest={"run": 2})
+except ExportError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "setpgid"), reason="needs POSIX file size limits")
+def test_a_full_disk_leaves_the_previous_set_whole(tmp_path, result, wards):
+    first = write_allocation(result, wards, tmp_path, manifest={"run": 1})
+    before = {p.name: sha256_file(p) for p in first}
+    sizes = sorted(p.stat().st_size for p in first)
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(tmp_path), str(sizes[0] + 1)],
+        capture_output=True, text=True, cwd=root, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 3, run.stderr[-2000:]
+    message = run.stdout.strip()
+    assert "File too large" in message and "Nothing was written to" in message
+    assert "free space on that disk" in message and ".planner-export-" not in message
+    assert {p.name: sha256_file(p) for p in tmp_path.iterdir()} == before  # untouched
+    manifest = json.loads((tmp_path / "allocation_manifest.json").read_text(encoding="utf-8"))
+    assert manifest["run"] == 1
+
+
+def test_a_read_only_output_folder_is_a_planner_error(tmp_path, result, wards, monkeypatch):
+    import planner.outputs.export as export
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path))
+
+    monkeypatch.setattr(export.tempfile, "mkdtemp", read_only)
+    with pytest.raises(ExportError, match=r"Read-only file system.*--out DIR") as info:
+        write_allocation(result, wards, tmp_path, manifest={})
+    assert str(tmp_path) in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_move_into_place_restores_the_previous_set(tmp_path, result, wards, monkeypatch):
+    first = write_allocation(result, wards, tmp_path, manifest={"run": 1})
+    before = {p.name: sha256_file(p) for p in first}
+    real_replace, failed = os.replace, []
+
+    def failing(src, dst):  # the new GeoPackage cannot be moved into place, once
+        if Path(dst) == tmp_path / "allocation.gpkg" and not failed:
+            failed.append(src)
+            raise OSError(errno.EIO, "Input/output error", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(ExportError, match=r"allocation\.gpkg \(Input/output error\)"):
+        write_allocation(result, wards, tmp_path, manifest={"run": 2})
+    assert {p.name: sha256_file(p) for p in tmp_path.iterdir()} == before

@@ -31,7 +31,7 @@ from planner.cli import main
 from planner.config import PlannerConfig
 from planner.register.access import PLANNER, User
 from planner.register.database import ENV_URL
-from planner.register.store import PlanRegister, RegisterError
+from planner.register.store import PlanRegister, RegisterError, RegisterReadOnly
 from tests.factories import REPO, register_at
 
 CAMDEN = "E09000007"
@@ -295,12 +295,94 @@ def test_a_read_only_register_can_be_read_not_written(tmp_path: Path) -> None:
     tmp_path.chmod(0o555)
     try:
         reg = register_at(f"sqlite:///{path}")
-        with pytest.raises(RegisterError, match=r"register\.sqlite"):
+        assert reg.read_only
+        assert reg.list_plans()["name"].tolist() == ["first"]  # read while it is read-only
+        with pytest.raises(RegisterReadOnly, match=r"register\.sqlite is read-only"):
             reg.save_plan("second", _allocation(3, 2), settings={}, manifest={})
     finally:
         tmp_path.chmod(0o755)
         path.chmod(0o644)
     assert register_at(f"sqlite:///{path}").list_plans()["name"].tolist() == ["first"]
+
+
+@pytest.fixture
+def read_only_register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A register with two plans, on what the planner finds it cannot write.
+
+    Root ignores file modes, so where the tests run as root the write check answers as a
+    read-only mount (EROFS) makes os.access answer; elsewhere the modes are real too.
+    """
+    import planner.register.database as database
+
+    path = tmp_path / "ro" / "register.sqlite"
+    with register_at(f"sqlite:///{path}") as reg:
+        reg.save_plan("first", _allocation(3, 1), settings={}, manifest={})
+        reg.save_plan("second", _allocation(3, 2), settings={}, manifest={})
+    for leftover in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)  # as a cleanly closed register leaves it
+    real_access = os.access
+    monkeypatch.setattr(
+        database.os,
+        "access",
+        lambda p, mode, **kw: (
+            False
+            if mode == os.W_OK and Path(p) in {path, path.parent}
+            else real_access(p, mode, **kw)
+        ),
+    )
+    before = path.read_bytes()
+    yield path
+    assert path.read_bytes() == before  # nothing was written, not even a journal mode
+    assert sorted(p.name for p in path.parent.iterdir()) == ["register.sqlite"]
+
+
+def test_a_read_only_register_opens_read_only(read_only_register: Path) -> None:
+    reg = register_at(f"sqlite:///{read_only_register}")
+    assert reg.read_only
+    assert reg.list_plans()["name"].tolist() == ["second", "first"]
+    assert reg.load_plan(1)[1]["extra"].eq(1).all()
+    message = reg.writes_unavailable() or ""
+    assert "read-only" in message and "writes are unavailable" in message and ENV_URL in message
+    with pytest.raises(RegisterReadOnly, match=r"saving plan 'third': .*writes are unavailable"):
+        reg.save_plan("third", _allocation(3, 3), settings={}, manifest={})
+    with pytest.raises(RegisterReadOnly, match=r"writes are unavailable"):
+        reg.record_priorities(CAMDEN, "Camden", 2026, ["A", "B"], agreed_by="both")
+
+
+def test_register_commands_say_writes_are_unavailable(
+    read_only_register: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv(ENV_URL, f"sqlite:///{read_only_register}")
+    assert main(["register", "plans"]) == 0
+    out = capsys.readouterr()
+    assert "first" in out.out and "writes are unavailable" in out.err
+    backup = tmp_path / "backup.json"
+    assert main(["register", "export", str(backup)]) == 0  # reading is all an export needs
+    assert json.loads(backup.read_text())["tables"]["plans"]
+    assert main(["register", "import", str(backup), "--replace"]) == 2
+    assert "writes are unavailable" in capsys.readouterr().err
+
+
+def test_a_full_disk_during_register_export_is_a_planner_error(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import errno
+
+    import planner.files as files
+
+    monkeypatch.setenv(ENV_URL, f"sqlite:///{tmp_path / 'register.sqlite'}")
+    real_mkstemp = files.tempfile.mkstemp
+
+    def full(*args, **kwargs):
+        if "backup.json" in str(kwargs.get("prefix", "")):
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out"))
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", full)
+    assert main(["register", "export", str(tmp_path / "out" / "backup.json")]) == 2
+    err = capsys.readouterr().err
+    assert "backup.json cannot be written (No space left on device)" in err
+    assert "Traceback" not in err and "has space" in err
 
 
 # --- backups with the command line --------------------------------------------------------

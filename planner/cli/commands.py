@@ -136,6 +136,9 @@ def pack(config: PlannerConfig, args: argparse.Namespace) -> int:
 def register(config: PlannerConfig, args: argparse.Namespace) -> int:
     reg = PlanRegister.from_config(config)
     action = args.register_command
+    unavailable = reg.writes_unavailable()
+    if unavailable and action != "import":  # an import says so in its error
+        show.warning(unavailable)
     if action == "export":
         reg.export(args.file)
         print(f"register {reg.url} exported to {args.file}")

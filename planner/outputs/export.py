@@ -1,20 +1,28 @@
 """Files out: need tables, allocation tables and scenario comparisons, each with its manifest.
 
 Every file is written atomically (:func:`planner.files.atomic_path`): a failure leaves the
-previous file, or none, never half a file. Text cells a spreadsheet would run as a formula are
-neutralised in CSV and Excel (:func:`planner.outputs.safe.neutralise`), and file names made
-from user text cannot leave the output folder (:func:`planner.outputs.safe.safe_filename`).
+previous file, or none, never half a file. A set of files (an allocation in four formats and
+its manifest, the need tables) is written into a private folder inside the output folder and
+moved into place together only when every file is complete: a full disk or a read-only folder
+leaves the previous set as it was, and is an :class:`ExportError` naming the path and the fix.
+Text cells a spreadsheet would run as a formula are neutralised in CSV and Excel
+(:func:`planner.outputs.safe.neutralise`), and file names made from user text cannot leave
+the output folder (:func:`planner.outputs.safe.safe_filename`).
 The ward and borough tables are those of :func:`planner.plan.allocation.ward_table`, the same
 tables the app shows and the borough pack prints.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +32,7 @@ import pandas as pd
 
 from planner import __version__
 from planner import schema as s
-from planner.errors import ConfigError, DataError
+from planner.errors import ConfigError, DataError, PlannerError
 from planner.files import atomic_path, sha256_file
 from planner.outputs.excel import allocation_book, new_book, save_book, table_sheet
 from planner.outputs.safe import inside, neutralise, safe_filename
@@ -37,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMATS",
+    "ExportError",
     "write_allocation",
     "write_csv",
     "write_json",
@@ -46,21 +55,38 @@ __all__ = [
 
 FORMATS = ("csv", "xlsx", "geojson", "gpkg")
 GPKG_LAYER = "allocation"
+_STAGING = ".planner-export-"
+
+
+class ExportError(PlannerError, OSError):
+    """Files out could not be written (a full disk, a read-only folder); the message names the
+    path and the fix. Nothing of the file, or of the set of files, was written."""
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = True) -> Path:
     """Write *frame* as UTF-8 CSV via a temporary file, formula-like text neutralised.
 
     Returns the path.
+
+    Raises
+    ------
+    ExportError
+        The file cannot be written (disk full, read-only folder); the previous one is kept.
     """
-    with atomic_path(path) as tmp:
+    with _reported(Path(path).parent, f"writing {Path(path).name}"), atomic_path(path) as tmp:
         neutralise(frame).to_csv(tmp, index=index, encoding="utf-8", float_format="%.6g")
     return Path(path)
 
 
 def write_json(data: Any, path: str | Path) -> Path:
-    """Write *data* as indented JSON via a temporary file; returns the path."""
-    with atomic_path(path) as tmp:
+    """Write *data* as indented JSON via a temporary file; returns the path.
+
+    Raises
+    ------
+    ExportError
+        As :func:`write_csv`.
+    """
+    with _reported(Path(path).parent, f"writing {Path(path).name}"), atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
     return Path(path)
 
@@ -76,19 +102,20 @@ def write_need_tables(result: NeedResult, manifest: RunManifest, out_dir: str | 
     """
     out = Path(out_dir)
     inputs = result.inputs
-    written = [
-        write_csv(result.scores.sort_values("rank_london"), out / "scores.csv"),
-        write_csv(result.components, out / "components.csv"),
-        write_csv(inputs.features[result.settings.harm_index], out / "features.csv"),
-    ]
-    if result.sensitivity is not None:
-        written.append(write_csv(result.sensitivity, out / "sensitivity.csv"))
-    if inputs.backtest is not None:
-        written.append(write_csv(inputs.backtest, out / "backtest.csv", index=False))
-    info = {**manifest.to_dict(), "sensitivity": jsonable(result.sensitivity_summary)}
-    info["files"] = [p.name for p in written]
-    written.append(write_json(info, out / "manifest.json"))
-    return written
+    with _file_set(out, "writing the need tables") as stage:
+        written = [
+            write_csv(result.scores.sort_values("rank_london"), stage / "scores.csv"),
+            write_csv(result.components, stage / "components.csv"),
+            write_csv(inputs.features[result.settings.harm_index], stage / "features.csv"),
+        ]
+        if result.sensitivity is not None:
+            written.append(write_csv(result.sensitivity, stage / "sensitivity.csv"))
+        if inputs.backtest is not None:
+            written.append(write_csv(inputs.backtest, stage / "backtest.csv", index=False))
+        info = {**manifest.to_dict(), "sensitivity": jsonable(result.sensitivity_summary)}
+        info["files"] = [p.name for p in written]
+        written.append(write_json(info, stage / "manifest.json"))
+    return [out / p.name for p in written]
 
 
 def write_allocation(
@@ -153,6 +180,9 @@ def write_allocation(
     DataError
         Wards without a boundary, name columns or CRS, or a file name leading outside
         *out_dir*.
+    ExportError
+        A file cannot be written (disk full, read-only folder): none of the set was, and the
+        previous files of *out_dir* are as they were.
     """
     chosen = _check_formats(formats)
     out, base = Path(out_dir), safe_filename(stem, default="allocation")
@@ -160,22 +190,28 @@ def write_allocation(
     table = ward_table(result, wards, scores, current)
     boroughs = borough_table(result, wards)
     info = _export_manifest(manifest, allocation=result)
-    out.mkdir(parents=True, exist_ok=True)
+    with _reported(out, "creating the output folder"):
+        out.mkdir(parents=True, exist_ok=True)
     # every target is checked before anything is written
-    target = {fmt: inside(out, f"{base}.{fmt}") for fmt in chosen}
-    borough_csv = inside(out, f"{base}_boroughs.csv")
-    manifest_json = inside(out, f"{base}_manifest.json")
+    names = {fmt: inside(out, f"{base}.{fmt}").name for fmt in chosen}
+    borough_csv = inside(out, f"{base}_boroughs.csv").name
+    manifest_json = inside(out, f"{base}_manifest.json").name
     written: list[Path] = []
-    for fmt in chosen:
-        if fmt == "csv":
-            written += [write_csv(table, target[fmt]), write_csv(boroughs, borough_csv)]
-        elif fmt == "xlsx":
-            written.append(save_book(allocation_book(result, table, boroughs, info), target[fmt]))
-        else:
-            geo = gpd.GeoDataFrame(table, geometry=wards.geometry.loc[table.index])
-            written.append(_write_geo(geo, target[fmt]))
-    written.append(_write_manifest(info, written, manifest_json))
-    return written
+    with _file_set(out, f"writing the allocation files ({base}.*)") as stage:
+        for fmt in chosen:
+            if fmt == "csv":
+                written += [
+                    write_csv(table, stage / names[fmt]),
+                    write_csv(boroughs, stage / borough_csv),
+                ]
+            elif fmt == "xlsx":
+                book = allocation_book(result, table, boroughs, info)
+                written.append(save_book(book, stage / names[fmt]))
+            else:
+                geo = gpd.GeoDataFrame(table, geometry=wards.geometry.loc[table.index])
+                written.append(_write_geo(geo, stage / names[fmt]))
+        written.append(_write_manifest(info, written, stage / manifest_json))
+    return [out / p.name for p in written]
 
 
 def write_scenario_diff(
@@ -213,18 +249,110 @@ def write_scenario_diff(
         A file name leading outside *out_dir*.
     """
     out, base = Path(out_dir), safe_filename(stem, default="scenario")
-    out.mkdir(parents=True, exist_ok=True)
+    with _reported(out, "creating the output folder"):
+        out.mkdir(parents=True, exist_ok=True)
     names = [f"{base}_wards.csv", f"{base}_boroughs.csv", f"{base}.xlsx", f"{base}_manifest.json"]
-    targets = [inside(out, name) for name in names]
+    targets = [inside(out, name).name for name in names]
     written, book = [], new_book()
-    for i, (label, frame) in enumerate((("Wards", diff_wards), ("Boroughs", diff_boroughs))):
-        index = not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None)
-        written.append(write_csv(frame, targets[i], index=index))
-        table_sheet(book, label, frame, index=index)
-    book.remove(book.worksheets[0])
-    written.append(save_book(book, targets[2]))
-    written.append(_write_manifest(_export_manifest(manifest), written, targets[3]))
-    return written
+    with _file_set(out, f"writing the comparison files ({base}*)") as stage:
+        for i, (label, frame) in enumerate((("Wards", diff_wards), ("Boroughs", diff_boroughs))):
+            index = not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None)
+            written.append(write_csv(frame, stage / targets[i], index=index))
+            table_sheet(book, label, frame, index=index)
+        book.remove(book.worksheets[0])
+        written.append(save_book(book, stage / targets[2]))
+        info = _export_manifest(manifest)
+        written.append(_write_manifest(info, written, stage / targets[3]))
+    return [out / p.name for p in written]
+
+
+@dataclasses.dataclass
+class _Stage:
+    """The private folder a set of files is written into; ``stage / name`` is a file of it,
+    and the last one named is the one a failure without a file name is reported for."""
+
+    folder: Path
+    last: str | None = None
+
+    def __truediv__(self, name: str) -> Path:
+        self.last = name
+        return self.folder / name
+
+
+@contextlib.contextmanager
+def _file_set(out: Path, what: str) -> Iterator[_Stage]:
+    """A private staging folder inside *out*; its files replace *out*'s as a set on success.
+
+    On any failure the staging folder is removed and *out* is left as it was.
+    """
+    with _reported(out, what):
+        out.mkdir(parents=True, exist_ok=True)
+        stage = _Stage(Path(tempfile.mkdtemp(prefix=_STAGING, dir=out)))
+    try:
+        with _reported(out, what, stage=stage):
+            yield stage
+            _publish(stage.folder, out)
+    finally:
+        shutil.rmtree(stage.folder, ignore_errors=True)
+
+
+def _publish(stage: Path, out: Path) -> None:
+    """Move every file of *stage* into *out* (the manifest last); all of them, or none."""
+    names = sorted(
+        (p.name for p in stage.iterdir() if p.is_file()), key=lambda n: ("manifest" in n, n)
+    )
+    previous = stage / ".previous"
+    previous.mkdir()
+    kept: list[str] = []
+    placed: list[str] = []
+    try:
+        for name in names:
+            target = out / name
+            if target.exists() or target.is_symlink():
+                os.replace(target, previous / name)
+                kept.append(name)
+            os.replace(stage / name, target)
+            placed.append(name)
+    except OSError:
+        for name in placed:
+            (out / name).unlink(missing_ok=True)
+        for name in kept:
+            os.replace(previous / name, out / name)
+        raise
+
+
+@contextlib.contextmanager
+def _reported(out: Path, what: str, *, stage: _Stage | None = None) -> Iterator[None]:
+    """Turn an :class:`OSError` into an :class:`ExportError` naming the path and the fix."""
+    try:
+        yield
+    except OSError as exc:
+        cause = exc.__cause__ if isinstance(exc, ExportError) else exc
+        if not isinstance(cause, OSError):
+            raise
+        raise _export_error(cause, out, what, stage) from cause
+
+
+def _export_error(exc: OSError, out: Path, what: str, stage: _Stage | None) -> ExportError:
+    path = Path(exc.filename) if exc.filename else out
+    if stage is not None and (path == out or path == stage.folder) and stage.last:
+        path = out / stage.last  # no file named: the one being written
+    elif stage is not None and stage.folder in path.parents:
+        path = out / path.relative_to(stage.folder).parts[0]  # the file, not the stage
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        fix = "free space on that disk (or raise the quota), or write elsewhere with --out DIR"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = (
+            "the folder cannot be written by the planner: choose a writable one with --out DIR "
+            "(or out_dir in config/planner.toml), or fix its permissions"
+        )
+    else:
+        fix = "check the folder exists and can be written, or choose another with --out DIR"
+    return ExportError(
+        f"{what}: cannot write {path} ({reason}). Nothing was written to {out}; the files "
+        f"there are as they were. Fix: {fix}."
+    )
 
 
 def _check_formats(formats: Iterable[str]) -> list[str]:

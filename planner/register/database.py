@@ -24,6 +24,10 @@ Guarantees
   before anything is written, not when a read happens to reach it. A server that cannot
   be reached, a wrong password or a missing database says so, with the URL (password
   hidden) and the fix.
+- An SQLite register that cannot be written (a read-only mount, a file or folder without
+  write permission) is opened read-only (:attr:`RegisterDatabase.read_only`): everything can
+  be read, and every write raises :class:`RegisterReadOnly` saying writes are unavailable,
+  before anything is tried.
 
 The URL in force comes from :func:`register_url`: an explicit URL, else
 ``$PLANNER_DB_URL`` (:data:`ENV_URL`), else ``config/store.toml``.
@@ -57,6 +61,7 @@ __all__ = [
     "ENV_URL",
     "RegisterDatabase",
     "RegisterError",
+    "RegisterReadOnly",
     "hide_password",
     "register_url",
 ]
@@ -81,6 +86,10 @@ def hide_password(text: str) -> str:
 
 class RegisterError(PlannerError):
     """The plan register's database cannot be used (damaged, locked, foreign, newer)."""
+
+
+class RegisterReadOnly(RegisterError):
+    """The register can be read but not written (a read-only file, folder or mount)."""
 
 
 def register_url(settings: StoreSettings, url: str | None = None) -> str:
@@ -128,6 +137,10 @@ class RegisterDatabase:
     def __init__(self, settings: StoreSettings, *, url: str | None = None) -> None:
         self._url = _parse_url(register_url(settings, url))
         self._busy_timeout_s = settings.busy_timeout_s
+        path = self.path
+        self._read_only = path is not None and path.exists() and not _writable(path)
+        if self._read_only:
+            log.info("the plan register %s cannot be written: opened read-only", path)
         self._engine = self._create_engine()
         self._ready = False
         self._lock = threading.Lock()
@@ -143,6 +156,23 @@ class RegisterDatabase:
     def path(self) -> Path | None:
         """The SQLite file, or None for a server database or an in-memory one."""
         return _sqlite_path(self._url)
+
+    @property
+    def read_only(self) -> bool:
+        """True when the register can be read but not written (writes raise
+        :class:`RegisterReadOnly`)."""
+        return self._read_only
+
+    def writes_unavailable(self) -> str | None:
+        """Why writes are unavailable, in a sentence with the fix; None when they are not."""
+        if not self._read_only:
+            return None
+        return (
+            f"{self._where()} is read-only (the file, its folder or the disk cannot be "
+            "written), so writes are unavailable: plans, overrides and agreed priorities can "
+            "be read but not saved. Make the folder writable for the planner, or copy the "
+            f"register somewhere writable and point ${ENV_URL} (or config/store.toml) at it"
+        )
 
     @property
     def schema_version(self) -> int:
@@ -177,6 +207,9 @@ class RegisterDatabase:
                 )
             # One shared connection for an in-memory database, so every thread sees it.
             memory = {"poolclass": sa.StaticPool} if self.path is None else {}
+            if self._read_only and self.path is not None:
+                memory = {"creator": _read_only_connect(self.path, self._busy_timeout_s)}
+                url = sa.make_url("sqlite://")
             engine = sa.create_engine(
                 url,
                 json_serializer=_dumps,
@@ -188,7 +221,9 @@ class RegisterDatabase:
                 f"cannot open the plan register at {self.url}: {exc}. Check the URL in "
                 f"config/store.toml or ${ENV_URL}, and install the database driver it names"
             ) from exc
-        _sqlite_events(engine, busy_timeout_ms=int(self._busy_timeout_s * 1000))
+        _sqlite_events(
+            engine, busy_timeout_ms=int(self._busy_timeout_s * 1000), read_only=self._read_only
+        )
         return engine
 
     def _ensure(self) -> None:
@@ -226,6 +261,12 @@ class RegisterDatabase:
         else:
             current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
             current = int(current or 0)
+        if self._read_only and current != SCHEMA_VERSION:
+            raise RegisterError(
+                f"{self._where()} is read-only and at schema version {current}, not "
+                f"{SCHEMA_VERSION}: it cannot be created or upgraded. "
+                + (self.writes_unavailable() or "")
+            )
         if current > SCHEMA_VERSION:
             raise RegisterError(
                 f"{self._where()} has schema version {current}, newer than this planner "
@@ -273,6 +314,9 @@ class RegisterDatabase:
         a short random pause. *work* must be safe to repeat (it only writes through
         *conn*). Any other failure is raised at once.
         """
+        unavailable = self.writes_unavailable()
+        if unavailable:
+            raise RegisterReadOnly(f"{action}: {unavailable}. Nothing was written")
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with self._transaction(action, write=True) as conn:
@@ -426,7 +470,31 @@ def _sqlite_path(url: URL) -> Path | None:
     return Path(db)
 
 
-def _sqlite_events(engine: Engine, *, busy_timeout_ms: int) -> None:
+def _writable(path: Path) -> bool:
+    """Whether the SQLite file, its write-ahead files and its folder can be written."""
+    parts = [path, path.parent]
+    parts += [p for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+    return all(os.access(p, os.W_OK) for p in parts)
+
+
+def _read_only_connect(path: Path, timeout: float) -> Callable[[], sqlite3.Connection]:
+    """A connection factory opening *path* read-only.
+
+    ``mode=ro`` where its write-ahead files exist (SQLite reads them read-only); else
+    ``immutable=1``, which needs no ``-shm`` file in the folder that cannot be written.
+    """
+    from urllib.parse import quote
+
+    def connect() -> sqlite3.Connection:
+        has_wal = Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
+        flags = "mode=ro" if has_wal else "mode=ro&immutable=1"
+        uri = f"file:{quote(str(path))}?{flags}"
+        return sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
+
+    return connect
+
+
+def _sqlite_events(engine: Engine, *, busy_timeout_ms: int, read_only: bool = False) -> None:
     """WAL, busy timeout and foreign keys on every connection; BEGIN IMMEDIATE for writes."""
 
     @sa.event.listens_for(engine, "connect")
@@ -436,6 +504,8 @@ def _sqlite_events(engine: Engine, *, busy_timeout_ms: int) -> None:
         try:
             cur.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
             cur.execute("PRAGMA foreign_keys = ON")
+            if read_only:
+                return  # the journal mode is the file's; it cannot be changed
             mode = cur.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() not in {"wal", "memory"}:
                 log.warning("SQLite journal mode is %s, not WAL: concurrent writers wait", mode)

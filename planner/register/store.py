@@ -58,7 +58,7 @@ from planner.config import PlannerConfig, StoreSettings
 from planner.errors import ConfigError
 from planner.register import access, backup, records
 from planner.register.access import LOCAL_PLANNER, User
-from planner.register.database import RegisterError, register_url
+from planner.register.database import RegisterError, RegisterReadOnly, register_url
 from planner.register.plans import SavedPlans, UnknownPlanError, check_override_plan
 from planner.register.records import InvalidRecordError
 from planner.register.schema import (
@@ -74,6 +74,7 @@ __all__ = [
     "InvalidRecordError",
     "PlanRegister",
     "RegisterError",
+    "RegisterReadOnly",
     "UnknownPlanError",
     "register_url",
     "upgrade",
