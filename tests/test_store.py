@@ -289,6 +289,19 @@ def test_priorities_history_survives_reopening(register: PlanRegister, engine_ur
     assert reopened.agreed_priorities(CAMDEN, 2025) is None
 
 
+SQL_TEXT = "x'); DROP TABLE plans; --"
+
+
+def test_typed_text_is_stored_as_text_never_run_as_sql(register: PlanRegister) -> None:
+    """Bound parameters only: text shaped like SQL is a value like any other."""
+    plan = register.save_plan(SQL_TEXT, _allocation(), settings={}, manifest={}, created_by="p")
+    _agree(register, notes=SQL_TEXT, agreed_by=f"O'Brien {SQL_TEXT}")
+    assert register.load_plan(plan)[0]["name"] == SQL_TEXT
+    row = register.agreed_priorities(CAMDEN, 2026)
+    assert (row["notes"], row["agreed_by"]) == (SQL_TEXT, f"O'Brien {SQL_TEXT}")
+    assert register.list_plans()["name"].tolist() == [SQL_TEXT]  # the table is still there
+
+
 def test_previous_year_for_the_annual_review(register: PlanRegister) -> None:
     agreed = datetime(2025, 4, 1, 9, 30, tzinfo=UTC)
     _agree(register, year=2025, agreed_at=agreed, priorities=["Burglary", "ASB"])
