@@ -191,12 +191,5 @@ def _largest(
     lo: int, hi: int, attempt: Callable[[int], PlanResult | None]
 ) -> tuple[int, PlanResult] | None:
     """The largest value in [lo, hi] that works, when smaller values always work too."""
-    best = None
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        plan = attempt(mid)
-        if plan is None:
-            hi = mid - 1
-        else:
-            best, lo = (mid, plan), mid + 1
-    return best
+    found = _smallest(-hi, -lo, lambda v: attempt(-v))
+    return None if found is None else (-found[0], found[1])

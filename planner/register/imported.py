@@ -21,7 +21,6 @@ transaction, after the plans are in, with the live path's
 
 from __future__ import annotations
 
-import operator
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -256,17 +255,8 @@ def _author(row: Mapping[str, Any], column: str) -> Any:
 
 
 def _key(row: Mapping[str, Any], problems: list[str]) -> int:
-    value = row.get("id")
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        key = operator.index(value)
-    except TypeError:
-        problems.append(f"id should be a whole number above 0, found {value!r}")
-        return 0
-    if not 0 < key <= records.MAX_INT:
-        problems.append(f"id should be a whole number from 1 to {records.MAX_INT:,}, found {key}")
-    return key
+    """A row's id, checked as every whole number in the register is."""
+    return records._positive_int(row.get("id"), "id", problems)
 
 
 def _stamp(
