@@ -32,6 +32,7 @@ from planner import schema as s
 from planner.config import PlannerConfig
 from planner.config.data import CrosswalkSettings
 from planner.errors import DataError
+from planner.ingest.sources import vector  # noqa: F401  (GDAL hardened before pyogrio reads)
 
 __all__ = [
     "ALL_CRIME",

@@ -24,6 +24,7 @@ import pyogrio
 from planner import schema as s
 from planner.config import PlannerConfig, SourceSpec
 from planner.errors import DataError
+from planner.ingest.sources import vector  # noqa: F401  (GDAL hardened before pyogrio reads)
 from planner.ingest.sources.base import SourceFrame, empty_rejects
 
 __all__ = ["check_unknown_names", "check_unknown_wards", "take", "unknown_names"]
