@@ -10,9 +10,10 @@ to wards, checks the ward codes of pre-aggregated files, and writes
 - ``rejects.parquet`` (every record set aside, with its reason),
 - ``quality.json`` and ``manifest.json``
 
-into a cache folder keyed by the sha256 of every input file and the settings. A
-second run on unchanged inputs loads from that folder. The folder is written
-under a temporary name and renamed when complete: nothing is half-written.
+into a cache entry keyed by the sha256 of every input file and the settings. A
+second run on unchanged inputs loads from that entry. :mod:`planner.ingest.cache`
+publishes each build atomically and checks every file against the sha256 its
+manifest recorded when loading: a damaged entry is rebuilt, with a warning.
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -37,8 +36,9 @@ import pandas as pd
 from planner import __version__
 from planner import schema as s
 from planner.config import DatasetSpec, PlannerConfig, SourceSpec
-from planner.errors import DataError
+from planner.errors import DataError, PlannerWarning
 from planner.files import sha256_file
+from planner.ingest import cache as ingest_cache
 from planner.ingest.coverage import SourceCoverage, coverage_table
 from planner.ingest.join import join_incidents
 from planner.ingest.quality import quality_report
@@ -70,6 +70,8 @@ class IngestResult:
     """Ward x month x source x part -> ``"data"`` / ``"no data"`` (``schema.COVERAGE_COLUMNS``):
     a ward-month with data and no ward_counts row is a true zero; one with no data is missing
     (see :func:`planner.ingest.coverage.ward_month_status`)."""
+    notes: list[str] = field(default_factory=list)
+    """What a person should know about how this result was got (a damaged cache rebuilt)."""
 
 
 def ingest(
@@ -107,10 +109,16 @@ def ingest(
     present = _present(config, spec)
     inputs = _input_listing(config, spec)
     key = _cache_key(config, spec, inputs)
-    cache = config.cache_dir / spec.name / key
-    if use_cache and (cache / "manifest.json").is_file():
-        log.info("loading %s from the cache %s", spec.name, cache)
-        return _load(cache, spec.name)
+    entry = config.cache_dir / spec.name / key
+    notes: list[str] = []
+    if use_cache:
+        cached, note = _from_cache(entry, spec.name)
+        if cached is not None:
+            return cached
+        if note:
+            warnings.warn(note, PlannerWarning, stacklevel=2)
+            _say(progress, note)
+            notes.append(note)
 
     from planner.ingest.sources.wards import read_dataset_wards  # geometry only when building
 
@@ -142,7 +150,15 @@ def ingest(
         blends=_blends(config),
     )
     manifest = _manifest(config, spec, inputs, key, quality)
-    _write(cache, placed.counts, placed.measures, placed.rejects, coverage, quality, manifest)
+    tables = {
+        "ward_counts": placed.counts,
+        "ward_measures": placed.measures,
+        "coverage": coverage,
+        "rejects": placed.rejects.astype(
+            {c: "string" for c in placed.rejects.columns if c not in (s.COUNT, s.SOURCE_ROW)}
+        ),
+    }
+    version = ingest_cache.publish(entry, tables, {"quality": quality}, manifest)
     return IngestResult(
         spec.name,
         placed.counts,
@@ -150,10 +166,11 @@ def ingest(
         placed.rejects,
         quality,
         manifest,
-        cache,
+        version,
         False,
         wards,
         coverage,
+        notes,
     )
 
 
@@ -523,46 +540,32 @@ def _manifest(
     }
 
 
-def _write(
-    cache: Path,
-    counts: pd.DataFrame,
-    measures: pd.DataFrame,
-    rejects: pd.DataFrame,
-    coverage: pd.DataFrame,
-    quality: dict[str, Any],
-    manifest: dict[str, Any],
-) -> None:
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}.", dir=cache.parent))
+def _from_cache(entry: Path, name: str) -> tuple[IngestResult | None, str]:
+    """The checked cache entry, or (None, why it cannot be used; "" if there is none)."""
     try:
-        counts.to_parquet(tmp / "ward_counts.parquet", index=False)
-        measures.to_parquet(tmp / "ward_measures.parquet", index=False)
-        coverage.to_parquet(tmp / "coverage.parquet", index=False)
-        rejects.astype(
-            {c: "string" for c in rejects.columns if c != s.COUNT and c != s.SOURCE_ROW}
-        ).to_parquet(tmp / "rejects.parquet", index=False)
-        (tmp / "quality.json").write_text(json.dumps(quality, indent=1, default=str))
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str))
-        if cache.exists():
-            shutil.rmtree(cache)
-        os.replace(tmp, cache)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _load(cache: Path, name: str) -> IngestResult:
-    return IngestResult(
+        found = ingest_cache.load(entry)
+    except ingest_cache.CacheUnusable as exc:
+        log.warning("ingest cache %s cannot be used: %s", entry, exc)
+        return None, (
+            f"the ingest cache of dataset {name!r} (entry {entry.name}) cannot be used: {exc}. "
+            "It is rebuilt from the input files; if this happens again, check the disk that "
+            "holds paths.cache_dir (config/planner.toml) or delete that entry"
+        )
+    if found is None:
+        return None, ""
+    log.info("loading %s from the cache %s", name, found.version)
+    result = IngestResult(
         dataset=name,
-        ward_counts=pd.read_parquet(cache / "ward_counts.parquet"),
-        measures=pd.read_parquet(cache / "ward_measures.parquet"),
-        rejects=pd.read_parquet(cache / "rejects.parquet"),
-        quality=json.loads((cache / "quality.json").read_text()),
-        manifest=json.loads((cache / "manifest.json").read_text()),
-        cache_dir=cache,
+        ward_counts=found.tables["ward_counts"],
+        measures=found.tables["ward_measures"],
+        rejects=found.tables["rejects"],
+        quality=found.documents["quality"],
+        manifest=found.manifest,
+        cache_dir=found.version,
         from_cache=True,
-        coverage=pd.read_parquet(cache / "coverage.parquet"),
+        coverage=found.tables["coverage"],
     )
+    return result, ""
 
 
 def _say(progress: Callable[[str], None] | None, label: str) -> None:

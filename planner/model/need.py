@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -147,7 +148,7 @@ def prepare_need(
 
     harm = config.harm
     _say(progress, "ward counts")
-    data = ingest(config, dataset, use_cache=use_cache)
+    data = ingest(config, dataset, use_cache=use_cache, progress=progress)
     _say(progress, "wards")
     all_wards = data.wards
     if all_wards is None:  # loaded from the cache, which keeps no geometry
@@ -160,6 +161,7 @@ def prepare_need(
     )
     crime_status, asb_status = _coverage(data)
     wards, notes = _scored_wards(all_wards, counts, window, settings)
+    notes[:0] = data.notes  # a damaged cache rebuilt: the app shows it with the data's notes
     wards = _wards_with_data(wards, crime_status, window, notes)
     _say(progress, "population")
     population = ward_population(config, all_wards).values.reindex(wards.index)
@@ -418,19 +420,32 @@ def _forecast(
         ).encode()
     ).hexdigest()[:16]
     cache = data.cache_dir / "need" / f"backtest_{key}.csv"
-    if cache.is_file():
-        table = pd.read_csv(cache, dtype={"origin": str})
-    else:
+    table = _cached_backtest(cache)
+    if table is None:
         table = bt.backtest(monthly, estimator=estimator, **options)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cache) as tmp:
-            table.to_csv(tmp, index=False)
+        try:  # a unique temporary file renamed into place: concurrent runs never collide
+            with atomic_path(cache) as tmp:
+                table.to_csv(tmp, index=False)
+        except OSError as exc:  # the cache is an optimisation: the backtest is still used
+            log.warning("backtest not cached at %s: %s", cache, exc)
     verdict = bt.verdict(table, config.forecast)
     if not verdict.beats_all:
         log.info("forecast not used: %s", verdict.explanation)
         return {}, table, verdict
     model = estimator.fit(monthly)
     return {harm.index: model.predict_total(monthly).reindex(wards.index)}, table, verdict
+
+
+def _cached_backtest(path: Path) -> pd.DataFrame | None:
+    """The cached backtest table, or None when there is none or it cannot be read."""
+    try:
+        table = pd.read_csv(path, dtype={"origin": str})
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:  # truncated or damaged: computed again
+        log.warning("backtest cache %s cannot be read (%s): it is computed again", path, exc)
+        return None
+    return table if {"origin", "method"} <= set(table.columns) else None
 
 
 def _say(progress: Progress, label: str) -> None:
