@@ -118,6 +118,7 @@ COVERAGE_COLUMNS: Final = (WARD_CODE, MONTH, SOURCE, PART, STATUS)
 
 # --- need scores (planner.model.scoring) ----------------------------------------------
 NEED_SCORE: Final = "need_score"
+MISSING_COMPONENTS: Final = "missing components"  # per ward: components scored as "no data"
 RANK_LONDON: Final = "rank_london"
 RANK_BOROUGH: Final = "rank_borough"
 SCORE_COLUMNS: Final = (NEED_SCORE, RANK_LONDON, RANK_BOROUGH)

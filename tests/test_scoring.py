@@ -139,12 +139,66 @@ def test_bad_inputs_are_named():
         need_settings().with_weights(crime=1.0)
 
 
-def test_missing_values_count_as_zero_and_are_noted():
+def test_a_missing_value_is_no_data_and_the_ward_is_scored_on_its_other_components():
     comps, boroughs = make(10)
-    comps.loc[comps.index[:2], "rate"] = np.nan  # population unknown
-    scored = score_wards(comps, boroughs, need_settings())
-    assert scored.notes == ["rate: 2 ward(s) without a value, counted as 0"]
-    assert (scored.table.loc[comps.index[:2], "contribution: rate"] == 0).all()
+    gaps = comps.index[:2]
+    comps.loc[gaps, "asb"] = np.nan  # ASB not published for this borough
+    settings = need_settings()
+    scored = score_wards(comps, boroughs, settings)
+    assert scored.notes == [
+        "asb: 2 ward(s) without a value (no data, not 0): each is scored on its other "
+        "components, their weights rescaled to sum to 1"
+    ]
+    table = scored.table
+    assert (table.loc[gaps, "contribution: asb"] == 0).all()
+    assert table.loc[gaps, "normalised: asb"].isna().all()
+    assert (table.loc[gaps, "missing components"] == "asb").all()
+    assert (table.drop(index=gaps)["missing components"] == "").all()
+    # by hand: the ward's score is the weighted mean of the components it has
+    others = [c for c in scored.weights if c != "asb"]
+    for code in gaps:
+        w = {c: scored.weights[c] for c in others}
+        expected = sum(w[c] * table.loc[code, f"normalised: {c}"] for c in others) / sum(w.values())
+        assert table.loc[code, "need_score"] == pytest.approx(expected, rel=1e-12)
+    # the scale is taken over the wards with a value
+    expected_scale = np.quantile(comps["asb"].dropna(), settings.scale_quantile)
+    assert scored.scales["asb"] == pytest.approx(expected_scale)
+
+
+def test_a_component_no_ward_has_is_absent_and_its_weight_is_shared():
+    comps, boroughs = make(10)
+    comps["rate"] = np.nan  # no population lookup for this force
+    settings = need_settings()
+    scored = score_wards(comps, boroughs, settings)
+    assert "rate" in scored.absent
+    assert "rate" not in scored.weights
+    assert sum(scored.weights.values()) == pytest.approx(1.0)
+    assert scored.notes == [
+        "rate: no ward has a value, so it is left out and its weight is shared among the "
+        "other components"
+    ]
+    assert "contribution: rate" not in scored.table.columns
+    dropped = score_wards(comps.drop(columns="rate"), boroughs, settings)
+    pd.testing.assert_series_equal(scored.table["need_score"], dropped.table["need_score"])
+
+
+def test_sensitivity_draws_treat_a_gap_as_no_data():
+    comps, boroughs = make(40, seed=3)
+    comps.loc[comps.index[:5], "asb"] = np.nan
+    summary, per_ward = sensitivity(comps, boroughs, need_settings())
+    assert np.isfinite(per_ward[["rank_min", "rank_max"]].to_numpy()).all()
+    # with no perturbation every draw reproduces the base ranks exactly
+    settings = need_settings()
+    still = type(settings.sensitivity)(**{**vars(settings.sensitivity), "perturbation": 0.0})
+    _, flat = sensitivity(comps, boroughs, _with_sensitivity(settings, still))
+    assert (flat["rank_min"] == flat["rank"]).all() and (flat["rank_max"] == flat["rank"]).all()
+    assert summary["wards"] == 40
+
+
+def _with_sensitivity(settings, cfg):
+    import dataclasses
+
+    return dataclasses.replace(settings, sensitivity=cfg)
 
 
 def need_problems(tmp_path, old: str, new: str) -> tuple[str, str]:

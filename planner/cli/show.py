@@ -126,10 +126,15 @@ def scores(result: NeedResult, top: int) -> None:
         print("sensitivity: " + _sensitivity(result.sensitivity_summary))
     cols = ["ward_name", "borough_name", "need_score", "rank_borough"]
     cols += [c for c in result.scores.columns if c.startswith("contribution: ")]
-    table = result.scores.sort_values("rank_london").head(top)[cols]
-    table.columns = [c.replace("contribution: ", "") for c in table.columns]
+    table = result.scores.sort_values("rank_london").head(top)
+    shown = table[cols].round(3).astype(object)
+    for c in cols:  # a component the ward has no value for is "no data", not 0
+        normalised = c.replace("contribution: ", "normalised: ")
+        if normalised != c and normalised in table.columns:
+            shown.loc[table[normalised].isna(), c] = "no data"
+    shown.columns = [c.replace("contribution: ", "") for c in shown.columns]
     print()
-    print(table.round(3).to_string())
+    print(shown.to_string())
 
 
 def _sensitivity(ss: dict[str, Any]) -> str:

@@ -17,6 +17,13 @@ across the scored wards; 1.0 means "as high as the ward at the 95th percentile")
 any component), then multiplied by its weight. The score is the sum of those contributions, so the
 contributions add up to the score exactly and explain it. Absent components drop out and
 the remaining weights are rescaled to sum to 1.
+
+A missing value is "no data", never 0: a ward without a value for a component (ASB in a
+borough whose ASB was not published, a rate where the population is unknown) is scored on
+the components it has, their weights rescaled to sum to 1 for that ward, so the gap neither
+lowers its score nor raises it. A component no ward has a value for is absent, and its
+weight is shared among the others. Both are said in the notes, and ``missing components``
+names them per ward.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ __all__ = [
 ]
 
 NEED_SCORE, RANK_LONDON, RANK_BOROUGH = s.NEED_SCORE, s.RANK_LONDON, s.RANK_BOROUGH
+MISSING_COMPONENTS = s.MISSING_COMPONENTS
 
 
 @dataclass(frozen=True)
@@ -71,8 +79,9 @@ def score_wards(
     ----------
     components
         Raw component values, indexed by ward_code; columns among :data:`COMPONENTS`.
-        A missing column is an absent component. NaN is treated as 0 (e.g. a rate where the
-        population is unknown) and reported in the notes.
+        A missing column, or one without any value, is an absent component. NaN is "no
+        data" (e.g. a rate where the population is unknown): that ward is scored on its
+        other components, and the notes say how many wards.
     boroughs
         Borough code per ward (same index).
     settings
@@ -82,9 +91,10 @@ def score_wards(
     -------
     Scores
         ``table`` indexed like *components*: ``need_score``, ``rank_london``,
-        ``rank_borough``, ``contribution: <c>``, ``normalised: <c>`` (capped at
-        ``component_cap``) and ``capped: <c>`` (True where the cap bit) per present
-        component, and ``borough_code``; with the weights used, scales, absent components
+        ``rank_borough``, ``contribution: <c>`` (0 where the ward has no value),
+        ``normalised: <c>`` (capped at ``component_cap``; NaN where no value) and
+        ``capped: <c>`` (True where the cap bit) per present component, ``missing
+        components`` and ``borough_code``; with the weights used, scales, absent components
         and notes.
 
     Raises
@@ -92,18 +102,15 @@ def score_wards(
     DataError
         Negative component values, or wards without a borough.
     """
+    empty = [c for c in COMPONENTS if c in components.columns and components[c].isna().all()]
+    components = components.drop(columns=empty)
     present, weights = _present_weights(components, settings)
     values = components[present].astype(float)
     if (values < 0).any().any():
         bad = values.columns[(values < 0).any()].tolist()
         raise DataError(f"need components must be >= 0; negative values in {bad}")
-    notes = [
-        f"{c}: {n} ward(s) without a value, counted as 0"
-        for c, n in values.isna().sum().items()
-        if n
-    ]
-    values = values.fillna(0.0)
-    scales = {c: _scale(values[c], settings.scale_quantile) for c in present}
+    notes = _missing_notes(values, empty, settings)
+    scales = {c: _scale(values[c].dropna(), settings.scale_quantile) for c in present}
     out = pd.DataFrame(index=components.index)
     out[s.BOROUGH_CODE] = boroughs.reindex(components.index)
     if out[s.BOROUGH_CODE].isna().any():
@@ -111,16 +118,23 @@ def score_wards(
         raise DataError(f"wards without a borough code: {missing}")
     raw = pd.DataFrame({c: values[c] / scales[c] for c in present}, index=out.index)
     normalised = raw.clip(upper=settings.component_cap)
+    ward_weights = _ward_weights(normalised, weights)
     contrib = pd.DataFrame(
-        {f"contribution: {c}": weights[c] * normalised[c] for c in present}, index=out.index
+        {f"contribution: {c}": (ward_weights[c] * normalised[c]).fillna(0.0) for c in present},
+        index=out.index,
     )
     for c in present:
         out[f"normalised: {c}"] = normalised[c]
         out[f"capped: {c}"] = raw[c] > settings.component_cap
     out = pd.concat([out, contrib], axis=1)
     out[NEED_SCORE] = contrib.sum(axis=1)
+    gaps = normalised.isna().to_numpy()
+    out[MISSING_COMPONENTS] = [
+        ", ".join(c for c, gap in zip(present, row, strict=True) if gap) for row in gaps
+    ]
     out[RANK_LONDON], out[RANK_BOROUGH] = rank_wards(out[NEED_SCORE], out[s.BOROUGH_CODE])
-    absent = [c for c in COMPONENTS if c not in components.columns]  # weight 0 is "off"
+    # weight 0 is "off", not absent; a component with no value anywhere is absent
+    absent = [c for c in COMPONENTS if c not in components.columns or c in empty]
     return Scores(out, weights, scales, absent, notes)
 
 
@@ -221,6 +235,32 @@ def _present_weights(
     return present, {c: settings.weights[c] / total for c in present}
 
 
+def _missing_notes(values: pd.DataFrame, empty: list[str], settings: NeedSettings) -> list[str]:
+    notes = [
+        f"{c}: no ward has a value, so it is left out and its weight is shared among the "
+        "other components"
+        for c in empty
+        if settings.weights.get(c, 0) > 0
+    ]
+    notes += [
+        f"{c}: {n:,} ward(s) without a value (no data, not 0): each is scored on its other "
+        "components, their weights rescaled to sum to 1"
+        for c, n in values.isna().sum().items()
+        if n
+    ]
+    return notes
+
+
+def _ward_weights(normalised: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
+    """Each ward's weights: *weights* rescaled over the components the ward has a value for."""
+    has = normalised.notna().to_numpy()
+    w = np.array([weights[c] for c in normalised.columns]) * has
+    total = w.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(total > 0, w / total, 0.0)
+    return pd.DataFrame(w, index=normalised.index, columns=normalised.columns)
+
+
 def _scale(values: pd.Series, quantile: float) -> float:
     scale = float(np.quantile(values.to_numpy(), quantile)) if len(values) else 0.0
     if scale <= 0:
@@ -233,14 +273,16 @@ def _perturbed_ranks(base: Scores, settings: NeedSettings) -> np.ndarray:
     cfg = settings.sensitivity
     present = list(base.weights)
     norm = base.table[[f"normalised: {c}" for c in present]].to_numpy()
+    has = ~np.isnan(norm)  # a ward's missing component is "no data": its weights rescaled
     w = np.array([base.weights[c] for c in present])
     rng = np.random.default_rng(cfg.seed)
     factors = rng.uniform(
         1 - cfg.perturbation, 1 + cfg.perturbation, size=(len(present), cfg.draws)
     )
     draws = w[:, None] * factors
-    draws /= draws.sum(axis=0, keepdims=True)
-    scores = norm @ draws  # wards x draws
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = np.nan_to_num(norm) @ draws / (has @ draws)  # wards x draws
+    scores = np.nan_to_num(scores)
     codes = base.table.index.astype(str).to_numpy()
     code_order = np.argsort(np.argsort(codes, kind="stable"))  # tie-break: lower code first
     ranks = np.empty_like(scores, dtype=np.int64)

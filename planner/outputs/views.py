@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 NEED_SCORE, RANK_LONDON, RANK_BOROUGH = s.NEED_SCORE, s.RANK_LONDON, s.RANK_BOROUGH
+MISSING_COMPONENTS = s.MISSING_COMPONENTS
 
 
 # --- names and choices -------------------------------------------------------------------
@@ -120,6 +121,7 @@ class WardDetail:
     capped: list[str]  # component labels whose normalised value was capped
     component_cap: float  # the cap, in units of the scale-quantile ward
     special: str  # the reason a special ward gets no extras ("" for other wards)
+    no_data: list[str]  # component labels the ward has no value for (scored without them)
     current_dwo: int | None  # the ward's team now, where current staffing was given
     current_pcso: int | None
 
@@ -171,6 +173,11 @@ def ward_detail(plan: PlanResult, code: str, *, months: int = 24) -> WardDetail:
         capped=[COMPONENT_LABELS[c] for c in COMPONENTS if bool(row.get(f"capped: {c}", False))],
         component_cap=need.settings.component_cap,
         special=special_notes(plan).get(code, "").removeprefix("special: "),
+        no_data=[
+            COMPONENT_LABELS[c]
+            for c in str(row.get(MISSING_COMPONENTS, "") or "").split(", ")
+            if c in COMPONENT_LABELS
+        ],
         current_dwo=None if team is None else int(team["dwo"]),
         current_pcso=None if team is None else int(team["pcso"]),
     )

@@ -63,6 +63,11 @@ def ward_panel(d: views.WardDetail, quantile: float) -> None:
             f"Capped: {', '.join(d.capped)} counted at the cap ({d.component_cap:g} times the "
             "95th-percentile ward; config/need.toml component_cap), not its full value."
         )
+    if d.no_data:
+        st.caption(
+            f"No data for this ward: {', '.join(d.no_data)} (not published here; not zero). "
+            "It is scored on its other components, their weights rescaled to sum to 1."
+        )
     st.markdown("**Why this score** (the contributions add up to the score)")
     contributions_chart(d.contributions)
     st.markdown(f"**Harm per month, last {len(d.monthly)} months** ({d.monthly_index})")
