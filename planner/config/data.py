@@ -36,6 +36,7 @@ __all__ = [
     "SourceKind",
     "SourceSpec",
     "Sources",
+    "UploadLimits",
     "WardColumns",
     "WardDetection",
     "WardsSpec",
@@ -127,6 +128,44 @@ class CoordinateChecks(Checked):
             found.append("lon_min/lat_min must be below lon_max/lat_max")
         if not 0 <= self.max_bad_share <= 1:
             found.append(f"max_bad_share must be in [0, 1], found {self.max_bad_share}")
+        return found
+
+
+@dataclass(frozen=True)
+class UploadLimits(Checked):
+    """``planner.toml [limits]``: the most work one uploaded file may cause (issue 14).
+
+    Each limit is checked while the file is read (a zip while it is unpacked, a CSV's lines
+    before pandas sees them, a GeoJSON's vertices before shapely builds a geometry), and the
+    parse runs in a worker process held to ``parse_timeout_s`` and ``parse_memory_mb``. The
+    defaults are the shipped ones: a configuration without the table gets them.
+    """
+
+    max_unzipped_mb: float = 250.0
+    max_zip_ratio: float = 50.0
+    max_zip_members: int = 1_000
+    max_line_bytes: int = 65_536
+    max_columns: int = 200
+    max_vertices_per_feature: int = 100_000
+    max_vertices: int = 5_000_000
+    max_nesting: int = 20
+    parse_timeout_s: float = 60.0
+    parse_memory_mb: int = 3_072
+
+    def _problems(self) -> list[str]:
+        found = []
+        for name in (
+            "max_unzipped_mb", "max_zip_ratio", "max_zip_members", "max_line_bytes",
+            "max_columns", "max_vertices_per_feature", "max_vertices", "max_nesting",
+            "parse_timeout_s",
+        ):  # fmt: skip
+            if getattr(self, name) <= 0:
+                found.append(f"{name} must be above 0, found {getattr(self, name)}")
+        if self.parse_memory_mb < 1024:
+            found.append(
+                f"parse_memory_mb must be at least 1024 (the worker's libraries alone take "
+                f"about 500 MB of address space), found {self.parse_memory_mb}"
+            )
         return found
 
 

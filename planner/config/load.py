@@ -113,6 +113,7 @@ def load_config(config_dir: str | Path | None = None) -> PlannerConfig:
         sources=parts["sources"],
         store=parts["store"],
         access=access,
+        limits=main["limits"],
     )
 
 
@@ -137,10 +138,11 @@ def _read(path: Path, problems: Problems) -> dict[str, Any]:
 
 
 def _planner(raw: Mapping[str, Any], where: str, problems: Problems) -> dict[str, Any]:
-    from planner.config.data import CoordinateChecks, JoinSettings, Paths
+    from planner.config.data import CoordinateChecks, JoinSettings, Paths, UploadLimits
 
-    problems.unknown_keys(raw, {"paths", "join", "coordinates", "datasets"}, where)
+    problems.unknown_keys(raw, {"paths", "join", "coordinates", "datasets", "limits"}, where)
     return {
+        "limits": build(UploadLimits, raw.get("limits", {}), f"{where} [limits]", problems),
         "paths": build(Paths, raw.get("paths", {}), f"{where} [paths]", problems),
         "join": build(JoinSettings, raw.get("join", {}), f"{where} [join]", problems),
         "coordinates": build(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from planner.config.data import (
@@ -21,6 +21,7 @@ from planner.config.data import (
     Paths,
     PopulationSettings,
     Sources,
+    UploadLimits,
     WardDetection,
 )
 from planner.config.model import ForecastSettings, HarmSettings, HotSpotSettings, NeedSettings
@@ -62,6 +63,8 @@ class PlannerConfig:
     sources: Sources
     store: StoreSettings
     access: AccessSettings
+    limits: UploadLimits = field(default_factory=UploadLimits)
+    """``planner.toml [limits]``: what one upload may cost (the shipped limits if absent)."""
 
     @property
     def data_dir(self) -> Path:
