@@ -26,6 +26,7 @@ PAGES = (
 
 def main() -> None:
     st.set_page_config(page_title=APP_TITLE, layout="wide")
+    shell.page_style()
     try:
         config, missing = shell.data_missing()
         if missing is not None:

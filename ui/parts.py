@@ -1,4 +1,5 @@
-"""Pieces more than one page shows: the borough pack download and the agreement box."""
+"""Pieces more than one page shows: the borough picker, the borough pack download and the
+agreement box."""
 
 from __future__ import annotations
 
@@ -12,15 +13,31 @@ from planner import api
 from planner.outputs import views
 from planner.outputs.present import plain
 from planner.outputs.safe import safe_filename
-from ui.shell import Context
+from ui.shell import ALL_LONDON, BOROUGH_HELP, Context
 
-__all__ = ["agreement_box", "confidence_panel", "pack_button"]
+__all__ = ["BOROUGH_PICKER", "agreement_box", "borough_picker", "confidence_panel", "pack_button"]
+
+BOROUGH_PICKER = "the Borough picker at the top of the page"
+"""Where the borough is chosen, in words that hold at every width (a phone stacks columns)."""
+
+
+def borough_picker(ctx: Context) -> None:
+    """The borough picker, at the top of the page under its title (not in the sidebar, which
+    a phone folds away). :func:`ui.shell.build` has read its value already."""
+    options = [ALL_LONDON, *ctx.boroughs.index]
+    st.columns([1, 2])[0].selectbox(
+        "Borough",
+        options,
+        format_func=lambda c: c if c == ALL_LONDON else ctx.boroughs.get(c, c),
+        key="borough",
+        help=BOROUGH_HELP,
+    )
 
 
 def pack_button(ctx: Context, *, key: str = "borough_pack") -> None:
     """The printable borough pack of the chosen borough (built when clicked)."""
     if ctx.borough is None:
-        st.caption("Pick a borough to download its printable borough pack.")
+        st.caption(f"Pick a borough in {BOROUGH_PICKER} to download its printable pack.")
         return
     name = safe_filename(f"borough_pack_{ctx.boroughs[ctx.borough]}")
     st.download_button(

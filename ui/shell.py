@@ -48,17 +48,49 @@ from ui import feasible
 
 __all__ = [
     "ALL_LONDON",
+    "BOROUGH_HELP",
     "Context",
     "build",
     "current",
     "data_missing",
     "missing",
+    "page_style",
     "refusal",
 ]
 
 ALL_LONDON = "All London"
+BOROUGH_HELP = (
+    "Zooms the map, filters the tables, and picks the borough for overrides, priorities and "
+    "the borough pack."
+)
 _CONTEXT = "planner_context"
 _MISSING = "planner_missing"
+_BOROUGH = "borough"  # the borough picker's key: pages show it (ui.parts.borough_picker)
+
+# Streamlit's theme has no setting for these, so a little CSS (WCAG 2.2 AA, issue 13):
+# - captions and disabled labels are drawn in faded text (3.9:1 and 2.3:1 against the page);
+#   #4b5563 reads 7.6:1 on white and 6.9:1 on the sidebar's #f3f4f6 (1.4.3, 4.5:1);
+# - metric tiles cut their value with an ellipsis ("28 % of ext..." at 1440 px): they wrap;
+# - a sidebar section label reads like a heading without being one, so the page's h1 is the
+#   first heading (the sidebar comes first in the document).
+_STYLE = """
+<style>
+[data-testid="stCaptionContainer"],
+[data-testid="stWidgetLabel"][disabled] p,
+[data-testid="stWidgetLabel"][aria-disabled="true"] p { color: #4b5563; }
+[data-testid="stMetricValue"] .stMarkdownEllipsis,
+[data-testid="stMetricValue"] p,
+[data-testid="stMetricLabel"] .stMarkdownEllipsis,
+[data-testid="stMetricLabel"] p {
+  white-space: normal; overflow: visible; text-overflow: clip; overflow-wrap: anywhere;
+}
+[data-testid="stSidebar"] .st-key-section_data p,
+[data-testid="stSidebar"] .st-key-section_need_weights p,
+[data-testid="stSidebar"] .st-key-section_allocation p {
+  font-size: 1.1rem; font-weight: 600; margin: 0.5rem 0 0;
+}
+</style>
+"""
 
 
 @dataclass
@@ -75,6 +107,11 @@ class Context:
     boroughs: pd.Series  # code -> name
     absent: dict[str, str]  # component -> why it is absent
     user: User = LOCAL_PLANNER
+
+    @property
+    def writes_off(self) -> str | None:
+        """Why the plan register cannot be written (read-only), or None when it can."""
+        return self.register.writes_unavailable()
 
     def display(self) -> gpd.GeoDataFrame:
         """Every ward (the City too), simplified for the map."""
@@ -183,6 +220,11 @@ def data_missing() -> tuple[PlannerConfig, str | None]:
     return config, None
 
 
+def page_style() -> None:
+    """The app's CSS: caption contrast, wrapping metric tiles, sidebar section labels."""
+    st.html(_STYLE)
+
+
 def missing() -> tuple[Path, str]:
     """Where the data were looked for, and what is missing (for the get-the-data page)."""
     return st.session_state[_MISSING]
@@ -192,7 +234,6 @@ def build(config: PlannerConfig) -> Context:
     """Read the sidebar, prepare the data (cached), plan (every rerun); publish the context."""
     config_dir, data_dir = folders()
     user = _signed_in_user(config)
-    borough_box = st.sidebar.container()
     base = Scenario.from_config(config, st.session_state["dataset"])
     scenario, inputs, key = _data_controls(config, base, config_dir, data_dir)
     absent = api.absent_reasons(inputs)
@@ -200,9 +241,9 @@ def build(config: PlannerConfig) -> Context:
     scenario = scenario.changed(**need)
     scenario = scenario.changed(**_allocation_controls(scenario))
     names = api.borough_names(inputs)
-    with borough_box:
-        borough = _borough_control(names)
+    borough = _chosen_borough(names)
     register = _register(config, config_dir, os.environ.get("PLANNER_DB_URL", ""))
+    _read_only_notice(register)
     plan, repair = feasible.plan_or_nearest(
         inputs, scenario, register=register, defaults=base, absent=list(absent)
     )
@@ -259,6 +300,12 @@ def _oidc_email() -> str | None:
     return str(email) if email else None
 
 
+def _section(bar: Any, label: str) -> None:
+    """A sidebar section's label: bold text, not a heading (the page's h1 comes first)."""
+    key = "section_" + label.lower().replace(" ", "_")
+    bar.container(key=key).markdown(f"**{label}**")
+
+
 def _keep_valid(key: str, options: list[Any]) -> None:
     """Forget a widget's stored value that is not among its options any more."""
     if key in st.session_state and st.session_state[key] not in options:
@@ -270,7 +317,7 @@ def _data_controls(
 ) -> tuple[Scenario, NeedInputs, tuple[Any, ...]]:
     """Forecast toggle and window end: the scenario's data part, and the prepared inputs."""
     bar = st.sidebar
-    bar.subheader("Data")
+    _section(bar, "Data")
     use_forecast = bar.toggle(
         "Use forecast (slow first time)",
         value=base.use_forecast,
@@ -307,18 +354,30 @@ def _data_controls(
     return scenario, inputs, key
 
 
-def _borough_control(names: pd.Series) -> str | None:
-    options = [ALL_LONDON, *names.index]
-    _keep_valid("borough", options)
-    chosen = st.selectbox(
-        "Borough",
-        options,
-        format_func=lambda c: c if c == ALL_LONDON else names.get(c, c),
-        key="borough",
-        help="Zooms the map, filters the tables, and picks the borough for overrides, "
-        "priorities and the borough pack.",
-    )
-    return None if chosen == ALL_LONDON else chosen
+def _chosen_borough(names: pd.Series) -> str | None:
+    """The borough the picker holds (a code), or None for all London.
+
+    The picker is on the pages, at the top of the main column (reachable on a phone without
+    opening the sidebar); it is read here, before the page draws it. Its value is kept on
+    pages that do not show it (re-set as session state, Streamlit's way to keep a widget's
+    value across pages).
+    """
+    _keep_valid(_BOROUGH, [ALL_LONDON, *names.index])
+    if _BOROUGH in st.session_state:
+        st.session_state[_BOROUGH] = st.session_state[_BOROUGH]
+    chosen = st.session_state.get(_BOROUGH, ALL_LONDON)
+    return None if chosen in (None, ALL_LONDON) else str(chosen)
+
+
+def _read_only_notice(register: PlanRegister) -> None:
+    """One notice at the top of every page when the plan register cannot be written."""
+    unavailable = register.writes_unavailable()
+    if unavailable:
+        st.warning(
+            f"**The plan register is read-only: saving plans, recording overrides and agreeing "
+            f"priorities are switched off.** {plain(unavailable)}.",
+            icon=":material/lock:",
+        )
 
 
 def _weights_used(used: dict[str, float], spots: dict[str, Any]) -> None:
@@ -346,7 +405,7 @@ def _need_controls(
         key="harm_index",
         help="; ".join(f"{k.upper()}: {v.name} ({v.unit})" for k, v in inputs.harm.indices.items()),
     )
-    bar.subheader("Need weights")
+    _section(bar, "Need weights")
     weights, spots = {}, {}
     for comp in COMPONENTS:
         label = present.COMPONENT_LABELS[comp]
@@ -368,7 +427,7 @@ def _need_controls(
 
 def _allocation_controls(scenario: Scenario) -> dict:
     bar = st.sidebar
-    bar.subheader("Allocation")
+    _section(bar, "Allocation")
     a = scenario.allocation
     pool = bar.number_input(
         "Extra officers (pool)", 0, 20_000, value=scenario.pool, step=10, key="pool",

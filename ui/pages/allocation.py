@@ -20,7 +20,7 @@ from planner.plan.overrides import override_choices
 from planner.plan.yardsticks import Yardsticks
 from planner.register.access import RECORD_OVERRIDE, SAVE_PLAN
 from planner.results import PlanResult
-from ui.parts import confidence_panel, pack_button
+from ui.parts import BOROUGH_PICKER, borough_picker, confidence_panel, pack_button
 from ui.shell import ALL_LONDON, Context, current, refusal
 
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -55,7 +55,7 @@ def overrides_section(ctx: Context) -> None:
             pd.DataFrame(ctx.plan.skipped_overrides), key="skipped_overrides", hide_index=True
         )
     if ctx.borough is None:
-        st.info("Pick a borough in the sidebar to move officers between its wards.")
+        st.info(f"Pick a borough in {BOROUGH_PICKER} to move officers between its wards.")
         return
     refused = refusal(ctx.user, RECORD_OVERRIDE, ctx.borough)
     if refused:
@@ -89,7 +89,9 @@ def override_form(ctx: Context, borough: str) -> None:
         who = None
         if ctx.user.is_local:  # signed-in records carry the user's own name
             who = st.text_input("Recorded by", value="borough commander", key="override_by")
-        submitted = st.form_submit_button("Record override", key="record_override")
+        submitted = st.form_submit_button(
+            "Record override", key="record_override", disabled=ctx.writes_off is not None
+        )
     if submitted:
         try:
             new_id = ctx.register.record_override(
@@ -115,7 +117,9 @@ def saved_plans_section(ctx: Context) -> None:
             name = cols[0].text_input("Plan name", key="plan_name", placeholder="e.g. 2026 draft")
             if ctx.user.is_local:  # signed-in records carry the user's own name
                 who = cols[1].text_input("Saved by", value="local planner", key="plan_by")
-            save = cols[2].form_submit_button("Save plan", key="save_plan")
+            save = cols[2].form_submit_button(
+                "Save plan", key="save_plan", disabled=ctx.writes_off is not None
+            )
     latest = ctx.register.latest_plan()
     if save:
         try:
@@ -249,6 +253,7 @@ ctx = current()
 plan = ctx.plan
 sticks = ctx.yardsticks()
 st.title(f"Allocation: {plain(ctx.boroughs.get(ctx.borough, ALL_LONDON))}")
+borough_picker(ctx)
 st.caption(
     " ".join(
         present.allocation_method_sentences(plan.allocation.settings, plan.allocation.pool)[:2]

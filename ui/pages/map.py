@@ -12,7 +12,7 @@ from streamlit_folium import st_folium
 from planner import schema as s
 from planner.outputs import mapping, present, views
 from planner.outputs.present import plain
-from ui.parts import pack_button
+from ui.parts import borough_picker, pack_button
 from ui.shell import ALL_LONDON, current
 
 MAP_HEIGHT = 620
@@ -142,6 +142,7 @@ def draw_map(fmap: folium.Map | None, wards: gpd.GeoDataFrame) -> None:
 ctx = current()
 area = ctx.boroughs.get(ctx.borough, ALL_LONDON)
 st.title(f"Ward need: {plain(area)}")
+borough_picker(ctx)
 layers = views.map_layers(list(ctx.absent))
 if st.session_state.get("map_layer") not in layers:
     st.session_state.pop("map_layer", None)

@@ -10,7 +10,7 @@ from planner.errors import PlannerError
 from planner.outputs.present import plain
 from planner.plan.priorities import BoroughPriorities
 from planner.register.access import RECORD_PRIORITIES
-from ui.parts import agreement_box, confidence_panel
+from ui.parts import BOROUGH_PICKER, agreement_box, borough_picker, confidence_panel
 from ui.shell import Context, current, refusal
 
 EVIDENCE_COLUMNS = [
@@ -69,7 +69,9 @@ def agree_form(ctx: Context, bp: BoroughPriorities, year: int) -> None:
                 f"Replace the agreement of {agreed_on(existing)}", key="agree_replace"
             )
             spots["replace"] = st.empty()
-        submitted = st.form_submit_button("Agree priorities", key="agree")
+        submitted = st.form_submit_button(
+            "Agree priorities", key="agree", disabled=ctx.writes_off is not None
+        )
     if submitted:
         problems = agreement_problems(chosen, agreed_by, n, needs_replace=existing is not None,
                                       replace=replace)  # fmt: skip
@@ -148,18 +150,20 @@ def proposals(bp: BoroughPriorities) -> None:
 ctx = current()
 if ctx.borough is None:
     st.title("Borough priorities")
+    borough_picker(ctx)
     st.info(
-        "Pick a borough in the sidebar ('Borough') to see its evidence and agree its local "
-        "priorities."
+        f"Pick a borough in {BOROUGH_PICKER} to see its evidence and agree its local priorities."
     )
     st.stop()
 try:
     bp = api.borough_priorities(ctx.inputs, ctx.config, ctx.borough, london=ctx.evidence())
 except PlannerError as exc:
     st.title("Borough priorities")
+    borough_picker(ctx)
     st.error(f"{plain(exc)}. Pick another 'Window end month' in the sidebar.")
     st.stop()
 st.title(f"Local priorities: {plain(bp.borough_name)}")
+borough_picker(ctx)
 st.caption(
     f"Evidence from {bp.window.label}, compared with the 12 months before. A candidate needs "
     f"{ctx.config.priorities.min_harm_share * 100:g} % of the borough's crime harm and is ranked "
