@@ -684,7 +684,7 @@ def test_unknown_settings_key_is_an_error(tmp_path):
     path, error = priorities_problems(tmp_path, text)
     assert (
         f"{path}: unknown key 'weights'; correct its spelling or remove it (keys allowed "
-        "here: basket, candidates, footfall, min_harm_share, n_priorities, near_tie_margin, "
+        "here: area, basket, candidates, footfall, min_harm_share, n_priorities, near_tie_margin, "
         "score, trend)" in error
     )
 

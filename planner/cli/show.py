@@ -65,7 +65,7 @@ def plan(result: PlanResult, sticks: Yardsticks) -> None:
     table["extra"] = table["extra"].astype(int)
     for col in ("extras %", "harm %", "residents %", "ASB %"):
         table[col] = (100 * table[col]).map(lambda v: "no data" if pd.isna(v) else f"{v:.1f}")
-    print("\nequity against outside yardsticks (shares of London):")
+    print("\nequity against outside yardsticks (shares of all scored wards):")
     print(table.sort_values("extra", ascending=False).to_string())
     if sticks.deciles is not None:
         d = sticks.deciles

@@ -274,9 +274,12 @@ class PrioritySettings(Checked):
     footfall: FootfallSettings
     candidates: tuple[Candidate, ...]
     basket: tuple[BasketItem, ...]
+    area: str = "London"  # the area every borough's rate is compared with (all scored wards)
 
     def _problems(self) -> list[str]:
         found = []
+        if not self.area.strip():
+            found.append("area must name the area the rates are compared with, e.g. \"London\"")
         if self.n_priorities < 1:
             found.append(f"n_priorities must be a whole number >= 1, found {self.n_priorities}")
         if not 0 <= self.min_harm_share < 1:

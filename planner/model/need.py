@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ import pandas as pd
 from planner import __version__
 from planner import schema as s
 from planner.config import COMPONENTS, HarmSettings, NeedSettings, PlannerConfig
-from planner.errors import ConfigError, DataError
+from planner.errors import ConfigError, DataError, PlannerWarning
 from planner.files import atomic_path
 from planner.ingest import IngestResult, ingest
 from planner.ingest.sources.confidence import Confidence
@@ -81,6 +82,7 @@ class NeedInputs:
     confidence: Confidence | None = None  # the PAS survey by borough (outside yardstick)
     deciles: WardDeciles | None = None  # residents by IMD decile (outside yardstick)
     low_confidence: pd.Series | None = None  # the optional need component, per ward
+    excluded_boroughs: tuple[str, ...] = ()  # left out by config/need.toml exclude_boroughs
 
 
 @dataclass
@@ -143,7 +145,6 @@ def prepare_need(
         A file is missing or unusable, the window is not in the data, or the forecast cannot
         be backtested on this much history.
     """
-    from planner.ingest.sources.population import ward_population
     from planner.ingest.sources.wards import read_dataset_wards
 
     harm = config.harm
@@ -164,7 +165,7 @@ def prepare_need(
     notes[:0] = data.notes  # a damaged cache rebuilt: the app shows it with the data's notes
     wards = _wards_with_data(wards, crime_status, window, notes)
     _say(progress, "population")
-    population = ward_population(config, all_wards).values.reindex(wards.index)
+    population = _population(config, all_wards, wards.index, notes)
     _say(progress, "outside yardsticks")
     confidence, deciles, low = _yardstick_data(config, wards, window, notes)
     _say(progress, "features")
@@ -211,6 +212,7 @@ def prepare_need(
         confidence=confidence,
         deciles=deciles,
         low_confidence=low,
+        excluded_boroughs=tuple(settings.exclude_boroughs),
     )
 
 
@@ -280,9 +282,14 @@ def _scored_wards(
     notes = []
     keep = ~wards[s.BOROUGH_CODE].isin(settings.exclude_boroughs)
     if (~keep).any():
+        gone = wards.loc[~keep].drop_duplicates(s.BOROUGH_CODE)
+        named = gone.get(s.BOROUGH_NAME, gone[s.BOROUGH_CODE])
+        names = ", ".join(
+            f"{name} ({code})" for code, name in zip(gone[s.BOROUGH_CODE], named, strict=True)
+        )
         notes.append(
-            f"{int((~keep).sum())} wards in {', '.join(settings.exclude_boroughs)} are not scored "
-            "(config/need.toml exclude_boroughs: the City of London has its own police force)"
+            f"{int((~keep).sum())} wards in {names} are not scored (config/need.toml "
+            "exclude_boroughs: a borough policed by another force, such as the City of London)"
         )
     months = set(window.months)
     in_window = counts[counts[s.MONTH].astype(str).isin(months)]
@@ -337,6 +344,35 @@ def _missing_notes(
     if asb is not None:
         out.append(missing_note(months_present(asb, wards, window), window, "ASB"))
     return [n for n in out if n]
+
+
+def _population(
+    config: PlannerConfig, all_wards: gpd.GeoDataFrame, scored: pd.Index, notes: list[str]
+) -> pd.Series:
+    """Residents per scored ward; NaN ("no data") with a note where none can be had.
+
+    The population files are configured (``config/population.toml``; London's by default):
+    for wards they do not cover, or when they cannot be read, the rates are "no data" and the
+    need index is built without them, never on invented numbers.
+    """
+    from planner.ingest.sources.population import ward_population
+
+    try:
+        values = ward_population(config, all_wards).values.reindex(scored)
+    except DataError as exc:
+        notes.append(
+            f"population: cannot be read ({exc}): the rates per 1,000 residents are no data, "
+            "so the need index leaves its rate component out"
+        )
+        warnings.warn(notes[-1], PlannerWarning, stacklevel=3)
+        return pd.Series(np.nan, index=scored, name="population")
+    if len(scored) and values.isna().all():
+        notes.append(
+            "population: none of these wards is covered by the configured population files "
+            "(config/population.toml): the rates per 1,000 residents are no data, so the need "
+            "index leaves its rate component out"
+        )
+    return values
 
 
 def _components(inputs: NeedInputs, key: str, settings: NeedSettings | None) -> pd.DataFrame:

@@ -99,7 +99,7 @@ def high_harm_basket(
     basket.insert(2, "borough_name", basket[s.BOROUGH_CODE].map(boroughs["name"]))
     basket = basket.sort_values(["borough_name", "_order"], kind="mergesort")
     basket = basket.drop(columns="_order").reset_index(drop=True)
-    basket["sentence"] = _basket_sentences(basket, than_phrase(inputs.window))
+    basket["sentence"] = _basket_sentences(basket, than_phrase(inputs.window), settings.area)
     notes = basket.loc[basket["note"] != "", ["item", "note"]].drop_duplicates()
     items = notes.groupby("note", sort=False)["item"].agg(", ".join)  # one line per note
     no_trend = {why for _, why in made} - {""}
@@ -173,10 +173,10 @@ def _unavailable(boroughs: pd.DataFrame, item: BasketItem, source: str, why: str
     return part
 
 
-def _basket_sentences(basket: pd.DataFrame, than: str) -> pd.Series:
+def _basket_sentences(basket: pd.DataFrame, than: str, area: str) -> pd.Series:
     ok = basket["available"].to_numpy(dtype=bool)
     volume = basket["volume"].map("{:,.0f}".format)
-    rate = rate_phrase(basket["rate_ratio"], basket["volume"])
+    rate = rate_phrase(basket["rate_ratio"], basket["volume"], area)
     pct = (basket["change"].abs() * 100).round().map("{:.0f}".format)
     direction = basket["direction"]
     trend = np.select(

@@ -202,12 +202,16 @@ def _notes(
         f"window {window.label}, compared with {window.previous().label}; harm shares use the "
         f"{inputs.harm.current.name} ({inputs.harm.current.unit}); a candidate qualifies with at "
         f"least {settings.min_harm_share * 100:g} % of the borough's harm and is ranked by harm "
-        f"share x the rate against London (clipped to {settings.score.rate_floor:g}-"
+        f"share x the rate against {settings.area} (clipped to {settings.score.rate_floor:g}-"
         f"{settings.score.rate_cap:g} times)"
     ]
     notes.append(_footfall_note(boroughs, workplace, settings))
-    if len(boroughs) < 32:
-        notes.append(f"'London' here is the {len(boroughs)} boroughs this data covers, not all 32")
+    expected = set(inputs.all_wards[s.BOROUGH_CODE]) - set(inputs.excluded_boroughs)
+    if len(boroughs) < len(expected):
+        notes.append(
+            f"'{settings.area}' here is the {len(boroughs)} boroughs this data covers, not all "
+            f"{len(expected)}"
+        )
     if not trend_possible:
         have = f"{span[0]} to {span[1]}" if span else "no months"
         notes.append(
@@ -226,7 +230,8 @@ def _notes(
             for r in left_out.itertuples()
         )
         notes.append(
-            f"special wards left out of their borough's evidence and the London rate: {names}"
+            f"special wards left out of their borough's evidence and the {settings.area} rate: "
+            + names
         )
     return notes
 
@@ -246,7 +251,8 @@ def _footfall_note(
     return (
         f"rates per 1,000 residents; in the central boroughs ({', '.join(central)}: at least "
         f"{settings.footfall.central_jobs_per_resident:g} jobs per resident) the rate against "
-        f"London is per 1,000 residents and workday population, the jobs of {workplace.source}"
+        f"{settings.area} is per 1,000 residents and workday population, the jobs of "
+        f"{workplace.source}"
     )
 
 
@@ -312,17 +318,17 @@ def _rank(ev: pd.DataFrame, window: Window, p: PrioritySettings) -> pd.DataFrame
     ev["status"] = _status(ev, p)
     harm = _harm_phrase(ev["harm_share"], short=False)
     trend = _trend_phrase(ev, window)
-    rate = _rate_words(ev)
+    rate = _rate_words(ev, p.area)
     measured = np.where(ev["_window_why"] == "", "", " (" + ev["_window_why"] + ")")
     parts = ev["candidate"] + ": " + rate + ", " + trend
     ev["sentence"] = parts + np.where(harm == "", "", ", " + harm) + measured + "."
     return ev.drop(columns=["_order", "_trend_why", "_window_why"])
 
 
-def _rate_words(ev: pd.DataFrame) -> pd.Series:
-    """The rate against London; in central boroughs per resident and worker, then per resident."""
-    resident = rate_phrase(ev["rate_ratio"], ev["volume"])
-    both = rate_phrase(ev["footfall_rate_ratio"], ev["volume"])
+def _rate_words(ev: pd.DataFrame, area: str) -> pd.Series:
+    """The rate against *area*; in central boroughs per resident and worker, then per resident."""
+    resident = rate_phrase(ev["rate_ratio"], ev["volume"], area)
+    both = rate_phrase(ev["footfall_rate_ratio"], ev["volume"], area)
     per_resident = ev["rate_ratio"].map("{:.1f}".format)
     central = ev["central"].to_numpy(dtype=bool) & (ev["volume"] > 0).to_numpy()
     text = np.where(
@@ -338,8 +344,8 @@ def _status(ev: pd.DataFrame, p: PrioritySettings) -> pd.Series:
     text = np.select(
         [ev["harm_share"].isna(), ev["volume"] == 0, ev["qualifies"]],
         [
-            "not a local candidate: no harm share (not notifiable crime; ASB is a London-wide "
-            "priority)",
+            "not a local candidate: no harm share (not notifiable crime; ASB is a "
+            f"{p.area}-wide priority)",
             "does not qualify: none recorded",
             "qualifies: " + ev["harm_share_text"] + f" of the borough's harm (minimum {minimum})",
         ],

@@ -269,18 +269,18 @@ def no_trend_note(rows: WindowRows, window: Window) -> str:
 # --- phrases (vectorised over rows) --------------------------------------------------------
 
 
-def rate_phrase(ratio: pd.Series, volume: pd.Series) -> pd.Series:
-    """The rate against London in words ("1.4 times the London rate", "none recorded")."""
+def rate_phrase(ratio: pd.Series, volume: pd.Series, area: str = "London") -> pd.Series:
+    """The rate against *area* in words ("1.4 times the London rate", "none recorded")."""
     one, whole = ratio.map("{:.1f}".format), ratio.map("{:.0f}".format)
     text = np.select(
         [volume == 0, ratio.isna(), ratio.round(1) == 1.0, ratio >= 9.95],
         [
             "none recorded",
             "rate not known (no population figure)",
-            "about the London rate",
-            whole + " times the London rate",
+            f"about the {area} rate",
+            whole + f" times the {area} rate",
         ],
-        one + " times the London rate",
+        one + f" times the {area} rate",
     )
     return pd.Series(text, index=ratio.index)
 

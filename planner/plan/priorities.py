@@ -160,8 +160,8 @@ def _why(top: pd.DataFrame, n: int, p: PrioritySettings) -> pd.Series:
     ratio = top["scored_rate_ratio"].map("{:.1f}".format)
     head = (
         "Proposed " + ordinal + ": " + top["harm_share_text"] + " of the borough's harm (minimum "
-        f"{p.min_harm_share * 100:g} %) at " + ratio + " times the London rate" + per + ", score "
-        + top["score"].map("{:.3f}".format)
+        f"{p.min_harm_share * 100:g} %) at " + ratio + f" times the {p.area} rate" + per
+        + ", score " + top["score"].map("{:.3f}".format)
     )  # fmt: skip
     lead = top["margin"].map(_lead)
     nxt = top["next_candidate"] + " (" + top["next_score"].map("{:.3f}".format) + ")"
