@@ -139,23 +139,24 @@ def test_no_value_at_all_is_an_error():
         ([0, 0], ("0 extra",)),
         ([2, 3, 7], ("0 extra", "1–2 extra", "3–4 extra", "5–6 extra", "7 extra")),
         (
+            [0, 14],
+            ("0 extra", "1–2 extra", "3–4 extra", "5–6 extra", "7–9 extra", "10–14 extra"),
+        ),
+        ([0, 49], ("0 extra", "1–4 extra", "5–9 extra", "10–19 extra", "20–49 extra")),
+        (  # wider bands: never more than MAX_CLASSES colours on one ramp
             [0, 250],
-            (
-                "0 extra",
-                "1–2 extra",
-                "3–4 extra",
-                "5–6 extra",
-                "7–9 extra",
-                "10–14 extra",
-                "15–19 extra",
-                "20–29 extra",
-                "30–49 extra",
-                "50–99 extra",
-                "100+ extra",
-            ),
+            ("0 extra", "1–9 extra", "10–19 extra", "20–49 extra", "50–99 extra", "100+ extra"),
         ),
     ],
-    ids=["up-to-eight", "up-to-two", "none", "top-band-exact", "past-the-last-band"],
+    ids=[
+        "up-to-eight",
+        "up-to-two",
+        "none",
+        "top-band-exact",
+        "six-bands",
+        "wider-bands",
+        "past-the-last-band",
+    ],
 )
 def test_officer_classes_are_whole_officer_bands(extra, labels):
     values = pd.Series(extra, dtype=float)

@@ -30,6 +30,7 @@ __all__ = [
     "COLOUR_BLIND_SAFE",
     "COMPONENT_LABELS",
     "LAYERS",
+    "MAX_CLASSES",
     "METHOD_LABELS",
     "NOT_SCORED_COLOUR",
     "NOT_SCORED_LABEL",
@@ -406,15 +407,21 @@ LAYERS: Mapping[str, Layer] = {
     layer.key: layer
     for layer in (
         Layer("need_score", "Need score", "YlGnBu", "quantile", "need", "{:.2f}", 0.15),
-        Layer("extra", "Extra officers", "viridis_r", "officers", "extra", "{:.0f}", 0.0, 0.9),
-        Layer("harm", "Harm", "cividis_r", "quantile", "harm", "{:,.0f}", 0.0, 0.95),
+        Layer("extra", "Extra officers", "viridis_r", "officers", "extra", "{:.0f}", 0.05),
+        Layer("harm", "Harm", "cividis_r", "quantile", "harm", "{:,.0f}"),
         Layer("harm_per_1000", "Harm per 1,000 residents", "cividis_r", "quantile",
-              "harm rate", "{:,.0f}", 0.0, 0.95),
+              "harm rate", "{:,.0f}"),
         Layer("asb", "ASB incidents", "YlGnBu", "quantile", "ASB", "{:,.0f}", 0.15),
         Layer("trend", "Rise in harm on the previous year", "viridis_r", "quantile", "rise",
-              "{:.0f} %", 0.0, 0.9),
+              "{:.0f} %", 0.05),
     )
 }  # fmt: skip
+# The parts of the palettes used are those whose neighbouring classes stay apart (CIEDE2000
+# >= 10) as they are and under simulated protanopia, deuteranopia and tritanopia (Machado et
+# al. 2009) for every class count up to MAX_CLASSES: tests/test_colourvision.py measures it.
+
+MAX_CLASSES = 6
+"""The most classes a map layer has: more cannot all be told apart on one ramp."""
 
 
 @dataclass(frozen=True)
@@ -501,26 +508,34 @@ def quantile_classes(
     return Classes(tuple(lower), tuple(labels), tuple(colours(n)))
 
 
-_OFFICER_BANDS = (0, 1, 3, 5, 7, 10, 15, 20, 30, 50, 100)
+_OFFICER_BANDS = (
+    (0, 1, 3, 5, 7, 10, 15, 20, 30, 50, 100),
+    (0, 1, 5, 10, 20, 50, 100),
+    (0, 1, 10, 20, 50, 100),
+)  # the finest bands that give at most MAX_CLASSES classes are used
 
 
 def officer_classes(extra: pd.Series, *, colours: Callable[[int], list[str]]) -> Classes:
     """Classes of whole extra officers: "0 extra", "1–2 extra", "3–4 extra", ..., "7–8 extra".
 
     The top band ends at the largest allocation ("7–8 extra"), or reads "100+ extra" past the
-    last band.
+    last band. Larger allocations get wider bands ("1–4 extra", "5–9 extra", ...), so there
+    are never more than :data:`MAX_CLASSES`.
     """
     v = pd.to_numeric(extra, errors="coerce").dropna()
     top = int(v.max()) if len(v) else 0
-    lower = [b for b in _OFFICER_BANDS if b <= max(top, 0)] or [0]
+    for bands in _OFFICER_BANDS:
+        lower = [b for b in bands if b <= max(top, 0)] or [0]
+        if len(lower) <= MAX_CLASSES:
+            break
     labels = []
     for i, lo in enumerate(lower):
         if i + 1 < len(lower):
             hi: int | None = lower[i + 1] - 1
         else:  # the top band ends at the largest allocation, if its natural width holds it
-            nxt = _OFFICER_BANDS.index(lo) + 1
-            hi = top if nxt == len(_OFFICER_BANDS) or top < _OFFICER_BANDS[nxt] else None
-            hi = None if nxt == len(_OFFICER_BANDS) and top > lo else hi
+            nxt = bands.index(lo) + 1
+            hi = top if nxt == len(bands) or top < bands[nxt] else None
+            hi = None if nxt == len(bands) and top > lo else hi
         if hi is None:
             labels.append(f"{lo}+ extra")
         elif hi == lo:
