@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import tempfile
 import zipfile
@@ -12,7 +13,7 @@ import pytest
 from shapely.geometry import box
 
 from planner import schema as s
-from planner.config import PlannerConfig
+from planner.config import PlannerConfig, UploadLimits
 from planner.errors import DataError
 from planner.ingest.quality import format_quality
 from planner.ingest.sources.wards import WardFile
@@ -149,10 +150,9 @@ def test_a_zip_bomb_is_refused_from_its_declared_size(config, wards):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("huge.csv", b"0" * 2_000_000)
-    with pytest.raises(DataError, match="unpacking to"):
-        read_incident_upload(
-            "bomb.zip", buffer.getvalue(), wards=wards, config=config, max_bytes=100_000
-        )
+    small = dataclasses.replace(config, limits=UploadLimits(max_unzipped_mb=1.0))
+    with pytest.raises(DataError, match=r"unpacking to 2 MB; .* 1 MB \(max_unzipped_mb\)"):
+        read_incident_upload("bomb.zip", buffer.getvalue(), wards=wards, config=small)
 
 
 # --- reading and joining --------------------------------------------------------------------

@@ -8,8 +8,14 @@ Two kinds of upload (``st.file_uploader`` in the app; nothing here imports Strea
 Rules:
 
 - the file's type is checked against a whitelist and its size against a limit
-  (:data:`MAX_UPLOAD_BYTES`) before anything is read; a zip is also checked for its
-  unpacked size and member names before it is opened for reading;
+  (:data:`MAX_UPLOAD_BYTES`) before anything is read;
+- the work is bounded too (``planner.toml [limits]``, :mod:`planner.ingest.limits`): a zip's
+  declared sizes and member count are checked before it is unpacked, and what comes out is
+  counted against the size and ratio limits while it is unpacked; a CSV's lines and columns
+  are checked in a pass over its bytes before it is parsed; a GeoJSON's or TopoJSON's nesting
+  and vertices, and a shapefile's vertices, before any geometry is built; and the whole read
+  runs in a worker process (:func:`planner.ingest.worker.run_bounded`) stopped at a time and
+  an address-space limit;
 - the bytes are written only into a private ``tempfile.TemporaryDirectory`` (mode 0700,
   deleted as soon as the file is read), never into the data or cache folders other users
   share, and nothing from an upload is cached by the process;
@@ -24,7 +30,6 @@ Rules:
 
 from __future__ import annotations
 
-import io
 import tempfile
 import zipfile
 import zlib
@@ -36,14 +41,23 @@ import geopandas as gpd
 import pandas as pd
 
 from planner import schema as s
-from planner.config import PlannerConfig
+from planner.config import PlannerConfig, UploadLimits
 from planner.errors import DataError
 from planner.ingest.join import join_incidents
+from planner.ingest.limits import (
+    LineCheck,
+    check_csv,
+    check_json_geometry,
+    check_shapefile,
+    unzip,
+    zip_errors,
+)
 from planner.ingest.quality import quality_report
 from planner.ingest.sources.base import empty_rejects
 from planner.ingest.sources.police_uk import read_street_csv
 from planner.ingest.sources.sniff import check_text
 from planner.ingest.sources.wards import WardFile, read_wards
+from planner.ingest.worker import run_bounded
 
 __all__ = [
     "INCIDENT_TYPES",
@@ -61,9 +75,8 @@ INCIDENT_TYPES = ("csv", "zip")
 """File types accepted for incidents: a data.police.uk street CSV, or a zip of them."""
 WARD_TYPES = ("geojson", "json", "topojson", "gpkg", "zip")
 """File types accepted for wards: GeoJSON, TopoJSON, GeoPackage, or a zipped shapefile."""
-UNZIPPED_FACTOR = 5  # a zip may unpack to at most this many times the upload limit
-MAX_ZIP_MEMBERS = 1_000
 _WARD_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".topojson")
+_JSON_SUFFIXES = (".geojson", ".json", ".topojson")
 
 
 @dataclass(frozen=True)
@@ -168,42 +181,16 @@ def read_incident_upload(
     """
     suffix = check_upload(name, len(data), allowed=INCIDENT_TYPES, max_bytes=max_bytes)
     label = PurePosixPath(str(name).replace("\\", "/")).name
-    if suffix == ".zip":
-        _check_zip(data, label, max_bytes)
-    else:
+    if suffix != ".zip":
         check_text(data[:4096], repr(label))
     with tempfile.TemporaryDirectory(prefix="planner-upload-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
-        try:
-            frame = read_street_csv(path, categories=config.categories, checks=config.coordinates)
-        except DataError as exc:
-            raise DataError(_without_folder(str(exc), path, label)) from None
-    frame.path = label
-    frame.files = [f.replace(str(path), label) for f in frame.files]
-    frame.rejects = frame.rejects.assign(
-        **{s.SOURCE: frame.rejects[s.SOURCE].astype("string").str.replace(str(path), label)}
-    )
-    result = join_incidents(frame.incidents, wards, snap_distance_m=config.join.snap_distance_m)
-    rejects = pd.concat(
-        [
-            empty_rejects().assign(**{s.ORIGIN: ""}),
-            frame.rejects.assign(**{s.ORIGIN: label}),
-            result.rejects.assign(**{s.ORIGIN: label}),
-        ],
-        ignore_index=True,
-    )
-    counts = _counts(result.incidents)
-    quality = quality_report(
-        f"upload {label}",
-        [frame],
-        {label: result.incidents},
-        rejects,
-        counts,
-        wards,
-        ward_report=ward_report,
-    )
-    return IncidentUpload(label, _ward_table(counts, wards), quality, rejects)
+        upload, _ = run_bounded(
+            _read_incidents, path, label, wards, ward_report, config,
+            label=repr(label), limits=config.limits,
+        )  # fmt: skip
+    return upload
 
 
 def read_ward_upload(
@@ -228,17 +215,80 @@ def read_ward_upload(
     suffix = check_upload(name, len(data), allowed=WARD_TYPES, max_bytes=max_bytes)
     label = PurePosixPath(str(name).replace("\\", "/")).name
     with tempfile.TemporaryDirectory(prefix="planner-upload-") as tmp:
-        if suffix == ".zip":
-            path = _unpack_wards(data, label, Path(tmp), max_bytes)
-        else:
-            path = Path(tmp) / f"wards{suffix}"
-            path.write_bytes(data)
-        try:
-            wards = read_wards(path, config=config)
-        except DataError as exc:
-            message = _without_folder(str(exc), path, label)
-            prefix = "" if message.startswith(label) else f"{label}: "
-            raise DataError(prefix + message) from None
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        wards, _ = run_bounded(
+            _read_wards, path, label, config, label=repr(label), limits=config.limits
+        )
+    return wards
+
+
+# --- in the worker process (planner.ingest.worker) -------------------------------------------
+
+
+def _read_incidents(
+    path: Path,
+    label: str,
+    wards: gpd.GeoDataFrame,
+    ward_report: dict[str, Any] | None,
+    config: PlannerConfig,
+) -> IncidentUpload:
+    """The incident upload at *path* (a private temporary file), checked, read and joined."""
+    if path.suffix == ".zip":
+        source = _unpack_csvs(path, label, config)
+        shown = {f"{source}/": f"{label}:"}
+    else:
+        check_csv(path, repr(label), config.limits)
+        source, shown = path, {str(path): label}
+    try:
+        frame = read_street_csv(source, categories=config.categories, checks=config.coordinates)
+    except DataError as exc:
+        raise DataError(_without_folder(_shown(str(exc), shown), path, label)) from None
+    frame.path = label
+    frame.files = [_shown(f, shown) for f in frame.files]
+    named = frame.rejects[s.SOURCE].astype("string")
+    for private, public in shown.items():
+        named = named.str.replace(private, public, regex=False)
+    frame.rejects = frame.rejects.assign(**{s.SOURCE: named})
+    result = join_incidents(frame.incidents, wards, snap_distance_m=config.join.snap_distance_m)
+    rejects = pd.concat(
+        [
+            empty_rejects().assign(**{s.ORIGIN: ""}),
+            frame.rejects.assign(**{s.ORIGIN: label}),
+            result.rejects.assign(**{s.ORIGIN: label}),
+        ],
+        ignore_index=True,
+    )
+    counts = _counts(result.incidents)
+    quality = quality_report(
+        f"upload {label}",
+        [frame],
+        {label: result.incidents},
+        rejects,
+        counts,
+        wards,
+        ward_report=ward_report,
+    )
+    return IncidentUpload(label, _ward_table(counts, wards), quality, rejects)
+
+
+def _read_wards(upload: Path, label: str, config: PlannerConfig) -> WardFile:
+    """The ward upload at *upload* (a private temporary file), checked and read."""
+    if upload.suffix == ".zip":
+        path = _unpack_wards(upload, label, upload.parent / "wards", config)
+    else:
+        path = upload.with_name(f"wards{upload.suffix}")
+        upload.rename(path)
+    if path.suffix.lower() in _JSON_SUFFIXES:
+        check_json_geometry(path.read_bytes(), repr(label), config.limits)
+    elif path.suffix.lower() == ".shp":
+        check_shapefile(path, repr(label), config.limits)
+    try:
+        wards = read_wards(path, config=config)
+    except DataError as exc:
+        message = _without_folder(str(exc), path, label)
+        prefix = "" if message.startswith(label) else f"{label}: "
+        raise DataError(prefix + message) from None
     return WardFile(wards.frame, {**wards.report, "path": label})
 
 
@@ -279,49 +329,94 @@ def _ward_table(counts: pd.DataFrame, wards: gpd.GeoDataFrame) -> pd.DataFrame:
     return out.sort_index().sort_values("records", ascending=False, kind="stable")
 
 
-def _open_zip(data: bytes, label: str, max_bytes: int) -> zipfile.ZipFile:
-    """The zip, after checking its members' names, count and unpacked size."""
+def _shown(text: str, shown: dict[str, str]) -> str:
+    """*text* with each private name replaced by the name the person knows."""
+    for private, public in shown.items():
+        text = text.replace(private, public)
+    return text
+
+
+def _open_zip(path: Path, label: str, limits: UploadLimits) -> zipfile.ZipFile:
+    """The zip, after checking its member count and declared unpacked size (which
+    :func:`planner.ingest.limits.unzip` does not trust: it counts what comes out)."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(path)
         members = [i for i in archive.infolist() if not i.is_dir()]
     except (zipfile.BadZipFile, EOFError, zlib.error, OSError, ValueError) as exc:
         raise DataError(
             f"{label!r}: not a readable zip ({type(exc).__name__}); upload the file again"
         ) from None
     unpacked = sum(i.file_size for i in members)
-    if len(members) > MAX_ZIP_MEMBERS or unpacked > UNZIPPED_FACTOR * max_bytes:
+    most = limits.max_unzipped_mb * 1e6
+    if len(members) > limits.max_zip_members or unpacked > most:
         archive.close()
         raise DataError(
             f"{label!r}: the zip holds {len(members):,} files unpacking to "
-            f"{unpacked / 1e6:,.0f} MB; at most {MAX_ZIP_MEMBERS:,} files and "
-            f"{UNZIPPED_FACTOR * max_bytes / 1e6:,.0f} MB are accepted"
+            f"{unpacked / 1e6:,.0f} MB; at most {limits.max_zip_members:,} files "
+            f"(max_zip_members) and {limits.max_unzipped_mb:g} MB (max_unzipped_mb) are "
+            "accepted (planner.toml [limits]). Upload fewer months at a time"
         )
     return archive
 
 
-def _check_zip(data: bytes, label: str, max_bytes: int) -> None:
-    _open_zip(data, label, max_bytes).close()
+def _member_path(info: zipfile.ZipInfo, into: Path) -> Path | None:
+    """Where a member is unpacked below *into* (never outside it); None to skip it."""
+    parts = [
+        p
+        for p in PurePosixPath(info.filename.replace("\\", "/")).parts
+        if p not in ("", ".", "..", "/")
+    ]
+    if info.is_dir() or not parts or parts[-1].startswith(".") or "__MACOSX" in parts:
+        return None  # e.g. __MACOSX/._wards.shp
+    target = into.joinpath(*parts)
+    if target.exists():
+        return None  # a second member of the same name (after removing ../): the first counts
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
 
 
-def _unpack_wards(data: bytes, label: str, into: Path, max_bytes: int) -> Path:
-    """Unpack a zipped boundary file (flat, by base name) into *into*; returns the file."""
-    with _open_zip(data, label, max_bytes) as archive:
-        written: list[Path] = []
+def _unpack(
+    path: Path, label: str, into: Path, limits: UploadLimits, *, keep: tuple[str, ...] | None,
+    lines: bool,
+) -> list[Path]:  # fmt: skip
+    """Unpack the zip at *path* into *into*, bounded; the files written."""
+    into.mkdir()
+    with _open_zip(path, label, limits) as archive:
+        members = sorted(archive.infolist(), key=lambda i: i.filename)
+        if keep is not None:
+            members = [i for i in members if i.filename.lower().endswith(keep)]
         try:
-            for info in archive.infolist():
-                base = PurePosixPath(info.filename.replace("\\", "/")).name
-                if info.is_dir() or not base or base.startswith("."):
-                    continue  # e.g. __MACOSX/._wards.shp
-                if "__MACOSX" in info.filename:
-                    continue
-                target = into / base  # base names only: nothing lands outside *into*
-                target.write_bytes(archive.read(info))
-                written.append(target)
-        except (zipfile.BadZipFile, EOFError, zlib.error, OSError, RuntimeError) as exc:
+            return unzip(
+                archive,
+                members,
+                lambda info: _member_path(info, into),
+                label=repr(label),
+                compressed=path.stat().st_size,
+                limits=limits,
+                check=lambda info: (
+                    LineCheck(f"{label!r} (member {info.filename})", limits) if lines else None
+                ),
+            )
+        except zip_errors() as exc:
             raise DataError(
                 f"{label!r}: the zip is damaged or encrypted ({type(exc).__name__}); "
                 "upload an unencrypted zip"
             ) from None
+
+
+def _unpack_csvs(path: Path, label: str, config: PlannerConfig) -> Path:
+    """The CSVs of an incident zip unpacked (bounded, every line checked) into a folder."""
+    into = path.parent / "csv"
+    if not _unpack(path, label, into, config.limits, keep=(".csv",), lines=True):
+        raise DataError(
+            f"{label!r}: the zip holds no .csv files; upload data.police.uk street CSVs"
+        )
+    return into
+
+
+def _unpack_wards(path: Path, label: str, into: Path, config: PlannerConfig) -> Path:
+    """Unpack a zipped boundary file into *into* (bounded); returns the boundary file."""
+    written = _unpack(path, label, into, config.limits, keep=None, lines=False)
     found = [p for p in written if p.suffix.lower() in _WARD_SUFFIXES]
     if len(found) != 1:
         names = ", ".join(p.name for p in found) or "none"
