@@ -13,7 +13,7 @@ plan                    :func:`plan` (the register's overrides applied once)
 priorities              :func:`evidence`, :func:`borough_priorities`, :func:`plan_year`
 export a plan           :func:`export_plan`
 save / load a plan      :func:`save_plan`, :func:`load_plan`
-borough pack            :func:`borough_pack`, :func:`write_borough_pack`
+borough pack            :func:`borough_pack`, :func:`borough_pack_pdf`, :func:`write_borough_pack`
 compare scenarios       :func:`compare`
 ======================  =================================================================
 
@@ -64,6 +64,7 @@ __all__ = [
     "absent_reasons",
     "borough_names",
     "borough_pack",
+    "borough_pack_pdf",
     "borough_priorities",
     "compare",
     "compare_modes",
@@ -577,14 +578,49 @@ def borough_pack(
     *,
     config: PlannerConfig,
     london: tuple[Evidence, Basket] | None = None,
+    register: PlanRegister | None = None,
 ) -> str:
-    """The printable pack of one borough as a self-contained HTML page."""
+    """The printable pack of one borough as a self-contained HTML page.
+
+    With *register*, the pack records the borough's agreed priorities (this plan year's and
+    last year's) and every override recorded for it with its reason. The priorities are
+    computed under the plan's harm index (*london* is used only where it is the same).
+    """
     from planner.outputs.pack import borough_pack_html
 
     view = _pack_priorities(result, config, borough, london)
     return borough_pack_html(
-        result, borough, config=config, priorities=view, **_pack_extras(result, config, borough)
-    )
+        result, borough, config=config, priorities=view,
+        record=_meeting_record(result, config, borough, register),
+        **_pack_extras(result, config, borough),
+    )  # fmt: skip
+
+
+def borough_pack_pdf(
+    result: PlanResult,
+    borough: str,
+    *,
+    config: PlannerConfig,
+    london: tuple[Evidence, Basket] | None = None,
+    register: PlanRegister | None = None,
+) -> bytes:
+    """The borough pack printed to PDF by headless Chromium (:func:`borough_pack`'s page).
+
+    Raises
+    ------
+    PdfUnavailable
+        No Chromium or Playwright here; the message names the fix.
+    """
+    import tempfile
+
+    from planner.outputs.pack import pdf_footer
+    from planner.outputs.pdf import html_to_pdf
+
+    page = borough_pack(result, borough, config=config, london=london, register=register)
+    name = str(result.borough_names()[_borough_code(result, config, borough)])
+    with tempfile.TemporaryDirectory(prefix="planner-pack-") as tmp:
+        path = html_to_pdf(page, Path(tmp) / "pack.pdf", footer=pdf_footer(result, name))
+        return path.read_bytes()
 
 
 def write_borough_pack(
@@ -594,13 +630,41 @@ def write_borough_pack(
     *,
     config: PlannerConfig,
     pdf: bool = False,
+    register: PlanRegister | None = None,
 ) -> list[Path]:
-    """Write ``<borough>_pack.html`` (and a PDF where WeasyPrint is installed)."""
+    """Write ``<borough>_pack.html`` (and with *pdf* the PDF, printed by headless Chromium)."""
     from planner.outputs.pack import write_borough_pack as write
 
     view = _pack_priorities(result, config, borough, None)
     extras = _pack_extras(result, config, borough)
-    return write(result, borough, out, config=config, priorities=view, pdf=pdf, **extras)
+    record = _meeting_record(result, config, borough, register)
+    return write(
+        result, borough, out, config=config, priorities=view, pdf=pdf, record=record, **extras
+    )
+
+
+def _borough_code(result: PlanResult, config: PlannerConfig, borough: str) -> str:
+    from planner.plan.priorities import match_borough
+
+    return match_borough(borough, result.borough_names(), config, result.manifest.dataset)
+
+
+def _meeting_record(
+    result: PlanResult, config: PlannerConfig, borough: str, register: PlanRegister | None
+) -> Any:
+    """The register's agreements and overrides of *borough* for the pack (None: no register)."""
+    from planner.outputs.pack import MeetingRecord
+
+    if register is None:
+        return None
+    code = _borough_code(result, config, borough)
+    year = plan_year(result.inputs.window.end)
+    return MeetingRecord(
+        year=year,
+        agreed=register.agreed_priorities(code, year),
+        previous=register.previous_year(code, year),
+        overrides=register.overrides(borough_code=code),
+    )
 
 
 def _pack_extras(result: PlanResult, config: PlannerConfig, borough: str) -> dict[str, Any]:
@@ -616,8 +680,13 @@ def _pack_priorities(
     borough: str,
     london: tuple[Evidence, Basket] | None,
 ) -> BoroughPriorities | str:
+    """The borough's priorities under the plan's harm index (one index named in the pack)."""
+    inputs, index = result.inputs, result.need.settings.harm_index
+    if inputs.harm.index != index:
+        inputs = dataclasses.replace(inputs, harm=inputs.harm.with_index(index))
+        london = None  # computed under another index
     try:
-        return borough_priorities(result.inputs, config, borough, london=london)
+        return borough_priorities(inputs, config, borough, london=london)
     except DataError as exc:
         log.warning("local priorities not computed for %s: %s", borough, exc)
         return f"The local priorities could not be computed for this pack: {exc}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import logging
 import math
 import sys
 from html.parser import HTMLParser
@@ -21,9 +20,19 @@ from planner import api
 from planner.errors import DataError
 from planner.model.need import NeedResult
 from planner.model.window import Window
-from planner.outputs.pack import borough_pack_html, rag_status, write_borough_pack
+from planner.outputs.export import ExportError
+from planner.outputs.pack import (
+    RAG_BANDS,
+    MeetingRecord,
+    borough_pack_html,
+    rag_status,
+    ward_status,
+    write_borough_pack,
+)
+from planner.outputs.pdf import PdfUnavailable
 from planner.outputs.present import classes_for
 from planner.plan.allocation import allocate_wards
+from planner.plan.overrides import Override, apply_overrides
 from planner.plan.priorities import BoroughPriorities
 from planner.results import PlanResult, RunManifest
 from planner.scenario import Scenario
@@ -72,10 +81,14 @@ def _wards() -> gpd.GeoDataFrame:
     return frame.set_geometry(frame.geometry.translate(528_000, 184_000))
 
 
-def _plan(wards: gpd.GeoDataFrame) -> PlanResult:
-    need = pd.Series([3.0, 2.5, 1.0, 1.2, 0.0, 2.0], index=wards.index)
+def _plan(
+    wards: gpd.GeoDataFrame, need: pd.Series | None = None, *, pool: int = 12
+) -> PlanResult:
+    """A plan of *wards* (need by ward; default the 3x2 grid's) without the data behind it."""
+    if need is None:
+        need = pd.Series([3.0, 2.5, 1.0, 1.2, 0.0, 2.0], index=wards.index)
     settings = allocation_settings()
-    allocation = allocate_wards(need, wards["borough_code"], pool=12, settings=settings)
+    allocation = allocate_wards(need, wards["borough_code"], pool=pool, settings=settings)
     scores = wards[["ward_name", "borough_code", "borough_name"]].copy()
     scores["contribution: harm"] = need * 0.7
     scores["contribution: rate"] = need * 0.3
@@ -91,7 +104,7 @@ def _plan(wards: gpd.GeoDataFrame) -> PlanResult:
     weights, absent = {"harm": 0.7, "rate": 0.3}, ["asb", "forecast", "trend"]
     notes = ["a note from the data"]
     result = NeedResult(inputs, need_settings(), pd.DataFrame(), scores, weights, absent, {}, notes)
-    scenario = Scenario.from_config(config).changed(pool=12, allocation=settings)
+    scenario = Scenario.from_config(config).changed(pool=pool, allocation=settings)
     manifest = RunManifest(
         planner_version="0.1.0", created="2026-01-31T09:00:00+0000", dataset="synthetic",
         window_start="2025-02", window_end="2026-01", scenario=scenario.to_dict(),
@@ -213,10 +226,46 @@ def test_map_legend_has_text_labels(page, plan):
 def test_rag_status_has_words_beside_colours(page, plan):
     wards = plan.allocation.wards
     camden = wards[wards["borough_code"] == CAMDEN]
-    for extra, due in zip(camden["extra"], camden["policy_quota"], strict=True):
-        band = rag_status(extra / due if due > 0 else math.nan)  # extras against the policy
+    for _, row in camden.iterrows():
+        band = ward_status(row)
         assert f'<td class="rag {band.css}">{band.colour}: {band.label}</td>' in page
     assert "Grey: no extras due under the policy" in page  # Frognal has no need: none due
+
+
+def test_rounding_is_never_red(plan, page):
+    """A ward under or over only because officers are whole is Green, whatever its ratio."""
+    wards = plan.allocation.wards
+    rounding = wards[(wards["extra"] - wards["policy_quota"]).abs().between(1e-9, 0.999)]
+    assert len(rounding), "the synthetic plan should have wards off their policy by rounding"
+    for _, row in rounding.iterrows():
+        assert ward_status(row).colour == "Green"
+
+
+def _row(extra, due, moved=0):
+    return pd.Series({"extra": extra, "policy_quota": due, "override": moved})
+
+
+@pytest.mark.parametrize(
+    ("row", "band"),
+    [
+        (_row(0, 0.44), "rounding"),  # Webster: 0.44 rounds to 0, ratio 0
+        (_row(2, 1.55), "rounding"),  # ratio 1.29, but under one officer from the policy
+        (_row(1, 0.98), "green"),
+        (_row(0, 0.0), "none"),
+        (_row(3, 2.0, 1), "override_in"),  # a deliberate move, with its reason in the pack
+        (_row(0, 1.0, -1), "override_out"),
+        (_row(3, 5.0), "red_under"),  # two officers short: under-provision
+        (_row(4, 5.0), "amber_under"),
+        (_row(6, 5.0), "amber_over"),
+        (_row(1, 0.0), "red_over"),
+    ],
+    ids=[
+        *("rounded-to-0", "rounded-up", "on-target", "none-due", "override-in", "override-out"),
+        *("two-short", "one-short", "one-over", "none-due-but-one"),
+    ],
+)
+def test_ward_status(row, band):
+    assert ward_status(row) == RAG_BANDS[band]
 
 
 @pytest.mark.parametrize(
@@ -311,9 +360,96 @@ def test_confidence_and_outside_yardsticks_in_the_pack(plan):
     assert "Survey quarter ending 31 December 2023" in page
     assert "<td>&quot;Good Job&quot; local</td><td>41 %</td><td>50 %</td><td>-9</td>" in page
     assert "<td>below London</td>" in page
-    assert "Share of London&#x27;s crime harm</th><td>66.67%" in page  # 4 of the 6 wards
+    assert "Share of London&#x27;s crime harm (CCHI)</th><td>66.67 %" in page  # 4 of 6 wards
     assert "Share of London&#x27;s ASB</th><td>no data" in page
     assert "ASB: no data (this dataset has no anti-social behaviour records)." in page
+
+
+def _cover(page: str) -> str:
+    return page[page.index('<section class="cover">') : page.index("</section>")]
+
+
+def test_the_cover_carries_the_scenario(page, plan):
+    cover = _cover(page)
+    for text in (
+        "synthetic", "2025-02 to 2026-01", "Cambridge Crime Harm Index, in days of custody (CCHI)",
+        "<td>12</td>", "Webster / Sainte-Laguë: each ward&#x27;s share of the pool is rounded",
+        "Harm 0.70, Harm per 1,000 0.30", plan.scenario.key(), "0.1.0",
+        "Cap per ward", "Borough floor", "Baseline team",
+    ):  # fmt: skip
+        assert text in cover, text
+    assert "Agreed priorities: not shown (no plan register was read for this pack)" in cover
+
+
+def test_one_harm_index_throughout(plan):
+    """The scenario's index is the one named: a CSS scenario never says CCHI or Cambridge."""
+    css = dataclasses.replace(
+        plan, need=dataclasses.replace(plan.need, settings=need_settings(harm_index="css"))
+    )
+    page = borough_pack_html(css, "camden", priorities=_priorities(), config=shipped_config())
+    assert "Crime Severity Score" in page and "(CSS)" in page
+    assert "CCHI" not in page and "Cambridge" not in page
+
+
+def _record(plan) -> MeetingRecord:
+    """Two recorded overrides of Camden (the 3x2 grid's wards) and two agreements."""
+    frame = pd.DataFrame(
+        {
+            "id": [3, 7],
+            "from_ward": ["E05000001", "E05000002"],
+            "to_ward": ["E05000005", "E05000004"],
+            "officers": [1, 9],
+            "reason": ["Night-time economy <b>on the high street</b>", "Too many"],
+            "recorded_by": ["Ch Supt A & B", "Ch Supt A"],
+            "recorded_at": pd.to_datetime(["2026-03-02 10:00", "2026-03-03 10:00"], utc=True),
+        }
+    )
+    agreed = {
+        "priorities": ["Burglary", "Personal robbery"], "agreed_by": "Commander & leader",
+        "agreed_at": pd.Timestamp("2026-04-12 09:00", tz="UTC"), "notes": "April <meeting>",
+        "recorded_by": "local planner",
+    }  # fmt: skip
+    previous = {**agreed, "priorities": ["Burglary", "Robbery"], "notes": ""}
+    return MeetingRecord(year=2026, agreed=agreed, previous=previous, overrides=frame)
+
+
+def test_agreed_priorities_and_overrides_are_the_meetings_record(plan):
+    first = Override(
+        CAMDEN, "E05000001", "E05000005", 1, "Night-time economy <b>on the high street</b>"
+    )
+    moved = dataclasses.replace(
+        plan,
+        allocation=apply_overrides(plan.allocation, [first]),
+        scenario=dataclasses.replace(plan.scenario, overrides=(first,)),
+        skipped_overrides=[{"override": 7, "why not applied": "the ward has only 2 extras"}],
+    )
+    page = borough_pack_html(
+        moved, "camden", priorities=_priorities(), config=shipped_config(), record=_record(plan)
+    )
+    assert "<h3>Agreed priorities (plan register)</h3>" in page
+    assert "<strong>Agreed for 2026</strong> by Commander &amp; leader on 12 April 2026" in page
+    assert "<li>Burglary</li><li>Personal robbery</li>" in page
+    assert "<strong>Agreed for 2025</strong>" in page and "<li>Robbery</li>" in page
+    assert "Notes: April &lt;meeting&gt;" in page
+    assert "Night-time economy &lt;b&gt;on the high street&lt;/b&gt;" in page
+    assert "<td>Belsize</td><td>Frognal</td><td>1</td>" in page  # names, not codes
+    assert "<td>applied</td>" in page
+    assert "<td>not applied: the ward has only 2 extras</td>" in page
+    # the wards moved by the override are Blue, not Red
+    assert page.count('<td class="rag rag-override">Blue: override, moved') == 2
+    cover = _cover(page)
+    assert "Agreed for 2026: Burglary and Personal robbery, by Commander &amp; leader" in cover
+    assert "2 recorded for the borough in the plan register, 1 applied in this plan" in cover
+
+
+def test_nothing_agreed_yet_is_said(plan):
+    record = dataclasses.replace(_record(plan), agreed=None, overrides=_record(plan).overrides[:0])
+    page = borough_pack_html(
+        plan, "camden", priorities=_priorities(), config=shipped_config(), record=record
+    )
+    assert "<strong>2026:</strong> nothing recorded yet: the proposals below are for this" in page
+    assert "Agreed for 2026: nothing recorded yet; for this meeting to agree." in page
+    assert "None recorded." in page
 
 
 def test_unknown_borough(plan):
@@ -349,16 +485,37 @@ def test_priorities_failure_is_said_in_the_pack(plan):
     assert why in page
 
 
-def test_write_pack(tmp_path, plan, caplog, monkeypatch):
-    monkeypatch.setitem(sys.modules, "weasyprint", None)  # import fails: no PDF, a note
-    with caplog.at_level(logging.INFO, logger="planner.outputs.pack"):
-        paths = write_borough_pack(
-            plan, "Camden", tmp_path, config=shipped_config(), priorities=_priorities(), pdf=True
-        )
+def test_write_pack(tmp_path, plan):
+    paths = write_borough_pack(
+        plan, "Camden", tmp_path, config=shipped_config(), priorities=_priorities()
+    )
     assert paths == [tmp_path / "Camden_pack.html"]
     assert "Camden" in paths[0].read_text(encoding="utf-8")
-    assert "PDF not written" in caplog.text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Camden_pack.html"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("no_playwright", r"needs Playwright \(pip install playwright\).*Fix: install Chromium"),
+        ("bad_chromium", r"PLANNER_CHROMIUM=/nowhere/chromium is not a file.*Fix:"),
+    ],
+    ids=["no-playwright", "bad-chromium-path"],
+)
+def test_pdf_without_chromium_names_the_fix_and_writes_nothing(
+    tmp_path, plan, monkeypatch, setup, message
+):
+    (tmp_path / "Camden_pack.html").write_text("previous pack", encoding="utf-8")
+    if setup == "no_playwright":
+        monkeypatch.setitem(sys.modules, "playwright.sync_api", None)  # import fails
+    else:
+        monkeypatch.setenv("PLANNER_CHROMIUM", "/nowhere/chromium")
+    with pytest.raises(PdfUnavailable, match=message):
+        write_borough_pack(
+            plan, "Camden", tmp_path, config=shipped_config(), priorities=_priorities(), pdf=True
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Camden_pack.html"]  # the set: none
+    assert (tmp_path / "Camden_pack.html").read_text(encoding="utf-8") == "previous pack"
 
 
 def test_write_pack_is_atomic(tmp_path, plan, monkeypatch):
@@ -366,10 +523,10 @@ def test_write_pack_is_atomic(tmp_path, plan, monkeypatch):
     target.write_text("previous pack", encoding="utf-8")
 
     def broken(self, *args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device", str(self))
 
     monkeypatch.setattr(Path, "write_text", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ExportError, match=r"cannot write .*Camden_pack.html.*Fix: free space"):
         write_borough_pack(
             plan, "Camden", tmp_path, config=shipped_config(), priorities=_priorities()
         )

@@ -126,11 +126,33 @@ def priorities(config: PlannerConfig, args: argparse.Namespace) -> int:
 
 
 def pack(config: PlannerConfig, args: argparse.Namespace) -> int:
+    if args.pdf:  # before the plan: a missing browser is said at once
+        _check_pdf()
     result = _plan(config, args)
     out = Path(args.out) if args.out else config.out_dir / "packs"
-    files = api.write_borough_pack(result, args.borough, out, config=config, pdf=args.pdf)
+    register = _register_or_none(config)  # agreements and overrides, the meeting's record
+    files = api.write_borough_pack(
+        result, args.borough, out, config=config, pdf=args.pdf, register=register
+    )
     print(f"written: {', '.join(str(p) for p in files)}")
     return 0
+
+
+def _check_pdf() -> None:
+    """PdfUnavailable now if Playwright cannot be imported (Chromium is found when printing)."""
+    import importlib.util
+
+    from planner.outputs.pdf import PdfUnavailable, chromium_path
+
+    path = chromium_path()
+    if importlib.util.find_spec("playwright") is None:
+        raise PdfUnavailable(
+            "planner pack --pdf prints with headless Chromium through Playwright, which is not "
+            "installed: pip install playwright"
+            + ("" if path else ", and install Chromium (apt-get install chromium, or "
+               "python -m playwright install chromium)")
+            + "; or leave out --pdf and print the HTML pack from a browser"
+        )  # fmt: skip
 
 
 def register(config: PlannerConfig, args: argparse.Namespace) -> int:

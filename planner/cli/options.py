@@ -127,14 +127,21 @@ def parser(config: PlannerConfig, commands: dict[str, Command]) -> argparse.Argu
     pr.add_argument("--out", metavar="DIR", help="also write the evidence tables as CSV here")
 
     pk = add("pack", [data, window, need, allocation],
-             "write a borough's printable pack (HTML; PDF where weasyprint is installed)",
-             "The borough pack: the borough's ward map, its allocation table with RAG status "
-             "in colour and words, the equity summary, and the proposed priorities with their "
-             "evidence, as one self-contained HTML page. It takes the same scenario options "
-             "as plan.")  # fmt: skip
+             "write a borough's printable pack (HTML, and PDF with --pdf)",
+             "The borough pack, the meeting's record: a cover with the scenario, the "
+             "borough's ward map with a numbered key, its allocation table with a status in "
+             "colour and words, the commanders' overrides with their reasons and the agreed "
+             "priorities from the plan register, the proposed priorities with their evidence "
+             "and the equity summary, as one self-contained HTML page. It takes the same "
+             "scenario options as plan.")  # fmt: skip
     pk.add_argument("--borough", metavar="NAME", required=True, help="borough name or E09 code")
     pk.add_argument("--out", metavar="DIR", help="output folder (default: out/packs)")
-    pk.add_argument("--pdf", action="store_true", help="also write a PDF (needs weasyprint)")
+    pk.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also write the PDF, printed by headless Chromium through Playwright (Chromium: "
+        "$PLANNER_CHROMIUM or chromium on the PATH)",
+    )
 
     rg = add("register", [], "the plan register: history, backups",
              "The plan register (config/store.toml; SQLite by default) records agreed "

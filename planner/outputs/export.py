@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMATS",
     "ExportError",
+    "file_set",
     "write_allocation",
     "write_csv",
     "write_json",
@@ -102,7 +103,7 @@ def write_need_tables(result: NeedResult, manifest: RunManifest, out_dir: str | 
     """
     out = Path(out_dir)
     inputs = result.inputs
-    with _file_set(out, "writing the need tables") as stage:
+    with file_set(out, "writing the need tables") as stage:
         written = [
             write_csv(result.scores.sort_values("rank_london"), stage / "scores.csv"),
             write_csv(result.components, stage / "components.csv"),
@@ -197,7 +198,7 @@ def write_allocation(
     borough_csv = inside(out, f"{base}_boroughs.csv").name
     manifest_json = inside(out, f"{base}_manifest.json").name
     written: list[Path] = []
-    with _file_set(out, f"writing the allocation files ({base}.*)") as stage:
+    with file_set(out, f"writing the allocation files ({base}.*)") as stage:
         for fmt in chosen:
             if fmt == "csv":
                 written += [
@@ -254,7 +255,7 @@ def write_scenario_diff(
     names = [f"{base}_wards.csv", f"{base}_boroughs.csv", f"{base}.xlsx", f"{base}_manifest.json"]
     targets = [inside(out, name).name for name in names]
     written, book = [], new_book()
-    with _file_set(out, f"writing the comparison files ({base}*)") as stage:
+    with file_set(out, f"writing the comparison files ({base}*)") as stage:
         for i, (label, frame) in enumerate((("Wards", diff_wards), ("Boroughs", diff_boroughs))):
             index = not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None)
             written.append(write_csv(frame, stage / targets[i], index=index))
@@ -280,10 +281,18 @@ class _Stage:
 
 
 @contextlib.contextmanager
-def _file_set(out: Path, what: str) -> Iterator[_Stage]:
+def file_set(out: Path, what: str) -> Iterator[_Stage]:
     """A private staging folder inside *out*; its files replace *out*'s as a set on success.
 
-    On any failure the staging folder is removed and *out* is left as it was.
+    Write each file of the set to ``stage / name``; when the block ends every file is moved
+    into *out* (a name with "manifest" last), all of them or none. On any failure the
+    staging folder is removed and *out* is left as it was.
+
+    Raises
+    ------
+    ExportError
+        An :class:`OSError` inside the block or while moving the files into place, naming the
+        file (*what* says which set) and the fix.
     """
     with _reported(out, what):
         out.mkdir(parents=True, exist_ok=True)

@@ -1,17 +1,24 @@
-"""A printable borough pack: one self-contained HTML page per borough (and a PDF where possible).
+"""A printable borough pack: one self-contained HTML page per borough, and its PDF.
 
-The pack is what a borough commander takes to the council leader: the borough's ward map coloured
-by extra officers, the allocation table with a red/amber/green status that is always spelled out
-in words (so nothing is lost in greyscale or to a colour-blind reader), the borough's equity
-summary, the proposed local priorities with their evidence and the high-harm basket, and a
-methodology footnote with the weights, the harm index and the caveats.
+The pack is the record of the meeting between a borough commander and the council leader. Its
+cover carries the scenario the numbers come from (data, window, harm index, pool, method,
+policy, floors, cap, weights, the scenario id that also names the exports); then the borough's
+ward map coloured by extra officers with a numbered key naming every ward, the allocation
+table with a red/amber/green status spelled out in words (whole-officer rounding and a
+commander's override each have their own status, never "well under"), the commanders'
+overrides with their reasons, the priorities agreed in the plan register beside the proposed
+ones and their evidence, the equity summary, public confidence and a methodology footnote.
+One harm index is named throughout: the scenario's.
 
-The page has no scripts and no external resources: inline CSS (A4 with ``@media print``) and an
+The page has no scripts and no external resources: inline CSS (A4, a cover page, page-break
+rules that keep at least three rows of a table together, repeated table headers) and an
 inline SVG map drawn from the ward polygons in British National Grid, so it prints, mails and
-archives as one file. Every piece of text from the data is HTML-escaped.
+archives as one file. Every piece of text from the data or a person is HTML-escaped. The PDF
+is printed by headless Chromium (:mod:`planner.outputs.pdf`); the files are published as a
+set (:func:`planner.outputs.export.file_set`).
 
-Over 400 lines: the page's sections and its print stylesheet (about 60 lines of CSS) in one
-file, so the pack is edited in one place.
+Over 400 lines: the page's sections and its print stylesheet in one file, so the pack is
+edited in one place.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 import html
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +36,8 @@ import pandas as pd
 
 from planner import schema as s
 from planner.config import HarmIndex, PlannerConfig
-from planner.files import atomic_path
 from planner.outputs import present
+from planner.outputs.pack_style import CSS
 from planner.outputs.safe import safe_filename
 from planner.outputs.svgmap import ward_map_svg
 from planner.outputs.views import confidence_table
@@ -41,28 +48,66 @@ if TYPE_CHECKING:
     from planner.plan.yardsticks import Yardsticks
     from planner.results import PlanResult
 
-__all__ = ["RAG_BANDS", "borough_pack_html", "policy_ratio", "rag_status", "write_borough_pack"]
+__all__ = [
+    "RAG_BANDS",
+    "MeetingRecord",
+    "borough_pack_html",
+    "policy_ratio",
+    "rag_status",
+    "ward_status",
+    "write_borough_pack",
+]
 
 log = logging.getLogger(__name__)
+
+KEEP_ROWS = 3  # a table never starts a page with fewer rows than this (unless it has fewer)
 
 
 @dataclass(frozen=True)
 class RagBand:
-    """A red/amber/green band of a ward's extras against what the policy gives it unrounded."""
+    """A status band of a ward's extras against what the policy gives it unrounded."""
 
-    colour: str  # "Green", "Amber", "Red"
+    colour: str  # "Green", "Amber", "Red", "Blue", "Grey"
     label: str  # the words printed beside the colour
     css: str  # the class name of the cell
 
 
 RAG_BANDS = {
     "green": RagBand("Green", "on target", "rag-green"),
+    "rounding": RagBand("Green", "whole-officer rounding", "rag-green"),
     "amber_under": RagBand("Amber", "slightly under", "rag-amber"),
     "amber_over": RagBand("Amber", "slightly over", "rag-amber"),
     "red_under": RagBand("Red", "well under", "rag-red"),
     "red_over": RagBand("Red", "well over", "rag-red"),
+    "override_in": RagBand("Blue", "override, moved in", "rag-override"),
+    "override_out": RagBand("Blue", "override, moved out", "rag-override"),
     "none": RagBand("Grey", "no extras due under the policy", "rag-none"),
 }
+
+
+@dataclass(frozen=True)
+class MeetingRecord:
+    """What the plan register holds for one borough: the pack prints it as the record.
+
+    Attributes
+    ----------
+    year
+        The plan year the meeting agrees priorities for (:func:`planner.api.plan_year`).
+    agreed, previous
+        The register's agreement for *year* and for the year before
+        (:meth:`planner.register.store.PlanRegister.agreed_priorities`), or None.
+    overrides
+        The borough's recorded overrides (:meth:`~planner.register.store.PlanRegister.
+        overrides`); None to list only those the plan applied.
+    note
+        Why there is no register record (e.g. "no plan register"), "" when there is.
+    """
+
+    year: int
+    agreed: Mapping[str, Any] | None = None
+    previous: Mapping[str, Any] | None = None
+    overrides: pd.DataFrame | None = None
+    note: str = ""
 
 
 def policy_ratio(row: pd.Series) -> float:
@@ -76,7 +121,9 @@ def rag_status(ratio: float) -> RagBand:
 
     The pack's ratio is a ward's extras over the policy's unrounded allocation
     (``policy_quota``). Boundaries belong to the better band (0.9 and 1.1 are on target, 0.75
-    and 1.25 Amber); a missing ratio (the policy gives the ward nothing) is Grey.
+    and 1.25 Amber); a missing ratio (the policy gives the ward nothing) is Grey. A ward's
+    status in the pack is :func:`ward_status`, which applies this only to wards more than
+    one whole officer from the policy.
     """
     if ratio is None or math.isnan(ratio):
         return RAG_BANDS["none"]
@@ -87,6 +134,30 @@ def rag_status(ratio: float) -> RagBand:
     if 1.1 < ratio <= 1.25:
         return RAG_BANDS["amber_over"]
     return RAG_BANDS["red_under" if ratio < 0.75 else "red_over"]
+
+
+def ward_status(row: pd.Series) -> RagBand:
+    """A ward's status: its override, whole-officer rounding, or its ratio band.
+
+    - officers moved in or out by a commander's override: Blue, with the override;
+    - nothing due under the policy and no extras: Grey;
+    - extras less than one whole officer from the policy's unrounded allocation: Green, "on
+      target" within 10 % of it, else "whole-officer rounding" (a ward due 0.44 gets 0, one
+      due 1.55 gets 2: neither is under- or over-provision);
+    - otherwise :func:`rag_status` of the ratio (Amber or Red, under or over).
+    """
+    moved = _float(row.get("override"))
+    if moved > 0:
+        return RAG_BANDS["override_in"]
+    if moved < 0:
+        return RAG_BANDS["override_out"]
+    due, extra = _float(row.get(s.POLICY_QUOTA)), _float(row.get(s.EXTRA))
+    if not due > 0:
+        return RAG_BANDS["none" if extra == 0 else "red_over"]
+    band = rag_status(policy_ratio(row))
+    if abs(extra - due) < 1 and band.colour != "Green":
+        return RAG_BANDS["rounding"]
+    return band
 
 
 # --- the public functions -----------------------------------------------------------------
@@ -100,6 +171,7 @@ def borough_pack_html(
     priorities: BoroughPriorities | str,
     confidence: pd.DataFrame | str | None = None,
     yardsticks: Yardsticks | None = None,
+    record: MeetingRecord | None = None,
 ) -> str:
     """The printable pack of one borough as a self-contained HTML page.
 
@@ -112,13 +184,16 @@ def borough_pack_html(
     config
         For the aliases.
     priorities
-        The borough's priorities (:func:`planner.api.borough_priorities`), or a sentence
-        saying why they could not be computed.
+        The borough's priorities (:func:`planner.api.borough_priorities`, under the plan's
+        harm index), or a sentence saying why they could not be computed.
     confidence
         The borough's Public Attitude Survey panel (:func:`planner.api.confidence_panel`
         ``table``), or a sentence saying why there is none.
     yardsticks
         The plan against outside yardsticks (:func:`planner.api.yardsticks`).
+    record
+        The plan register's agreements and overrides for the borough; without it the pack
+        lists the overrides the plan applied and says there is no register record.
 
     Returns
     -------
@@ -132,19 +207,21 @@ def borough_pack_html(
     """
     code, name = _resolve_borough(plan, borough, config)
     wards = _borough_wards(plan, code)
+    numbers = wards[s.RANK_BOROUGH].rank(method="first").astype(int)
     body = [
-        _header(plan, name),
-        _section("Ward map: extra officers", _map(plan, wards)),
-        _section("Allocation by ward", _allocation_table(wards)),
+        _cover(plan, name, code, priorities, record),
+        _section("Ward map: extra officers", _map(plan, wards, numbers), css="map"),
+        _section("Allocation by ward", _allocation_table(wards, numbers), css="allocation"),
+        _section("Commanders' overrides", _overrides(plan, code, record), css="overrides"),
+        _section("Local priorities", _agreed(record) + _priorities_html(priorities)),
         _section("Equity", _equity(plan, code, wards, yardsticks)),
         _section("Public confidence", _confidence(confidence)),
-        _section("Local priorities", _priorities_html(priorities)),
         _section("Methodology and caveats", _methodology(plan), css="method"),
     ]
     title = f"{name}: neighbourhood policing pack"
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
@@ -159,55 +236,64 @@ def write_borough_pack(
     priorities: BoroughPriorities | str,
     confidence: pd.DataFrame | str | None = None,
     yardsticks: Yardsticks | None = None,
+    record: MeetingRecord | None = None,
     pdf: bool = False,
 ) -> list[Path]:
-    """Write ``<borough>_pack.html`` (and, with *pdf* and WeasyPrint installed, the PDF).
+    """Write ``<borough>_pack.html`` and, with *pdf*, ``<borough>_pack.pdf``, as a set.
 
-    Files are written atomically (a failure leaves the previous file, or none). Without
-    WeasyPrint the PDF is skipped with a logged note: print the HTML page to PDF from a browser.
+    Both files are written into a private folder and moved into *out_dir* together
+    (:func:`planner.outputs.export.file_set`): a failure leaves the previous files, or none.
 
     Parameters
     ----------
-    plan, borough, config, priorities, confidence, yardsticks
+    plan, borough, config, priorities, confidence, yardsticks, record
         As for :func:`borough_pack_html`.
     out_dir
         Output folder, created if missing; the file name is the borough's name made safe by
         :func:`planner.outputs.safe.safe_filename` (``Kensington and Chelsea_pack.html``).
     pdf
-        Also write ``<borough>_pack.pdf`` when WeasyPrint can be imported.
+        Also print the page to PDF with headless Chromium (:mod:`planner.outputs.pdf`).
 
     Returns
     -------
     list of Path
         The files written, the HTML first.
+
+    Raises
+    ------
+    PdfUnavailable
+        *pdf* is set and Chromium or Playwright is missing (nothing is written; the message
+        names the fix).
+    ExportError
+        A file cannot be written (disk full, read-only folder): the message names the path
+        and the fix, and the previous files are as they were.
     """
+    from planner.outputs.export import file_set
+
     _, name = _resolve_borough(plan, borough, config)
     page = borough_pack_html(
-        plan,
-        borough,
-        config=config,
-        priorities=priorities,
-        confidence=confidence,
-        yardsticks=yardsticks,
-    )
+        plan, borough, config=config, priorities=priorities, confidence=confidence,
+        yardsticks=yardsticks, record=record,
+    )  # fmt: skip
     stem = safe_filename(name, default="borough") + "_pack"
     out = Path(out_dir)
-    target = out / f"{stem}.html"
-    with atomic_path(target) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    written = [target]
-    if pdf:
-        try:
-            import weasyprint
-        except (ImportError, OSError) as exc:  # OSError: the package without its system libraries
-            log.info(
-                "PDF not written (%s): WeasyPrint is not usable; print %s instead", exc, target
-            )
-        else:
-            with atomic_path(out / f"{stem}.pdf") as tmp:
-                weasyprint.HTML(string=page, base_url=str(out)).write_pdf(str(tmp))
-            written.append(out / f"{stem}.pdf")
-    return written
+    names = [f"{stem}.html", *([f"{stem}.pdf"] if pdf else [])]
+    with file_set(out, f"writing the borough pack ({stem}.*)") as stage:
+        (stage / names[0]).write_text(page, encoding="utf-8")
+        if pdf:
+            from planner.outputs.pdf import html_to_pdf
+
+            html_to_pdf(page, stage / names[1], footer=pdf_footer(plan, name))
+    return [out / n for n in names]
+
+
+def pdf_footer(plan: PlanResult, name: str) -> str:
+    """The line at the foot of every PDF page: the borough, the scenario id, the data."""
+    m = plan.manifest
+    return (
+        f"{name} neighbourhood policing pack · scenario {plan.scenario.key()} · {m.dataset} "
+        f"{m.window_start} to {m.window_end} · {_harm_index(plan).key.upper()}"
+    )
 
 
 # --- data for the page --------------------------------------------------------------------
@@ -232,25 +318,72 @@ def _borough_wards(plan: PlanResult, code: str) -> pd.DataFrame:
 # --- sections -----------------------------------------------------------------------------
 
 
-def _header(plan: PlanResult, name: str) -> str:
+def _cover(
+    plan: PlanResult,
+    name: str,
+    code: str,
+    priorities: BoroughPriorities | str,
+    record: MeetingRecord | None,
+) -> str:
+    """Page 1: the borough, what the pack records, and the scenario the numbers come from."""
     m = plan.manifest
-    a = plan.allocation.settings
-    facts = [
-        ("Data window", f"{m.window_start} to {m.window_end}"),
-        ("Dataset", m.dataset),
-        ("Harm index", _harm_index(plan).name),
-        ("Extra officers (London pool)", f"{plan.allocation.pool:,}"),
-        ("Method", present.method_label(a.method)),
-        ("Scenario", plan.scenario.key()),
-        ("Created", m.created),
-        ("Planner version", m.planner_version),
-    ]
+    facts = present.scenario_facts(
+        m.to_dict(), plan.allocation.settings, plan.allocation.pool,
+        harm=_harm_index(plan), key=plan.scenario.key(),
+    )  # fmt: skip
+    year = record.year if record is not None else None
+    title = f"for the {year} plan year" if year else ""
     rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts)
-    return (
-        f'<header><h1>{_e(name)}</h1><p class="sub">Neighbourhood policing pack: Dedicated Ward '
-        "Officers and local priorities (advisory: for discussion with the council leader)</p>"
-        f'<table class="facts">{rows}</table></header>'
+    glance = "".join(
+        f"<li>{_e(line)}</li>" for line in _at_a_glance(plan, code, priorities, record)
     )
+    return (
+        f'<section class="cover"><h1>{_e(name)}</h1><p class="sub">Neighbourhood policing '
+        f"pack {_e(title)}: Dedicated Ward Officers and local priorities. Advisory: the "
+        "planner ranks and explains; the borough commander and the council leader decide, and "
+        "this pack is the record of what they agreed.</p>"
+        f'<h2>In this pack</h2><ul class="glance">{glance}</ul>'
+        f'<h2>The scenario</h2><table class="facts scenario">{rows}</table>'
+        '<p class="note">Every number in this pack comes from this scenario; its id also names '
+        "the allocation exports (CSV, Excel, GeoJSON) made from it.</p></section>"
+    )
+
+
+def _at_a_glance(
+    plan: PlanResult, code: str, priorities: BoroughPriorities | str, record: MeetingRecord | None
+) -> list[str]:
+    lines = []
+    boroughs, pool = plan.allocation.boroughs, plan.allocation.pool
+    if code in boroughs.index:
+        b = boroughs.loc[code]
+        lines.append(
+            f"{int(b[s.EXTRA]):,} of London's {pool:,} extra officers "
+            f"({present.percent(_float(b[s.OFFICER_SHARE]), decimals=1)}) across "
+            f"{int(b[s.N_WARDS]):,} wards, for "
+            f"{present.percent(_float(b[s.NEED_SHARE]), decimals=1)} of London's need."
+        )
+    if not isinstance(priorities, str) and len(priorities.proposed):
+        names = " and ".join(map(str, priorities.proposed["candidate"]))
+        lines.append(f"Proposed local priorities: {names}.")
+    if record is None:
+        lines.append("Agreed priorities: not shown (no plan register was read for this pack).")
+    elif record.agreed is not None:
+        agreed = " and ".join(map(str, record.agreed.get("priorities") or []))
+        lines.append(
+            f"Agreed for {record.year}: {agreed}, by {record.agreed.get('agreed_by')} on "
+            f"{_day(record.agreed.get('agreed_at'))}."
+        )
+    else:
+        lines.append(f"Agreed for {record.year}: nothing recorded yet; for this meeting to agree.")
+    mine = [o for o in plan.scenario.overrides if o.borough_code == code]
+    recorded = len(record.overrides) if record is not None and record.overrides is not None else 0
+    lines.append(
+        f"Commanders' overrides: {recorded:,} recorded for the borough in the plan register, "
+        f"{len(mine):,} applied in this plan."
+        if record is not None and record.overrides is not None
+        else f"Commanders' overrides applied in this plan: {len(mine):,}."
+    )
+    return lines
 
 
 def _section(title: str, content: str, *, css: str = "") -> str:
@@ -258,8 +391,8 @@ def _section(title: str, content: str, *, css: str = "") -> str:
     return f"<section{cls}><h2>{_e(title)}</h2>\n{content}\n</section>"
 
 
-def _map(plan: PlanResult, wards: pd.DataFrame) -> str:
-    """The borough's wards, coloured by the London-wide classes of the app's map."""
+def _map(plan: PlanResult, wards: pd.DataFrame, numbers: pd.Series) -> str:
+    """The borough's wards, coloured by the London-wide classes of the app's map, numbered."""
     extra = wards[s.EXTRA].fillna(0).astype(int)
     return ward_map_svg(
         plan.inputs.wards,
@@ -268,37 +401,37 @@ def _map(plan: PlanResult, wards: pd.DataFrame) -> str:
         title="Extra officers per ward",
         names=wards[s.WARD_NAME],
         classes=present.classes_for("extra", plan.allocation.wards[s.EXTRA]),
+        key=numbers,
+        key_text="{} extra",
     )
 
 
-def _allocation_table(wards: pd.DataFrame) -> str:
-    heads = (
-        "Ward", "Need score", "Rank in London", "Rank in borough", "Main driver", "Baseline",
-        "Extra DWOs", "Total DWOs", "Need share (London)", "Officer share (London)",
-        "Policy (unrounded)", "Status",
-    )  # fmt: skip
-    numeric = {1, 2, 3, 6, 7, 8, 9, 10}
-    head = "".join(
-        f'<th{" class=num" if i in numeric else ""} scope="col">{_e(h)}</th>'
-        for i, h in enumerate(heads)
-    )
+def _allocation_table(wards: pd.DataFrame, numbers: pd.Series) -> str:
+    overridden = "override" in wards and bool((wards["override"].fillna(0) != 0).any())
+    heads = [
+        ("No.", True), ("Ward", False), ("Need score", True), ("Rank in London", True),
+        ("Main driver", False), ("Extra DWOs", True), ("Total DWOs", True),
+        ("Need share (London)", True), ("Officer share (London)", True),
+        ("Policy (unrounded)", True), *([("Override", True)] if overridden else []),
+        ("Status", False),
+    ]  # fmt: skip
+    head = "".join(f'<th{" class=num" if num else ""} scope="col">{_e(h)}</th>' for h, num in heads)
     drivers = _main_driver(wards)
     rows = []
     for code, row in wards.iterrows():
-        ratio = policy_ratio(row)
-        band = rag_status(ratio)
+        band = ward_status(row)
         cells = [
+            f'<td class="num">{numbers[code]}</td>',
             f'<th scope="row">{_e(row[s.WARD_NAME])}<span class="code">{_e(code)}</span></th>',
-            _num(row.get("need_score"), "{:.3f}"),
-            _num(row.get("rank_london"), "{:.0f}"),
-            _num(row.get("rank_borough"), "{:.0f}"),
-            f"<td>{_e(drivers.get(code, ''))}</td>",
-            f"<td>{_e(_baseline(row))}</td>",
-            _num(row.get(s.EXTRA), "{:.0f}"),
-            _num(row.get(s.TOTAL_DWO), "{:.0f}"),
-            _num(row.get(s.NEED_SHARE), "{:.2%}"),
-            _num(row.get(s.OFFICER_SHARE), "{:.2%}"),
+            _num(row.get(s.NEED_SCORE), "{:.2f}"),
+            _num(row.get(s.RANK_LONDON), "{:,.0f}"),
+            f'<td class="driver">{_e(drivers.get(code, ""))}</td>',
+            _num(row.get(s.EXTRA), "{:,.0f}"),
+            _num(row.get(s.TOTAL_DWO), "{:,.0f}"),
+            f'<td class="num">{_e(present.percent(row.get(s.NEED_SHARE), decimals=2))}</td>',
+            f'<td class="num">{_e(present.percent(row.get(s.OFFICER_SHARE), decimals=2))}</td>',
             _num(row.get(s.POLICY_QUOTA), "{:.2f}"),
+            *([_override_cell(row.get("override"))] if overridden else []),
             _rag_cell(band),
         ]
         rows.append(f'<tr data-ward-code="{_e(code)}">{"".join(cells)}</tr>')
@@ -308,13 +441,106 @@ def _allocation_table(wards: pd.DataFrame) -> str:
         if b.css != "rag-none"
     )
     return (
-        f'<table class="alloc"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
-        f'</table>\n<p class="note">Policy (unrounded) = the extras the allocation policy gives '
-        f"the ward before officers are made whole. Status = extra DWOs ÷ that: {key} (Green "
-        "0.9–1.1, Amber 0.75–0.9 or 1.1–1.25, Red beyond), so it shows rounding, not need: "
-        "extra officers are whole people, and a ward due under about two cannot land within "
-        "10 % of it. Need share and officer share compare the ward with London.</p>"
+        f'<table class="alloc"><thead><tr>{head}</tr></thead>{_tbodies(rows)}</table>\n'
+        f'<p class="note">{_e(_baseline_note(wards))} No. = the ward\'s place in the borough by '
+        "need, and its number on the map. Policy (unrounded) = the extras the allocation "
+        "policy gives the ward before officers are made whole; Status compares the extra DWOs "
+        f"with it: {key}. A ward less than one whole officer from the policy is Green "
+        "(officers are whole people: a ward due 0.4 gets 0, one due 1.6 gets 2); a ward moved "
+        "by a commander's override is Blue (Override: officers moved in or out; the override and "
+        "its reason are listed below); "
+        "Amber and Red are more than one officer from the policy (Green 0.9–1.1 of it, Amber "
+        "0.75–0.9 or 1.1–1.25, Red beyond). Need share and officer share compare the ward "
+        "with London.</p>"
     )
+
+
+def _baseline_note(wards: pd.DataFrame) -> str:
+    teams = {_baseline(row) for _, row in wards.iterrows()} - {""}
+    if len(teams) == 1:
+        return f"Every ward keeps its baseline team of {teams.pop()}; Total DWOs include it."
+    return "Baseline teams differ between wards; Total DWOs include each ward's."
+
+
+def _overrides(plan: PlanResult, code: str, record: MeetingRecord | None) -> str:
+    """Every override of the borough with its reason, who recorded it, and whether applied."""
+    names = plan.inputs.wards[s.WARD_NAME]
+    applied = [o for o in plan.scenario.overrides if o.borough_code == code]
+    if record is None or record.overrides is None:
+        rows = [
+            ["", _ward(names, o.from_ward), _ward(names, o.to_ward), f"{o.officers:,}",
+             o.reason, o.recorded_by, "", "applied"]
+            for o in applied
+        ]  # fmt: skip
+        intro = "Overrides applied in this plan (no plan register was read for this pack)."
+    else:
+        done = {(o.from_ward, o.to_ward, o.officers, o.reason) for o in applied}
+        skipped = {int(d["override"]): d["why not applied"] for d in plan.skipped_overrides}
+        rows = []
+        for r in record.overrides.itertuples(index=False):
+            key = (str(r.from_ward), str(r.to_ward), int(r.officers), str(r.reason))
+            status = (
+                "applied"
+                if key in done
+                else f"not applied: {skipped.get(int(r.id), 'not part of this scenario')}"
+            )
+            rows.append(
+                [f"{int(r.id)}", _ward(names, r.from_ward), _ward(names, r.to_ward),
+                 f"{int(r.officers):,}", str(r.reason), str(r.recorded_by),
+                 _day(r.recorded_at), status]
+            )  # fmt: skip
+        intro = (
+            "Every override recorded for the borough in the plan register, oldest first. An "
+            "override moves extra officers between two of the borough's wards; the borough's "
+            "total is unchanged."
+        )
+    if not rows:
+        return f'<p class="note">{_e(intro)} None recorded.</p>'
+    heads = (
+        "No.",
+        "From ward",
+        "To ward",
+        "Officers",
+        "Reason",
+        "Recorded by",
+        "On",
+        "In this plan",
+    )
+    head = "".join(f'<th scope="col">{_e(h)}</th>' for h in heads)
+    body = ["<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in rows]
+    return (
+        f'<p class="note">{_e(intro)}</p><table class="overrides"><thead><tr>{head}</tr>'
+        f"</thead>{_tbodies(body)}</table>"
+    )
+
+
+def _agreed(record: MeetingRecord | None) -> str:
+    """The priorities agreed in the plan register: this plan year's, and last year's."""
+    if record is None:
+        why = "no plan register was read for this pack"
+        return f'<h3>Agreed priorities</h3><p class="note">Not shown: {_e(why)}.</p>'
+    parts = ["<h3>Agreed priorities (plan register)</h3>"]
+    for year, agreement in ((record.year, record.agreed), (record.year - 1, record.previous)):
+        if agreement is None:
+            parts.append(
+                f'<p class="agreed"><strong>{year}:</strong> nothing recorded'
+                + (" yet: the proposals below are for this meeting to agree." if year ==
+                   record.year else ".")
+                + "</p>"
+            )  # fmt: skip
+            continue
+        chosen = "".join(f"<li>{_e(p)}</li>" for p in agreement.get("priorities") or [])
+        notes = agreement.get("notes")
+        parts.append(
+            f'<div class="agreed"><p><strong>Agreed for {year}</strong> by '
+            f"{_e(agreement.get('agreed_by'))} on {_e(_day(agreement.get('agreed_at')))}"
+            f" (recorded by {_e(agreement.get('recorded_by'))}):</p><ol>{chosen}</ol>"
+            + (f'<p class="note">Notes: {_e(notes)}</p>' if notes else "")
+            + "</div>"
+        )
+    if record.note:
+        parts.append(f'<p class="note">{_e(record.note)}</p>')
+    return "\n".join(parts)
 
 
 def _equity(plan: PlanResult, code: str, wards: pd.DataFrame, yardsticks: Yardsticks | None) -> str:
@@ -325,9 +551,12 @@ def _equity(plan: PlanResult, code: str, wards: pd.DataFrame, yardsticks: Yardst
         b = boroughs.loc[code]
         items += [
             ("Wards", f"{int(b[s.N_WARDS])}"),
-            ("Extra officers", f"{int(b[s.EXTRA])} of {plan.allocation.pool} in London"),
-            ("Share of London's need", f"{_float(b[s.NEED_SHARE]):.2%}"),
-            ("Share of London's extra officers", f"{_float(b[s.OFFICER_SHARE]):.2%}"),
+            ("Extra officers", f"{int(b[s.EXTRA]):,} of {plan.allocation.pool:,} in London"),
+            ("Share of London's need", present.percent(_float(b[s.NEED_SHARE]), decimals=2)),
+            (
+                "Share of London's extra officers",
+                present.percent(_float(b[s.OFFICER_SHARE]), decimals=2),
+            ),
             ("Borough floor", _floor(b)),
         ]
     if yardsticks is not None and code in yardsticks.boroughs.index:
@@ -335,10 +564,13 @@ def _equity(plan: PlanResult, code: str, wards: pd.DataFrame, yardsticks: Yardst
 
         def share(key: str) -> str:
             value = _float(y.get(key))
-            return "no data" if math.isnan(value) else f"{value:.2%}"
+            return present.percent(value, decimals=2, missing="no data")
 
         items += [
-            ("Share of London's crime harm", share("share_harm")),
+            (
+                f"Share of London's crime harm ({_harm_index(plan).key.upper()})",
+                share("share_harm"),
+            ),
             ("Share of London's residents", share("share_residents")),
             ("Share of London's ASB", share("share_asb")),
         ]
@@ -346,7 +578,7 @@ def _equity(plan: PlanResult, code: str, wards: pd.DataFrame, yardsticks: Yardst
         if ward.code in wards.index:
             items.append((f"Special ward: {ward.name}", f"no extras: {ward.reason}"))
     moved = _float(eq.get("rounding_officers_moved"))
-    items.append(("London: officers placed by whole-officer rounding", _fmt(moved, "{:.0f}")))
+    items.append(("London: officers placed by whole-officer rounding", _fmt(moved, "{:,.0f}")))
     items.append(
         (
             "London: inversions across boroughs",
@@ -358,7 +590,7 @@ def _equity(plan: PlanResult, code: str, wards: pd.DataFrame, yardsticks: Yardst
     notes = "".join(
         f"<p class='note'>{_e(n)}.</p>" for n in (yardsticks.notes if yardsticks else [])
     )
-    return f'<table class="facts">{rows}</table>{notes}'
+    return f'<table class="facts keep">{rows}</table>{notes}'
 
 
 def _confidence(confidence: pd.DataFrame | str | None) -> str:
@@ -366,14 +598,16 @@ def _confidence(confidence: pd.DataFrame | str | None) -> str:
         return f"<p>No survey figures: {_e(confidence or 'no PAS data')}.</p>"
     table = confidence_table(confidence)
     head = "".join(f"<th>{_e(c)}</th>" for c in table.columns)
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>"
-        for row in table.itertuples(index=False)
+    rows = _tbodies(
+        [
+            "<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>"
+            for row in table.itertuples(index=False)
+        ]
     )
     dates = confidence["date"].dropna()
     when = f"Survey quarter ending {dates.max():%d %B %Y}. " if len(dates) else ""
     return (
-        f'<table class="alloc"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+        f'<table class="alloc keep"><thead><tr>{head}</tr></thead>{rows}</table>'
         f'<p class="note">{_e(when)}MOPAC Public Attitude Survey: the borough against the MPS '
         "figure; gap and changes in percentage points, change against the same quarter a "
         "year before.</p>"
@@ -397,17 +631,19 @@ def _priorities_html(priorities: BoroughPriorities | str) -> str:
     ev = priorities.evidence
     if len(ev) and "sentence" in ev:
         ev = ev.sort_values("rank") if "rank" in ev else ev
-        rows = "".join(
-            f"<tr><td class=num>{_fmt(_float(r.get('rank')), '{:.0f}')}</td>"
-            f"<th scope=row>{_e(r.get('candidate', ''))}</th>"
-            f"<td>{_e(_unlabelled(r.get('candidate'), r['sentence']))}"
-            + (f'<br><span class="note">{_e(r["status"])}</span>' if r.get("status") else "")
-            + "</td></tr>"
-            for _, r in ev.iterrows()
+        rows = _tbodies(
+            [
+                f"<tr><td class=num>{_fmt(_float(r.get('rank')), '{:.0f}')}</td>"
+                f"<th scope=row>{_e(r.get('candidate', ''))}</th>"
+                f"<td>{_e(_unlabelled(r.get('candidate'), r['sentence']))}"
+                + (f'<br><span class="note">{_e(r["status"])}</span>' if r.get("status") else "")
+                + "</td></tr>"
+                for _, r in ev.iterrows()
+            ]
         )
         parts.append(
             "<h3>Every candidate</h3><table class=evidence><thead><tr><th class=num>Rank</th>"
-            f"<th>Candidate</th><th>Evidence</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<th>Candidate</th><th>Evidence</th></tr></thead>{rows}</table>"
         )
     parts.append("<h3>Mandatory high-harm basket (London-wide priorities)</h3>")
     basket = priorities.basket
@@ -460,7 +696,7 @@ def _main_driver(wards: pd.DataFrame) -> dict[str, str]:
     top = contrib.idxmax(axis=1)
     share = contrib.max(axis=1) / total
     return {
-        code: f"{str(top[code]).removeprefix('contribution: ')} ({share[code]:.0%})"
+        code: f"{str(top[code]).removeprefix('contribution: ')} ({share[code] * 100:.0f} %)"
         for code in wards.index
         if pd.notna(share[code])
     }
@@ -491,6 +727,11 @@ def _labelled(label: Any, sentence: Any) -> str:
     return f"<li><strong>{_e(label)}</strong>: {_e(_unlabelled(label, sentence))}</li>"
 
 
+def _override_cell(value: Any) -> str:
+    moved = _float(value)
+    return _num(moved, "{:+,.0f}") if moved and math.isfinite(moved) else '<td class="num"></td>'
+
+
 def _rag_cell(band: RagBand) -> str:
     return f'<td class="rag {band.css}">{_e(band.colour)}: {_e(band.label)}</td>'
 
@@ -519,43 +760,23 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-_CSS = """
-@page { size: A4; margin: 14mm 12mm; }
-* { box-sizing: border-box; }
-body { font-family: "Helvetica Neue", Arial, sans-serif; font-size: 10pt; color: #111;
-  max-width: 190mm; margin: 0 auto; padding: 8px; line-height: 1.35; }
-h1 { font-size: 20pt; margin: 0 0 2px; }
-h2 { font-size: 13pt; border-bottom: 2px solid #225ea8; padding-bottom: 2px; margin: 18px 0 6px; }
-h3 { font-size: 11pt; margin: 12px 0 4px; }
-.sub { margin: 0 0 8px; color: #333; }
-table { border-collapse: collapse; width: 100%; }
-th, td { border: 1px solid #999; padding: 2px 4px; text-align: left; vertical-align: top; }
-thead th { background: #eee; }
-table.facts { width: auto; }
-table.facts th { background: #f4f4f4; font-weight: 600; }
-table.alloc { font-size: 8pt; }
-.num { text-align: right; font-variant-numeric: tabular-nums; }
-.code { display: block; font-weight: normal; color: #555; font-size: 7pt; }
-.rag { font-weight: 600; white-space: nowrap; }
-.rag-green { background: #b8e0b8; }
-.rag-amber { background: #ffd98a; }
-.rag-red { background: #f4a3a3; }
-.rag-none { background: #e4e4e4; }
-span.rag { padding: 0 4px; border: 1px solid #999; }
-.mapbox { display: flex; gap: 12px; align-items: flex-start; }
-svg.map { width: 140mm; max-width: 75%; height: auto; border: 1px solid #ccc; }
-.legend ul { list-style: none; padding: 0; margin: 0; }
-.legend li { margin: 2px 0; }
-.legend p { margin: 0 0 4px; font-weight: 600; }
-.note, .method { font-size: 8.5pt; color: #333; }
-ol.proposed li, ul.basket li { margin-bottom: 4px; }
-@media print {
-  body { max-width: none; padding: 0; }
-  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-  section { break-inside: auto; }
-  tr, li, .mapbox { break-inside: avoid; }
-  thead { display: table-header-group; }
-  h2, h3 { break-after: avoid; }
-  section.method { break-before: auto; }
-}
-"""
+def _tbodies(rows: list[str]) -> str:
+    """The rows as table bodies: the first :data:`KEEP_ROWS` in one that never breaks across
+    a page (a table never starts a page with a stranded row), the rest in another."""
+    head, rest = rows[:KEEP_ROWS], rows[KEEP_ROWS:]
+    out = f'<tbody class="keep">{"".join(head)}</tbody>'
+    return out + (f"<tbody>{''.join(rest)}</tbody>" if rest else "")
+
+
+def _ward(names: pd.Series, code: Any) -> str:
+    """A ward's name (its code where it has no name in these wards)."""
+    return str(names.get(code, code))
+
+
+def _day(value: Any) -> str:
+    """A time as a day: "12 April 2026" ("not recorded" where missing)."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return "not recorded"
+    return "not recorded" if pd.isna(stamp) else f"{stamp:%d %B %Y}".lstrip("0")

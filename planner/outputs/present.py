@@ -38,12 +38,16 @@ __all__ = [
     "Classes",
     "Layer",
     "allocation_method_sentences",
+    "cap_text",
     "classes_for",
+    "damping_text",
+    "floor_text",
     "get_data_text",
     "harm_unit",
     "hot_spot_caption",
     "method_description",
     "method_label",
+    "method_plain",
     "need_method_text",
     "number",
     "officer_classes",
@@ -54,6 +58,7 @@ __all__ = [
     "policy_label",
     "proactive_text",
     "quantile_classes",
+    "scenario_facts",
     "weights_text",
 ]
 
@@ -140,6 +145,108 @@ def harm_unit(index: HarmIndex) -> str:
     """What one unit of harm is, with the index: ``"days of custody (CCHI)"``."""
     unit = "days of custody" if index.unit == "days" else index.unit
     return f"{unit} ({index.key.upper()})"
+
+
+def method_plain(method: str) -> str:
+    """How a method rounds, in a sentence a non-specialist reads.
+
+    ``"webster"`` -> "Webster / Sainte-Laguë: each ward's share of the pool is rounded to
+    the nearest whole officer (up from one half), ..."
+    """
+    words = {
+        "webster": "each ward's share of the pool is rounded to the nearest whole officer (a "
+        "half or more rounds up), with one common scale so the officers add up to the pool; "
+        "neither big nor small wards are favoured",
+        "dhondt": "each ward's share of the pool is rounded down, with one common scale so the "
+        "officers add up to the pool; wards in more need are favoured slightly",
+        "huntington_hill": "each ward's share is rounded at the geometric mean of the two "
+        "whole numbers either side (1.41 between 1 and 2), so a ward due any extras gets at "
+        "least one; wards in less need are favoured slightly",
+        "hamilton": "each ward gets the whole part of its share and the officers left over go "
+        "to the largest fractions; a ward can lose an officer when the pool grows",
+    }
+    how = words.get(method)
+    return f"{method_label(method)}: {how}" if how else method_label(method)
+
+
+def floor_text(share: float) -> str:
+    """A borough floor in words: "every borough gets at least 80 % of its fair share"."""
+    if not share or share <= 0:
+        return "none: a borough gets what its wards' need earns"
+    return (
+        f"every borough gets at least {share * 100:.0f} % of its fair share (its share of "
+        "London's need × the pool)"
+    )
+
+
+def cap_text(cap: int | None) -> str:
+    """The per-ward cap in words."""
+    return "no cap" if cap is None else f"at most {cap:,} extra officers per ward"
+
+
+def damping_text(max_change: int | None) -> str:
+    """Damping in words."""
+    if max_change is None:
+        return "none"
+    return f"no ward's extras change by more than {max_change:,} from its current team"
+
+
+def scenario_facts(
+    manifest: Mapping[str, Any],
+    settings: AllocationSettings,
+    pool: int,
+    *,
+    harm: HarmIndex | None = None,
+    key: str | None = None,
+) -> list[tuple[str, str]]:
+    """The scenario as (label, value) rows: what every export and the pack say about
+    themselves, in the same words.
+
+    Parameters
+    ----------
+    manifest
+        :meth:`planner.results.RunManifest.to_dict` (missing keys read "not recorded").
+    settings, pool
+        The allocation's settings and its pool of extra officers.
+    harm
+        The harm index scored on (its name and unit); default its key from *manifest*.
+    key
+        The scenario id (:meth:`planner.scenario.Scenario.key`).
+    """
+
+    def got(name: str) -> Any:
+        value = manifest.get(name)
+        return "not recorded" if value in (None, "") else value
+
+    index = str(got("harm_index"))
+    harm_words = f"{harm.name}, in {harm_unit(harm)}" if harm is not None else index.upper()
+    weights = manifest.get("weights_used") or {}
+    absent = manifest.get("absent_components") or []
+    forecast = manifest.get("forecast_note")
+    overrides = (manifest.get("scenario") or {}).get("overrides") or []
+    rows = [
+        ("Dataset", str(got("dataset"))),
+        ("Data window", f"{got('window_start')} to {got('window_end')}"),
+        ("Harm index", harm_words),
+        ("Extra officers (London pool)", f"{pool:,}"),
+        ("Method", method_plain(settings.method)),
+        ("Policy", policy_description(settings.policy)),
+        (
+            "Baseline team",
+            f"{settings.baseline_dwo} Dedicated Ward Officers + {settings.baseline_pcso} PCSO "
+            "per ward",
+        ),
+        ("Cap per ward", cap_text(settings.max_extra_per_ward)),
+        ("Borough floor", floor_text(settings.borough_floor_share)),
+        ("Damping", damping_text(settings.max_change)),
+        ("Need weights used", weights_text(weights, absent)),
+        ("Forecast", f"not in the need index: {forecast}" if forecast else "in the need index"),
+        ("Commanders' overrides applied", f"{len(overrides):,} (London)"),
+    ]
+    if key:
+        rows.append(("Scenario id", f"{key} (the same id names this scenario's exports)"))
+    rows += [("Created", str(got("created"))), ("Planner version", str(got("planner_version")))]
+    return rows
 
 
 # --- numbers -------------------------------------------------------------------------------

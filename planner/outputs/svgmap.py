@@ -32,6 +32,8 @@ def ward_map_svg(
     names: pd.Series,
     classes: Classes | None = None,
     value_text: str = "{:.0f}",
+    key: pd.Series | None = None,
+    key_text: str = "{}",
 ) -> str:
     """The wards of *values* as an SVG map with a legend, or a note where none has a shape.
 
@@ -51,7 +53,13 @@ def ward_map_svg(
         The colour classes; default those of *values* (pass London-wide classes to colour a
         borough's wards as the app's London map does).
     value_text
-        How a value is written on its ward.
+        How a value is written on its ward (and, with *key*, in the key).
+    key
+        A number per ward code: when given, each ward is labelled with its number and a
+        numbered key beside the map names every ward with its value (the map reads in
+        greyscale and names every ward however small). Default: the value on each ward.
+    key_text
+        How a value is written in the key, e.g. ``"{} extra"``.
 
     Returns
     -------
@@ -78,6 +86,8 @@ def ward_map_svg(
         text = value_text.format(values[code])
         fill = str(fills[code])
         tip = f"{names.get(code, code)}: {text}"
+        if key is not None:
+            text = str(key.get(code, ""))
         paths.append(
             f'<path d="{_svg_path(shape, minx, maxy)}" fill="{fill}" data-ward-code="{_e(code)}">'
             f"<title>{_e(tip)}</title></path>"
@@ -100,19 +110,37 @@ def ward_map_svg(
         f'<g class="labels" font-size="{font:.0f}" text-anchor="middle" '
         f'dominant-baseline="central" font-family="sans-serif">{"".join(labels)}</g></svg>'
     )
-    return f'<div class="mapbox">{svg}{_legend(title, classes)}</div>{note}'
+    side = _legend(title, classes, numbered=key is not None)
+    if key is not None:
+        side += _key(values, names, key, value_text, key_text)
+    return f'<div class="mapbox">{svg}<div class="mapside">{side}</div></div>{note}'
 
 
-def _legend(title: str, classes: Classes) -> str:
+def _key(
+    values: pd.Series, names: pd.Series, key: pd.Series, value_text: str, key_text: str
+) -> str:
+    """The numbered key: number, ward name, value; in the order of the numbers."""
+    order = key.reindex(values.index).dropna().sort_values(kind="stable")
+    items = "".join(
+        f'<li><span class="n">{_e(number)}</span> {_e(names.get(code, code))}: '
+        f"{_e(key_text.format(value_text.format(values[code])))}</li>"
+        for code, number in order.items()
+    )
+    return f'<ol class="mapkey">{items}</ol>'
+
+
+def _legend(title: str, classes: Classes, *, numbered: bool = False) -> str:
     items = [
         f'<li><svg width="18" height="12" aria-hidden="true"><rect width="18" height="12" '
         f'fill="{colour}" stroke="#333"/></svg> {_e(label)}</li>'
         for label, colour in reversed(list(zip(classes.labels, classes.colours, strict=True)))
     ]
-    return (
-        f'<div class="legend"><p>{_e(title)} (the number is written on each ward)</p>'
-        f"<ul>{''.join(items)}</ul></div>"
+    how = (
+        "the number on each ward is its place in the key below"
+        if numbered
+        else "the number is written on each ward"
     )
+    return f'<div class="legend"><p>{_e(title)} ({how})</p><ul>{"".join(items)}</ul></div>'
 
 
 def _dark(colour: str) -> bool:
