@@ -16,6 +16,9 @@ Only wards the lookup knows get a split (the May 2022 wards); for other vintages
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,9 @@ from typing import Any
 import pandas as pd
 
 from planner.config import PlannerConfig
+from planner.config.yardsticks import DeprivationSettings
 from planner.errors import DataError
+from planner.files import atomic_path
 
 __all__ = ["DECILES", "WardDeciles", "read_imd", "ward_deciles"]
 
@@ -100,9 +105,7 @@ def ward_deciles(config: PlannerConfig, wards: pd.Index) -> WardDeciles:
             f"these wards are not the vintage of {lookup_path.name} ({known.sum()} of "
             f"{len(wards)} known): no small-area lookup to split their residents by decile",
         )
-    imd = read_imd(
-        imd_path, sheet=dep.sheet, lsoa_column=dep.lsoa_column, decile_column=dep.decile_column
-    )
+    imd = _cached_imd(config.cache_dir, imd_path, dep)
     pop_path = config.resolve(src.population)
     cols = [dep.population_lsoa11, src.population_code, dep.population_residents11]
     pairs = _csv(
@@ -136,6 +139,36 @@ def ward_deciles(config: PlannerConfig, wards: pd.Index) -> WardDeciles:
         "wards_without_residents": int((table.sum(axis=1) == 0).sum()),
     }
     return WardDeciles(table, "", report)
+
+
+def _cached_imd(cache_dir: Path, path: Path, dep: DeprivationSettings) -> pd.Series:
+    """:func:`read_imd`, kept as a two-column CSV in the ingest cache after the first read.
+
+    The workbook takes seconds to parse (openpyxl reads every cell of its 33k rows) and is
+    read on every start of the app; the cache is keyed on the file (path, size, modification
+    time) and the configured sheet and columns, so a new file or setting reads the workbook.
+    """
+    stat = path.stat()
+    key = json.dumps(
+        [str(path.resolve()), stat.st_size, stat.st_mtime_ns, dep.sheet, dep.lsoa_column,
+         dep.decile_column]
+    )  # fmt: skip
+    cache = cache_dir / "yardsticks" / f"imd_{hashlib.sha256(key.encode()).hexdigest()[:16]}.csv"
+    if cache.is_file():
+        with contextlib.suppress(ValueError, OSError, KeyError):
+            table = pd.read_csv(cache, dtype={"lsoa11": str, "decile": int})
+            if table["decile"].isin(DECILES).all():
+                return pd.Series(
+                    table["decile"].to_numpy(), index=pd.Index(table["lsoa11"], name="lsoa11")
+                )
+    imd = read_imd(
+        path, sheet=dep.sheet, lsoa_column=dep.lsoa_column, decile_column=dep.decile_column
+    )
+    with contextlib.suppress(OSError):  # a read-only cache folder: read the workbook each time
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cache) as tmp:
+            imd.rename("decile").reset_index().to_csv(tmp, index=False)
+    return imd
 
 
 def _csv(path: Path, columns: list[str], *, numbers: tuple[str, ...] = ()) -> pd.DataFrame:
