@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import html
 import importlib.util
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,10 +55,13 @@ __all__ = [
     "Legend",
     "OfflineMap",
     "base_layers",
+    "base_map",
     "bounds",
     "display_wards",
     "leaflet_assets",
-    "selected_outline",
+    "map_view",
+    "script_json",
+    "view_script",
     "ward_map",
 ]
 
@@ -213,7 +217,8 @@ class OfflineMap(folium.Map):
     Leaflet's stylesheet in the header and its script before the map's own, so the page that
     shows it (streamlit-folium's frame, or a saved HTML file) needs no network. The script
     also names the frame it runs in (*frame_title*; streamlit-folium's frame would otherwise
-    be called "streamlit_folium.st_folium").
+    be called "streamlit_folium.st_folium"), and focuses the map on a press without scrolling
+    the page (Leaflet's plain ``focus()`` scrolled it, so the first click missed its ward).
 
     Raises
     ------
@@ -236,6 +241,12 @@ class OfflineMap(folium.Map):
             if (window.frameElement) { window.frameElement.title = {{ this.frame_title|tojson }}; }
         } catch (e) {}
         {{ this.leaflet.js }}
+        // Leaflet focuses the map on a press (for its keyboard handler); a plain focus()
+        // scrolls the page to show the whole frame, and the press lands somewhere else
+        L.Map.Keyboard.prototype._onMouseDown = function () {
+            if (this._focused) { return; }
+            this._map._container.focus({preventScroll: true});
+        };
         {{ this.base.script(this, kwargs) }}
         {% endmacro %}
         """
@@ -358,7 +369,347 @@ class Legend(MacroElement):
         return "".join(rows) + "</details>"
 
 
-# --- the map --------------------------------------------------------------------------------
+# --- the map: a base that stays mounted, and a view that restyles it -----------------------
+#
+# The map is two parts. The *base* (:func:`base_map`) holds everything that is the same for
+# every scenario of a data set: the ward polygons (code and names only), the Thames, the
+# borough lines, the special wards' labels, an empty legend and the script that draws them.
+# It is built once per data set, and the app keeps it mounted in the browser. The *view*
+# (:func:`map_view`, :func:`view_script`) is what a scenario changes: each ward's class and
+# value, the legend, the hot spots, the selected ward, the area to zoom to. It is a small
+# script (about 20 kB for 704 wards) that restyles the polygons already drawn, so a weight
+# change redraws the map in place and the user's zoom and centre are kept. The zoom moves
+# only when the area to show changes (another borough).
+
+
+class WardLayer(MacroElement):
+    """The ward polygons and ``window.plannerMap``, whose ``update(view)`` restyles them.
+
+    Tooltips are built from text nodes (names are never parsed as HTML); the legend's HTML
+    comes escaped from :class:`Legend`. A view that fails to apply brings back the "no map"
+    note, so a map is never shown with colours that do not belong to it.
+    """
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>
+          .planner-tip table { border-collapse: collapse; font: 12px/1.35 system-ui, sans-serif; }
+          .planner-tip th { text-align: left; padding: 0 8px 0 0; font-weight: 600; }
+          .planner-tip td { padding: 0; }
+        </style>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }};
+            var NONE = {{ this.not_scored_colour|tojson }};
+            var P = {map: map, view: null, overlays: [], fitKey: null};
+            P.info = function (code) {
+                var v = P.view, w = v && v.wards[code];
+                return w || [-1, v ? v.not_scored : ""];
+            };
+            P.style = function (feature) {
+                var k = P.info(feature.properties.ward_code)[0];
+                return {
+                    fillColor: k >= 0 ? P.view.colours[k] : NONE,
+                    fillOpacity: k >= 0 ? 0.75 : 0.9,
+                    color: "#555555",
+                    weight: 0.6
+                };
+            };
+            P.wards = L.geoJson({{ this.data }}, {
+                className: {{ this.class_name|tojson }},
+                style: P.style,
+                onEachFeature: function (feature, layer) {
+                    layer.on("mouseover", function () {
+                        layer.setStyle({weight: 3, color: "#000000"});
+                    });
+                    layer.on("mouseout", function () { P.wards.resetStyle(layer); });
+                }
+            }).addTo(map);
+            P.wards.bindTooltip(function (layer) {
+                var p = layer.feature.properties, info = P.info(p.ward_code), v = P.view;
+                var rows = [["Ward", p.ward_name], ["Borough", p.borough_name]];
+                if (v) {
+                    rows.push([v.value_name, info[1]]);
+                    if (info[0] >= 0) { rows.push(["Class", v.labels[info[0]]]); }
+                    if (v.status[p.ward_code]) { rows.push(["Hot spots", v.status[p.ward_code]]); }
+                }
+                var table = document.createElement("table");
+                rows.forEach(function (row) {
+                    var tr = table.insertRow(), th = document.createElement("th");
+                    th.textContent = row[0];
+                    tr.appendChild(th);
+                    tr.insertCell().textContent = row[1];
+                });
+                return table;
+            }, {sticky: true, className: "planner-tip"});
+            P.outline = function (codes, style) {
+                var wanted = new Set(codes);
+                var part = L.geoJson(null, {style: function () { return style; },
+                                            interactive: false});
+                P.wards.eachLayer(function (layer) {
+                    if (wanted.has(layer.feature.properties.ward_code)) {
+                        part.addData(layer.feature);
+                    }
+                });
+                part.addTo(map);
+                P.overlays.push(part);
+            };
+            P.apply = function (view) {
+                P.overlays.forEach(function (layer) { map.removeLayer(layer); });
+                P.overlays = [];
+                P.view = view;
+                P.wards.setStyle(P.style);
+                var hot = [], cold = [];
+                Object.keys(view.status).forEach(function (code) {
+                    (view.status[code].indexOf("Cold") === 0 ? cold : hot).push(code);
+                });
+                var line = {fill: false, weight: 3};
+                if (view.area) {
+                    var area = L.geoJson(view.area, {interactive: false, style: function () {
+                        return {fill: false, color: "#222222", weight: 3};
+                    }}).addTo(map);
+                    P.overlays.push(area);
+                }
+                P.outline(hot, L.extend({color: {{ this.hot|tojson }}}, line));
+                P.outline(cold, L.extend({color: {{ this.cold|tojson }}, dashArray: "6 4"}, line));
+                if (view.selected) {
+                    P.outline([view.selected], {fill: false, color: {{ this.selected|tojson }},
+                                                weight: 4});
+                }
+                var legend = document.querySelector(".planner-legend");
+                if (legend) {
+                    var folded = legend.querySelector("details");
+                    var open = folded ? folded.open : map.getSize().x >= 500;
+                    legend.innerHTML = view.legend;
+                    legend.querySelector("details").open = open;
+                }
+                try {
+                    if (window.frameElement) { window.frameElement.title = view.frame_title; }
+                } catch (e) {}
+                var fitKey = JSON.stringify(view.fit);
+                if (fitKey !== P.fitKey) {  // a new area to show: the only time the zoom moves
+                    P.fitKey = fitKey;
+                    map.fitBounds(view.fit, {paddingTopLeft: [10, 10],
+                                             paddingBottomRight: [40, 150]});
+                }
+            };
+            P.update = function (view) {
+                try {
+                    P.apply(view);
+                } catch (error) {  // the note of DrawnCheck, back over the map
+                    var note = document.createElement("div");
+                    note.className = "planner-no-map";
+                    note.setAttribute("role", "alert");
+                    note.style.cssText = "position:absolute;inset:0;z-index:2000;display:flex;" +
+                        "align-items:center;justify-content:center;padding:24px;" +
+                        "background:#fff;font:16px/1.4 system-ui,sans-serif;color:#1f2933";
+                    note.textContent = {{ this.no_map_text|tojson }};
+                    map.getContainer().appendChild(note);
+                    throw error;
+                }
+            };
+            window.plannerMap = P;
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, display: gpd.GeoDataFrame) -> None:
+        super().__init__()
+        self._name = "WardLayer"
+        features = display[[s.WARD_NAME, s.BOROUGH_NAME, display.geometry.name]].copy()
+        features[s.WARD_CODE] = features.index.astype(str)
+        self.data = script_json(json.loads(features.reset_index(drop=True).to_json()))
+        self.class_name = WARD_CLASS
+        self.no_map_text = NO_MAP_TEXT
+        self.not_scored_colour = NOT_SCORED_COLOUR
+        self.hot, self.cold, self.selected = HOT_SPOT_COLOUR, COLD_SPOT_COLOUR, SELECTED_COLOUR
+
+
+class ViewScript(MacroElement):
+    """A view applied inline, for a map saved as a page (the app sends it separately)."""
+
+    _template = Template("""{% macro script(this, kwargs) %}{{ this.code }}{% endmacro %}""")
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self._name = "ViewScript"
+        self.code = code
+
+
+def script_json(value: object) -> str:
+    """*value* as JSON that is safe inside a ``<script>`` element (``<``, ``>``, ``&`` escaped)."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def base_map(
+    display: gpd.GeoDataFrame,
+    *,
+    base: BaseLayers | None = None,
+    special: Mapping[str, str] | None = None,
+    tiles: str | None = None,
+    frame_title: str = "Ward map",
+    view_code: str | None = None,
+) -> folium.Map:
+    """The part of the ward map that no scenario changes; :func:`view_script` colours it.
+
+    Parameters
+    ----------
+    display
+        From :func:`display_wards` (EPSG:4326).
+    base
+        The map's own base from :func:`base_layers`: the Thames under the wards, borough
+        outlines over them (not clickable).
+    special
+        Special wards (code -> reason): drawn with a dashed dark outline and labelled on the
+        map with their name and the first clause of the reason (the ward panel has the rest).
+    tiles
+        Online background tiles (e.g. ``"OpenStreetMap"``), drawn faint under the fill; default
+        none, so the map needs no network.
+    frame_title
+        The accessible name of the frame that shows the map (each view renames it).
+    view_code
+        A :func:`view_script` to apply as soon as the map is drawn (a saved page).
+
+    Returns
+    -------
+    folium.Map
+        Wards drawn grey until a view is applied (``window.plannerMap.update``).
+    """
+    m = OfflineMap(tiles=None, control_scale=True, zoom_snap=0.25, frame_title=frame_title)
+    if tiles:
+        folium.TileLayer(tiles, name="Streets", opacity=0.5).add_to(m)
+    if base is not None:
+        _add_river(m, base.river)
+    m.fit_bounds(bounds(display), padding_top_left=(10, 10), padding_bottom_right=(40, 150))
+    WardLayer(display).add_to(m)
+    if base is not None:
+        _add_borough_lines(m, base.boroughs)
+    if special:
+        _add_special(m, display, special)
+    Legend("Ward map", []).add_to(m)
+    if view_code is not None:
+        ViewScript(view_code).add_to(m)
+    DrawnCheck().add_to(m)  # last: removed only when everything before it ran
+    return m
+
+
+def map_view(
+    display: gpd.GeoDataFrame,
+    values: pd.Series,
+    *,
+    layer: str,
+    title: str,
+    classes: Classes | None = None,
+    outlines: pd.Series | None = None,
+    outline_label: str = "of harm (Gi*)",
+    special: Mapping[str, str] | None = None,
+    fit: Sequence[str] | None = None,
+    selected: str | None = None,
+    not_scored_label: str = NOT_SCORED_LABEL,
+    short_title: str | None = None,
+    base: bool = False,
+    frame_title: str = "Ward map",
+) -> dict[str, object]:
+    """What one scenario shows on the map: per ward its class and value, and the legend.
+
+    Parameters
+    ----------
+    display
+        From :func:`display_wards`; wards without a value are drawn grey with
+        *not_scored_label*.
+    values
+        One value per ward, indexed by ward code.
+    layer
+        A key of :data:`planner.outputs.present.LAYERS` (palette, classes, number format).
+    title
+        The legend heading.
+    classes
+        Precomputed classes; default :func:`planner.outputs.present.classes_for` on *values*.
+    outlines
+        Per ward code, ``"hot spot"`` or ``"cold spot"`` (others ignored): drawn as outlines
+        on top, red solid and blue dashed, and named in the ward's tooltip.
+    outline_label
+        What the outlines are, after "Hot spot"/"Cold spot" in the legend and the tooltip
+        (e.g. "of harm, uncorrected (exploratory)").
+    special
+        Special wards (code -> reason), counted in the legend.
+    fit
+        Ward codes to zoom to (e.g. one borough's), their outer boundary drawn; default every
+        ward, no outline.
+    selected
+        The ward chosen in the app, outlined thick.
+    not_scored_label
+        The legend and tooltip text of wards without a value.
+    short_title
+        The value's name in the tooltip; default *title*.
+    base
+        Whether the map has the own base (legend rows for the borough lines and the Thames).
+    frame_title
+        The accessible name of the frame that shows the map.
+
+    Returns
+    -------
+    dict
+        JSON-ready; :func:`view_script` sends it to the map.
+    """
+    if layer not in LAYERS:
+        raise ValueError(f"unknown map layer {layer!r}; use one of {', '.join(LAYERS)}")
+    spec = LAYERS[layer]
+    values = pd.to_numeric(values, errors="coerce").reindex(display.index)
+    classes = classes or classes_for(layer, values)
+    klass = classes.assign(values).to_numpy()
+    texts = [not_scored_label if pd.isna(v) else spec.number.format(v) for v in values]
+    wards = {
+        str(code): [int(k), text]
+        for code, k, text in zip(display.index, klass, texts, strict=True)
+        if k >= 0
+    }
+    items: list[tuple[str, str | None, str | None, bool]] = [
+        (label, colour, None, False)
+        for label, colour in reversed(list(zip(classes.labels, classes.colours, strict=True)))
+    ]
+    if values.isna().any():
+        items.append((not_scored_label, NOT_SCORED_COLOUR, None, False))
+    status: dict[str, str] = {}
+    if outlines is not None:
+        kinds = outlines.astype("string").reindex(display.index).fillna("")
+        for kind, colour, dashed in (
+            ("hot spot", HOT_SPOT_COLOUR, False),
+            ("cold spot", COLD_SPOT_COLOUR, True),
+        ):
+            codes = [str(c) for c in kinds.index[kinds == kind]]
+            name = f"{kind.capitalize()} {outline_label}"
+            status.update(dict.fromkeys(codes, name))
+            items.append((f"{name}: {len(codes)} ward(s)", None, colour, dashed))
+    shown = [c for c in (special or {}) if c in display.index]
+    if shown:
+        label = f"Special ward, no extras: {len(shown)} (label on the map)"
+        items.append((label, None, SPECIAL_COLOUR, True))
+    if base:
+        items.append(("Borough boundary", None, BOROUGH_LINE_COLOUR, False))
+        items.append(("River Thames", RIVER_COLOUR, None, False))
+    return {
+        "wards": wards,
+        "colours": list(classes.colours),
+        "labels": list(classes.labels),
+        "not_scored": not_scored_label,
+        "value_name": short_title or title,
+        "status": status,
+        "legend": Legend(title, items).body,
+        "area": _outline(display, fit),
+        "fit": bounds(display, fit),
+        "selected": selected if selected in display.index else None,
+        "frame_title": frame_title,
+    }
+
+
+def view_script(view: Mapping[str, object]) -> str:
+    """JavaScript that applies *view* to a map from :func:`base_map` (in its frame)."""
+    return f"window.plannerMap.update({script_json(view)});"
 
 
 def ward_map(
@@ -377,120 +728,35 @@ def ward_map(
     base: BaseLayers | None = None,
     frame_title: str = "Ward map",
 ) -> folium.Map:
-    """A choropleth of *values* over the wards, with a labelled legend and tooltips.
+    """A choropleth of *values* over the wards in one page: :func:`base_map` + its view.
 
-    Parameters
-    ----------
-    display
-        From :func:`display_wards` (EPSG:4326); wards without a value are drawn grey with
-        *not_scored_label*.
-    values
-        One value per ward, indexed by ward code.
-    layer
-        A key of :data:`planner.outputs.present.LAYERS` (palette, classes, number format).
-    title
-        The legend heading and the tooltip's name for the value.
-    classes
-        Precomputed classes; default :func:`planner.outputs.present.classes_for` on *values*.
-    outlines
-        Per ward code, ``"hot spot"`` or ``"cold spot"`` (others ignored): drawn as outlines
-        on top, red solid and blue dashed.
-    special
-        Special wards (code -> reason): drawn with a dashed dark outline and labelled on the
-        map with their name and the first clause of the reason (the ward panel has the rest).
-    fit
-        Ward codes to zoom to (e.g. one borough's), drawn with a dark outline round them;
-        default every ward, no outline.
-    not_scored_label
-        The legend and tooltip text of wards without a value.
-    short_title
-        The value's name in the tooltip; default *title*.
-    tiles
-        Online background tiles (e.g. ``"OpenStreetMap"``), drawn faint under the fill; default
-        none, so the map needs no network.
-    base
-        The map's own base from :func:`base_layers`: the Thames under the wards, borough
-        outlines over them (not clickable).
-    frame_title
-        The accessible name of the frame that shows the map.
+    The arguments are those of :func:`base_map` and :func:`map_view`. The app sends the two
+    parts apart (the base once, a view per scenario); a saved page has both.
 
     Returns
     -------
     folium.Map
     """
-    if layer not in LAYERS:
-        raise ValueError(f"unknown map layer {layer!r}; use one of {', '.join(LAYERS)}")
-    spec = LAYERS[layer]
-    values = pd.to_numeric(values, errors="coerce").reindex(display.index)
-    classes = classes or classes_for(layer, values)
-    frame = display.copy()
-    frame[s.WARD_CODE] = frame.index.astype(str)
-    klass = classes.assign(values)
-    frame["fill"] = classes.colour(values).to_numpy()
-    frame["value"] = [
-        not_scored_label if pd.isna(v) else spec.number.format(v) for v in values.to_numpy()
-    ]
-    frame["band"] = [classes.labels[k] if k >= 0 else "" for k in klass.to_numpy()]
-    m = OfflineMap(tiles=None, control_scale=True, zoom_snap=0.25, frame_title=frame_title)
-    if tiles:
-        folium.TileLayer(tiles, name="Streets", opacity=0.5).add_to(m)
-    if base is not None:
-        _add_river(m, base.river)
-    # keep the wards clear of the legend in the bottom-right corner
-    m.fit_bounds(bounds(display, fit), padding_top_left=(10, 10), padding_bottom_right=(40, 150))
-    # folium's tooltip puts property values into innerHTML as they are: escape them here, and
-    # send only what the tooltip and the click need
-    tips = frame[[s.WARD_CODE, "fill", frame.geometry.name]].copy()
-    for column in (s.WARD_NAME, s.BOROUGH_NAME, "value", "band"):
-        tips[column] = _escaped(frame[column])
-    folium.GeoJson(
-        tips.reset_index(drop=True),
-        name=spec.label,
-        style_function=_fill_style,
-        highlight_function=lambda _f: {"weight": 3, "color": "#000000"},
-        tooltip=folium.GeoJsonTooltip(
-            fields=[s.WARD_NAME, s.BOROUGH_NAME, "value", "band"],
-            aliases=["Ward", "Borough", *_escaped(pd.Series([short_title or title])), "Class"],
-            sticky=True,
-            style="font-size: 12px;",
-        ),
-        zoom_on_click=False,
-        class_name=WARD_CLASS,
-    ).add_to(m)
-    if base is not None:
-        _add_borough_lines(m, base.boroughs)
-    if fit is not None:
-        _add_area_outline(m, frame, fit)
-    items: list[tuple[str, str | None, str | None, bool]] = [
-        (label, colour, None, False)
-        for label, colour in reversed(list(zip(classes.labels, classes.colours, strict=True)))
-    ]
-    if values.isna().any():
-        items.append((not_scored_label, NOT_SCORED_COLOUR, None, False))
-    if outlines is not None:
-        items += _add_outlines(m, frame, outlines)
-    if special:
-        items += _add_special(m, frame, special)
-    if base is not None:
-        items.append(("Borough boundary", None, BOROUGH_LINE_COLOUR, False))
-        items.append(("River Thames", RIVER_COLOUR, None, False))
-    Legend(title, items).add_to(m)
-    DrawnCheck().add_to(m)  # last: removed only when everything before it ran
-    return m
+    view = map_view(
+        display, values, layer=layer, title=title, classes=classes, outlines=outlines,
+        special=special, fit=fit, not_scored_label=not_scored_label, short_title=short_title,
+        base=base is not None, frame_title=frame_title,
+    )  # fmt: skip
+    return base_map(
+        display, base=base, special=special, tiles=tiles, frame_title=frame_title,
+        view_code=view_script(view),
+    )  # fmt: skip
 
 
-def _escaped(texts: pd.Series) -> list[str]:
-    """Text for an HTML sink: ``<``, ``>``, ``&`` and quotes as entities."""
-    return [html.escape(str(v)) for v in texts.to_numpy()]
-
-
-def _fill_style(feature: dict) -> dict:
-    return {
-        "fillColor": feature["properties"]["fill"],
-        "fillOpacity": 0.75 if feature["properties"]["fill"] != NOT_SCORED_COLOUR else 0.9,
-        "color": "#555555",
-        "weight": 0.6,
-    }
+def _outline(display: gpd.GeoDataFrame, codes: Sequence[str] | None) -> dict | None:
+    """The outer boundary of the wards in *codes* (e.g. a borough) as GeoJSON, or None."""
+    if codes is None:
+        return None
+    part = display.loc[display.index.isin(list(codes))]
+    if part.empty:
+        return None
+    area = shapely.make_valid(part.geometry.union_all()).boundary
+    return shapely.geometry.mapping(area)
 
 
 def _add_river(m: folium.Map, river: gpd.GeoDataFrame) -> None:
@@ -516,59 +782,12 @@ def _add_borough_lines(m: folium.Map, boroughs: gpd.GeoDataFrame) -> None:
     ).add_to(m)
 
 
-def _add_area_outline(m: folium.Map, frame: gpd.GeoDataFrame, codes: Sequence[str]) -> None:
-    """The outer boundary of the wards in *codes* (e.g. a borough), not clickable."""
-    part = frame.loc[frame.index.isin(list(codes))]
-    if part.empty:
-        return
-    area = gpd.GeoDataFrame(geometry=[part.geometry.union_all()], crs=frame.crs)
-    folium.GeoJson(
-        area,
-        name="Borough boundary",
-        style_function=lambda _f: {"fill": False, "color": "#222222", "weight": 3},
-    ).add_to(m)
-
-
-def _add_outlines(
-    m: folium.Map, frame: gpd.GeoDataFrame, outlines: pd.Series
-) -> list[tuple[str, str | None, str | None, bool]]:
-    """Hot and cold spot outlines on top of the fill; returns their legend rows."""
-    status = outlines.astype("string").reindex(frame.index).fillna("")
-    items = []
-    for kind, colour, dashed in (
-        ("hot spot", HOT_SPOT_COLOUR, False),
-        ("cold spot", COLD_SPOT_COLOUR, True),
-    ):
-        part = frame.loc[status == kind, [s.WARD_CODE, s.WARD_NAME, frame.geometry.name]].copy()
-        part[s.WARD_NAME] = _escaped(part[s.WARD_NAME])
-        label = f"{kind.capitalize()} of harm (Gi*): {len(part)} ward(s)"
-        items.append((label, None, colour, dashed))
-        if part.empty:
-            continue
-        style = {
-            "fill": False,
-            "color": colour,
-            "weight": 3,
-            "dashArray": "6 4" if dashed else None,
-        }
-        folium.GeoJson(
-            part.reset_index(drop=True),
-            name=label,
-            style_function=lambda _f, style=style: style,
-            tooltip=folium.GeoJsonTooltip(fields=[s.WARD_NAME], aliases=[kind.capitalize()]),
-        ).add_to(m)
-    return items
-
-
-def _add_special(
-    m: folium.Map, frame: gpd.GeoDataFrame, special: Mapping[str, str]
-) -> list[tuple[str, str | None, str | None, bool]]:
+def _add_special(m: folium.Map, frame: gpd.GeoDataFrame, special: Mapping[str, str]) -> None:
     """Special wards: a dashed outline and a permanent label with the reason's first clause."""
     codes = [c for c in special if c in frame.index]
     if not codes:
-        return []
-    part = frame.loc[codes, [s.WARD_CODE, s.WARD_NAME, frame.geometry.name]].copy()
-    part["reason"] = [special[c] for c in codes]
+        return
+    part = frame.loc[codes, [s.WARD_NAME, frame.geometry.name]].copy()
     part["label"] = [
         f"{name}: special ward ({special[c].split(':')[0].strip()}), no extras"
         for c, name in zip(codes, part[s.WARD_NAME], strict=True)
@@ -578,29 +797,11 @@ def _add_special(
         row = part.iloc[[i]]
         name, label = (str(row[c].iloc[0]) for c in (s.WARD_NAME, "label"))
         folium.GeoJson(
-            row[[s.WARD_NAME, frame.geometry.name]].reset_index(drop=True),
-            name=f"Special ward: {name}",
+            row[[frame.geometry.name]].reset_index(drop=True),
+            name=f"Special ward: {html.escape(name)}",
             style_function=lambda _f: style,
+            interactive=False,
             tooltip=folium.Tooltip(
                 html.escape(label), permanent=True, direction="right", class_name="planner-special"
             ),
         ).add_to(m)  # no folium.Popup: its script needs jQuery (a CDN); the panel has the reason
-    return [
-        (f"Special ward, no extras: {len(part)} (label on the map)", None, SPECIAL_COLOUR, True)
-    ]
-
-
-def selected_outline(display: gpd.GeoDataFrame, ward_code: str | None) -> folium.FeatureGroup:
-    """A feature group with a thick outline around *ward_code* (empty if None or unknown).
-
-    Passed to ``st_folium(feature_group_to_add=...)`` it is drawn without reloading the map.
-    """
-    group = folium.FeatureGroup(name="Selected ward")
-    if ward_code is not None and ward_code in display.index:
-        part = display.loc[[ward_code], [s.WARD_NAME, display.geometry.name]].copy()
-        part[s.WARD_CODE] = ward_code
-        folium.GeoJson(
-            part.reset_index(drop=True),
-            style_function=lambda _f: {"fill": False, "color": SELECTED_COLOUR, "weight": 4},
-        ).add_to(group)
-    return group

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from planner.results import PlanResult
 
 __all__ = [
+    "HotSpotSummary",
     "WardDetail",
     "allocation_table",
     "borough_summary",
@@ -36,6 +37,8 @@ __all__ = [
     "confidence_table",
     "equity_metrics",
     "harm_weights_table",
+    "hot_spot_layer",
+    "hot_spot_summary",
     "layer_values",
     "map_layers",
     "need_weights_table",
@@ -90,6 +93,82 @@ def layer_values(plan: PlanResult, layer: str) -> tuple[pd.Series, str]:
         rise = np.expm1(need.components["trend"]) * 100.0
         return rise, "Rise in harm on the previous 12 months (shrunk, %)"
     raise ValueError(f"unknown map layer {layer!r}")
+
+
+@dataclass(frozen=True)
+class HotSpotSummary:
+    """How many wards the Gi* test found, at what level, and the words that say so."""
+
+    corrected: bool  # the false-discovery-rate correction is on (config/hotspots.toml fdr)
+    alpha: float
+    wards: int
+    significant: int  # hot and cold spots at the configured test
+    significant_uncorrected: int  # p <= alpha ward by ward
+    text: str
+    exploratory_help: str
+
+
+def hot_spot_summary(report: Mapping[str, Any]) -> HotSpotSummary:
+    """The hot-spot run's counts in words: after the correction, at which level, and before.
+
+    Parameters
+    ----------
+    report
+        :attr:`planner.model.hotspots.HotSpots.report`.
+    """
+    alpha, wards = float(report["alpha"]), int(report["wards"])
+    corrected = bool(report.get("fdr", True))
+    hot, cold = int(report["hot_spots"]), int(report["cold_spots"])
+    raw = int(report["significant_uncorrected"])
+    level = f"{alpha:.0%}".replace("%", " %")
+    chance = alpha * wards
+    if corrected:
+        test = (
+            f"after the false-discovery-rate correction for testing {wards:,} wards at once "
+            f"(Benjamini-Hochberg, q at most {level})"
+        )
+    else:
+        test = f"ward by ward at p at most {level}, with no correction for testing {wards:,} wards"
+    if hot + cold:
+        found = f"{hot} hot and {cold} cold spot(s) of harm {test}."
+    else:
+        found = f"No ward is a hot or cold spot of harm {test}."
+    before = (
+        f" Before the correction {raw} ward(s) had p at most {level}; about {chance:.0f} would "
+        "by chance alone, so those are leads to look at, not findings."
+        if corrected
+        else f" About {chance:.0f} ward(s) would pass this test by chance alone."
+    )
+    text = (
+        "Hot spots (Getis-Ord Gi*): wards whose neighbourhood holds significantly more harm "
+        f"than chance would give it. {found}{before}"
+    )
+    why = (
+        f"Each ward tested on its own at p at most {level}: of {wards:,} wards about "
+        f"{chance:.0f} pass by chance alone, so these outlines are leads for a closer look, "
+        "not evidence of a hot spot."
+    )
+    return HotSpotSummary(corrected, alpha, wards, hot + cold, raw, text, why)
+
+
+def hot_spot_layer(
+    spots: Any, summary: HotSpotSummary, *, exploratory: bool = False
+) -> tuple[pd.Series, str]:
+    """The outlines to draw (``hot spot``/``cold spot`` per ward) and what the legend calls them.
+
+    With *exploratory* the uncorrected test (p at most alpha ward by ward), labelled so.
+    """
+    level = f"{summary.alpha:.0%}".replace("%", " %")
+    if not exploratory:
+        kind = "q" if summary.corrected else "p"
+        return spots.classes, f"of harm (Gi*, {kind} at most {level})"
+    table = spots.table
+    significant = table["p_value"] <= summary.alpha
+    classes = pd.Series(
+        np.where(significant, np.where(table["gi_z"] > 0, "hot spot", "cold spot"), ""),
+        index=table.index,
+    )
+    return classes, f"of harm, uncorrected (exploratory, p at most {level})"
 
 
 # --- the ward panel ------------------------------------------------------------------------
@@ -323,7 +402,8 @@ def equity_metrics(
             "Largest borough gap vs harm",
             number(_times_100(gap), "{:.1f} pp"),
             f"{yardsticks.get('borough_extra_vs_harm_largest') or ''}: the largest difference "
-            "between a borough's share of extra officers and its share of London's crime harm",
+            "between a borough's share of extra officers and its share of all scored wards' "
+            "crime harm",
         ),
         (
             "Inversions across boroughs",

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import altair as alt
-import folium
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
-from streamlit_folium import st_folium
 
 from planner import schema as s
 from planner.outputs import mapping, present, views
 from planner.outputs.present import plain
+from ui import map_component
 from ui.parts import borough_picker, pack_button
-from ui.shell import ALL_LONDON, current
+from ui.shell import ALL_LONDON, Context, current
 
 MAP_HEIGHT = 620
-
-
-def on_map_click() -> None:
-    """st_folium callback: the clicked ward becomes the selected ward."""
-    value = st.session_state.get("ward_map") or {}
-    feature = value.get("last_active_drawing") or {}
-    code = (feature.get("properties") or {}).get(s.WARD_CODE)
-    if code:
-        st.session_state["map_clicked"] = code
-        st.session_state["ward_pick"] = code
 
 
 def ward_panel(d: views.WardDetail, quantile: float) -> None:
@@ -120,23 +109,62 @@ def ward_categories(d: views.WardDetail, window: str) -> None:
     )
 
 
-def draw_map(fmap: folium.Map | None, wards: gpd.GeoDataFrame) -> None:
+def select_clicked(feature: dict) -> None:
+    """The map's click callback: the clicked ward becomes the selected ward."""
+    code = (feature.get("properties") or {}).get(s.WARD_CODE)
+    if code:
+        st.session_state["map_clicked"] = code
+        st.session_state["ward_pick"] = code
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def base_frame(
+    _display: gpd.GeoDataFrame,
+    _base: mapping.BaseLayers,
+    key: tuple,
+    special: tuple[tuple[str, str], ...],
+    tiles: str | None,
+) -> map_component.MapFrame:
+    """The map's base, rendered once per data set (and street-map choice) for every session."""
+    fmap = mapping.base_map(_display, base=_base, special=dict(special), tiles=tiles)
+    return map_component.frame(fmap)
+
+
+def hot_spot_outlines(ctx: Context) -> tuple[pd.Series | None, str]:
+    """The hot-spot outlines to draw (None: none) and their legend label; says how many."""
+    spots = ctx.hot_spots()
+    summary = views.hot_spot_summary(spots.report)
+    corrected, uncorrected = summary.significant, summary.significant_uncorrected
+    st.caption(summary.text)
+    exploratory = False
+    if summary.corrected and uncorrected > corrected:
+        exploratory = st.toggle(
+            f"Show the {uncorrected} uncorrected hot and cold spots (exploratory)",
+            key="hot_spots_uncorrected",
+            help=summary.exploratory_help,
+        )
+    classes, label = views.hot_spot_layer(spots, summary, exploratory=exploratory)
+    return classes, label
+
+
+def draw_map(ctx: Context, wards: gpd.GeoDataFrame, view: dict) -> None:
     """The map, or where there is none (Leaflet not installed) a message naming the way round."""
-    if fmap is None:
+    if mapping.leaflet_assets() is None:
         st.warning(
             f"{mapping.NO_MAP_TEXT} (The map needs Leaflet, which is not installed here: "
             "pip install django-js-lib-leaflet.)"
         )
         return
-    st_folium(
-        fmap,
-        key="ward_map",
-        returned_objects=["last_active_drawing"],
-        height=MAP_HEIGHT,
-        use_container_width=True,
-        feature_group_to_add=mapping.selected_outline(wards, st.session_state.get("ward_pick")),
-        on_change=on_map_click,
+    special = tuple(
+        (w.code, w.reason) for w in ctx.plan.allocation.settings.special if w.code in wards.index
     )
+    tiles = "OpenStreetMap" if st.session_state.get("map_tiles") else None
+    base = base_frame(wards, ctx.base(), ctx.key[:3], special, tiles)
+    st.html(map_component.map_styles("ward_map_box", largest=MAP_HEIGHT))
+    with st.container(key="ward_map_box"):
+        map_component.show(
+            base, mapping.view_script(view), height=MAP_HEIGHT, on_click=select_clicked
+        )
 
 
 ctx = current()
@@ -151,9 +179,10 @@ layer = top[0].selectbox("Layer", list(layers), format_func=layers.get, key="map
 show_hot = top[1].checkbox(
     "Hot spots of harm",
     key="show_hot_spots",
-    help="Getis-Ord Gi* on ward contiguity, false-discovery-rate 5 % (config/hotspots.toml)",
+    help="Getis-Ord Gi* on ward contiguity, tested against 999 random arrangements, with the "
+    "false-discovery-rate correction for testing every ward at once (config/hotspots.toml).",
 )
-street_map = top[2].checkbox(
+top[2].checkbox(
     "Street map (online)",
     key="map_tiles",
     help="Draw OpenStreetMap streets under the wards. The tiles come from the internet "
@@ -161,7 +190,6 @@ street_map = top[2].checkbox(
     "the app's own data: ward and borough boundaries and the Thames.",
 )
 values, title = views.layer_values(ctx.plan, layer)
-spots = ctx.hot_spots() if show_hot else None
 top[3].caption(
     "Click a ward (or choose it in the Ward list) to see why it ranks where it does. Classes "
     "are London-wide, so colours compare across boroughs."
@@ -170,34 +198,12 @@ wards = ctx.display()
 fit = None
 if ctx.borough:
     fit = list(ctx.inputs.wards.index[ctx.inputs.wards[s.BOROUGH_CODE] == ctx.borough])
-fmap = (
-    None
-    if mapping.leaflet_assets() is None
-    else mapping.ward_map(
-        wards,
-        values,
-        layer=layer,
-        title=title,
-        outlines=spots.classes if spots is not None else None,
-        special={
-            w.code: w.reason for w in ctx.plan.allocation.settings.special if w.code in wards.index
-        },
-        fit=fit,
-        not_scored_label=present.NOT_SCORED_LABEL,
-        short_title=layers[layer],
-        tiles="OpenStreetMap" if street_map else None,
-        base=ctx.base(),
-        frame_title=f"Ward map of {area}: {layers[layer]}",
-    )
-)
 labels = views.ward_labels(ctx.inputs)
 if st.session_state.get("ward_pick") not in (None, *labels.index):
     st.session_state.pop("ward_pick", None)
 left, right = st.columns([5, 3], gap="medium")
 with left:
-    draw_map(fmap, wards)
-    if spots is not None:
-        st.caption(present.hot_spot_caption(spots.report))
+    outlines, outline_label = hot_spot_outlines(ctx) if show_hot else (None, "")
 with right:
     code = st.selectbox(
         "Ward",
@@ -208,6 +214,24 @@ with right:
         key="ward_pick",
         on_change=lambda: st.session_state.pop("map_clicked", None),
     )
+view = mapping.map_view(
+    wards,
+    values,
+    layer=layer,
+    title=title,
+    outlines=outlines,
+    outline_label=outline_label,
+    special={w.code: w.reason for w in ctx.plan.allocation.settings.special},
+    fit=fit,
+    selected=code,
+    not_scored_label=present.NOT_SCORED_LABEL,
+    short_title=layers[layer],
+    base=True,
+    frame_title=f"Ward map of {area}: {layers[layer]}",
+)
+with left:
+    draw_map(ctx, wards, view)
+with right:
     clicked = st.session_state.get("map_clicked")
     if clicked and clicked not in labels.index:
         st.info("That ward is not scored (the City of London, or not covered by this data).")

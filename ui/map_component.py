@@ -1,0 +1,156 @@
+"""The ward map as a Streamlit component that stays mounted while the scenario changes.
+
+``st_folium`` sends the whole map (1.1 MB for London's 704 wards, Leaflet inlined) on every
+rerun, and its component key is a hash of that script: any change of colour remounts the
+frame, which goes blank, draws again and forgets the user's zoom. Here the map is sent in two
+parts through streamlit-folium's own frontend (declared again under our name, so nothing of
+its Python side is needed): the *base* of :func:`planner.outputs.mapping.base_map`, rendered
+once per data set (cached) and keyed by its digest, so the frame is mounted once; and per
+rerun the *view* (:func:`planner.outputs.mapping.view_script`), which the frontend runs in the
+mounted frame as its "feature group" script, restyling the polygons in place. Zoom and centre
+are the map's own and survive every rerun; a new data set, or the street map turned on,
+mounts a new frame.
+
+The frame's height follows the window (CSS below, :func:`map_styles`): the whole map fits on
+the screen, so pressing on a ward never scrolls the page under the pointer (at 1366x768 a press
+used to scroll 121 px and the click missed). Leaflet focuses the map on press; that focus is
+made with ``preventScroll`` for the same reason (:class:`planner.outputs.mapping.OfflineMap`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import folium
+import streamlit as st
+import streamlit.components.v1 as components
+import streamlit_folium
+from streamlit_folium import generate_leaflet_string
+
+__all__ = ["MapFrame", "frame", "map_styles", "show"]
+
+_BUILD = Path(streamlit_folium.__file__).parent / "frontend" / "build"
+_component = components.declare_component("planner_ward_map", path=str(_BUILD))
+
+# the frame as tall as the window leaves below its top (less a margin), set as a CSS variable
+# on the frame element that :func:`map_styles` clamps; again when the window is resized
+FIT_SCRIPT = """
+(function () {
+    var frame = window.frameElement;
+    if (!frame) { return; }
+    function fit() {
+        try {
+            var top = frame.getBoundingClientRect().top, node = frame.parentElement;
+            for (; node; node = node.parentElement) { top += node.scrollTop || 0; }
+            var room = Math.round(window.parent.innerHeight - top - %d);
+            frame.style.setProperty("--planner-map-height", room + "px");
+        } catch (e) {}
+    }
+    fit();
+    window.parent.addEventListener("resize", fit);
+})();
+"""
+BELOW_PX = 24  # room left under the map
+
+# inside the frame: the map fills the frame, whatever height the frame is given
+_FRAME_CSS = (
+    "<style>body { margin: 0; overflow: hidden; } #map_div { height: 100vh !important; }</style>"
+)
+
+
+@dataclass(frozen=True)
+class MapFrame:
+    """A base map rendered for the component: its script, header and HTML, and its key."""
+
+    script: str
+    header: str
+    html: str
+    map_id: str
+    key: str  # the component's key: a digest of the rendered base
+
+
+def frame(fmap: folium.Map, *, name: str = "ward_map") -> MapFrame:
+    """Render *fmap* (a :func:`planner.outputs.mapping.base_map`) for :func:`show`, once."""
+    root = fmap.get_root()
+    root.render()
+    map_id = f"{fmap._name.lower()}_{fmap._id}"
+    header = root.header.render()
+    header = re.sub(r"<script\b[^>]*\bsrc=[^>]*>.*?</script\b[^>]*>", "", header, flags=re.S)
+    header = re.sub(r"<link rel=\"stylesheet\" href=\".*?\"/>", "", header)
+    header = header.replace(map_id, "map_div") + _FRAME_CSS
+    html = re.sub(r'<div class="folium-map" id=".*" ></div>', "", root.html.render()).strip()
+    script = generate_leaflet_string(fmap).replace(map_id, "map_div")
+    script += FIT_SCRIPT % BELOW_PX
+    digest = hashlib.sha256((header + html + script).encode("utf-8")).hexdigest()[:16]
+    return MapFrame(script, header, html, map_id, f"{name}_{digest}")
+
+
+def show(
+    base: MapFrame,
+    view: str,
+    *,
+    height: int,
+    on_click: Callable[[dict], None],
+) -> None:
+    """The map in the page: *base* mounted once, *view* (a script) applied on every rerun.
+
+    *on_click* gets the clicked ward's GeoJSON feature (``properties.ward_code``).
+    """
+
+    def changed() -> None:
+        value = st.session_state.get(base.key) or {}
+        feature = value.get("last_active_drawing")
+        if feature:
+            on_click(feature)
+
+    _component(
+        script=base.script,
+        header=base.header,
+        html=base.html,
+        id=base.map_id,
+        key=base.key,
+        height=height,
+        width=None,
+        returned_objects=["last_active_drawing"],
+        default={"last_active_drawing": None},
+        zoom=None,
+        center=None,
+        feature_group=view,
+        return_on_hover=False,
+        layer_control=None,
+        pixelated=False,
+        css_links=[],
+        js_links=[],
+        on_change=changed,
+        wrap_longitude=False,
+    )
+
+
+def map_styles(box_key: str, *, largest: int, smallest: int = 320) -> str:
+    """CSS for the page: the map's frame as tall as the window allows, and "Updating map…".
+
+    The frame of the container keyed *box_key* is as tall as the window leaves below its top
+    (measured by the frame itself, :data:`FIT_SCRIPT`), between *smallest* and *largest* px.
+    While Streamlit reruns the script the map's element is stale: a note says the map is being
+    updated instead of a faded map that looks final.
+    """
+    box = f".st-key-{box_key}"
+    return f"""
+<style>
+{box} iframe {{ height: clamp({smallest}px, var(--planner-map-height, {largest}px),
+                {largest}px) !important; }}
+{box} [data-testid="stElementContainer"]:has(iframe) {{ position: relative; }}
+{box} [data-testid="stElementContainer"][data-stale="true"]:has(iframe)::after {{
+  content: "Updating map…"; position: absolute; top: 10px; left: 50%;
+  transform: translateX(-50%); z-index: 10; padding: 4px 12px; border-radius: 4px;
+  background: #1f2933; color: #fff; font: 14px/1.4 system-ui, sans-serif;
+}}
+{box} [data-testid="stElementContainer"][data-stale="true"]:has(iframe) iframe {{
+  opacity: 0.6; transition: opacity 0.2s;
+}}
+</style>
+"""
