@@ -44,6 +44,7 @@ from planner.ingest.join import join_incidents
 from planner.ingest.quality import quality_report
 from planner.ingest.selection import check_unknown_names, check_unknown_wards, take
 from planner.ingest.sources.base import SourceFrame, empty_counts, empty_measures, empty_rejects
+from planner.ingest.stream import StreamedPoints, point_counts, stream_street_csv
 
 __all__ = ["IngestResult", "ingest", "input_files"]
 
@@ -125,11 +126,11 @@ def ingest(
     _say(progress, f"wards: {spec.wards.path}")
     ward_file = read_dataset_wards(config, spec.name)
     wards = ward_file.frame
-    frames = _read_sources(config, present, progress)
+    frames, streamed = _read_sources(config, present, wards, progress)
     for frame, src in zip(frames, present, strict=True):
         check_unknown_names(frame, src, config)
     frames = [take(frame, src) for frame, src in zip(frames, present, strict=True)]
-    placed = _to_ward_counts(config, spec, frames, present, wards, progress)
+    placed = _to_ward_counts(config, spec, frames, present, wards, progress, streamed)
     coverage = coverage_table(
         placed.coverage,
         wards[s.BOROUGH_CODE],
@@ -215,19 +216,26 @@ def _exists(config: PlannerConfig, src: SourceSpec) -> bool:
 
 
 def _read_sources(
-    config: PlannerConfig, sources: list[SourceSpec], progress: Callable[[str], None] | None
-) -> list[SourceFrame]:
+    config: PlannerConfig,
+    sources: list[SourceSpec],
+    wards: gpd.GeoDataFrame,
+    progress: Callable[[str], None] | None,
+) -> tuple[list[SourceFrame], dict[int, StreamedPoints]]:
+    """Every source read; street CSVs streamed month by month into counts (by position)."""
     from planner.ingest.sources import dashboard, mps, police_uk, police_uk_api
 
     frames: list[SourceFrame] = []
-    for src in sources:
+    streamed: dict[int, StreamedPoints] = {}
+    for i, src in enumerate(sources):
         path = config.resolve(src.path)
         _say(progress, f"{src.kind}: {src.path}")
         kw: dict[str, Any] = {"categories": config.categories}
         if src.kind in ("police_uk_csv", "police_uk_api", "points_csv"):
             kw |= {"checks": config.coordinates, "progress": progress}
         if src.kind == "police_uk_csv":
-            frame = police_uk.read_street_csv(path, **kw)
+            snap = config.join.snap_distance_m
+            streamed[i] = stream_street_csv(path, src, wards, snap_distance_m=snap, **kw)
+            frame = streamed[i].frame
         elif src.kind == "police_uk_api":
             frame = police_uk_api.read_api_json(path, **kw)
         elif src.kind == "points_csv":
@@ -242,7 +250,7 @@ def _read_sources(
     if len(ward_frames) > 1:
         combined = iter(mps.combine_mps_ward(ward_frames))
         frames = [next(combined) if f.kind == "mps_ward" else f for f in frames]
-    return frames
+    return frames, streamed
 
 
 # --- to ward counts -----------------------------------------------------------------
@@ -255,7 +263,7 @@ class _Placed:
     counts: pd.DataFrame
     measures: pd.DataFrame
     rejects: pd.DataFrame
-    joined: dict[str, pd.DataFrame]  # point sources: joined incidents by source path
+    joined: dict[str, pd.DataFrame]  # point sources: joined incidents (streamed: a tally)
     placed: dict[str, pd.DataFrame]  # every source: its counted rows in the dataset's wards
     coverage: list[SourceCoverage]
     crosswalks: dict[str, dict[str, Any]]  # re-based sources: the crosswalk's report
@@ -268,15 +276,19 @@ def _to_ward_counts(
     sources: list[SourceSpec],
     wards: gpd.GeoDataFrame,
     progress: Callable[[str], None] | None,
+    streamed: dict[int, StreamedPoints],
 ) -> _Placed:
-    """Join points, re-base or check ward codes; counts, measures, rejects and what was placed."""
+    """Join points, re-base or check ward codes; counts, measures, rejects and what was placed.
+
+    Streamed sources (*streamed*, by position) come already joined and counted.
+    """
     counts, measures, rejects = [empty_counts()], [empty_measures()], []
     joined: dict[str, pd.DataFrame] = {}
     placed: dict[str, pd.DataFrame] = {}
     crosswalks: dict[str, dict[str, Any]] = {}
     cover: list[SourceCoverage] = []
     known = wards.index
-    for frame, src in zip(frames, sources, strict=True):
+    for i, (frame, src) in enumerate(zip(frames, sources, strict=True)):
         rejects.append(frame.rejects.assign(**{s.ORIGIN: frame.path}))
         mine: list[pd.DataFrame] = []
         area_wards: dict[str, list[str]] = {}
@@ -288,9 +300,15 @@ def _to_ward_counts(
             )
             joined[frame.path] = result.incidents
             rejects.append(result.rejects.assign(**{s.ORIGIN: frame.path}))
-            points = _aggregate_points(result.incidents)
+            points = point_counts(result.incidents)
             counts.append(points)
             mine.append(points)
+        elif i in streamed:
+            done = streamed[i]
+            joined[frame.path] = done.joined
+            rejects.append(done.join_rejects.assign(**{s.ORIGIN: frame.path}))
+            counts.append(done.counts)
+            mine.append(done.counts)
         if src.boundaries and frame.empty_files:
             area_wards = _empty_area_wards(config, src, frame, wards)
         for name in ("counts", "measures"):
@@ -406,11 +424,6 @@ def _blends(config: PlannerConfig) -> dict[str, float]:
         for name, index in config.harm.indices.items()
         if key in index.subcategories
     }
-
-
-def _aggregate_points(incidents: pd.DataFrame) -> pd.DataFrame:
-    keys = [s.WARD_CODE, s.MONTH, s.CATEGORY, s.SUBCATEGORY]
-    return incidents.groupby(keys, observed=True).size().rename(s.COUNT).reset_index()
 
 
 def _sum_counts(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:

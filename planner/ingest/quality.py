@@ -58,7 +58,8 @@ def quality_report(
     frames
         What each source reader returned.
     joined
-        Joined point incidents per source path (with ``how``).
+        Joined point incidents per source path (with ``how``), or a streamed source's tally
+        of them (``month``, ``how``, ``count``).
     rejects
         Every reject, with ``origin`` naming its source path.
     counts
@@ -162,7 +163,8 @@ def _month_table(
     table = pd.DataFrame({"read": frame.read_by_month}).rename_axis(s.MONTH)
     table["duplicates"] = frame.duplicates_by_month
     if joined is not None and len(joined):
-        how = joined.groupby([s.MONTH, "how"], observed=True).size().unstack(fill_value=0)
+        by = joined.groupby([s.MONTH, "how"], observed=True)
+        how = (by[s.COUNT].sum() if s.COUNT in joined else by.size()).unstack(fill_value=0)
         table[_INSIDE] = how.get(s.JOINED_INSIDE)
         table[_NEAREST] = how.get(s.JOINED_NEAREST)
     else:
