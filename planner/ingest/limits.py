@@ -170,8 +170,8 @@ def _bomb(label: str, total: int, compressed: int, limits: UploadLimits, size: b
             "max_zip_ratio", limits.max_zip_ratio
         )
     return DataError(
-        f"{label}: the zip unpacks to more than {total / _MB:,.0f} MB, more than {what}; it "
-        "was refused while unpacking. Upload the CSVs themselves, or a zip of fewer months"
+        f"{label}: the zip unpacks to more than {what}; it was refused while unpacking, after "
+        f"{total / _MB:,.1f} MB. Upload the CSVs themselves, or a zip of fewer months"
     )
 
 

@@ -54,7 +54,9 @@ def run_bounded(
     """``task(*args)`` in a worker process; (its result, the worker's peak memory in MB).
 
     *task* must be a module-level function (it is imported by name in the worker), and
-    *args* picklable.
+    *args* picklable. Like every multiprocessing start method but fork, the worker imports
+    the process's main module, which must therefore be safe to import (Streamlit's, pytest's
+    and any script with an ``if __name__ == "__main__":`` guard are).
 
     Raises
     ------
@@ -80,9 +82,12 @@ def run_bounded(
                 "fewer months, or simplified boundaries), or run `planner ingest` on your machine"
             )
         if not out.is_file():
+            log.error(
+                "upload %s: the worker stopped without a result (exit %s)", label, proc.exitcode
+            )
             raise WorkerError(
                 f"{label}: the worker reading it stopped without a result (exit "
-                f"{proc.exitcode}), most likely at the memory limit parse_memory_mb = "
+                f"{proc.exitcode}); it may have reached the memory limit parse_memory_mb = "
                 f"{limits.parse_memory_mb} ({_WHERE}). Upload a smaller file, or run "
                 "`planner ingest` on your machine"
             )
