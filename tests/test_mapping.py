@@ -213,7 +213,7 @@ def test_map_html_has_the_ward_names_the_codes_and_the_legend(display):
     assert "planner-legend" in html
 
 
-def test_wards_without_a_value_are_grey_and_labelled(display):
+def test_wards_without_a_value_are_hatched_and_labelled(display):
     values = pd.Series([1.0, 2.0, 3.0], index=display.index[1:])
     fmap = mapping.ward_map(
         display,
@@ -224,7 +224,11 @@ def test_wards_without_a_value_are_grey_and_labelled(display):
         tiles=None,
     )
     html = fmap.get_root().render()
-    assert "Not scored (City)" in html and present.NOT_SCORED_COLOUR in html
+    assert "Not scored (City)" in html
+    # hatched on the map (an SVG pattern) and in the legend (the same stripes), not only grey
+    assert f'<pattern id="{mapping.NOT_SCORED_PATTERN}"' in html
+    assert f"url(#{mapping.NOT_SCORED_PATTERN})" in html
+    assert mapping.NOT_SCORED_HATCH in html
 
 
 def test_hot_spots_are_outlined_and_counted_in_the_legend(display):

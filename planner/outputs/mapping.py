@@ -50,6 +50,8 @@ from planner.outputs.present import (
 )
 
 __all__ = [
+    "NOT_SCORED_HATCH",
+    "NOT_SCORED_PATTERN",
     "NO_MAP_TEXT",
     "BaseLayers",
     "Legend",
@@ -74,9 +76,13 @@ RIVER_COLOUR = "#a9cfe8"  # the Thames: a pale blue no class of the palettes use
 BACKGROUND_COLOUR = "#f4f3ef"  # outside London, where no tiles are drawn
 WARD_CLASS = "planner-ward"  # the CSS class of every ward polygon (clickable)
 NO_MAP_TEXT = (
-    "The map could not be drawn in this browser. Every ward is in the Ward list beside the "
-    "map, and the officers of every ward are in the table on the Allocation page."
+    "The map could not be drawn in this browser. Every ward is in the Ward list on this "
+    "page, and the officers of every ward are in the table on the Allocation page."
 )
+# "not scored" is hatched, not only grey, so it is told apart from every class whatever the
+# colour vision: an SVG pattern on the map, the same stripes as CSS in the legend
+NOT_SCORED_PATTERN = "planner-not-scored"
+NOT_SCORED_HATCH = "repeating-linear-gradient(45deg,#5f5f5f 0 2px,#e4e4e4 2px 5px)"
 LEAFLET_PACKAGE = "js_lib_leaflet"  # pip install django-js-lib-leaflet: Leaflet 1.9.4
 
 
@@ -362,6 +368,7 @@ class Legend(MacroElement):
         """The legend's inner HTML (labels escaped)."""
         rows = [f"<details open><summary><b>{html.escape(self.title)}</b></summary>"]
         for label, fill, outline, dashed in self.items:
+            fill = NOT_SCORED_HATCH if fill == NOT_SCORED_COLOUR else fill
             style = [f"background:{fill}" if fill else "background:transparent"]
             line = "dashed" if dashed else "solid"
             style.append(f"border:2px {line} {outline}" if outline else "border:1px solid #777")
@@ -397,12 +404,21 @@ class WardLayer(MacroElement):
           .planner-tip table { border-collapse: collapse; font: 12px/1.35 system-ui, sans-serif; }
           .planner-tip th { text-align: left; padding: 0 8px 0 0; font-weight: 600; }
           .planner-tip td { padding: 0; }
+          .leaflet-control-scale-line { font-size: 12px; }
         </style>
+        {% endmacro %}
+        {% macro html(this, kwargs) %}
+        <svg width="0" height="0" style="position:absolute" aria-hidden="true" focusable="false">
+          <defs><pattern id="{{ this.pattern }}" width="5" height="5"
+            patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
+            <rect width="5" height="5" fill="#e4e4e4"></rect>
+            <rect width="2" height="5" fill="#5f5f5f"></rect></pattern></defs>
+        </svg>
         {% endmacro %}
         {% macro script(this, kwargs) %}
         (function () {
             var map = {{ this._parent.get_name() }};
-            var NONE = {{ this.not_scored_colour|tojson }};
+            var NONE = "url(#{{ this.pattern }})";  // hatched: not scored
             var P = {map: map, view: null, overlays: [], fitKey: null};
             P.info = function (code) {
                 var v = P.view, w = v && v.wards[code];
@@ -412,7 +428,7 @@ class WardLayer(MacroElement):
                 var k = P.info(feature.properties.ward_code)[0];
                 return {
                     fillColor: k >= 0 ? P.view.colours[k] : NONE,
-                    fillOpacity: k >= 0 ? 0.75 : 0.9,
+                    fillOpacity: k >= 0 ? 0.75 : 1,
                     color: "#555555",
                     weight: 0.6
                 };
@@ -427,6 +443,14 @@ class WardLayer(MacroElement):
                     layer.on("mouseout", function () { P.wards.resetStyle(layer); });
                 }
             }).addTo(map);
+            // the ward shapes are not Tab stops (Leaflet's tooltips make them focusable, 704 of
+            // them): the keyboard way to a ward is the Ward list on the page
+            function untab(layer) {
+                var el = layer.getElement && layer.getElement();
+                if (el && el.setAttribute) { el.setAttribute("tabindex", "-1"); }
+            }
+            P.wards.eachLayer(untab);
+            map.on("layeradd", function (event) { untab(event.layer); });
             P.wards.bindTooltip(function (layer) {
                 var p = layer.feature.properties, info = P.info(p.ward_code), v = P.view;
                 var rows = [["Ward", p.ward_name], ["Borough", p.borough_name]];
@@ -524,7 +548,7 @@ class WardLayer(MacroElement):
         self.data = script_json(json.loads(features.reset_index(drop=True).to_json()))
         self.class_name = WARD_CLASS
         self.no_map_text = NO_MAP_TEXT
-        self.not_scored_colour = NOT_SCORED_COLOUR
+        self.pattern = NOT_SCORED_PATTERN
         self.hot, self.cold, self.selected = HOT_SPOT_COLOUR, COLD_SPOT_COLOUR, SELECTED_COLOUR
 
 
