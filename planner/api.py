@@ -71,6 +71,7 @@ __all__ = [
     "confidence_panel",
     "evidence",
     "export_plan",
+    "export_stem",
     "load_plan",
     "plan",
     "plan_year",
@@ -544,7 +545,9 @@ def export_plan(
     formats: Iterable[str],
     stem: str = "allocation",
 ) -> list[Path]:
-    """Write a plan as CSV, Excel, GeoJSON and/or GeoPackage, with its manifest."""
+    """Write a plan as CSV, Excel, GeoJSON, GeoPackage and/or a zip of the CSVs, with its
+    manifest; every file names the scenario inside it (:func:`export_stem` names it in the
+    file name)."""
     from planner.outputs.export import write_allocation
 
     return write_allocation(
@@ -556,7 +559,16 @@ def export_plan(
         current=result.scenario.current_table(),
         formats=formats,
         stem=stem,
+        harm=result.inputs.harm.indices[result.need.settings.harm_index],
     )
+
+
+def export_stem(result: PlanResult) -> str:
+    """The file name start of a plan's exports: the scenario in words and its id
+    (:func:`planner.outputs.export.scenario_stem`)."""
+    from planner.outputs.export import scenario_stem
+
+    return scenario_stem(result.manifest, result.allocation)
 
 
 def write_staffing_template(inputs: NeedInputs, scenario: Scenario, out: str | Path) -> Path:

@@ -22,6 +22,8 @@ from planner.errors import ConfigError, DataError
 from planner.files import sha256_file
 from planner.outputs.export import (
     ExportError,
+    scenario_id,
+    scenario_stem,
     write_allocation,
     write_csv,
     write_need_tables,
@@ -29,7 +31,8 @@ from planner.outputs.export import (
 )
 from planner.outputs.safe import neutralise, safe_filename
 from planner.plan.allocation import allocate_wards
-from tests.factories import allocation_settings, run_manifest
+from planner.scenario import Scenario
+from tests.factories import allocation_settings, run_manifest, shipped_config
 
 openpyxl = pytest.importorskip("openpyxl")
 
@@ -147,34 +150,69 @@ def test_csv_round_trip(written, result, wards, scores):
 def test_excel_sheets_and_cells(written, result):
     book = openpyxl.load_workbook(written["allocation.xlsx"])
     names = book.sheetnames
-    assert names[0] == "London" and names[-2:] == ["Methodology", "Manifest"]
-    borough_sheets = names[1:-2]
+    assert names[:2] == ["Scenario", "London"] and names[-2:] == ["Methodology", "Manifest"]
+    borough_sheets = names[2:-2]
     assert borough_sheets[0] == "Barking"
     odd = borough_sheets[1]
     assert (
         len(odd) <= 31 and not set(odd) & set("[]:*?/\\") and odd.startswith("Kensington_Chelsea")
     )
-    # the borough sheets hold their wards
+    # the borough sheets hold their wards, under readable headers, code and name frozen
     barking = book["Barking"]
     header = [c.value for c in barking[1]]
-    assert header[:4] == ["ward_code", "ward_name", "borough_code", "borough_name"]
-    assert barking.max_row - 1 == 4 and barking.freeze_panes == "B2"
+    assert header[:4] == ["Ward code", "Ward", "Borough code", "Borough"]
+    assert "ward_code" not in header and not [h for h in header if "_" in str(h)]
+    assert barking.max_row - 1 == 4 and barking.freeze_panes == "C2"
+    assert all(c.font.bold for c in barking[1])
     cells = [c for sheet in borough_sheets for row in book[sheet].iter_rows(min_row=2) for c in row]
     formula = [c for c in cells if isinstance(c.value, str) and "HYPERLINK" in c.value]
     assert (
         len(formula) == 1 and formula[0].value == "'" + FORMULA_NAME and formula[0].data_type == "s"
     )
-    gap = header.index("share_gap")
+    gap = header.index("Officer share − need share")
     gaps = [row[gap].value for sheet in borough_sheets for row in book[sheet].iter_rows(min_row=2)]
-    assert all(isinstance(v, float) for v in gaps) and min(gaps) < 0
-    # London: the borough table, then the equity measures
+    assert all(isinstance(v, float) for v in gaps) and min(gaps) < 0  # the full value is kept
+    # London: the borough table, then the equity measures in words
     london = book["London"]
-    assert [c.value for c in london[1]][:3] == ["borough_code", "borough_name", "n_wards"]
-    assert london["A2"].value == "E09000002" and london.freeze_panes == "B2"
+    assert [c.value for c in london[1]][:3] == ["Borough code", "Borough", "Wards"]
+    assert london["A2"].value == "E09000002" and london.freeze_panes == "C2"
     column_a = [c.value for c in london["A"]]
-    equity_at = column_a.index("equity measure")
-    assert set(result.equity) <= set(column_a[equity_at + 1 :])
+    equity_at = column_a.index("Equity measure")
+    labels = column_a[equity_at + 1 :]
+    assert "Officers placed by whole-officer rounding" in labels
+    assert "Worst-served ward" in labels and not [k for k in result.equity if k in labels]
     assert london.column_dimensions["B"].width >= len("Barking")
+
+
+def test_excel_number_formats(written):
+    """Every number a reader sees has a format: no General cells with 16-digit floats."""
+    book = openpyxl.load_workbook(written["allocation.xlsx"])
+    sheet = book["Barking"]
+    header = [c.value for c in sheet[1]]
+    formats = {h: sheet.cell(row=2, column=i + 1).number_format for i, h in enumerate(header)}
+    assert formats["Share of London's need"] == "0.00%"
+    assert formats["Need score"] == "0.000"
+    assert formats["Extra DWOs"] == "#,##0"
+    assert formats["Policy's extras before rounding"] == "0.00"
+    floats = [
+        (h, c.number_format)
+        for s in book.sheetnames[1:-2]
+        for row in book[s].iter_rows(min_row=2)
+        for h, c in zip([x.value for x in book[s][1]], row, strict=True)
+        if isinstance(c.value, float)
+    ]
+    assert floats and not [f for f in floats if f[1] == "General"], floats[:5]
+
+
+def test_excel_names_the_worst_served_ward(written, result, wards):
+    book = openpyxl.load_workbook(written["allocation.xlsx"])
+    scenario = dict(book["Scenario"].iter_rows(values_only=True))
+    code = result.equity["worst_served_ward"]
+    assert scenario["Worst-served ward"].startswith(f"{wards.loc[code, 'ward_name']} ({code}) in ")
+    london = dict(
+        (r[0], r[1]) for r in book["London"].iter_rows(values_only=True) if r[0] is not None
+    )
+    assert london["Worst-served ward"] == f"{wards.loc[code, 'ward_name']} ({code})"
 
 
 def test_excel_methodology_and_manifest(written, result):
@@ -231,6 +269,103 @@ def test_sibling_manifest(written, result):
     files = {f["name"]: f["sha256"] for f in info["files"]}
     assert set(files) == set(written) - {"allocation_manifest.json"}
     assert all(files[name] == sha256_file(written[name]) for name in files)
+
+
+# --- exports that identify themselves (issue 13 item 6) -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scenario_manifest():
+    """A run's manifest whose scenario is a real Scenario's (pool 13, a 50 % floor, cap 4)."""
+    scenario = Scenario.from_config(shipped_config()).changed(
+        pool=13, borough_floor_share=0.5, max_extra_per_ward=4, harm_index="css"
+    )
+    manifest = run_manifest(
+        scenario=scenario.to_dict(), harm_index="css", weights_used={"harm": 0.64, "rate": 0.36}
+    )
+    return scenario, manifest
+
+
+@pytest.fixture(scope="module")
+def identified(tmp_path_factory, result, wards, scores, scenario_manifest):
+    _, manifest = scenario_manifest
+    out = tmp_path_factory.mktemp("identified")
+    stem = scenario_stem(manifest, result)
+    paths = write_allocation(
+        result, wards, out, manifest=manifest, scores=scores, stem=stem,
+        formats=["zip", "xlsx", "geojson", "gpkg"],
+    )  # fmt: skip
+    return stem, {p.suffix: p for p in paths}
+
+
+def test_scenario_id_is_the_scenario_key(scenario_manifest):
+    scenario, manifest = scenario_manifest
+    assert scenario_id(manifest.scenario) == scenario.key()
+    other = scenario.changed(pool=14)
+    assert scenario_id(other.to_dict()) != scenario.key()
+
+
+def test_file_name_names_the_scenario(scenario_manifest, result):
+    scenario, manifest = scenario_manifest
+    stem = scenario_stem(manifest, result)
+    assert stem == (
+        f"allocation_synthetic_2026-01_css_webster_pool13_floor0_nocap_harm64-rate36_"
+        f"{scenario.key()}"
+    )  # pool, floor and cap are the allocation's own: the result was made with its settings
+    changed = scenario_stem(dataclasses.replace(manifest, window_end="2025-12"), result)
+    assert changed != stem and "2025-12" in changed
+    assert safe_filename(stem) == stem
+
+
+def test_zip_holds_plain_csvs_with_the_manifest_and_the_scenario(identified, result):
+    import zipfile
+
+    stem, paths = identified
+    assert paths[".zip"].name == f"{stem}.zip"
+    with zipfile.ZipFile(paths[".zip"]) as z:
+        names = z.namelist()
+        assert names == [
+            f"{stem}.csv",
+            f"{stem}_boroughs.csv",
+            f"{stem}_scenario.txt",
+            f"{stem}_manifest.json",
+        ]
+        wards_csv = pd.read_csv(z.open(f"{stem}.csv"), index_col="ward_code")  # plain CSV
+        info = json.loads(z.read(f"{stem}_manifest.json"))
+        text = z.read(f"{stem}_scenario.txt").decode("utf-8")
+    assert list(wards_csv.index) == list(result.wards.index)
+    assert wards_csv["extra"].tolist() == result.wards["extra"].tolist()
+    assert info["scenario_id"] == stem.rsplit("_", 1)[1]
+    assert {f["name"] for f in info["files"]} == set(names) - {f"{stem}_manifest.json"}
+    assert "Harm index: CSS" in text and "Extra officers (London pool): 13" in text
+    assert f"Scenario id: {info['scenario_id']}" in text
+
+
+def test_excel_starts_with_the_scenario(identified, scenario_manifest):
+    scenario, _ = scenario_manifest
+    book = openpyxl.load_workbook(identified[1][".xlsx"])
+    assert book.sheetnames[0] == "Scenario" and book["Scenario"].freeze_panes == "A2"
+    facts = dict(book["Scenario"].iter_rows(values_only=True))
+    assert facts["Dataset"] == "synthetic" and facts["Data window"] == "2025-02 to 2026-01"
+    assert facts["Method"].startswith("Webster / Sainte-Laguë: each ward's share")
+    assert facts["Need weights used"] == "Harm 0.64, Harm per 1,000 0.36"
+    assert facts["Scenario id"].startswith(scenario.key())
+
+
+def test_geojson_and_geopackage_carry_the_scenario(identified, result, scenario_manifest):
+    import pyogrio
+
+    scenario, _ = scenario_manifest
+    _, paths = identified
+    raw = json.loads(paths[".geojson"].read_text(encoding="utf-8"))
+    assert raw["type"] == "FeatureCollection" and len(raw["features"]) == len(result.wards)
+    meta = raw["metadata"]
+    assert meta["scenario_id"] == scenario.key() and meta["harm_index"] == "css"
+    assert meta["scenario"]["pool"] == 13 and meta["scenario_text"]["Dataset"] == "synthetic"
+    back = gpd.read_file(paths[".geojson"])  # still an ordinary GeoJSON to GIS readers
+    assert back["extra"].tolist() == result.wards["extra"].tolist()
+    layer = pyogrio.read_info(paths[".gpkg"], layer="allocation")["layer_metadata"]
+    assert json.loads(layer["planner"])["scenario_id"] == scenario.key()
 
 
 def test_formats_subset_and_order(tmp_path, result, wards):
@@ -386,7 +521,7 @@ def test_scenario_diff(tmp_path):
     book = openpyxl.load_workbook(paths[2])
     assert book.sheetnames == ["Wards", "Boroughs"]
     rows = list(book["Wards"].iter_rows(values_only=True))
-    assert rows[0] == ("ward_code", "ward_name", "extra_a", "extra_b", "change")
+    assert rows[0] == ("Ward code", "Ward", "extra a", "extra b", "Change in DWOs")
     assert rows[1] == ("E05000001", "'=A", 1, 2, 1) and rows[2][-1] == -2
     assert list(book["Boroughs"].iter_rows(values_only=True))[1] == ("E09000002", -1)
     info = json.loads(paths[3].read_text(encoding="utf-8"))
@@ -436,12 +571,13 @@ def test_missing_and_infinite_values(tmp_path, result, wards):
     )
     book = openpyxl.load_workbook(paths[".xlsx"])
     rows = [
-        row for sheet in book.sheetnames[1:-2] for row in book[sheet].iter_rows(values_only=True)
+        row for sheet in book.sheetnames[2:-2] for row in book[sheet].iter_rows(values_only=True)
     ]
     header = rows[0]
-    by_code = {row[0]: dict(zip(header, row, strict=True)) for row in rows if row[0] != "ward_code"}
-    assert by_code["E05000004"]["target_ratio"] == "inf"
-    assert by_code["E05000002"]["rank_london"] is None and by_code["E05000001"]["rank_london"] == 1
+    by_code = {row[0]: dict(zip(header, row, strict=True)) for row in rows if row[0] != "Ward code"}
+    assert by_code["E05000004"]["Extras ÷ quota"] == "inf"
+    assert by_code["E05000002"]["Rank in London"] is None
+    assert by_code["E05000001"]["Rank in London"] == 1
 
 
 # --- faults: a set of files is written whole or not at all (issue 14 item 7) ----------------

@@ -1,9 +1,16 @@
 """Excel workbooks of plans and comparisons (openpyxl), every cell made safe.
 
-:func:`allocation_book` holds a *London* sheet (boroughs, then the equity measures), one sheet
-per borough with its wards, *Methodology* (the settings, the harm index, the weights, the data
-checksums and how the numbers are made, in the words of :mod:`planner.outputs.present`) and
-*Manifest* (the run's manifest as key/value rows).
+:func:`allocation_book` holds a *Scenario* sheet (the settings the numbers come from, in the
+words of the borough pack, and the worst-served ward and borough named), a *London* sheet
+(boroughs, then the equity measures in words, with wards and boroughs named beside their
+codes), one sheet per borough with its wards, *Methodology* (the settings, the harm index,
+the weights, the data checksums and how the numbers are made, in the words of
+:mod:`planner.outputs.present`) and *Manifest* (the run's manifest as key/value rows).
+
+Table sheets have readable headers (:data:`HEADERS`) and number formats
+(:data:`NUMBER_FORMATS`: shares as percentages, whole officers as whole numbers with
+thousands separators, scores to three decimals; the full value stays in the cell), a bold
+header row frozen at the top, and the ward code and name frozen at the left.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,16 +37,83 @@ if TYPE_CHECKING:
 
     from planner.plan.allocation import AllocationResult
 
-__all__ = ["allocation_book", "new_book", "save_book", "table_sheet"]
+__all__ = ["HEADERS", "NUMBER_FORMATS", "allocation_book", "new_book", "save_book", "table_sheet"]
 
 _UNSAFE_SHEET = re.compile(r"[\[\]:*?/\\]")
 _CONTROL = re.compile(r"[\000-\010\013\014\016-\037]")  # characters an .xlsx cannot hold
 
+HEADERS: Mapping[str, str] = {
+    s.WARD_CODE: "Ward code",
+    s.WARD_NAME: "Ward",
+    s.BOROUGH_CODE: "Borough code",
+    s.BOROUGH_NAME: "Borough",
+    "need_score": "Need score",
+    "rank_london": "Rank in London",
+    "rank_borough": "Rank in borough",
+    "eligible": "Eligible for extras",
+    "need": "Need (as apportioned)",
+    "need_share": "Share of London's need",
+    "quota": "Need-proportional extras (quota)",
+    "baseline_dwo": "Baseline DWOs",
+    "baseline_pcso": "Baseline PCSOs",
+    "extra": "Extra DWOs",
+    "total_dwo": "Total DWOs",
+    "officer_share": "Share of London's extra officers",
+    "share_gap": "Officer share − need share",
+    "target_ratio": "Extras ÷ quota",
+    "outside_quota": "Outside quota (not rounded down or up)",
+    "policy_quota": "Policy's extras before rounding",
+    "rounding": "Rounding (extras − policy)",
+    "override": "Override (officers moved)",
+    "current_dwo": "Current DWOs",
+    "current_pcso": "Current PCSOs",
+    "change": "Change in DWOs",
+    "n_wards": "Wards",
+    "target": "Need-proportional extras (target)",
+    "ratio": "Extras ÷ target",
+    "floor": "Floor (extra officers)",
+    "met_floor": "Floor met",
+}
+"""Column name -> the header a reader sees (other columns: underscores become spaces)."""
+
+_WHOLE, _SHARE, _SIGNED = "#,##0", "0.00%", "+#,##0;-#,##0;0"
+NUMBER_FORMATS: Mapping[str, str] = {
+    "need_score": "0.000",
+    "need": "0.000",
+    "rank_london": _WHOLE,
+    "rank_borough": _WHOLE,
+    "n_wards": _WHOLE,
+    "need_share": _SHARE,
+    "officer_share": _SHARE,
+    "share_gap": "+0.00%;-0.00%;0.00%",
+    "target_ratio": "0%",
+    "ratio": "0%",
+    "quota": "0.00",
+    "target": "0.00",
+    "policy_quota": "0.00",
+    "rounding": "+0.00;-0.00;0.00",
+    "baseline_dwo": _WHOLE,
+    "baseline_pcso": _WHOLE,
+    "extra": _WHOLE,
+    "total_dwo": _WHOLE,
+    "floor": _WHOLE,
+    "override": _SIGNED,
+    "current_dwo": _WHOLE,
+    "current_pcso": _WHOLE,
+    "change": _SIGNED,
+}
+"""Column name -> Excel number format."""
+
 
 def allocation_book(
-    result: AllocationResult, table: pd.DataFrame, boroughs: pd.DataFrame, info: Mapping[str, Any]
+    result: AllocationResult,
+    table: pd.DataFrame,
+    boroughs: pd.DataFrame,
+    info: Mapping[str, Any],
+    *,
+    scenario: Sequence[tuple[str, str]] = (),
 ) -> Workbook:
-    """The workbook of an allocation: London, one sheet per borough, Methodology, Manifest.
+    """The workbook of an allocation: Scenario, London, a sheet per borough, Methodology, Manifest.
 
     Parameters
     ----------
@@ -49,22 +123,119 @@ def allocation_book(
         The ward and borough tables as written to CSV.
     info
         The run's manifest (:meth:`planner.results.RunManifest.to_dict`), or any mapping.
+    scenario
+        The scenario as (label, value) rows (:func:`planner.outputs.present.scenario_facts`).
     """
     book = new_book()
-    used = {"london", "methodology", "manifest"}
-    london = table_sheet(book, "London", boroughs)
-    equity = [("equity measure", "value"), *result.equity.items()]
-    _pairs(london, equity, start=london.max_row + 2)
+    used = {"scenario", "london", "methodology", "manifest"}
+    named = _Names(table, boroughs)
+    sheet = book.create_sheet("Scenario")
+    _pairs(sheet, [("Scenario", "value"), *scenario, *named.worst(result.equity)], wrap=True)
+    london = table_sheet(book, "London", boroughs, freeze="C2")
+    equity = [("Equity measure", "value"), *named.equity(result.equity)]
+    start = london.max_row + 2
+    _pairs(london, equity, start=start)
+    formats = {_EQUITY_LABELS.get(k, k): f for k, f in _EQUITY_FORMATS.items()}
+    for key_cell, value_cell in london.iter_rows(min_row=start + 1, min_col=1, max_col=2):
+        if isinstance(value_cell.value, float):
+            value_cell.number_format = formats.get(key_cell.value, "0.000")
     for code, row in boroughs.iterrows():
         name = row[s.BOROUGH_NAME] if isinstance(row[s.BOROUGH_NAME], str) else ""
         rows = table[table[s.BOROUGH_CODE] == code].sort_values(s.NEED, ascending=False)
-        table_sheet(book, _sheet_name(name.strip() or str(code), used), rows)
+        table_sheet(book, _sheet_name(name.strip() or str(code), used), rows, freeze="C2")
     sheet = book.create_sheet("Methodology")
     _pairs(sheet, _methodology(result, info), wrap=True)
     sheet = book.create_sheet("Manifest")
     _pairs(sheet, [("key", "value"), *_flatten(info)], wrap=True)
     book.remove(book.worksheets[0])
     return book
+
+
+class _Names:
+    """Ward and borough names by code, to name the equity measures' wards and boroughs."""
+
+    def __init__(self, table: pd.DataFrame, boroughs: pd.DataFrame) -> None:
+        self.wards = table[s.WARD_NAME] if s.WARD_NAME in table else pd.Series(dtype=object)
+        self.boroughs = boroughs[s.BOROUGH_NAME] if s.BOROUGH_NAME in boroughs else pd.Series()
+
+    def ward(self, code: Any) -> str:
+        return f"{self.wards.get(code, code)} ({code})" if code else "none"
+
+    def borough(self, code: Any) -> str:
+        return f"{self.boroughs.get(code, code)} ({code})" if code else "none"
+
+    def worst(self, eq: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """The worst-served ward and borough in words, for the Scenario sheet."""
+        rows: list[tuple[str, Any]] = [("", "")]
+        if eq.get("worst_served_ward"):
+            rows.append(
+                (
+                    "Worst-served ward",
+                    f"{self.ward(eq['worst_served_ward'])} in "
+                    f"{self.borough(eq.get('worst_served_ward_borough'))}: "
+                    f"{present.percent(eq.get('worst_served_ratio'))} of its need-proportional "
+                    "extras",
+                )
+            )
+        if eq.get("worst_served_borough"):
+            rows.append(
+                (
+                    "Worst-served borough",
+                    f"{self.borough(eq['worst_served_borough'])}: "
+                    f"{present.percent(eq.get('worst_served_borough_ratio'))} of its "
+                    "need-proportional extras",
+                )
+            )
+        return rows if len(rows) > 1 else []
+
+    def equity(self, eq: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """Every equity measure with a readable label; codes named."""
+        rows: list[tuple[str, Any]] = []
+        for key, value in eq.items():
+            if key == "worst_inversions":
+                for i, w in enumerate(value or [], start=1):
+                    rows.append((f"Worst inversion {i}", self._inversion(w)))
+                continue
+            if key in ("worst_served_ward",):
+                value = self.ward(value)
+            elif key in ("worst_served_ward_borough", "worst_served_borough"):
+                value = self.borough(value)
+            rows.append((_EQUITY_LABELS.get(key, key.replace("_", " ")), value))
+        return rows
+
+    def _inversion(self, w: Mapping[str, Any]) -> str:
+        return (
+            f"{self.ward(w.get('more_need'))} gets {w.get('more_need_extra')} extra with more "
+            f"need than {self.ward(w.get('less_need'))}, which gets {w.get('less_need_extra')}"
+        )
+
+
+_EQUITY_FORMATS: Mapping[str, str] = {
+    "worst_served_ratio": "0%",
+    "worst_served_borough_ratio": "0%",
+    "gini_officers_per_need": "0.000",
+    "max_abs_share_gap_ward": "0.00%",
+    "max_abs_share_gap_borough": "0.00%",
+    "rounding_officers_moved": "#,##0.0",
+    "rounding_max_abs": "0.00",
+}
+
+_EQUITY_LABELS: Mapping[str, str] = {
+    "worst_served_ratio": "Worst-served ward: extras ÷ its quota",
+    "worst_served_ward": "Worst-served ward",
+    "worst_served_ward_borough": "Worst-served ward's borough",
+    "worst_served_borough_ratio": "Worst-served borough: extras ÷ its target",
+    "worst_served_borough": "Worst-served borough",
+    "gini_officers_per_need": "Gini of extra officers per unit of need (0 = even)",
+    "max_abs_share_gap_ward": "Largest ward gap, officer share − need share",
+    "max_abs_share_gap_borough": "Largest borough gap, officer share − need share",
+    "wards_outside_quota": "Wards outside their quota (not rounded down or up)",
+    "boroughs_below_floor": "Boroughs below their floor",
+    "rounding_officers_moved": "Officers placed by whole-officer rounding",
+    "rounding_max_abs": "Largest rounding at one ward (officers)",
+    "inversions_cross_borough": "Inversions across boroughs (pairs of wards)",
+    "inversions_within_borough": "Inversions within boroughs (pairs of wards)",
+}
 
 
 def _methodology(result: AllocationResult, info: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -112,20 +283,40 @@ def _flatten(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, data
 
 
-def table_sheet(book: Workbook, title: str, frame: pd.DataFrame, *, index: bool = True) -> Any:
-    """A sheet of *frame* (bold header, frozen first row and column, fitted widths)."""
-    from openpyxl.styles import Font
+def table_sheet(
+    book: Workbook,
+    title: str,
+    frame: pd.DataFrame,
+    *,
+    index: bool = True,
+    freeze: str | None = None,
+) -> Any:
+    """A sheet of *frame*: readable bold headers (:data:`HEADERS`) on a frozen first row, the
+    first column (or up to *freeze*, e.g. ``"C2"`` for code and name) frozen, number formats
+    (:data:`NUMBER_FORMATS`) and fitted widths."""
+    from openpyxl.styles import Alignment, Font
 
     sheet = book.create_sheet(title)
     table = frame.reset_index() if index else frame
-    sheet.append([_excel_value(str(c)) for c in table.columns])
+    columns = [str(c) for c in table.columns]
+    sheet.append([_excel_value(_header(c)) for c in columns])
     for row in table.itertuples(index=False, name=None):
         sheet.append([_excel_value(v) for v in row])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
-    sheet.freeze_panes = "B2" if index else "A2"
-    _fit_widths(sheet)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    for number, name in enumerate(columns, start=1):
+        fmt = NUMBER_FORMATS.get(name)
+        if fmt:
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=number, max_col=number):
+                cell.number_format = fmt
+    sheet.freeze_panes = freeze or ("B2" if index else "A2")
+    _fit_widths(sheet, max_width=40)
     return sheet
+
+
+def _header(column: str) -> str:
+    return HEADERS.get(column, column.replace("_", " "))
 
 
 def _pairs(

@@ -10,6 +10,12 @@ Text cells a spreadsheet would run as a formula are neutralised in CSV and Excel
 the output folder (:func:`planner.outputs.safe.safe_filename`).
 The ward and borough tables are those of :func:`planner.plan.allocation.ward_table`, the same
 tables the app shows and the borough pack prints.
+
+Every file says which scenario it holds: the name (:func:`scenario_stem`: dataset, window,
+harm index, method, pool, floor, cap, weights and the scenario id), and inside it the CSV's
+zip a ``<stem>_manifest.json`` and ``<stem>_scenario.txt`` beside the CSVs (which stay plain
+tables for pandas and Excel), the GeoJSON a top-level ``metadata`` member, the GeoPackage its
+layer metadata, the Excel workbook its first sheet, *Scenario*.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ import contextlib
 import dataclasses
 import datetime as dt
 import errno
+import hashlib
 import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,12 +42,14 @@ from planner import __version__
 from planner import schema as s
 from planner.errors import ConfigError, DataError, PlannerError
 from planner.files import atomic_path, sha256_file
+from planner.outputs import present
 from planner.outputs.excel import allocation_book, new_book, save_book, table_sheet
 from planner.outputs.safe import inside, neutralise, safe_filename
 from planner.plan.allocation import borough_table, ward_table
 from planner.results import RunManifest, jsonable
 
 if TYPE_CHECKING:
+    from planner.config import HarmIndex
     from planner.model.need import NeedResult
     from planner.plan.allocation import AllocationResult
 
@@ -47,6 +57,8 @@ __all__ = [
     "FORMATS",
     "ExportError",
     "file_set",
+    "scenario_id",
+    "scenario_stem",
     "write_allocation",
     "write_csv",
     "write_json",
@@ -54,7 +66,8 @@ __all__ = [
     "write_scenario_diff",
 ]
 
-FORMATS = ("csv", "xlsx", "geojson", "gpkg")
+FORMATS = ("csv", "xlsx", "geojson", "gpkg", "zip")
+"""``zip``: the two CSVs with the manifest and the scenario in words, as one file."""
 GPKG_LAYER = "allocation"
 _STAGING = ".planner-export-"
 
@@ -127,8 +140,9 @@ def write_allocation(
     manifest: RunManifest | Mapping[str, Any],
     scores: pd.DataFrame | None = None,
     current: pd.DataFrame | None = None,
-    formats: Iterable[str] = FORMATS,
+    formats: Iterable[str] = ("csv", "xlsx", "geojson", "gpkg"),
     stem: str = "allocation",
+    harm: HarmIndex | None = None,
 ) -> list[Path]:
     """Write an allocation as CSV, Excel, GeoJSON and/or GeoPackage, with its manifest.
 
@@ -140,11 +154,16 @@ def write_allocation(
     Files (``<stem>`` passed through :func:`safe_filename`):
 
     - ``<stem>.csv`` (wards) and ``<stem>_boroughs.csv``, UTF-8;
-    - ``<stem>.xlsx``: a *London* sheet (boroughs, then the equity measures), one sheet per
-      borough with its wards, *Methodology* (settings, harm index, weights, data checksums
-      and how the numbers are made) and *Manifest* (the manifest as key/value rows);
-    - ``<stem>.geojson`` in EPSG:4326 and ``<stem>.gpkg`` (layer ``allocation``) in
-      EPSG:27700, with the full geometry;
+    - ``<stem>.xlsx``: *Scenario* (the settings in words, the worst-served ward and borough
+      named), *London* (boroughs, then the equity measures), one sheet per borough with its
+      wards, *Methodology* (settings, harm index, weights, data checksums and how the
+      numbers are made) and *Manifest* (the manifest as key/value rows);
+      :mod:`planner.outputs.excel`;
+    - ``<stem>.geojson`` in EPSG:4326 (the scenario in a top-level ``metadata`` member) and
+      ``<stem>.gpkg`` (layer ``allocation``, the scenario in its metadata) in EPSG:27700,
+      with the full geometry;
+    - ``<stem>.zip``: ``<stem>.csv``, ``<stem>_boroughs.csv``, ``<stem>_manifest.json`` and
+      ``<stem>_scenario.txt`` (the scenario in words), one file to download or mail;
     - ``<stem>_manifest.json``, written last: the manifest, the allocation settings and
       equity, the planner version, the time of writing and the sha256 of every file.
 
@@ -165,9 +184,11 @@ def write_allocation(
     current
         Each ward's team now (``dwo``, ``pcso``) indexed by ``ward_code``.
     formats
-        Any of :data:`FORMATS`.
+        Any of :data:`FORMATS` (default all but ``zip``).
     stem
-        The file names' common start.
+        The file names' common start (:func:`scenario_stem` names the scenario).
+    harm
+        The harm index scored on, to name it in words (default: its key from *manifest*).
 
     Returns
     -------
@@ -191,6 +212,9 @@ def write_allocation(
     table = ward_table(result, wards, scores, current)
     boroughs = borough_table(result, wards)
     info = _export_manifest(manifest, allocation=result)
+    facts = present.scenario_facts(
+        info, result.settings, result.pool, harm=harm, key=info.get("scenario_id")
+    )
     with _reported(out, "creating the output folder"):
         out.mkdir(parents=True, exist_ok=True)
     # every target is checked before anything is written
@@ -206,11 +230,13 @@ def write_allocation(
                     write_csv(boroughs, stage / borough_csv),
                 ]
             elif fmt == "xlsx":
-                book = allocation_book(result, table, boroughs, info)
+                book = allocation_book(result, table, boroughs, info, scenario=facts)
                 written.append(save_book(book, stage / names[fmt]))
+            elif fmt == "zip":
+                written.append(_write_zip(table, boroughs, info, facts, stage / names[fmt]))
             else:
                 geo = gpd.GeoDataFrame(table, geometry=wards.geometry.loc[table.index])
-                written.append(_write_geo(geo, stage / names[fmt]))
+                written.append(_write_geo(geo, stage / names[fmt], _metadata(info, facts)))
         written.append(_write_manifest(info, written, stage / manifest_json))
     return [out / p.name for p in written]
 
@@ -390,30 +416,127 @@ def _ward_frame(wards: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return wards
 
 
-def _write_geo(frame: gpd.GeoDataFrame, path: Path) -> Path:
+def _write_geo(frame: gpd.GeoDataFrame, path: Path, metadata: dict[str, Any]) -> Path:
     """GeoJSON in EPSG:4326 (infinity, which JSON cannot hold, as null) or GeoPackage in
-    EPSG:27700, written atomically: staged under a name with the right extension."""
+    EPSG:27700, written atomically: staged under a name with the right extension. The
+    scenario *metadata* goes into the GeoJSON's top-level ``metadata`` member (a foreign
+    member: GeoJSON readers keep the features as they are) or the GeoPackage layer's
+    metadata (key ``planner``, JSON)."""
+    options: dict[str, Any] = {}
     if path.suffix == ".geojson":
         driver, frame = "GeoJSON", frame.to_crs(s.DISPLAY_CRS)
         floats = frame.select_dtypes("float").columns
         frame[floats] = frame[floats].replace([np.inf, -np.inf], np.nan)
     else:
         driver, frame = "GPKG", frame.to_crs(s.WORKING_CRS)
+        options["metadata"] = {"planner": json.dumps(metadata, default=str)}
     with atomic_path(path) as tmp:
         staged = tmp.with_suffix(path.suffix)
         try:
-            frame.reset_index().to_file(staged, driver=driver, layer=GPKG_LAYER)
+            frame.reset_index().to_file(staged, driver=driver, layer=GPKG_LAYER, **options)
+            if driver == "GeoJSON":
+                _geojson_metadata(staged, metadata)
             os.replace(staged, tmp)
         finally:
             staged.unlink(missing_ok=True)
     return path
 
 
+def _geojson_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    """Put *metadata* first in the GeoJSON object written by GDAL (which starts with ``{``)."""
+    text = path.read_text(encoding="utf-8")
+    if not text.startswith("{"):
+        raise DataError(f"{path.name}: GDAL wrote no GeoJSON object; cannot add the scenario")
+    member = json.dumps(metadata, ensure_ascii=False, default=str)
+    path.write_text('{\n"metadata": ' + member + "," + text[1:], encoding="utf-8")
+
+
+def _metadata(info: Mapping[str, Any], facts: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """What a GeoJSON or GeoPackage says about itself: the scenario id, in words, in full."""
+    return {
+        "scenario_id": info.get("scenario_id"),
+        "scenario_text": dict(facts),
+        "scenario": info.get("scenario"),
+        "allocation": info.get("allocation", {}).get("settings"),
+        "dataset": info.get("dataset"),
+        "window": [info.get("window_start"), info.get("window_end")],
+        "harm_index": info.get("harm_index"),
+        "weights_used": info.get("weights_used"),
+        "planner_version": info.get("planner_version"),
+        "created": info.get("created"),
+    }
+
+
+def _write_zip(
+    table: pd.DataFrame,
+    boroughs: pd.DataFrame,
+    info: dict[str, Any],
+    facts: Sequence[tuple[str, str]],
+    path: Path,
+) -> Path:
+    """The CSVs with their manifest and the scenario in words, as one zip file."""
+    stem = path.stem
+    with tempfile.TemporaryDirectory(prefix=_STAGING, dir=path.parent) as tmp:
+        folder = Path(tmp)
+        parts = [
+            write_csv(table, folder / f"{stem}.csv"),
+            write_csv(boroughs, folder / f"{stem}_boroughs.csv"),
+        ]
+        text = "".join(f"{label}: {value}\n" for label, value in facts)
+        scenario = folder / f"{stem}_scenario.txt"
+        scenario.write_text(text, encoding="utf-8")
+        parts.append(scenario)
+        parts.append(_write_manifest(info, parts, folder / f"{stem}_manifest.json"))
+        with atomic_path(path) as staged, zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as z:
+            for part in parts:
+                z.write(part, arcname=part.name)
+    return path
+
+
+def scenario_id(scenario: Mapping[str, Any] | None) -> str | None:
+    """The short id of a scenario's :meth:`~planner.scenario.Scenario.to_dict` data: the same
+    12 hex digits as :meth:`planner.scenario.Scenario.key` (None without a scenario)."""
+    if not scenario:
+        return None
+    text = json.dumps(scenario, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def scenario_stem(
+    manifest: RunManifest | Mapping[str, Any],
+    allocation: AllocationResult,
+    *,
+    prefix: str = "allocation",
+) -> str:
+    """A file name start that names the scenario, safe for any file system.
+
+    ``allocation_met-2022_2026-01_cchi_webster_pool600_floor80_cap8_harm64-trend14-rate21_``
+    ``d1e91b560f00``: dataset, window end, harm index, method, pool, borough floor (%), cap
+    per ward, the weights used (%), then the scenario id (:func:`scenario_id`), which also
+    covers what the name leaves out (overrides, damping, current staffing, exclusions).
+    """
+    info = manifest.to_dict() if isinstance(manifest, RunManifest) else dict(manifest)
+    st = allocation.settings
+    cap = "nocap" if st.max_extra_per_ward is None else f"cap{st.max_extra_per_ward}"
+    weights = "-".join(
+        f"{k}{round(100 * float(v))}" for k, v in (info.get("weights_used") or {}).items()
+    )
+    parts = [
+        prefix, str(info.get("dataset") or "data"), str(info.get("window_end") or ""),
+        str(info.get("harm_index") or ""), st.method, f"pool{allocation.pool}",
+        f"floor{round(100 * st.borough_floor_share)}", cap, weights,
+    ]  # fmt: skip
+    head = safe_filename("_".join(p for p in parts if p), max_length=140, default=prefix)
+    key = scenario_id(info.get("scenario"))
+    return f"{head}_{key}" if key else head
+
+
 def _export_manifest(
     manifest: RunManifest | Mapping[str, Any], *, allocation: AllocationResult | None = None
 ) -> dict[str, Any]:
     base = manifest.to_dict() if isinstance(manifest, RunManifest) else dict(manifest)
-    info = {**base, "planner_version": __version__}
+    info = {"scenario_id": scenario_id(base.get("scenario")), **base}
+    info["planner_version"] = __version__
     info["created"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     if allocation is not None:
         settings = {
