@@ -18,12 +18,15 @@ import pytest
 
 from planner import api
 from planner import schema as s
+from planner.cli import main
 from planner.cli.options import parser
 from planner.config import SourceSpec
 from planner.errors import PlannerWarning
 from planner.ingest import cache, ingest
 from planner.scenario import Scenario
 from tests.factories import grid_dataset, met_ward_csv
+from tests.test_cli import REPO, TINY_DATASET
+from tests.test_ingest import tiny_data
 
 WARDS = [f"E0500000{k}" for k in range(1, 5)]
 MONTHS = [f"{y}{m:02d}" for y in (2016, 2017) for m in range(1, 13)]
@@ -245,3 +248,35 @@ def test_every_command_that_reads_a_dataset_takes_no_cache(grid):
     assert set(readers) >= {"ingest", "score", "plan", "priorities", "pack"}
     for name in readers:
         assert "--no-cache" in sub.choices[name]._option_string_actions, name
+
+
+def test_the_command_line_rebuilds_a_truncated_cache_with_a_warning(tmp_path, capsys):
+    cdir = tmp_path / "config"
+    shutil.copytree(REPO / "config", cdir)
+    (cdir / "planner.toml").write_text(TINY_DATASET.format(cache=tmp_path / "cache"))
+    data = tiny_data(tmp_path / "data")
+    args = ["--config", str(cdir), "--data", str(data), "ingest", "--no-progress"]
+    assert main(args) == 0
+    (current,) = (cdir.parent / "cache" / "tiny").glob(f"*/{cache.CURRENT}")
+    _truncate(current.resolve())
+    capsys.readouterr()
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "warning: the ingest cache of dataset 'tiny'" in err and "Traceback" not in err
+    assert "ward_counts.parquet is not the file its manifest recorded" in err
+    assert "rows built" in out
+    assert main(args) == 0 and "loaded from the cache" in capsys.readouterr().out
+    assert main([*args, "--no-cache"]) == 0 and "rows built" in capsys.readouterr().out
+
+
+def test_a_damaged_backtest_cache_is_computed_again(tmp_path):
+    from planner.model.need import _cached_backtest
+
+    path = tmp_path / "backtest.csv"
+    assert _cached_backtest(path) is None  # none yet
+    path.write_text("origin,method,mae\nall,model,1.5\n")
+    assert _cached_backtest(path)["mae"].tolist() == [1.5]
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    assert _cached_backtest(path) is None
+    path.write_text("a,b\n1,2\n")  # parses, but is not a backtest table
+    assert _cached_backtest(path) is None
