@@ -25,7 +25,7 @@ import shapely
 from planner import schema as s
 from planner.ingest.sources.base import empty_rejects
 
-__all__ = ["JoinResult", "assign_points", "join_incidents"]
+__all__ = ["JoinResult", "PointCache", "assign_points", "join_incidents"]
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,51 @@ def assign_points(
     return mapped, how, distance
 
 
+class PointCache:
+    """Distinct points already assigned to wards, kept between calls of :func:`join_incidents`.
+
+    A source read month by month meets the same anonymised map points every month: with a
+    cache each is joined once, not once a month. The cache holds for one ward table and snap
+    distance; given others it starts again.
+    """
+
+    def __init__(self) -> None:
+        self._reset(None)
+
+    def _reset(self, key: tuple[int, float] | None) -> None:
+        self._for = key
+        self._keys = pd.Index(np.empty(0, dtype=complex))
+        self._position = np.empty(0, dtype=np.int64)
+        self._how = np.empty(0, dtype=object)
+        self._distance = np.empty(0, dtype="float64")
+
+    def assign(
+        self, x: np.ndarray, y: np.ndarray, wards: gpd.GeoDataFrame, *, snap_distance_m: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As :func:`assign_points`, joining only the points not met before."""
+        if self._for != (id(wards), snap_distance_m):
+            self._reset((id(wards), snap_distance_m))
+        keys = x + 1j * y
+        at = self._keys.get_indexer(keys)
+        new = at < 0
+        if new.any():
+            position, how, distance = assign_points(
+                x[new], y[new], wards, snap_distance_m=snap_distance_m
+            )
+            at[new] = len(self._keys) + np.arange(int(new.sum()))
+            self._keys = self._keys.append(pd.Index(keys[new]))
+            self._position = np.concatenate([self._position, position])
+            self._how = np.concatenate([self._how, how])
+            self._distance = np.concatenate([self._distance, distance])
+        return self._position[at], self._how[at], self._distance[at]
+
+
 def join_incidents(
-    incidents: pd.DataFrame, wards: gpd.GeoDataFrame, *, snap_distance_m: float
+    incidents: pd.DataFrame,
+    wards: gpd.GeoDataFrame,
+    *,
+    snap_distance_m: float,
+    points: PointCache | None = None,
 ) -> JoinResult:
     """Join canonical incident rows to wards, one distinct coordinate at a time.
 
@@ -113,6 +156,9 @@ def join_incidents(
         Ward polygons indexed by ``ward_code`` in EPSG:27700.
     snap_distance_m
         See :func:`assign_points`.
+    points
+        Points joined by earlier calls on the same wards (:class:`PointCache`), reused and
+        added to.
 
     Returns
     -------
@@ -124,9 +170,8 @@ def join_incidents(
     x = incidents[s.X].to_numpy(dtype="float64")
     y = incidents[s.Y].to_numpy(dtype="float64")
     codes, uniq = pd.factorize(x + 1j * y)
-    position, how, distance = assign_points(
-        uniq.real, uniq.imag, wards, snap_distance_m=snap_distance_m
-    )
+    assign = assign_points if points is None else points.assign
+    position, how, distance = assign(uniq.real, uniq.imag, wards, snap_distance_m=snap_distance_m)
     row_pos = position[codes]
     placed = row_pos >= 0
     ward_codes = wards.index.to_numpy(dtype=object)
