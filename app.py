@@ -30,8 +30,10 @@ def main() -> None:
     try:
         config, missing = shell.data_missing()
         if missing is not None:
-            st.navigation([st.Page("ui/pages/get_data.py", title="Get the data",
-                                   url_path="get-data", default=True)]).run()  # fmt: skip
+            page = st.navigation([st.Page("ui/pages/get_data.py", title="Get the data",
+                                          url_path="get-data", default=True)])  # fmt: skip
+            st.set_page_config(page_title=f"{page.title} · {APP_TITLE}")
+            page.run()
             return
         pages = [
             st.Page(path, title=title, url_path=url, default=i == 0)
