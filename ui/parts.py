@@ -39,7 +39,7 @@ def pack_button(ctx: Context, *, key: str = "borough_pack") -> None:
     if ctx.borough is None:
         st.caption(f"Pick a borough in {BOROUGH_PICKER} to download its printable pack.")
         return
-    name = safe_filename(f"borough_pack_{ctx.boroughs[ctx.borough]}")
+    name = safe_filename(f"borough_pack_{ctx.boroughs[ctx.borough]}_{ctx.plan.scenario.key()}")
     st.download_button(
         "Borough pack (printable)",
         data=_pack_bytes(ctx),
@@ -55,8 +55,9 @@ def pack_button(ctx: Context, *, key: str = "borough_pack") -> None:
 def _pack_bytes(ctx: Context) -> Callable[[], bytes]:
     def build() -> bytes:
         page = api.borough_pack(
-            ctx.plan, str(ctx.borough), config=ctx.config, london=ctx.evidence()
-        )
+            ctx.plan, str(ctx.borough), config=ctx.config, london=ctx.evidence(),
+            register=ctx.register,  # the agreed priorities and overrides: the meeting's record
+        )  # fmt: skip
         return page.encode("utf-8")
 
     return build

@@ -137,7 +137,9 @@ def allocation_book(
     _pairs(london, equity, start=start)
     formats = {_EQUITY_LABELS.get(k, k): f for k, f in _EQUITY_FORMATS.items()}
     for key_cell, value_cell in london.iter_rows(min_row=start + 1, min_col=1, max_col=2):
-        if isinstance(value_cell.value, float):
+        value = value_cell.value
+        number = isinstance(value, float) or (isinstance(value, int) and key_cell.value in formats)
+        if number and not isinstance(value, bool):
             value_cell.number_format = formats.get(key_cell.value, "0.000")
     for code, row in boroughs.iterrows():
         name = row[s.BOROUGH_NAME] if isinstance(row[s.BOROUGH_NAME], str) else ""

@@ -179,6 +179,15 @@ def floor_text(share: float) -> str:
     )
 
 
+def _forecast_words(note: str | None, *, longest: int = 160) -> str:
+    """Whether the forecast is in the need index; a long reason cut at a word, pointing on."""
+    if not note:
+        return "in the need index"
+    if len(note) > longest:
+        note = note[:longest].rsplit(" ", 1)[0].rstrip(",;:") + "… (in full in the manifest)"
+    return f"not in the need index: {note}"
+
+
 def cap_text(cap: int | None) -> str:
     """The per-ward cap in words."""
     return "no cap" if cap is None else f"at most {cap:,} extra officers per ward"
@@ -240,7 +249,7 @@ def scenario_facts(
         ("Borough floor", floor_text(settings.borough_floor_share)),
         ("Damping", damping_text(settings.max_change)),
         ("Need weights used", weights_text(weights, absent)),
-        ("Forecast", f"not in the need index: {forecast}" if forecast else "in the need index"),
+        ("Forecast", _forecast_words(forecast)),
         ("Commanders' overrides applied", f"{len(overrides):,} (London)"),
     ]
     if key:

@@ -27,18 +27,62 @@ _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def allocation_columns() -> dict[str, Any]:
-    pct = "%.2f%%"
+    """One number style on the page: shares to two decimals with " %", ratios whole
+    percentages, officers whole with thousands separators, the need score to two decimals."""
+    pct = "%.2f %%"
+    whole = "localized"  # the reader's thousands separator
     return {
-        "need score": st.column_config.NumberColumn(format="%.3f"),
-        "need share %": st.column_config.NumberColumn(format=pct),
-        "officer share %": st.column_config.NumberColumn(format=pct),
+        "need score": st.column_config.NumberColumn(
+            format="%.2f", help="1.00 = as high as the 95th-percentile ward in London"
+        ),
+        "London rank": st.column_config.NumberColumn(format=whole),
+        "borough rank": st.column_config.NumberColumn(format=whole),
+        "extra": st.column_config.NumberColumn(format=whole, help="extra Dedicated Ward Officers"),
+        "proposed DWO": st.column_config.NumberColumn(format=whole),
+        "total DWO": st.column_config.NumberColumn(format=whole),
+        "wards": st.column_config.NumberColumn(format=whole),
+        "floor": st.column_config.NumberColumn(
+            format=whole, help="the extra officers the borough floor guarantees"
+        ),
+        "need share %": st.column_config.NumberColumn(
+            format=pct, help="the ward's (borough's) share of London's need"
+        ),
+        "officer share %": st.column_config.NumberColumn(
+            format=pct, help="its share of London's extra officers"
+        ),
         "target ratio %": st.column_config.NumberColumn(
-            format="%.0f%%", help="extra officers / need-proportional quota"
+            format="%.0f %%",
+            help="extra officers ÷ its need-proportional share (100 % = exactly its share)",
         ),
         "outside quota": st.column_config.CheckboxColumn(
-            help="extra officers not the quota rounded down or up"
+            help="extra officers not its need-proportional share rounded down or up"
         ),
     }
+
+
+def how_shared(plan: PlanResult) -> None:
+    """How the officers are shared out, in words, with the method's own sentences folded."""
+    settings, pool = plan.allocation.settings, plan.allocation.pool
+    st.markdown(
+        f"Every ward keeps its team of {settings.baseline_dwo} Dedicated Ward Officers and "
+        f"{settings.baseline_pcso} PCSO. **{pool:,} extra officers** are shared out by need "
+        f"({present.policy_label(settings.policy)} policy), whole officers only. "
+        f"{present.method_plain(settings.method)}. Borough floor: "
+        f"{present.floor_text(settings.borough_floor_share)}. Cap per ward: "
+        f"{present.cap_text(settings.max_extra_per_ward)}."
+    )
+    with st.expander("How the officers are shared out, step by step"):
+        for sentence in present.allocation_method_sentences(settings, pool):
+            st.caption(sentence)
+
+
+def equity_tiles(plan: PlanResult, sticks: Yardsticks) -> None:
+    """The equity tiles, each with what it measures written under it (not only on hover)."""
+    st.markdown("**Equity**: who the allocation serves, against figures it was not made from")
+    metrics = views.equity_metrics(plan.allocation.equity, sticks.summary())
+    for col, (label, value, help_) in zip(st.columns(len(metrics)), metrics, strict=True):
+        col.metric(label, value, help=help_)
+        col.caption(help_[0].upper() + help_[1:] + ".")
 
 
 def overrides_section(ctx: Context) -> None:
@@ -153,21 +197,70 @@ def saved_plans_section(ctx: Context) -> None:
 
 def downloads_section(ctx: Context) -> None:
     st.subheader("Downloads")
+    stem = api.export_stem(ctx.plan)
     st.caption(
-        "London-wide tables with their manifest of settings and data checksums; the Excel "
-        "file has a sheet per borough and the methodology."
+        "London-wide tables; every file names its scenario (dataset, window, harm index, "
+        f"method, pool, floor, cap, weights and the scenario id {ctx.plan.scenario.key()}) in "
+        "its name and inside it: the CSV zip holds the manifest and the scenario in words "
+        "beside the CSVs, the Excel file opens on a Scenario sheet (then London, a sheet per "
+        "borough and the methodology), the GeoJSON carries it as metadata. Each file is made "
+        "when its button is pressed; the button turns into a spinner while it is made."
     )
-    stem = safe_filename(f"allocation_{ctx.inputs.dataset}_{ctx.inputs.window.end}")
-    cols = st.columns(4)
-    kinds = (("csv", "CSV", "text/csv"), ("xlsx", "Excel", _XLSX),
-             ("geojson", "GeoJSON", "application/geo+json"))  # fmt: skip
-    for col, (fmt, label, mime) in zip(cols[:3], kinds, strict=True):
+    cols = st.columns(5)
+    kinds = (
+        ("zip", "CSV (zip)", "application/zip", "the ward and borough tables as CSV, with the "
+         "manifest and the scenario in words"),
+        ("xlsx", "Excel", _XLSX, "takes about 2 seconds to make: a spinner shows meanwhile"),
+        ("geojson", "GeoJSON", "application/geo+json", "ward boundaries with the allocation, "
+         "EPSG:4326, the scenario as metadata"),
+    )  # fmt: skip
+    for col, (fmt, label, mime, help_) in zip(cols[:3], kinds, strict=True):
         col.download_button(
-            f"Download {label}", data=export_bytes(ctx.plan, fmt, stem), file_name=f"{stem}.{fmt}",
-            mime=mime, key=f"download_{fmt}", on_click="ignore",
+            f"Download {label}", data=export_bytes(ctx.plan, fmt, stem),
+            file_name=f"{stem}.{fmt}", mime=mime, key=f"download_{fmt}", on_click="ignore",
+            help=help_,
         )  # fmt: skip
     with cols[3]:
         pack_button(ctx)
+    with cols[4]:
+        pack_pdf_button(ctx)
+
+
+def pack_pdf_button(ctx: Context) -> None:
+    """The borough pack as a PDF, printed by headless Chromium when pressed."""
+    if ctx.borough is None:
+        return
+    from planner.outputs.pdf import PdfUnavailable, chromium_path
+
+    name = safe_filename(f"borough_pack_{ctx.boroughs[ctx.borough]}_{ctx.plan.scenario.key()}")
+    try:
+        ready = chromium_path() is not None
+    except PdfUnavailable as exc:
+        st.caption(plain(exc))
+        return
+    if not ready:
+        st.caption(
+            "PDF pack: no Chromium on this server (install it, or set PLANNER_CHROMIUM); "
+            "print the HTML pack from the browser instead."
+        )
+        return
+    st.download_button(
+        "Borough pack (PDF)", data=pack_pdf_bytes(ctx), file_name=f"{name}.pdf",
+        mime="application/pdf", key="borough_pack_pdf", on_click="ignore",
+        help=f"The pack for {ctx.boroughs[ctx.borough]} as a PDF: the cover with the "
+        "scenario, the map with a numbered key, the table, overrides and agreed priorities "
+        "(takes a few seconds to print: a spinner shows meanwhile).",
+    )  # fmt: skip
+
+
+def pack_pdf_bytes(ctx: Context) -> Callable[[], bytes]:
+    def build() -> bytes:
+        return api.borough_pack_pdf(
+            ctx.plan, str(ctx.borough), config=ctx.config, london=ctx.evidence(),
+            register=ctx.register,
+        )  # fmt: skip
+
+    return build
 
 
 def export_bytes(plan: PlanResult, fmt: str, stem: str) -> Callable[[], bytes]:
@@ -254,16 +347,8 @@ plan = ctx.plan
 sticks = ctx.yardsticks()
 st.title(f"Allocation: {plain(ctx.boroughs.get(ctx.borough, ALL_LONDON))}")
 borough_picker(ctx)
-st.caption(
-    " ".join(
-        present.allocation_method_sentences(plan.allocation.settings, plan.allocation.pool)[:2]
-    )
-)
-st.markdown("**Equity**")
-for col, (label, value, help_) in zip(
-    st.columns(5), views.equity_metrics(plan.allocation.equity, sticks.summary()), strict=True
-):
-    col.metric(label, value, help=help_)
+how_shared(plan)
+equity_tiles(plan, sticks)
 if ctx.borough:
     st.markdown(views.borough_summary(plan, ctx.borough))
     confidence_panel(ctx, ctx.borough, key="pas_allocation")

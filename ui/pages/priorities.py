@@ -187,24 +187,42 @@ st.subheader("Mandatory London-wide priorities: the high-harm basket")
 for sentence in bp.basket["sentence"]:
     st.markdown(f"- {sentence}")
 st.subheader("Evidence for every candidate")
+score = ctx.config.priorities.score
+st.caption(
+    "Each row is one candidate crime type in the borough. 'x London' is how many times the "
+    "London rate it runs at (1.0 = the same rate); change is on the 12 months before; the "
+    "score, which ranks the candidates, is its share of the borough's crime harm × its rate "
+    f"against London (counted between {score.rate_floor:g} and {score.rate_cap:g} times) × "
+    "a trend factor."
+)
+evidence = bp.evidence[EVIDENCE_COLUMNS].set_index("candidate")
+evidence["change"] = 100 * evidence["change"]  # shown as "+12 %", like the sentences
+ratio = "%.1f×"
 st.dataframe(
-    bp.evidence[EVIDENCE_COLUMNS].set_index("candidate"),
+    evidence,
     key="evidence_table",
     column_config={
         "status": st.column_config.TextColumn("qualifies?"),
+        "volume": st.column_config.NumberColumn("volume", format="localized"),
         "rate_per_1000": st.column_config.NumberColumn("rate per 1,000", format="%.2f"),
-        "london_rate_per_1000": st.column_config.NumberColumn("London rate", format="%.2f"),
-        "rate_ratio": st.column_config.NumberColumn("x London (residents)", format="%.2f"),
-        "footfall_rate_ratio": st.column_config.NumberColumn(
-            "x London (residents + workday)", format="%.2f"
+        "london_rate_per_1000": st.column_config.NumberColumn(
+            "London rate per 1,000", format="%.2f"
         ),
-        "scored_rate_ratio": st.column_config.NumberColumn("x London (scored)", format="%.2f"),
-        "change": st.column_config.NumberColumn("change", format="percent"),
+        "rate_ratio": st.column_config.NumberColumn("x London (residents)", format=ratio),
+        "footfall_rate_ratio": st.column_config.NumberColumn(
+            "x London (residents + workday)", format=ratio
+        ),
+        "scored_rate_ratio": st.column_config.NumberColumn(
+            "x London (as scored)", format=ratio,
+            help="the rate against London the score uses: per resident and workday "
+            "population in central boroughs, per resident elsewhere",
+        ),
+        "change": st.column_config.NumberColumn("change", format="%+.0f %%"),
         "harm_share_text": st.column_config.TextColumn("share of harm"),
         "score": st.column_config.NumberColumn(format="%.3f"),
         "window": st.column_config.TextColumn("months measured"),
     },
-)
+)  # fmt: skip
 with st.expander("About this evidence"):
     for note in bp.notes:
         if note not in bp.left_out:  # shown under the proposals
