@@ -51,6 +51,8 @@ CHROMIUM_FLAGS = (
 SCREENSHOTS = (REPO / "bench" / "results" / "screenshots", REPO / "docs" / "screenshots")
 PAGES = ("Map", "Allocation", "Borough priorities", "Methodology and data quality")
 MAP_FRAME = 'iframe[title^="Ward map"], iframe[title="streamlit_folium.st_folium"]'
+MAP_COMPONENT = "planner_ward_map"  # ui.map_component: the map frame's address contains it
+FILLS = "els => els.map(e => e.getAttribute('fill')).join(',')"
 WARD_PATHS = "path.planner-ward"  # mapping.WARD_CLASS: the clickable ward polygons
 LOCAL = ("http://127.0.0.1", "http://localhost", "data:", "blob:", "about:", "file:")
 MET_WARDS = 679  # scored wards of the default data set (the May 2022 wards less the City's 25)
@@ -340,8 +342,10 @@ def no_external_requests(page) -> None:
 
 
 def both_widths(page, name: str) -> None:
-    """Screenshots at 1440 px (the default viewport) and at 390 px (a phone)."""
+    """Screenshots at 1440 px (the default viewport), 1024 px (a small laptop) and 390 px (a
+    phone)."""
     save_screenshot(page, name)
+    save_screenshot(page, name, width=1024)
     save_screenshot(page, name, width=390)
     wait_until_idle(page)
 
@@ -392,6 +396,77 @@ def test_clicking_a_ward_names_it_in_the_side_panel(server, page):
     assert "95th-percentile ward" in page.locator('[data-testid="stMain"]').inner_text()
     no_external_requests(page)
     both_widths(page, "Map")
+
+
+def map_frame(page):
+    """The map component's frame (Playwright's Frame, to evaluate Leaflet in it)."""
+    frames = [f for f in page.frames if MAP_COMPONENT in f.url]
+    assert len(frames) == 1, [f.url for f in page.frames]
+    return frames[0]
+
+
+def view_of(page) -> list:
+    """The map's zoom and centre."""
+    return map_frame(page).evaluate(
+        "() => [map.getZoom(), map.getCenter().lat, map.getCenter().lng]"
+    )
+
+
+def press_and_wait_for_new_fills(page, key_selector: str, key: str) -> float:
+    """Press *key* on the widget *key_selector*; seconds until the ward fills change."""
+    before = ward_paths(page).evaluate_all(FILLS)
+    page.locator(key_selector).first.focus()
+    start = time.monotonic()
+    page.keyboard.press(key)
+    while ward_paths(page).evaluate_all(FILLS) == before:
+        if time.monotonic() - start > STEP_TIMEOUT_S:
+            raise AssertionError(f"the map kept its colours {STEP_TIMEOUT_S} s after {key}")
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+def test_zoom_and_centre_are_kept_after_a_weight_change(page):
+    open_page(page, "Map")
+    wait_for_ward_paths(page, MET_WARDS)
+    wait_until_idle(page)
+    frame = page.frame_locator(MAP_FRAME).first
+    frame.locator(".leaflet-control-zoom-in").click()
+    page.wait_for_timeout(1000)  # the zoom animation
+    zoomed = view_of(page)
+    map_frame(page).evaluate("() => { window.plannerMounted = 'once'; }")
+    press_and_wait_for_new_fills(page, ".st-key-w_harm input[type=range]", "ArrowRight")
+    wait_until_idle(page)
+    assert map_frame(page).evaluate("() => window.plannerMounted") == "once"  # not remounted
+    assert view_of(page) == pytest.approx(zoomed)
+    press_and_wait_for_new_fills(page, ".st-key-w_harm input[type=range]", "ArrowLeft")
+    wait_until_idle(page)
+    assert view_of(page) == pytest.approx(zoomed)
+    assert not exceptions(page)
+    no_external_requests(page)
+
+
+@pytest.mark.parametrize("width", [1366, 1024], ids=["1366x768", "1024x768"])
+def test_the_first_click_selects_a_ward_on_a_768_px_high_screen(server, driver, width):
+    """Pressing on a ward used to scroll the page 121 px at this height, and the click missed."""
+    browser, page = launch(driver, viewport={"width": width, "height": 768})
+    try:
+        page.goto(server.url, wait_until="domcontentloaded")
+        wait_for_ward_paths(page, MET_WARDS)
+        wait_until_idle(page)
+        box = page.locator(MAP_FRAME).first.bounding_box()
+        assert box["y"] + box["height"] <= 768, box  # the whole map on the screen
+        scrolled = "() => Math.max(window.scrollY, ...[...document.querySelectorAll('*')].map(e => e.scrollTop))"
+        before = page.evaluate(scrolled)
+        name, point = hover_ward(page)
+        page.mouse.click(*point)
+        page.get_by_role("heading", name=name, exact=True).first.wait_for(
+            timeout=STEP_TIMEOUT_S * 1000
+        )
+        assert page.evaluate(scrolled) == before  # the press scrolled nothing
+        assert not exceptions(page)
+        no_external_requests(page)
+    finally:
+        browser.close()
 
 
 def test_allocation_page(page):

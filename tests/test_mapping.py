@@ -391,7 +391,7 @@ def test_tooltips_escape_ward_and_borough_names(display):
     fmap = mapping.ward_map(
         hostile, pd.Series([1.0, 2.0, 3.0, 4.0], index=hostile.index), layer="harm",
         title=f"Harm {HOSTILE}", outlines=pd.Series(["hot spot", "", "", ""], index=hostile.index),
-        special={"E05000001": f"{HOSTILE}: reason"},
+        special={"E05000000": f"{HOSTILE}: reason"},
     )  # fmt: skip
     page = fmap.get_root().render()
     assert "<img" not in page  # names are JSON with < escaped; tooltips set them as text

@@ -19,19 +19,31 @@ made with ``preventScroll`` for the same reason (:class:`planner.outputs.mapping
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import folium
+import geopandas as gpd
+import shapely
 import streamlit as st
 import streamlit.components.v1 as components
 import streamlit_folium
 from streamlit_folium import generate_leaflet_string
 
-__all__ = ["MapFrame", "frame", "map_styles", "show"]
+from planner import __version__
+from planner.files import atomic_path
+from planner.outputs import mapping
+
+__all__ = ["MapFrame", "base_frame", "frame", "map_styles", "show"]
+
+# the code that renders a frame: the disk cache is keyed on it, so a new version renders anew
+_RENDERERS = (Path(mapping.__file__), Path(__file__))
 
 _BUILD = Path(streamlit_folium.__file__).parent / "frontend" / "build"
 _component = components.declare_component("planner_ward_map", path=str(_BUILD))
@@ -84,9 +96,53 @@ def frame(fmap: folium.Map, *, name: str = "ward_map") -> MapFrame:
     header = header.replace(map_id, "map_div") + _FRAME_CSS
     html = re.sub(r'<div class="folium-map" id=".*" ></div>', "", root.html.render()).strip()
     script = generate_leaflet_string(fmap).replace(map_id, "map_div")
-    script += FIT_SCRIPT % BELOW_PX
+    script = FIT_SCRIPT % BELOW_PX + script  # first: the map is made at its final size
     digest = hashlib.sha256((header + html + script).encode("utf-8")).hexdigest()[:16]
     return MapFrame(script, header, html, map_id, f"{name}_{digest}")
+
+
+def base_frame(
+    cache_dir: Path,
+    wards: gpd.GeoDataFrame,
+    *,
+    base: Callable[[], mapping.BaseLayers],
+    special: Mapping[str, str],
+    tiles: str | None,
+) -> MapFrame:
+    """The base map of these wards, rendered, from the disk cache when it has it.
+
+    Building it (the Thames and borough outlines from the wards, 704 polygons as GeoJSON,
+    Leaflet inlined) takes over a second that every fresh server process paid before its
+    first map; the rendered frame is kept in ``<cache_dir>/map/`` keyed on the ward geometry
+    (*wards*, from :func:`planner.outputs.mapping.display_wards`) and names, the special wards,
+    the tiles, Leaflet's source and the code that renders it. *base* is called only on a miss.
+    """
+    key = _frame_key(wards, special, tiles)
+    path = cache_dir / "map" / f"frame_{key}.json"
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+        return MapFrame(**json.loads(path.read_text(encoding="utf-8")))
+    fmap = mapping.base_map(wards, base=base(), special=dict(special), tiles=tiles)
+    built = frame(fmap)
+    with contextlib.suppress(OSError):  # a read-only cache: build it once per process
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(dataclasses.asdict(built)), encoding="utf-8")
+    return built
+
+
+def _frame_key(wards: gpd.GeoDataFrame, special: Mapping[str, str], tiles: str | None) -> str:
+    digest = hashlib.sha256()
+    for geometry in shapely.to_wkb(wards.geometry.to_numpy()):
+        digest.update(geometry)
+    columns = wards.drop(columns=wards.geometry.name).reset_index()
+    digest.update(columns.to_json(orient="values").encode("utf-8"))
+    assets = mapping.leaflet_assets()
+    source = str(assets.source) if assets else ""
+    extra = [__version__, sorted(special.items()), tiles, source]
+    digest.update(json.dumps(extra).encode("utf-8"))
+    for code in _RENDERERS:
+        digest.update(code.read_bytes())
+    return digest.hexdigest()[:20]
 
 
 def show(

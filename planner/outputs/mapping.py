@@ -339,7 +339,8 @@ class Legend(MacroElement):
         {{ this.get_name() }}.onAdd = function (map) {
             var div = L.DomUtil.create("div", "planner-legend");
             div.innerHTML = {{ this.body|tojson }};
-            if (map.getSize().x < 500) {  // a phone: the legend folded, one tap opens it
+            var size = map.getSize();  // a phone or a short map: folded, one tap opens it
+            if (size.x < 500 || size.y < 480) {
                 div.querySelector("details").open = false;
             }
             L.DomEvent.disableClickPropagation(div);
@@ -505,7 +506,7 @@ class WardLayer(MacroElement):
                 var legend = document.querySelector(".planner-legend");
                 if (legend) {
                     var folded = legend.querySelector("details");
-                    var open = folded ? folded.open : map.getSize().x >= 500;
+                    var open = folded ? folded.open : true;
                     legend.innerHTML = view.legend;
                     legend.querySelector("details").open = open;
                 }
@@ -515,10 +516,20 @@ class WardLayer(MacroElement):
                 var fitKey = JSON.stringify(view.fit);
                 if (fitKey !== P.fitKey) {  // a new area to show: the only time the zoom moves
                     P.fitKey = fitKey;
-                    map.fitBounds(view.fit, {paddingTopLeft: [10, 10],
-                                             paddingBottomRight: [40, 150]});
+                    P.fit();
                 }
             };
+            P.fit = function () {
+                P.fitting = true;
+                map.fitBounds(P.view.fit, {paddingTopLeft: [10, 10],
+                                           paddingBottomRight: [40, 150], animate: false});
+                P.fitting = false;
+                P.moved = false;
+            };
+            // until the user pans or zooms, a resized map (a rotated phone, a frame that took
+            // its height) shows the whole area again; after that, their view is kept
+            map.on("zoomstart movestart", function () { if (!P.fitting) { P.moved = true; } });
+            map.on("resize", function () { if (P.view && !P.moved) { P.fit(); } });
             P.update = function (view) {
                 try {
                     P.apply(view);
@@ -589,7 +600,7 @@ def base_map(
         outlines over them (not clickable).
     special
         Special wards (code -> reason): drawn with a dashed dark outline and labelled on the
-        map with their name and the first clause of the reason (the ward panel has the rest).
+        map "<name>: special ward, no extras" (the ward panel has the reason).
     tiles
         Online background tiles (e.g. ``"OpenStreetMap"``), drawn faint under the fill; default
         none, so the map needs no network.
@@ -807,15 +818,12 @@ def _add_borough_lines(m: folium.Map, boroughs: gpd.GeoDataFrame) -> None:
 
 
 def _add_special(m: folium.Map, frame: gpd.GeoDataFrame, special: Mapping[str, str]) -> None:
-    """Special wards: a dashed outline and a permanent label with the reason's first clause."""
+    """Special wards: a dashed outline and a short permanent label (the panel has the reason)."""
     codes = [c for c in special if c in frame.index]
     if not codes:
         return
     part = frame.loc[codes, [s.WARD_NAME, frame.geometry.name]].copy()
-    part["label"] = [
-        f"{name}: special ward ({special[c].split(':')[0].strip()}), no extras"
-        for c, name in zip(codes, part[s.WARD_NAME], strict=True)
-    ]
+    part["label"] = [f"{name}: special ward, no extras" for name in part[s.WARD_NAME]]
     style = {"fill": False, "color": SPECIAL_COLOUR, "weight": 3, "dashArray": "2 5"}
     for i in range(len(part)):
         row = part.iloc[[i]]

@@ -21,10 +21,10 @@ def ward_panel(d: views.WardDetail, quantile: float) -> None:
     scale = f"1.0 = as high as the {quantile * 100:g}th-percentile ward"
     st.subheader(plain(d.name))
     st.caption(f"{plain(d.borough)} · {d.code}")
-    cols = st.columns(3)
-    cols[0].metric("London rank", d.rank_london)
-    cols[1].metric("Borough rank", d.rank_borough)
-    cols[2].metric(
+    cols = st.columns(2)  # two to a row: a narrow panel (1024 px with the sidebar) keeps them
+    cols[0].metric("London rank", f"{d.rank_london:,}")
+    cols[1].metric("Borough rank", f"{d.rank_borough:,}")
+    st.metric(
         "Need score", f"{d.need_score:.2f}",
         help=f"A weighted sum of the components, each divided by its London scale: {scale} "
         "on every component.",
@@ -119,15 +119,17 @@ def select_clicked(feature: dict) -> None:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def base_frame(
+    _ctx: Context,
     _display: gpd.GeoDataFrame,
-    _base: mapping.BaseLayers,
     key: tuple,
     special: tuple[tuple[str, str], ...],
     tiles: str | None,
 ) -> map_component.MapFrame:
-    """The map's base, rendered once per data set (and street-map choice) for every session."""
-    fmap = mapping.base_map(_display, base=_base, special=dict(special), tiles=tiles)
-    return map_component.frame(fmap)
+    """The map's base, rendered once per data set (and street-map choice) for every session
+    (and kept on disk for the next server process)."""
+    return map_component.base_frame(
+        _ctx.config.cache_dir, _display, base=_ctx.base, special=dict(special), tiles=tiles
+    )
 
 
 def hot_spot_outlines(ctx: Context) -> tuple[pd.Series | None, str]:
@@ -159,7 +161,7 @@ def draw_map(ctx: Context, wards: gpd.GeoDataFrame, view: dict) -> None:
         (w.code, w.reason) for w in ctx.plan.allocation.settings.special if w.code in wards.index
     )
     tiles = "OpenStreetMap" if st.session_state.get("map_tiles") else None
-    base = base_frame(wards, ctx.base(), ctx.key[:3], special, tiles)
+    base = base_frame(ctx, wards, ctx.key[:3], special, tiles)
     st.html(map_component.map_styles("ward_map_box", largest=MAP_HEIGHT))
     with st.container(key="ward_map_box"):
         map_component.show(
@@ -174,7 +176,7 @@ borough_picker(ctx)
 layers = views.map_layers(list(ctx.absent))
 if st.session_state.get("map_layer") not in layers:
     st.session_state.pop("map_layer", None)
-top = st.columns([2, 2, 2, 3])
+top = st.columns([1, 1])
 layer = top[0].selectbox("Layer", list(layers), format_func=layers.get, key="map_layer")
 show_hot = top[1].checkbox(
     "Hot spots of harm",
@@ -182,7 +184,7 @@ show_hot = top[1].checkbox(
     help="Getis-Ord Gi* on ward contiguity, tested against 999 random arrangements, with the "
     "false-discovery-rate correction for testing every ward at once (config/hotspots.toml).",
 )
-top[2].checkbox(
+top[1].checkbox(
     "Street map (online)",
     key="map_tiles",
     help="Draw OpenStreetMap streets under the wards. The tiles come from the internet "
@@ -190,10 +192,6 @@ top[2].checkbox(
     "the app's own data: ward and borough boundaries and the Thames.",
 )
 values, title = views.layer_values(ctx.plan, layer)
-top[3].caption(
-    "Click a ward (or choose it in the Ward list) to see why it ranks where it does. Classes "
-    "are London-wide, so colours compare across boroughs."
-)
 wards = ctx.display()
 fit = None
 if ctx.borough:
@@ -205,6 +203,10 @@ left, right = st.columns([5, 3], gap="medium")
 with left:
     outlines, outline_label = hot_spot_outlines(ctx) if show_hot else (None, "")
 with right:
+    st.caption(
+        "Click a ward on the map (or choose it in the Ward list) to see why it ranks where it "
+        "does. Classes are London-wide, so colours compare across boroughs."
+    )
     code = st.selectbox(
         "Ward",
         list(labels.index),
@@ -238,7 +240,6 @@ with right:
     detail = views.ward_detail(ctx.plan, code) if code else None
     if detail:
         ward_panel(detail, ctx.plan.need.settings.scale_quantile)
+        ward_categories(detail, ctx.inputs.window.label)  # with its ward (on a phone too)
 with left:
     pack_button(ctx)
-    if detail:
-        ward_categories(detail, ctx.inputs.window.label)
