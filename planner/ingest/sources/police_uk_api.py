@@ -2,42 +2,71 @@
 
 :func:`read_api_json` reduces the records to canonical incident rows and rejects exactly as the
 CSV readers of :mod:`planner.ingest.sources.police_uk` do (the shared steps are
-:mod:`planner.ingest.sources.incident_rows`). Parsing is columnar: archives are streamed once
-into one JSON array each and parsed by DuckDB; there are no per-row Python loops.
+:mod:`planner.ingest.sources.incident_rows`).
+
+Reading is near the hardware's limit: archives are inflated with ISA-L and walked once
+(:mod:`planner.ingest.sources.archives`, within its size and ratio limits), each answer is
+decoded by a typed ``msgspec`` decoder that builds only the five fields used (id, month,
+category, latitude, longitude) and skips the rest, and archives are read by a pool of
+processes, one per core. What comes back is arrays: integer ids, dictionary-coded months and
+categories, float coordinates. An answer whose values have other types than the API's
+(``"latitude": ""``, a month as a number) is decoded again loosely, value by value, as text
+or as a missing number, so that its records are checked and rejected, not lost.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
+import math
+import multiprocessing
 import os
-import tarfile
-import tempfile
-import zlib
-from concurrent.futures import ThreadPoolExecutor
+import re
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
-import duckdb
+import msgspec
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from planner.config import CategoryMap, CoordinateChecks
 from planner.errors import DataError
 from planner.ingest.sources import incident_rows
+from planner.ingest.sources.archives import (
+    ARCHIVE_LIMITS,
+    ArchiveLimits,
+    DamagedArchive,
+    damaged_message,
+    is_archive,
+    members,
+)
 from planner.ingest.sources.base import EmptyFile, Progress, SourceFrame, is_empty
 from planner.ingest.sources.sniff import describe
 
 __all__ = ["read_api_json"]
 
-_BATCH_COLUMNS = ("id", "month", "category", "lon", "lat", "source")
-_API_COLUMNS = {
-    "id": "BIGINT",
-    "month": "VARCHAR",
-    "category": "VARCHAR",
-    "location": "STRUCT(latitude VARCHAR, longitude VARCHAR)",
-}
+_POOL_MIN_BYTES = 8 * 1024 * 1024
+"""Below this much input, archives are read in this process (a pool costs more than it saves)."""
+_BOM = b"\xef\xbb\xbf"
+_HEAD = 4096
+
+
+class _Location(msgspec.Struct, gc=False):
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class _Crime(msgspec.Struct, gc=False):  # gc=False: a million records, no cycles to look for
+    id: int | None = None
+    month: str | None = None
+    category: str | None = None
+    location: _Location | None = None
+
+
+# strict=False: the API writes coordinates as strings ("51.5074"); they are read as numbers
+_DECODER = msgspec.json.Decoder(list[_Crime], strict=False)
 
 
 def read_api_json(
@@ -46,7 +75,8 @@ def read_api_json(
     categories: CategoryMap,
     checks: CoordinateChecks,
     progress: Progress | None = None,
-    workers: int = 2,
+    workers: int | None = None,
+    limits: ArchiveLimits = ARCHIVE_LIMITS,
 ) -> SourceFrame:
     """Read data.police.uk API JSON: files, folders, or ``.tar.gz`` archives of them.
 
@@ -54,50 +84,26 @@ def read_api_json(
     that appear in several files (the API was queried per ward polygon, so about
     5 % appear in two neighbouring wards' files) are de-duplicated on ``id``; the
     first file in name order keeps them, and the others are counted as duplicates.
-    Archives are read *workers* at a time (decompression and DuckDB's JSON parser
-    both run outside the GIL).
+    Archives are read *workers* at a time in separate processes (default: one per
+    available core), each within *limits*.
 
     Raises
     ------
     DataError
-        An archive is truncated or damaged, a file is not a JSON array of crimes,
-        or most rows have bad months or coordinates.
+        An archive is truncated, damaged or over its limits, a file is not a JSON array of
+        crimes, or most rows of a file have bad months or coordinates.
     """
     path = Path(path)
     frame = SourceFrame(kind="police_uk_api", path=str(path))
-    batches = _json_batches(path)
-
-    def one(batch: tuple[str, Path]) -> tuple[Part, list[EmptyFile]]:
-        label, item = batch
-        empty: list[EmptyFile] = []
-        with tempfile.TemporaryDirectory(prefix="planner-api-", dir=_scratch_dir()) as tmp:
-            if _is_tar(item):
-                files = _extract_json(item, Path(tmp), empty)
-            else:
-                files = _json_files(item, empty)
-            table = _read_json_batch(files, label)
-        return incident_rows.canonical(
-            source=table.column("source"),
-            incident_id=table.column("id"),
-            month=table.column("month"),
-            category=table.column("category"),
-            subcategory=None,
-            lon=table.column("lon"),
-            lat=table.column("lat"),
-            mapping=categories.api,
-            mapping_hint="[police_uk.api] in config/categories.toml",
-            checks=checks,
-        ), empty
-
-    parts = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for (label, _), (part, empty) in zip(batches, pool.map(one, batches), strict=True):
-            if progress:
-                progress(label)
-            frame.files.append(label)
-            frame.empty_files.extend(empty)
-            parts.append(part)
-    if not any(len(p[2]) for p in parts) and frame.empty_files:
+    batches = _batches(path)
+    read: list[_Batch] = []
+    for (label, _), batch in zip(batches, _read_all(batches, workers, limits), strict=True):
+        if progress:
+            progress(label)
+        frame.files.append(label)
+        frame.empty_files.extend(EmptyFile.named(name) for name in batch.empty)
+        read.append(batch)
+    if not sum(len(b.ids) for b in read) and frame.empty_files:
         first = frame.empty_files[0].name
         raise DataError(
             f"{first}: the file is empty (no text at all), and so is every other JSON file of "
@@ -105,19 +111,25 @@ def read_api_json(
             "others counts as no data for its ward-month; a source with nothing else has "
             "nothing to read: download it again, or remove the source from the dataset"
         )
-    return incident_rows.finish(frame, parts, dedupe_ids=True)
+    columns = _combined(read)
+    read.clear()  # the batches are in the columns now
+    part = incident_rows.canonical(
+        **columns,
+        subcategory=None,
+        mapping=categories.api,
+        mapping_hint="[police_uk.api] in config/categories.toml",
+        checks=checks,
+    )
+    return incident_rows.finish(frame, [part], dedupe_ids=True)
 
 
-Part = tuple[pd.DataFrame, pd.DataFrame, pd.Series]
-
-
-def _json_batches(path: Path) -> list[tuple[str, Path]]:
+def _batches(path: Path) -> list[tuple[str, Path]]:
     """(label, archive or folder or file) to read, in name order."""
     if not path.exists():
         raise DataError(f"{path}: no such file or folder; check the dataset's source path")
     if path.is_file():
         return [(path.name, path)]
-    archives = sorted(p for p in path.rglob("*") if _is_tar(p))
+    archives = sorted(p for p in path.rglob("*") if is_archive(p))
     batches = [(a.name, a) for a in archives]
     if any(path.rglob("*.json")):
         batches.insert(0, (path.name, path))
@@ -126,171 +138,248 @@ def _json_batches(path: Path) -> list[tuple[str, Path]]:
     return batches
 
 
-def _scratch_dir() -> str | None:
-    """Memory-backed /dev/shm for the short-lived extracted JSON where there is one."""
-    shm = Path("/dev/shm")
-    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+def _read_all(
+    batches: list[tuple[str, Path]], workers: int | None, limits: ArchiveLimits
+) -> Iterator[_Batch]:
+    """Each batch read, in order: by a pool of processes where that pays."""
+    n = min(workers or len(os.sched_getaffinity(0)), len(batches))
+    size = sum(p.stat().st_size for _, p in batches if p.is_file())
+    tasks = [(label, p, limits) for label, p in batches]
+    # fork: the workers inherit the imported modules instead of importing them again, and run
+    # only this module's decoding (isal, msgspec, numpy; no Arrow, no threads).
+    if n < 2 or size < _POOL_MIN_BYTES or sys.platform != "linux":
+        yield from map(_read_batch, tasks)
+        return
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+    try:
+        yield from pool.map(_read_batch, tasks)
+    finally:  # after an error, the archives not yet started are not read
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _json_files(item: Path, empty: list[EmptyFile]) -> list[Path]:
-    """The JSON files of *item* (a file or folder) with content; empty ones go to *empty*."""
-    files = [item] if item.is_file() else sorted(item.rglob("*.json"))
+@dataclass
+class _Batch:
+    """One archive, folder or file, decoded: a column per field used."""
+
+    ids: np.ndarray  # int64, 0 where there is none
+    has_id: np.ndarray  # bool
+    month: incident_rows.Coded
+    category: incident_rows.Coded
+    lon: np.ndarray
+    lat: np.ndarray
+    sources: list[tuple[str, int]]  # (file name, records) in order
+    empty: list[str] = field(default_factory=list)
+
+
+def _read_batch(task: tuple[str, Path, ArchiveLimits]) -> _Batch:
+    """Decode every answer of an archive, folder or file (runs in a worker process)."""
+    label, item, limits = task
+    columns = _Columns()
+    empty: list[str] = []
+    if is_archive(item):
+        try:
+            for member, data in members(item, suffix=".json", limits=limits):
+                columns.add(data, f"{item}:{member}", label, empty)
+        except DamagedArchive as damage:
+            raise DataError(damaged_message(item, damage)) from None
+    else:
+        for f in [item] if item.is_file() else sorted(item.rglob("*.json")):
+            columns.add(memoryview(f.read_bytes()), str(f), f.name, empty)
+    return columns.batch(empty)
+
+
+class _Columns:
+    """The records decoded so far, answer after answer, and the five fields used."""
+
+    def __init__(self) -> None:
+        self.records: list[_Crime] = []
+        self.spans: list[tuple[str, str, int]] = []  # (answer, source, records) in order
+
+    def add(self, data: memoryview, where: str, source: str, empty: list[str]) -> None:
+        """Decode one answer (*where* names it in messages); an empty one goes to *empty*."""
+        if _blank(data):
+            empty.append(where)
+            return
+        start = len(_BOM) if data[: len(_BOM)] == _BOM else 0
+        with data[start:] as body:
+            try:
+                records = _DECODER.decode(body)
+            except msgspec.ValidationError:  # values of other types: look at each one
+                records = _loose(body, where)
+            except msgspec.DecodeError as exc:
+                raise DataError(_not_crimes(where, body, str(exc))) from None
+        self.records += records
+        self.spans.append((where, source, len(records)))
+
+    def batch(self, empty: list[str]) -> _Batch:
+        records = self.records
+        ids = [r.id for r in records]
+        has_id = np.array([i is not None for i in ids], dtype=bool)
+        locations = [r.location or _NOWHERE for r in records]
+        return _Batch(
+            ids=self._id_array([0 if i is None else i for i in ids] if None in ids else ids),
+            has_id=has_id,
+            month=_coded([r.month for r in records]),
+            category=_coded([r.category for r in records]),
+            lon=np.array([loc.longitude for loc in locations], dtype=np.float64),  # None: NaN
+            lat=np.array([loc.latitude for loc in locations], dtype=np.float64),
+            sources=[(source, n) for _, source, n in self.spans],
+            empty=empty,
+        )
+
+    def _id_array(self, ids: list[int]) -> np.ndarray:
+        try:
+            return np.array(ids, dtype=np.int64)
+        except OverflowError:
+            k = next(k for k, i in enumerate(ids) if not -(2**63) <= i < 2**63)
+            ends = np.cumsum([n for _, _, n in self.spans])
+            span = int(np.searchsorted(ends, k, side="right"))  # the answer that holds it
+            where, k = self.spans[span][0], k - int(ends[span] - self.spans[span][2])
+            raise DataError(
+                f"{where}: record {k + 1} has id {ids[k]}, too large for a police.uk crime id "
+                "(at most 19 digits): the file is not a police.uk API answer; re-download it"
+            ) from None
+
+
+_NOWHERE = _Location()
+
+
+def _blank(data: memoryview) -> bool:
+    """Nothing but spaces and line ends (the API's empty answer)."""
+    if len(data) > 64 and not is_empty(bytes(data[:64])):
+        return False
+    return is_empty(bytes(data))
+
+
+# --- the loose path: values of other types, one by one ------------------------------------
+
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
+_NUMBER = re.compile(
+    r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*|\s*[+-]?(nan|inf)\s*"
+)
+
+
+def _loose(body: memoryview, where: str) -> list[_Crime]:
+    """Decode an answer whose values are not all of the API's types, as text or numbers.
+
+    A month or category that is not text is kept as its JSON text (and is rejected by the
+    checks as any bad value is); a coordinate that is not a number is missing; an id must
+    be a whole number.
+    """
+    try:
+        records = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise DataError(_not_crimes(where, body, str(exc))) from None
+    if not isinstance(records, list):
+        kind = type(records).__name__
+        raise DataError(_not_crimes(where, body, f"the JSON is a {kind}, not an array"))
     out = []
-    for f in files:
-        with open(f, "rb") as handle:
-            head = handle.read(_HEAD)
-        if is_empty(head) and (len(head) < _HEAD or is_empty(f.read_bytes())):
-            empty.append(EmptyFile.named(str(f)))
-        else:
-            out.append(f)
+    for k, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise DataError(
+                f"{where}: record {k} is {msgspec.json.encode(record)[:40]!r}, not an object "
+                '{"id": ..., "month": ..., ...}: the file is not a police.uk API answer; '
+                "re-download it"
+            )
+        loc = record.get("location")
+        loc = loc if isinstance(loc, dict) else {}
+        where_xy = _Location(_number(loc.get("latitude")), _number(loc.get("longitude")))
+        out.append(
+            _Crime(
+                _loose_id(record.get("id"), where, k),
+                _text(record.get("month")),
+                _text(record.get("category")),
+                where_xy,
+            )
+        )
     return out
 
 
-_HEAD = 4096
-
-
-def _is_tar(p: Path) -> bool:
-    return p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar"))
-
-
-def _extract_json(archive: Path, into: Path, empty: list[EmptyFile]) -> list[Path]:
-    """Stream the archive once and join its members' JSON arrays into one array file.
-
-    One file per archive lets DuckDB parse a month in one pass (the per-ward files are
-    small and numerous). Records are labelled with the archive's name. An empty member (the
-    API's empty answer) goes to *empty*: no data for its ward-month, not an error.
-    """
-    parts: list[bytes] = []
-    member = ""
-    try:
-        with open(archive, "rb") as raw, _gunzipped(raw, archive) as stream:
-            with tarfile.open(fileobj=stream, mode="r|*") as tar:
-                for info in tar:
-                    if not (info.isfile() and info.name.endswith(".json")):
-                        continue
-                    member = info.name
-                    data = tar.extractfile(info).read().strip()
-                    if not data:
-                        empty.append(EmptyFile.named(f"{archive}:{member}"))
-                        continue
-                    if not (data.startswith(b"[") and data.endswith(b"]")):
-                        raise DataError(_not_an_array(f"{archive}:{member}", data))
-                    if data[1:-1].strip():
-                        parts.append(data[1:-1])
-            # tarfile stops at what looks like the end of the archive, so a download cut
-            # short between two members would pass as a smaller archive: read to the end
-            # of the gzip stream, which checks its length and CRC (EOFError if cut short).
-            while stream.read(1 << 20):
-                pass
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise DataError(_damaged(archive, member, exc)) from None
-    target = into / "records.json"
-    with open(target, "wb") as f:
-        f.write(b"[")
-        for i, part in enumerate(parts):
-            if i:
-                f.write(b",")
-            f.write(part)
-        f.write(b"]")
-    return [target]
-
-
-def _gunzipped(raw: BinaryIO, archive: Path) -> contextlib.AbstractContextManager[BinaryIO]:
-    """A gzip reader over *raw* when it is gzip (by its magic bytes), else *raw* itself.
-
-    Raises :class:`DataError` naming what the file is when it is neither gzip nor tar.
-    """
-    head = raw.read(_HEAD)
-    raw.seek(0)
-    if head[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if len(head) > 262 and head[257:262] == b"ustar":
-        return contextlib.nullcontext(raw)
-    if is_empty(head):
-        raise DataError(
-            f"{archive}: the archive is empty (0 bytes): its download never arrived; download "
-            "it again (planner fetch) or remove it from the folder"
-        )
-    found = describe(head, what="JSON")
-    what = found[0] if found else "neither gzip nor tar data"
+def _loose_id(value: Any, where: str, k: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _INTEGER.fullmatch(value):
+        return int(value)
     raise DataError(
-        f"{archive}: expected a .tar.gz archive of police.uk API answers, found {what}; "
-        + (found[1] if found else "download it again (planner fetch) or re-create it")
+        f"{where}: record {k} has id {msgspec.json.encode(value)[:40].decode(errors='replace')}"
+        "; expected a whole number (the police.uk crime id): re-download the file"
     )
 
 
-def _damaged(archive: Path, member: str, exc: BaseException) -> str:
-    """The message for a truncated or corrupt archive: what went wrong and the fix for it."""
-    after = f"after member {member}" if member else "before its first member"
-    text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, EOFError) or "unexpected end" in str(exc).lower():
-        cause = (
-            "it ends early: the file was cut short (an interrupted download or copy)",
-            "download it again (planner fetch) or copy it again",
-        )
-    elif isinstance(exc, zlib.error | gzip.BadGzipFile) or "crc" in str(exc).lower():
-        cause = (
-            "its compressed data are corrupt (a CRC or stream error): the bytes changed after "
-            "it was made",
-            "download it again; if the new copy fails the same way the source copy is damaged: "
-            "re-create the archive from the API answers",
-        )
-    else:
-        cause = (
-            "its tar structure is damaged",
-            "download it again (planner fetch) or re-create it, then re-run",
-        )
-    return (
-        f"{archive}: the archive is truncated or damaged {after} ({text}): {cause[0]}; {cause[1]}"
-    )
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return msgspec.json.encode(value).decode()
 
 
-def _not_an_array(where: str, data: bytes) -> str:
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and _NUMBER.fullmatch(value.lower()):
+        number = float(value)
+        return None if math.isnan(number) else number
+    return None
+
+
+def _not_crimes(where: str, data: memoryview, detail: str) -> str:
     """The message for a member or file that is not a JSON array of crimes."""
-    found = describe(data, what="JSON")
+    found = describe(bytes(data[:_HEAD]), what="JSON")
     if found:
         return f"{where}: expected a JSON array of crimes ([...]), found {found[0]}; {found[1]}"
     return (
-        f"{where}: expected a JSON array of crimes ([...]), found {data[:40]!r}; the API "
-        "answered with something else (an error message?): query that month and area again, "
-        "or remove the file"
+        f"{where}: a file is not a JSON array of police.uk crimes ({detail}). Expected "
+        '[{"id": ..., "month": "YYYY-MM", "category": ..., "location": {"latitude": ..., '
+        '"longitude": ...}}, ...]; the API answered with something else (an error message?) '
+        "or the file is damaged: query that month and area again, or remove the file"
     )
 
 
-def _read_json_batch(files: list[Path], label: str) -> pa.Table:
-    """Parse JSON arrays of crimes with DuckDB; source = "<archive>:<member>"."""
-    if not files:
-        return pa.table({c: pa.array([], pa.string()) for c in _BATCH_COLUMNS})
-    query = f"""
-        SELECT id, month, category,
-               TRY_CAST(location.longitude AS DOUBLE) AS lon,
-               TRY_CAST(location.latitude AS DOUBLE) AS lat,
-               parse_filename(filename) AS source
-        FROM read_json({[str(f) for f in files]!r}, format = 'array',
-                       columns = {_API_COLUMNS!r}, filename = true)
-    """
-    con = duckdb.connect(config={"threads": 1})  # archives are read in parallel instead
-    try:
-        table = con.sql(query).to_arrow_table()
-    except (duckdb.Error, UnicodeDecodeError) as exc:  # DuckDB can cut a message mid-character
-        for f in files:  # name what the culprit is, where its bytes say so
-            with open(f, "rb") as handle:
-                head = handle.read(_HEAD)
-            found = describe(head, what="JSON")
-            if found:
-                raise DataError(
-                    f"{f}: expected a JSON array of police.uk crimes, found {found[0]}; {found[1]}"
-                ) from None
-        raise DataError(
-            f"{label}: a file is not a JSON array of police.uk crimes ({exc}). Expected "
-            '[{"id": ..., "month": "YYYY-MM", "category": ..., "location": '
-            '{"latitude": ..., "longitude": ...}}, ...]; re-download the file'
-        ) from None
-    finally:
-        con.close()
-    if label.endswith((".tar.gz", ".tgz", ".tar")):  # members were joined into one file
-        indices = pa.array(np.zeros(table.num_rows, dtype=np.int32))
-        source = pa.DictionaryArray.from_arrays(indices, pa.array([label], pa.string()))
-    else:
-        source = table.column("source").combine_chunks().dictionary_encode()
-    return table.set_column(table.schema.get_field_index("source"), "source", source)
+# --- the batches, as one set of columns -----------------------------------------------------
+
+
+def _combined(batches: list[_Batch]) -> dict[str, Any]:
+    """The columns of every batch, end to end, for :func:`incident_rows.canonical`."""
+    ids = np.concatenate([np.zeros(0, np.int64), *(b.ids for b in batches)])
+    has_id = np.concatenate([np.zeros(0, bool), *(b.has_id for b in batches)])
+    sources = [(name, n) for b in batches for name, n in b.sources]
+    names = list(dict.fromkeys(name for name, _ in sources))
+    index = {name: i for i, name in enumerate(names)}
+    source_codes = np.repeat([index[name] for name, _ in sources], [n for _, n in sources])
+    sizes = [len(b.ids) for b in batches]
+    return {
+        "source": incident_rows.Coded(source_codes.astype(np.int64), names),  # type: ignore[arg-type]
+        "incident_id": pa.array(ids, mask=~has_id),
+        "month": _merged([b.month for b in batches]),
+        "category": _merged([b.category for b in batches]),
+        "lon": np.concatenate([np.zeros(0), *(b.lon for b in batches)]),
+        "lat": np.concatenate([np.zeros(0), *(b.lat for b in batches)]),
+        "groups": np.repeat(np.arange(len(batches)), sizes),
+    }
+
+
+def _coded(values: list[str | None]) -> incident_rows.Coded:
+    """A text column dictionary-encoded (a month's records share few values); None is -1."""
+    uniques = [v for v in dict.fromkeys(values) if v is not None]  # in order: stable codes
+    index: dict[str | None, int] = {v: i for i, v in enumerate(uniques)}
+    index[None] = -1
+    codes = np.fromiter(map(index.__getitem__, values), np.int32, len(values))
+    return incident_rows.Coded(codes, uniques)  # type: ignore[arg-type]
+
+
+def _merged(columns: list[incident_rows.Coded]) -> incident_rows.Coded:
+    """Coded columns end to end, on one set of distinct values."""
+    uniques: dict[str | None, int] = {}
+    parts = []
+    for column in columns:
+        remap = np.array(
+            [uniques.setdefault(u, len(uniques)) for u in column.uniques] + [-1], dtype=np.int32
+        )
+        parts.append(remap[column.codes])  # -1 (missing) stays -1
+    codes = np.concatenate([np.zeros(0, np.int64), *parts])
+    return incident_rows.Coded(codes, list(uniques))  # type: ignore[arg-type]

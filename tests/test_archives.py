@@ -1,0 +1,126 @@
+"""Archives read within limits (issue 14, item 5): a decompression bomb is refused in time.
+
+The bombs are built here: gzip members of zeros repeated (a gzip file may hold several
+streams end to end), so that a 3 MB ``.tar.gz`` inflates to 2.5 GB. Each must be refused
+while it inflates, long before the 2.5 GB, with a message naming the archive, the limit and
+the setting that raises it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import resource
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from planner.errors import DataError
+from planner.ingest.sources.archives import ARCHIVE_LIMITS, ArchiveLimits, members
+from planner.ingest.sources.police_uk_api import read_api_json
+from tests.factories import api_archive, api_crime, grid_dataset
+
+CHUNK = 64 * 1024 * 1024  # zeros per gzip stream
+SETTING = "ARCHIVE_LIMITS in planner/ingest/sources/archives.py"
+
+
+def _zeros_gz(n: int, made: dict[int, bytes] = {}) -> bytes:  # noqa: B006 - a cache
+    if n not in made:
+        made[n] = gzip.compress(bytes(n), compresslevel=9)
+    return made[n]
+
+
+def bomb(path: Path, *, members_of: int, total: int) -> Path:
+    """A ``.tar.gz`` whose members (each *members_of* bytes of zeros) inflate to *total*."""
+    zeros = _zeros_gz(CHUNK)
+    with path.open("wb") as out:
+        written = 0
+        k = 0
+        while written < total:
+            info = tarfile.TarInfo(f"bomb/crime_{k}.json")
+            info.size = min(members_of, total - written)
+            out.write(gzip.compress(info.tobuf(format=tarfile.GNU_FORMAT)))
+            for _ in range(info.size // CHUNK):
+                out.write(zeros)
+            out.write(_zeros_gz(info.size % CHUNK + -info.size % 512))
+            written += info.size
+            k += 1
+        out.write(gzip.compress(bytes(1024)))  # the tar end
+    return path
+
+
+def _config(tmp_path: Path):
+    return grid_dataset(tmp_path, [])
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize(
+    ("members_of", "limit"),
+    [
+        pytest.param(2_500_000_000, "max_member_bytes", id="one-2.5GB-member"),
+        pytest.param(100_000_000, "max_ratio", id="25-members-of-100MB"),
+    ],
+)
+def test_a_3mb_archive_inflating_to_2_5gb_is_refused_within_its_limit(
+    tmp_path: Path, members_of: int, limit: str
+) -> None:
+    path = bomb(
+        tmp_path / "london_month_2017_01.tar.gz", members_of=members_of, total=2_500_000_000
+    )
+    assert path.stat().st_size < 4_000_000  # a 3 MB download
+    before, started = _peak_mib(), time.perf_counter()
+    config = _config(tmp_path)
+    with pytest.raises(DataError) as info:
+        read_api_json(path, categories=config.categories, checks=config.coordinates)
+    message = str(info.value)
+    assert message.startswith(f"{path}: refused: ")
+    assert f"{limit} = " in message and SETTING in message
+    assert "decompression bomb" in message
+    # refused while inflating: seconds and megabytes, not the 2.5 GB
+    assert time.perf_counter() - started < 10
+    assert _peak_mib() - before < 200
+
+
+def test_the_archive_limit_is_judged_while_inflating(tmp_path: Path) -> None:
+    records = [api_crime(i) for i in range(20_000)]
+    path = api_archive(tmp_path / "month.tar.gz", {f"w{k}.json": records for k in range(4)})
+    small = ArchiveLimits(max_archive_bytes=4 * 1024 * 1024, max_ratio=1e9)
+    with pytest.raises(
+        DataError,
+        match=r"month\.tar\.gz: refused: the archive inflates to more "
+        r"than the limit of 4\.0 MiB \(max_archive_bytes = 4,194,304 bytes",
+    ):
+        list(members(path, suffix=".json", limits=small))
+    assert len(list(members(path, suffix=".json"))) == 4  # within the shipped limits
+
+
+def test_a_member_declaring_more_than_the_member_limit_is_refused_before_it_is_read(tmp_path):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        data = json.dumps([api_crime(1)] * 2000).encode()
+        info = tarfile.TarInfo("m/big.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    plain = tmp_path / "answers.tar"
+    plain.write_bytes(raw.getvalue())
+    tight = ArchiveLimits(max_member_bytes=1000)
+    with pytest.raises(
+        DataError,
+        match=r"answers\.tar: refused: member m/big\.json inflates .*"
+        r"max_member_bytes = 1,000 bytes; member m/big\.json declares",
+    ):
+        list(members(plain, suffix=".json", limits=tight))
+
+
+def test_a_small_archive_is_not_judged_by_its_ratio(tmp_path: Path) -> None:
+    """Tar padding compresses a thousand times: a tiny archive must not look like a bomb."""
+    path = api_archive(tmp_path / "tiny.tar.gz", {"a.json": [api_crime(1)], "b.json": b""})
+    assert ARCHIVE_LIMITS.ratio_after_bytes > 10 * 1024
+    names = [name for name, _ in members(path, suffix=".json")]
+    assert names == ["tiny/a.json", "tiny/b.json"]
