@@ -74,7 +74,7 @@ print(json.dumps({
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (or only render the README); returns the exit status."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", nargs="+", default=["1M", "5M", "20M"], type=gen.parse_rows)
+    p.add_argument("--sizes", nargs="+", default=list(gen.SIZES.values()), type=gen.parse_rows)
     p.add_argument("--root", type=Path, default=Path("/tmp/national"))
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--render", action="store_true", help="only render bench/README.md")
