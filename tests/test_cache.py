@@ -280,3 +280,38 @@ def test_a_damaged_backtest_cache_is_computed_again(tmp_path):
     assert _cached_backtest(path) is None
     path.write_text("a,b\n1,2\n")  # parses, but is not a backtest table
     assert _cached_backtest(path) is None
+
+
+BUILDER = """
+import pickle, sys
+from planner.ingest import ingest
+config = pickle.load(open(sys.argv[1], "rb"))
+for _ in range(3):
+    assert not ingest(config, use_cache=False).from_cache
+"""
+
+
+def test_two_builder_processes_and_a_reader_never_fail(grid, tmp_path):
+    """As two `planner ingest --no-cache` runs would, while this process keeps reading."""
+    import pickle
+    import subprocess
+    import sys
+
+    first = ingest(grid)
+    entry = entry_of(first)
+    (tmp_path / "config.pickle").write_bytes(pickle.dumps(grid))
+    builders = [
+        subprocess.Popen([sys.executable, "-c", BUILDER, str(tmp_path / "config.pickle")],
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]  # fmt: skip
+    reads, versions = 0, set()
+    while any(b.poll() is None for b in builders):
+        found = cache.load(entry)  # raises on a torn or damaged version
+        assert found is not None and len(found.tables["ward_counts"]) == len(first.ward_counts)
+        versions.add(found.version.name)
+        reads += 1
+    errors = [b.stderr.read() for b in builders]
+    assert [b.returncode for b in builders] == [0, 0], errors
+    assert reads > 0 and len(versions) > 1, (reads, versions)  # it read while they published
+    assert ingest(grid).from_cache
