@@ -174,10 +174,11 @@ def join_incidents(
     position, how, distance = assign(uniq.real, uniq.imag, wards, snap_distance_m=snap_distance_m)
     row_pos = position[codes]
     placed = row_pos >= 0
+    joined = incidents.loc[placed]  # a new frame already: no copy needed
     ward_codes = wards.index.to_numpy(dtype=object)
-    joined = incidents.loc[placed].copy()
-    joined[s.WARD_CODE] = pd.Categorical(ward_codes[row_pos[placed]])
-    joined["how"] = pd.Categorical(how[codes][placed])
+    joined[s.WARD_CODE] = _categorical(row_pos[placed], ward_codes)
+    how_labels, how_codes = np.unique(how.astype(str), return_inverse=True)  # per point: few
+    joined["how"] = _categorical(how_codes[codes][placed], how_labels.astype(object))
 
     lost = incidents.loc[~placed]
     rejects = pd.DataFrame(
@@ -204,3 +205,17 @@ def join_incidents(
         len(rejects),
     )
     return JoinResult(joined, pd.concat([empty_rejects(), rejects], ignore_index=True), len(uniq))
+
+
+def _categorical(codes: np.ndarray, labels: np.ndarray) -> pd.Categorical:
+    """``pd.Categorical(labels[codes])`` (the labels used, sorted), built from the codes.
+
+    A million rows carry a few hundred wards: the categories come from the distinct codes,
+    not from hashing a million strings.
+    """
+    used = np.flatnonzero(np.bincount(codes, minlength=len(labels)))
+    names = labels[used]
+    order = np.argsort(names, kind="stable")
+    rank = np.zeros(len(labels), dtype=np.int64)
+    rank[used[order]] = np.arange(len(used))
+    return pd.Categorical.from_codes(rank[codes], categories=pd.Index(list(names[order])))
