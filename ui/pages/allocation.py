@@ -199,12 +199,11 @@ def downloads_section(ctx: Context) -> None:
     st.subheader("Downloads")
     stem = api.export_stem(ctx.plan)
     st.caption(
-        "London-wide tables; every file names its scenario (dataset, window, harm index, "
-        f"method, pool, floor, cap, weights and the scenario id {ctx.plan.scenario.key()}) in "
-        "its name and inside it: the CSV zip holds the manifest and the scenario in words "
-        "beside the CSVs, the Excel file opens on a Scenario sheet (then London, a sheet per "
-        "borough and the methodology), the GeoJSON carries it as metadata. Each file is made "
-        "when its button is pressed; the button turns into a spinner while it is made."
+        f"London-wide tables. Every file names its scenario (id {ctx.plan.scenario.key()}: "
+        "dataset, window, harm index, method, pool, floor, cap, weights) in its name and "
+        "inside it: the CSV zip holds the manifest and the scenario in words, the Excel file "
+        "opens on a Scenario sheet, the GeoJSON carries it as metadata. A file is made when "
+        "its button is pressed (the button shows a spinner meanwhile)."
     )
     cols = st.columns(5)
     kinds = (

@@ -14,9 +14,9 @@ from ui.parts import BOROUGH_PICKER, agreement_box, borough_picker, confidence_p
 from ui.shell import Context, current, refusal
 
 EVIDENCE_COLUMNS = [
-    "candidate", "rank", "proposed", "status", "volume", "rate_per_1000", "london_rate_per_1000",
-    "rate_ratio", "footfall_rate_ratio", "scored_rate_ratio", "change", "direction",
-    "harm_share_text", "score", "window", "sentence",
+    "candidate", "rank", "proposed", "harm_share_text", "scored_rate_ratio", "change",
+    "direction", "score", "volume", "rate_per_1000", "london_rate_per_1000", "rate_ratio",
+    "footfall_rate_ratio", "status", "window", "sentence",
 ]  # fmt: skip
 
 
@@ -167,7 +167,7 @@ borough_picker(ctx)
 st.caption(
     f"Evidence from {bp.window.label}, compared with the 12 months before. A candidate needs "
     f"{ctx.config.priorities.min_harm_share * 100:g} % of the borough's crime harm and is ranked "
-    "by harm share x its rate against London (per resident; per resident and workday "
+    "by harm share × its rate against London (per resident; per resident and workday "
     "population in central boroughs)."
 )
 year = st.columns([1, 4])[0].number_input(
