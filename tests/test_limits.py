@@ -289,6 +289,18 @@ def test_strings_and_properties_do_not_count_as_vertices():
     check_json_geometry(data, "'w'", limits)
 
 
+def test_a_huge_string_is_measured_quickly():
+    """One 30 MB property value (escaped quotes in it too): the check stays fast and small."""
+    limits = UploadLimits()
+    value = json.dumps("y" * 30_000_000 + '"quoted"' * 1000).encode()
+    data = feature_collection([{"type": "Point", "coordinates": [1.0, 2.0]}])
+    data = data.replace(b'"W1"', value)
+    start = time.monotonic()
+    check_json_geometry(data, "'w'", limits)
+    check_json_geometry(b'{"type": "' + b"y" * 30_000_000, "'w'", limits)  # never ends
+    assert time.monotonic() - start < BOUND_S
+
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "wards"
 
 
