@@ -81,9 +81,7 @@ def _wards() -> gpd.GeoDataFrame:
     return frame.set_geometry(frame.geometry.translate(528_000, 184_000))
 
 
-def _plan(
-    wards: gpd.GeoDataFrame, need: pd.Series | None = None, *, pool: int = 12
-) -> PlanResult:
+def _plan(wards: gpd.GeoDataFrame, need: pd.Series | None = None, *, pool: int = 12) -> PlanResult:
     """A plan of *wards* (need by ward; default the 3x2 grid's) without the data behind it."""
     if need is None:
         need = pd.Series([3.0, 2.5, 1.0, 1.2, 0.0, 2.0], index=wards.index)
@@ -239,6 +237,23 @@ def test_rounding_is_never_red(plan, page):
     assert len(rounding), "the synthetic plan should have wards off their policy by rounding"
     for _, row in rounding.iterrows():
         assert ward_status(row).colour == "Green"
+
+
+def test_a_special_ward_is_said_to_be_special_not_due_nothing(wards):
+    from planner.config.plan import SpecialWard
+
+    airport = SpecialWard("E05000001", "Belsize", "the airport's own police", False)
+    need = pd.Series([3.0, 2.5, 1.0, 1.2, 0.0, 2.0], index=wards.index)
+    settings = allocation_settings(special=(airport,))
+    special = dataclasses.replace(
+        _plan(wards),
+        allocation=allocate_wards(need, wards["borough_code"], pool=12, settings=settings),
+    )
+    page = borough_pack_html(special, "camden", priorities=_priorities(), config=shipped_config())
+    row = page[page.index('<tr data-ward-code="E05000001">') :]
+    row = row[: row.index("</tr>")]
+    assert '<td class="rag rag-none">Grey: special ward, no extras</td>' in row
+    assert "Special ward: Belsize" in page and "the airport&#x27;s own police" in page
 
 
 def _row(extra, due, moved=0):

@@ -82,6 +82,7 @@ RAG_BANDS = {
     "override_in": RagBand("Blue", "override, moved in", "rag-override"),
     "override_out": RagBand("Blue", "override, moved out", "rag-override"),
     "none": RagBand("Grey", "no extras due under the policy", "rag-none"),
+    "special": RagBand("Grey", "special ward, no extras", "rag-none"),
 }
 
 
@@ -211,7 +212,11 @@ def borough_pack_html(
     body = [
         _cover(plan, name, code, priorities, record),
         _section("Ward map: extra officers", _map(plan, wards, numbers), css="map"),
-        _section("Allocation by ward", _allocation_table(wards, numbers), css="allocation"),
+        _section(
+            "Allocation by ward",
+            _allocation_table(wards, numbers, [w.code for w in plan.allocation.settings.special]),
+            css="allocation",
+        ),
         _section("Commanders' overrides", _overrides(plan, code, record), css="overrides"),
         _section("Local priorities", _agreed(record) + _priorities_html(priorities)),
         _section("Equity", _equity(plan, code, wards, yardsticks)),
@@ -406,7 +411,7 @@ def _map(plan: PlanResult, wards: pd.DataFrame, numbers: pd.Series) -> str:
     )
 
 
-def _allocation_table(wards: pd.DataFrame, numbers: pd.Series) -> str:
+def _allocation_table(wards: pd.DataFrame, numbers: pd.Series, special: Iterable[str]) -> str:
     overridden = "override" in wards and bool((wards["override"].fillna(0) != 0).any())
     heads = [
         ("No.", True), ("Ward", False), ("Need score", True), ("Rank in London", True),
@@ -417,9 +422,10 @@ def _allocation_table(wards: pd.DataFrame, numbers: pd.Series) -> str:
     ]  # fmt: skip
     head = "".join(f'<th{" class=num" if num else ""} scope="col">{_e(h)}</th>' for h, num in heads)
     drivers = _main_driver(wards)
+    special = set(special)
     rows = []
     for code, row in wards.iterrows():
-        band = ward_status(row)
+        band = RAG_BANDS["special"] if code in special else ward_status(row)
         cells = [
             f'<td class="num">{numbers[code]}</td>',
             f'<th scope="row">{_e(row[s.WARD_NAME])}<span class="code">{_e(code)}</span></th>',
@@ -450,8 +456,9 @@ def _allocation_table(wards: pd.DataFrame, numbers: pd.Series) -> str:
         "by a commander's override is Blue (Override: officers moved in or out; the override and "
         "its reason are listed below); "
         "Amber and Red are more than one officer from the policy (Green 0.9–1.1 of it, Amber "
-        "0.75–0.9 or 1.1–1.25, Red beyond). Need share and officer share compare the ward "
-        "with London.</p>"
+        "0.75–0.9 or 1.1–1.25, Red beyond); Grey: no extras due under the policy, or a "
+        "special ward (its reason is under Equity). Need share and officer share compare the "
+        "ward with London.</p>"
     )
 
 
