@@ -281,6 +281,18 @@ def test_the_line_check_counts_across_pieces(piece):
         check.close()
 
 
+@pytest.mark.parametrize("piece", [1, 5, 64, 1 << 22], ids=lambda n: f"pieces-of-{n}")
+def test_the_geometry_measure_does_not_depend_on_where_pieces_end(monkeypatch, piece):
+    from planner.ingest import limits as bounded
+
+    rings = [spiky_polygon(n) for n in (7, 30, 12)]
+    data = feature_collection(rings).replace(b"51.5", b"-5.15e+1")  # signs and exponents
+    monkeypatch.setattr(bounded, "_PIECE", piece)
+    deepest, numbers = bounded._structure(data)
+    assert deepest == 7  # root, features, feature, geometry, coordinates, ring, position
+    assert (numbers[1:] // 2).tolist() == [8, 31, 13]  # each ring closed: n + 1 vertices
+
+
 def test_strings_and_properties_do_not_count_as_vertices():
     limits = UploadLimits(max_vertices_per_feature=10, max_nesting=8)
     text = "[[[1, 2]]] " * 1000  # brackets and numbers inside a string are text
