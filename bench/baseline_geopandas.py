@@ -13,7 +13,10 @@ crs=4326).to_crs(27700)``, ``gpd.read_file`` of the wards, ``gpd.sjoin(predicate
 ``groupby([ward, month, category]).size()`` and Parquet out.
 
 Usage: python bench/baseline_geopandas.py INCIDENTS_DIR WARD_FILE OUT.parquet [--csv]
-       [--ward-code COLUMN]
+       [--ward-code COLUMN] [--layer NAME] [--ward-crs CRS]
+
+(``--layer`` and ``--ward-crs`` for the May 2022 TopoJSON wards, whose layer is ``ward`` and
+which carry WGS84 coordinates without a CRS.)
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out")
     parser.add_argument("--csv", action="store_true", help="street CSVs, not API archives")
     parser.add_argument("--ward-code", default="GSS_CODE")
+    parser.add_argument("--layer", default=None, help="layer of the ward file")
+    parser.add_argument("--ward-crs", default=None, help="CRS of a ward file that has none")
     args = parser.parse_args(argv)
     df = csv_records(args.incidents) if args.csv else api_records(args.incidents)
     points = gpd.GeoDataFrame(
@@ -87,7 +92,10 @@ def main(argv: list[str] | None = None) -> None:
         geometry=gpd.points_from_xy(df["lon"], df["lat"]),
         crs=4326,
     ).to_crs(27700)
-    wards = gpd.read_file(args.ward_file).to_crs(27700)[[args.ward_code, "geometry"]]
+    wards = gpd.read_file(args.ward_file, layer=args.layer)
+    if wards.crs is None and args.ward_crs:
+        wards = wards.set_crs(args.ward_crs)
+    wards = wards.to_crs(27700)[[args.ward_code, "geometry"]]
     joined = gpd.sjoin(points, wards, how="inner", predicate="within")
     counts = joined.groupby([args.ward_code, "month", "category"]).size()
     counts.rename("count").reset_index().to_parquet(args.out)

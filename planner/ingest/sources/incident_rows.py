@@ -63,7 +63,7 @@ def _decode(values: ArrayLike, n: int) -> tuple[np.ndarray, list]:
 def _trimmed(values: Coded) -> tuple[np.ndarray, list]:
     """A :class:`Coded` column with its values trimmed, as Arrow trims text columns."""
     trimmed = [u.strip() if isinstance(u, str) else u for u in values.uniques]
-    codes = np.asarray(values.codes, dtype=np.int64)
+    codes = np.asarray(values.codes)
     if trimmed == values.uniques and None not in trimmed and len(set(trimmed)) == len(trimmed):
         return codes, trimmed
     merged: dict[str, int] = {}
@@ -126,7 +126,7 @@ def canonical(
     mapping_hint: str,
     checks: CoordinateChecks,
     crs: str | None = None,
-    groups: np.ndarray | None = None,
+    group_sizes: Sequence[int] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """Reduce the columns of one file (or batch) to (incidents, rejects, read_by_month).
 
@@ -134,7 +134,8 @@ def canonical(
     float arrays. *lon*/*lat* are WGS84 unless *crs* names the CRS of easting/northing columns.
     Raises :class:`DataError` when more than ``checks.max_bad_share`` of the rows of a file
     have an unparseable month or bad coordinates: then the file, not the row, is wrong.
-    *groups* (an integer per row) says which rows are one file; by default all are.
+    *group_sizes* says which rows are one file (the first so many, the next so many ...);
+    by default all are.
     """
     n = len(month.codes) if isinstance(month, Coded) else len(month)  # type: ignore[arg-type]
     now = date.today().strftime("%Y-%m")
@@ -158,8 +159,7 @@ def canonical(
     ids = _ids(incident_id, n)
     a, b = _numbers(lon, n), _numbers(lat, n)
 
-    group = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
-    share = _ShareCheck(group, checks, lambda i: f"{src[i]}, row {rows[i]}")
+    share = _ShareCheck(group_sizes or [n], checks, lambda i: f"{src[i]}, row {rows[i]}")
     reason = np.zeros(n, dtype=np.int8)  # a key of _REASONS; 0: kept
     share.month(bad_month, month_cat)
     _mark(reason, bad_month, _BAD_MONTH)
@@ -243,8 +243,10 @@ def _ids(values: ArrayLike, n: int) -> pd.Series:
     if values is None:
         return pd.Series(pd.NA, index=range(n), dtype="string")
     arr = values if isinstance(values, pa.ChunkedArray | pa.Array) else pa.array(values)
+    integers = pa.types.is_integer(arr.type)
     arr = pc.cast(arr, pa.string())
-    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+    if not integers:  # an integer's text is never empty
+        arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
     mapper = {pa.string(): pd.StringDtype()}.get
     return pd.Series(arr.to_pandas(types_mapper=mapper), dtype="string")
 
@@ -268,7 +270,7 @@ def _mark(reason: np.ndarray, mask: np.ndarray, code: int) -> None:
 class _ShareCheck:
     """Stop when most rows of a file fail a check: then the file, not the row, is wrong."""
 
-    group: np.ndarray
+    sizes: Sequence[int]  # rows of each file, in order
     checks: CoordinateChecks
     where: Callable[[int], str]
 
@@ -276,15 +278,21 @@ class _ShareCheck:
         """(first bad row, bad rows, checked rows) of the first file over the share, or None."""
         if not bad.any():
             return None
-        n_bad = np.bincount(self.group, weights=bad)
-        n_checked = np.bincount(self.group, weights=checked)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            over = (n_bad > 0) & (n_checked > 0) & (n_bad / n_checked > self.checks.max_bad_share)
-        if not over.any():
-            return None
-        g = int(np.flatnonzero(over)[0])
-        i = int(np.flatnonzero(bad & (self.group == g))[0])
-        return i, int(n_bad[g]), int(n_checked[g])
+        for start, end in self._spans():
+            n_bad = int(np.count_nonzero(bad[start:end]))
+            n_checked = int(np.count_nonzero(checked[start:end]))
+            if n_bad and n_checked and n_bad / n_checked > self.checks.max_bad_share:
+                return start + int(np.flatnonzero(bad[start:end])[0]), n_bad, n_checked
+        return None
+
+    def _spans(self) -> list[tuple[int, int]]:
+        ends = np.cumsum(self.sizes)
+        return [(int(e - k), int(e)) for e, k in zip(ends, self.sizes, strict=True)]
+
+    def _span_of(self, i: int) -> slice:
+        ends = np.cumsum(self.sizes)
+        g = int(np.searchsorted(ends, i, side="right"))
+        return slice(int(ends[g] - self.sizes[g]), int(ends[g]))
 
     def month(self, bad: np.ndarray, months: pd.Categorical) -> None:
         found = self._first_failing(bad, np.ones(len(bad), dtype=bool))
@@ -302,8 +310,7 @@ class _ShareCheck:
         if found is None:
             return
         i, n_bad, n_checked = found
-        mine = self.group == self.group[i]
-        if int(swapped[mine].sum()) > n_bad / 2:
+        if int(np.count_nonzero(swapped[self._span_of(i)])) > n_bad / 2:
             raise DataError(
                 f"{self.where(i)}: latitude and longitude look swapped (Longitude={a[i]}, "
                 f"Latitude={b[i]}; {n_bad} of {n_checked} located rows fail): swap the two "

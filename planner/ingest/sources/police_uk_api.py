@@ -350,16 +350,17 @@ def _combined(batches: list[_Batch]) -> dict[str, Any]:
     sources = [(name, n) for b in batches for name, n in b.sources]
     names = list(dict.fromkeys(name for name, _ in sources))
     index = {name: i for i, name in enumerate(names)}
-    source_codes = np.repeat([index[name] for name, _ in sources], [n for _, n in sources])
-    sizes = [len(b.ids) for b in batches]
+    source_codes = np.repeat(
+        np.array([index[name] for name, _ in sources], dtype=np.int32), [n for _, n in sources]
+    )
     return {
-        "source": incident_rows.Coded(source_codes.astype(np.int64), names),  # type: ignore[arg-type]
+        "source": incident_rows.Coded(source_codes, names),  # type: ignore[arg-type]
         "incident_id": pa.array(ids, mask=~has_id),
         "month": _merged([b.month for b in batches]),
         "category": _merged([b.category for b in batches]),
         "lon": np.concatenate([np.zeros(0), *(b.lon for b in batches)]),
         "lat": np.concatenate([np.zeros(0), *(b.lat for b in batches)]),
-        "groups": np.repeat(np.arange(len(batches)), sizes),
+        "group_sizes": [len(b.ids) for b in batches],
     }
 
 
