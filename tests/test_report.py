@@ -572,3 +572,13 @@ def test_pack_on_the_real_2022_wards(real_config, met_inputs, tmp_path):
     extra = plan.allocation.wards.loc[mine.index, "extra"]
     assert np.isin(extra, np.arange(extra.max() + 1)).all()
     assert f"{int(extra.sum())} of {scenario.pool} in London" in page
+
+
+@pytest.mark.integration
+def test_a_css_scenario_names_css_throughout_the_real_pack(real_config, met_inputs):
+    """The priorities are computed under the scenario's index: no CCHI in a CSS pack."""
+    scenario = Scenario.from_config(real_config).changed(use_forecast=False, harm_index="css")
+    plan = api.plan(met_inputs, scenario)
+    page = api.borough_pack(plan, "Lambeth", config=real_config)
+    assert "harm shares use the ONS Crime Severity Score" in page  # the priorities' own note
+    assert "CCHI" not in page and "Cambridge" not in page
