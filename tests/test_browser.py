@@ -445,6 +445,38 @@ def test_zoom_and_centre_are_kept_after_a_weight_change(page):
     no_external_requests(page)
 
 
+def test_hot_spots_say_how_many_and_the_exploratory_layer_is_drawn(page):
+    """The issue: 0 hot spots after the correction (104 before), and the box seemed to do
+    nothing. The map now says so, and the uncorrected outlines are an exploratory layer."""
+    open_page(page, "Map")
+    wait_for_ward_paths(page, MET_WARDS)
+    map_frame(page).evaluate("() => { window.plannerMounted = 'before hot spots'; }")
+    page.locator(".st-key-show_hot_spots").get_by_text("Hot spots of harm").click()
+    main = page.locator('[data-testid="stMain"]')
+    words = "after the false-discovery-rate correction for testing 679 wards"
+    main.get_by_text(words).first.wait_for(timeout=MAP_TIMEOUT_S * 1000)  # Gi*: 999 shuffles
+    wait_until_idle(page)
+    legend = page.frame_locator(MAP_FRAME).first.locator(".planner-legend")
+    assert "Hot spot of harm (Gi*, q at most 5 %)" in legend.text_content()
+    assert map_frame(page).evaluate("() => window.plannerMounted") == "before hot spots"
+    toggle = page.locator(".st-key-hot_spots_uncorrected")
+    if toggle.count():  # offered when the uncorrected test finds more
+        hot = f'path[stroke="{mapping.HOT_SPOT_COLOUR}"]'
+        outlines = page.frame_locator(MAP_FRAME).first.locator(hot)
+        before = outlines.count()
+        toggle.get_by_text("uncorrected").click()
+        wait_until_idle(page)
+        legend.filter(has_text="exploratory").wait_for()
+        assert outlines.count() > before
+        save_screenshot(page, "Map hot spots exploratory")
+        toggle.get_by_text("uncorrected").click()
+        wait_until_idle(page)
+    page.locator(".st-key-show_hot_spots").get_by_text("Hot spots of harm").click()
+    wait_until_idle(page)
+    assert not exceptions(page)
+    no_external_requests(page)
+
+
 @pytest.mark.parametrize("width", [1366, 1024], ids=["1366x768", "1024x768"])
 def test_the_first_click_selects_a_ward_on_a_768_px_high_screen(server, driver, width):
     """Pressing on a ward used to scroll the page 121 px at this height, and the click missed."""

@@ -521,8 +521,10 @@ class WardLayer(MacroElement):
             };
             P.fit = function () {
                 P.fitting = true;
+                var legend = document.querySelector(".planner-legend details");
+                var corner = legend && !legend.open ? [10, 40] : [40, 150];  // room for it
                 map.fitBounds(P.view.fit, {paddingTopLeft: [10, 10],
-                                           paddingBottomRight: [40, 150], animate: false});
+                                           paddingBottomRight: corner, animate: false});
                 P.fitting = false;
                 P.moved = false;
             };

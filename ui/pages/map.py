@@ -94,19 +94,26 @@ def monthly_chart(monthly: pd.Series, unit: str) -> None:
 
 
 def ward_categories(d: views.WardDetail, window: str) -> None:
-    st.markdown(f"**Crimes and harm by category in {plain(d.name)}** ({window})")
+    """Crimes and harm by category in the ward, harm's unit in the heading."""
+    st.markdown(
+        f"**Crimes and harm by category in {plain(d.name)}** ({window}; harm in "
+        f"{plain(d.harm_unit)})"
+    )
+    table = d.categories.assign(**{"share of harm": d.categories["share of harm"] * 100})
     st.dataframe(
-        d.categories,
+        table,
         key="ward_categories",
-        height=35 * (len(d.categories) + 1) + 3,
+        height=35 * (len(table) + 1) + 3,
         column_config={
-            "crimes": st.column_config.NumberColumn(format="localized"),
-            "harm": st.column_config.NumberColumn(f"harm ({d.harm_unit})", format="localized"),
+            "_index": st.column_config.TextColumn("category", width="medium"),
+            "crimes": st.column_config.NumberColumn(format="localized", width="small"),
+            "harm": st.column_config.NumberColumn("harm", format="localized", width="small"),
             "share of harm": st.column_config.ProgressColumn(
-                format="percent", min_value=0.0, max_value=1.0
+                "share of harm", format="%.1f %%", min_value=0.0, max_value=100.0,
+                width="small",
             ),
         },
-    )
+    )  # fmt: skip
 
 
 def select_clicked(feature: dict) -> None:
@@ -201,6 +208,8 @@ if st.session_state.get("ward_pick") not in (None, *labels.index):
     st.session_state.pop("ward_pick", None)
 left, right = st.columns([5, 3], gap="medium")
 with left:
+    hot_box = st.container()  # always there, so the map below it is never moved (remounted)
+with hot_box:
     outlines, outline_label = hot_spot_outlines(ctx) if show_hot else (None, "")
 with right:
     st.caption(
@@ -240,6 +249,7 @@ with right:
     detail = views.ward_detail(ctx.plan, code) if code else None
     if detail:
         ward_panel(detail, ctx.plan.need.settings.scale_quantile)
-        ward_categories(detail, ctx.inputs.window.label)  # with its ward (on a phone too)
 with left:
     pack_button(ctx)
+    if detail:  # under the map: four columns need its width
+        ward_categories(detail, ctx.inputs.window.label)
