@@ -76,6 +76,7 @@ __all__ = [
     "plan",
     "plan_year",
     "prepare",
+    "priority_inputs",
     "save_plan",
     "score",
     "window_ends",
@@ -518,6 +519,19 @@ def borough_priorities(
     return _borough_view(inputs, borough, config=config, evidence=ev, basket=basket)
 
 
+def priority_inputs(result: PlanResult) -> NeedInputs:
+    """The plan's inputs under the plan's harm index, for its borough priorities.
+
+    The priority evidence weighs harm by ``inputs.harm``'s index; a scenario that scores on
+    another index (``--harm-index css``) gets its priorities under that one, so a page or pack
+    names one harm index throughout. The inputs themselves where they already agree.
+    """
+    inputs, index = result.inputs, result.need.settings.harm_index
+    if inputs.harm.index == index:
+        return inputs
+    return dataclasses.replace(inputs, harm=inputs.harm.with_index(index))
+
+
 def plan_year(window_end: str) -> int:
     """The year a review on data ending *window_end* plans for: the next April's year.
 
@@ -693,9 +707,8 @@ def _pack_priorities(
     london: tuple[Evidence, Basket] | None,
 ) -> BoroughPriorities | str:
     """The borough's priorities under the plan's harm index (one index named in the pack)."""
-    inputs, index = result.inputs, result.need.settings.harm_index
-    if inputs.harm.index != index:
-        inputs = dataclasses.replace(inputs, harm=inputs.harm.with_index(index))
+    inputs = priority_inputs(result)
+    if inputs is not result.inputs:
         london = None  # computed under another index
     try:
         return borough_priorities(inputs, config, borough, london=london)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
 from planner import api
+from planner.config import PlannerConfig
 from planner.errors import PlannerError
+from planner.model.need import NeedInputs
 from planner.outputs.present import plain
+from planner.plan.basket import Basket
+from planner.plan.evidence import Evidence
 from planner.plan.priorities import BoroughPriorities
 from planner.register.access import RECORD_PRIORITIES
 from ui.parts import BOROUGH_PICKER, agreement_box, borough_picker, confidence_panel
@@ -21,6 +27,23 @@ EVIDENCE_COLUMNS = [
 
 
 ORDINALS = ("First", "Second", "Third", "Fourth", "Fifth")
+
+
+@st.cache_resource(show_spinner="Measuring the evidence under the chosen harm index...")
+def _evidence_under(
+    _inputs: NeedInputs, _config: PlannerConfig, key: tuple[Any, ...], index: str
+) -> tuple[Evidence, Basket]:
+    return api.evidence(_inputs, _config)
+
+
+def borough_view(ctx: Context) -> BoroughPriorities:
+    """The borough's priorities under the scenario's harm index (the one the sidebar names)."""
+    inputs = api.priority_inputs(ctx.plan)
+    if inputs.harm.index == ctx.inputs.harm.index:
+        london = ctx.evidence()
+    else:
+        london = _evidence_under(inputs, ctx.config, ctx.key, inputs.harm.index)
+    return api.borough_priorities(inputs, ctx.config, str(ctx.borough), london=london)
 
 
 def agree_form(ctx: Context, bp: BoroughPriorities, year: int) -> None:
@@ -156,7 +179,7 @@ if ctx.borough is None:
     )
     st.stop()
 try:
-    bp = api.borough_priorities(ctx.inputs, ctx.config, ctx.borough, london=ctx.evidence())
+    bp = borough_view(ctx)
 except PlannerError as exc:
     st.title("Borough priorities")
     borough_picker(ctx)
