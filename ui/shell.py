@@ -71,8 +71,8 @@ _BOROUGH = "borough"  # the borough picker's key: pages show it (ui.parts.boroug
 # - captions and disabled labels are drawn in faded text (text colour at 60 % opacity: 4.0:1;
 #   disabled 2.3:1); #4b5563 at full opacity reads 7.6:1 on white and 6.9:1 on the sidebar's
 #   #f3f4f6 (1.4.3 asks 4.5:1);
-# - metric tiles and buttons cut their text with an ellipsis ("28 % of ext..." at 1440 px,
-#   "Save p..." at 1024 px): they wrap;
+# - labels, metric tiles and buttons cut their text with an ellipsis ("28 % of ext..." at
+#   1440 px, "Save p...", "Hot spot..." at 1024 px): they wrap;
 # - a sidebar section label reads like a heading without being one, so the page's h1 is the
 #   first heading (the sidebar comes first in the document).
 _STYLE = """
@@ -80,12 +80,8 @@ _STYLE = """
 [data-testid="stCaptionContainer"],
 [data-testid="stWidgetLabel"][disabled] p,
 [data-testid="stWidgetLabel"][aria-disabled="true"] p { color: #4b5563; opacity: 1; }
-[data-testid="stMetricValue"] .stMarkdownEllipsis,
-[data-testid="stMetricValue"] p,
-[data-testid="stMetricLabel"] .stMarkdownEllipsis,
-[data-testid="stMetricLabel"] p,
-[data-testid^="stBaseButton"] .stMarkdownEllipsis,
-[data-testid^="stBaseButton"] p {
+.stMarkdownEllipsis,
+.stMarkdownEllipsis p {
   white-space: normal; overflow: visible; text-overflow: clip; overflow-wrap: anywhere;
 }
 [data-testid="stSidebar"] .st-key-section_data p,
