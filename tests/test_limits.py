@@ -23,7 +23,13 @@ from shapely.geometry import box
 
 from planner.config import UploadLimits
 from planner.errors import DataError
-from planner.ingest.limits import LineCheck, check_json_geometry, check_shapefile, unzip
+from planner.ingest.limits import (
+    LineCheck,
+    check_geopackage,
+    check_json_geometry,
+    check_shapefile,
+    unzip,
+)
 from planner.ingest.uploads import read_incident_upload, read_ward_upload
 from planner.ingest.worker import WorkerError, run_bounded
 from tests.factories import grid_wards, shipped_config
@@ -227,6 +233,30 @@ def test_a_zipped_shapefile_with_a_huge_ring_is_refused_from_its_headers(config,
     )
 
 
+def test_a_geopackage_with_a_huge_polygon_is_refused_from_its_geometry_sizes(config, tmp_path):
+    import geopandas as gpd
+
+    ring = shapely.Polygon(spiky_polygon(120_000)["coordinates"][0])
+    frame = gpd.GeoDataFrame({"WD22CD": ["E05000001"], "WD22NM": ["A"]}, geometry=[ring],
+                             crs="EPSG:4326")  # fmt: skip
+    frame.to_file(tmp_path / "wards.gpkg", driver="GPKG")
+    data = (tmp_path / "wards.gpkg").read_bytes()
+    refused(
+        lambda: read_ward_upload("wards.gpkg", data, config=config),
+        r"'wards.gpkg': a feature holds 1,920,\d+ bytes of geometry, more than 100,000 vertices",
+    )
+
+
+@pytest.mark.parametrize("suffix", ["gpkg", "geojson"])
+def test_ordinary_ward_files_still_read_through_the_worker(config, tmp_path, suffix):
+    from tests.test_uploads import CODES, grid
+
+    grid().to_file(tmp_path / f"wards.{suffix}")
+    found = read_ward_upload(f"wards.{suffix}", (tmp_path / f"wards.{suffix}").read_bytes(),
+                             config=config)  # fmt: skip
+    assert found.frame.index.tolist() == CODES and found.report["path"] == f"wards.{suffix}"
+
+
 # --- the worker's own limits -----------------------------------------------------------------
 
 
@@ -324,11 +354,14 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "wards"
         "london_wards_2014/London_Ward.shp",
     ],
 )
-def test_the_shipped_limits_accept_the_real_ward_files(name):
+def test_the_shipped_limits_accept_the_real_ward_files(name, tmp_path):
     path = SHARED / name
     if not path.is_file():
         pytest.skip(f"{path} not present (../shared/data)")
     if path.suffix == ".shp":
         check_shapefile(path, repr(path.name), SHIPPED)
+        shp = __import__("geopandas").read_file(path)
+        shp.to_file(tmp_path / "wards.gpkg", driver="GPKG")
+        check_geopackage(tmp_path / "wards.gpkg", "'wards.gpkg'", SHIPPED)
     else:
         check_json_geometry(path.read_bytes(), repr(path.name), SHIPPED)

@@ -12,7 +12,8 @@ polygon each cost gigabytes or minutes in pandas, GDAL or shapely. So, before th
 - :func:`check_json_geometry` measures a GeoJSON or TopoJSON file's nesting and vertices per
   feature (or arc) and in all from its bytes, with regular expressions and numpy, without
   building an object per value;
-- :func:`check_shapefile` reads the vertex counts from a shapefile's record headers.
+- :func:`check_shapefile` reads the vertex counts from a shapefile's record headers, and
+  :func:`check_geopackage` bounds them from a GeoPackage's geometry sizes.
 
 Every refusal is a :class:`~planner.errors.DataError` naming the upload (never a server
 path), the limit, its key in ``planner.toml [limits]`` and the fix.
@@ -21,18 +22,27 @@ path), the limit, its key in ``planner.toml [limits]`` and the fix.
 from __future__ import annotations
 
 import re
+import sqlite3
 import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 import numpy as np
 
 from planner.config import UploadLimits
 from planner.errors import DataError
 
-__all__ = ["LineCheck", "check_csv", "check_json_geometry", "check_shapefile", "unzip"]
+__all__ = [
+    "LineCheck",
+    "check_csv",
+    "check_geopackage",
+    "check_json_geometry",
+    "check_shapefile",
+    "unzip",
+]
 
 _CHUNK = 1 << 20
 _MB = 1e6
@@ -278,6 +288,52 @@ def check_shapefile(path: Path, label: str, limits: UploadLimits) -> None:
             f"{name}: the file has {total:,} vertices, more than "
             f"{_limit('max_vertices', limits.max_vertices)}. Simplify the boundaries and "
             "upload them again"
+        )
+
+
+def check_geopackage(path: Path, label: str, limits: UploadLimits) -> None:
+    """Refuse a GeoPackage with too many vertices, from its geometry blobs' sizes.
+
+    SQLite opens it read-only (``immutable=1``, ``trusted_schema`` off, so its views and
+    triggers run no functions); a vertex is at least 16 bytes of WKB, so a blob's length / 16
+    bounds its vertices. A file SQLite cannot read is left to the reader, which says why.
+
+    Raises
+    ------
+    DataError
+        A feature over ``max_vertices_per_feature`` (by that bound) or the file over
+        ``max_vertices``.
+    """
+    try:
+        db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error:
+        return
+    try:
+        db.execute("PRAGMA trusted_schema = OFF")
+        columns = db.execute("SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall()
+        biggest = total = 0
+        for table, column in columns:
+            t, c = (str(v).replace('"', '""') for v in (table, column))
+            row = db.execute(
+                f'SELECT max(length("{c}")), total(length("{c}")) FROM "{t}"'
+            ).fetchone()
+            biggest, total = max(biggest, int(row[0] or 0)), total + int(row[1] or 0)
+    except sqlite3.Error:
+        return
+    finally:
+        db.close()
+    if biggest // 16 > limits.max_vertices_per_feature:
+        raise DataError(
+            f"{label}: a feature holds {biggest:,} bytes of geometry, more than "
+            f"{limits.max_vertices_per_feature:,} vertices, "
+            f"{_limit('max_vertices_per_feature', limits.max_vertices_per_feature)}. Simplify "
+            "the boundaries and upload them again"
+        )
+    if total // 16 > limits.max_vertices:
+        raise DataError(
+            f"{label}: the file holds {total:,} bytes of geometry, more than "
+            f"{limits.max_vertices:,} vertices, {_limit('max_vertices', limits.max_vertices)}. "
+            "Simplify the boundaries and upload them again"
         )
 
 

@@ -47,6 +47,7 @@ from planner.ingest.join import join_incidents
 from planner.ingest.limits import (
     LineCheck,
     check_csv,
+    check_geopackage,
     check_json_geometry,
     check_shapefile,
     unzip,
@@ -283,6 +284,8 @@ def _read_wards(upload: Path, label: str, config: PlannerConfig) -> WardFile:
         check_json_geometry(path.read_bytes(), repr(label), config.limits)
     elif path.suffix.lower() == ".shp":
         check_shapefile(path, repr(label), config.limits)
+    elif path.suffix.lower() == ".gpkg":
+        check_geopackage(path, repr(label), config.limits)
     try:
         wards = read_wards(path, config=config)
     except DataError as exc:
