@@ -13,9 +13,9 @@ Rules:
   declared sizes and member count are checked before it is unpacked, and what comes out is
   counted against the size and ratio limits while it is unpacked; a CSV's lines and columns
   are checked in a pass over its bytes before it is parsed; a GeoJSON's or TopoJSON's nesting
-  and vertices, a shapefile's and a GeoPackage's vertices, before any geometry is built; and the whole read
-  runs in a worker process (:func:`planner.ingest.worker.run_bounded`) stopped at a time and
-  an address-space limit;
+  and vertices, a shapefile's and a GeoPackage's vertices, before any geometry is built; and
+  the whole read runs in a worker process (:func:`planner.ingest.worker.run_bounded`) stopped
+  at a time and an address-space limit;
 - the bytes are written only into a private ``tempfile.TemporaryDirectory`` (mode 0700,
   deleted as soon as the file is read), never into the data or cache folders other users
   share, and nothing from an upload is cached by the process;
