@@ -24,6 +24,7 @@ from planner.outputs import present
 from planner.register.store import PlanRegister
 from planner.results import PlanResult
 from planner.scenario import Scenario
+from ui import SIDEBAR
 
 __all__ = ["Repair", "plan_or_nearest", "show_repair"]
 
@@ -85,7 +86,7 @@ def show_repair(repair: Repair) -> None:
     st.error(
         f"**{repair.setting}: {repair.asked}** cannot be used. {repair.why} The nearest value "
         f"that works is **{repair.used}**, and this page shows the plan with it until you "
-        f"change the setting in the sidebar.{also}"
+        f"change the setting in {SIDEBAR}.{also}"
     )
 
     def apply() -> None:

@@ -20,6 +20,7 @@ from planner.plan.overrides import override_choices
 from planner.plan.yardsticks import Yardsticks
 from planner.register.access import RECORD_OVERRIDE, SAVE_PLAN
 from planner.results import PlanResult
+from ui import SIDEBAR
 from ui.parts import BOROUGH_PICKER, borough_picker, confidence_panel, pack_button
 from ui.shell import ALL_LONDON, Context, current, refusal
 
@@ -290,7 +291,7 @@ def staffing_section(ctx: Context) -> None:
         file_name=safe_filename(f"current_staffing_{ctx.inputs.dataset}") + ".csv",
         mime="text/csv", key="staffing_template", on_click="ignore",
         help="Every ward with the baseline team: put each ward's team now in dwo and pcso, "
-        "then upload it in the sidebar (Current staffing).",
+        f"then upload it under Current staffing in {SIDEBAR}.",
     )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from planner.plan.basket import Basket
 from planner.plan.evidence import Evidence
 from planner.plan.priorities import BoroughPriorities
 from planner.register.access import RECORD_PRIORITIES
+from ui import SIDEBAR
 from ui.parts import BOROUGH_PICKER, agreement_box, borough_picker, confidence_panel
 from ui.shell import Context, current, refusal
 
@@ -183,7 +184,7 @@ try:
 except PlannerError as exc:
     st.title("Borough priorities")
     borough_picker(ctx)
-    st.error(f"{plain(exc)}. Pick another 'Window end month' in the sidebar.")
+    st.error(f"{plain(exc)}. Pick another 'Window end month' in {SIDEBAR}.")
     st.stop()
 st.title(f"Local priorities: {plain(bp.borough_name)}")
 borough_picker(ctx)
