@@ -290,10 +290,11 @@ def _capacity_line(runs: list[dict[str, Any]], fit: dict[str, float], ram_gib: f
         basis = "from the fit over rows, which also grows the month: a lower bound"
         cpu_year = fit["cpu_s_per_million_rows"] * ROWS_PER_YEAR / 1e6 + fit["cpu_s_at_zero"]
     return (
-        f"Memory: {basis}. Within the 4 GiB bound one machine therefore holds about "
+        f"Memory: {basis}. Extrapolating, within the 4 GiB bound one machine holds about "
         f"**{years_4g:.0f} years of all 43 forces** ({years_4g * 43:,.0f} force-years); with "
         f"{0.8 * ram_gib:.0f} GiB of this machine's {ram_gib:.0f} GiB, about {years_ram:.0f} "
-        f"years. Time: about {cpu_year / 60:.0f} CPU minutes per year of all forces."
+        f"years. Time: about {cpu_year:,.0f} CPU s per year of all forces, so "
+        f"{cpu_year * years_4g / 60:,.0f} CPU minutes for those {years_4g:.0f} years."
     )
 
 
