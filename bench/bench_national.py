@@ -211,7 +211,8 @@ def render(report: dict[str, Any]) -> None:
     ram_gib = report["machine"]["memory_gib"]
     lines += [
         "",
-        f"Fit (least squares over the runs): ingest call = {fit['call_s_at_zero']:.0f} s + "
+        "Fit (least squares over the 36-month runs): ingest call = "
+        f"{fit['call_s_at_zero']:.0f} s + "
         f"{fit['call_s_per_million_rows']:.1f} s per million rows (wall, on the loaded "
         f"machine); CPU = {fit['cpu_s_at_zero']:.0f} s + {fit['cpu_s_per_million_rows']:.1f} s "
         "per million rows; peak = "
