@@ -172,3 +172,25 @@ def test_a_source_of_empty_files_is_an_error(tmp_path, wards):
     (tmp_path / "street" / "2024-01" / "2024-01-kent-street.csv").write_text("")
     with pytest.raises(DataError, match=r"the file is empty \(no text at all\)"):
         _streamed(tmp_path / "street", wards)
+
+
+def test_real_burglary_files_stream_as_they_read_whole(real_config):
+    """The Met's 20 monthly street CSVs (../shared/data): month by month = all at once."""
+    from planner.ingest.sources.wards import read_dataset_wards
+
+    spec = real_config.dataset("burglary-check")
+    (src,) = spec.sources
+    path = real_config.resolve(src.path)
+    wards = read_dataset_wards(real_config, spec.name).frame
+    frame, joined, counts = _whole(path, wards)
+    got = _streamed(path, wards)
+    assert got.partitions == 20
+    assert _table(got.counts) == _table(counts)
+    assert got.frame.duplicates_by_month.sum() == frame.duplicates_by_month.sum() > 0
+    assert got.frame.read_by_month.to_dict() == frame.read_by_month.to_dict()
+    pd.testing.assert_frame_equal(
+        got.frame.rejects.astype(str), frame.rejects.astype(str), check_dtype=False
+    )
+    pd.testing.assert_frame_equal(
+        got.join_rejects.astype(str), joined.rejects.astype(str), check_dtype=False
+    )
