@@ -373,6 +373,7 @@ def _read_only_notice(register: PlanRegister) -> None:
     """One notice at the top of every page when the plan register cannot be written."""
     unavailable = register.writes_unavailable()
     if unavailable:
+        unavailable = unavailable[:1].upper() + unavailable[1:]  # a sentence of its own
         st.warning(
             f"**The plan register is read-only: saving plans, recording overrides and agreeing "
             f"priorities are switched off.** {plain(unavailable)}.",
