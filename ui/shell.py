@@ -337,7 +337,9 @@ def _data_controls(
 
     scenario, inputs, key = load(None)
     ends = api.window_ends(inputs)
-    _keep_valid("window_end", ends)
+    if st.session_state.get("window_end") not in (None, *ends):
+        # another data set: its newest month, set (not just forgotten) so the browser shows it
+        st.session_state["window_end"] = ends[0]
     end = bar.selectbox(
         "Window end month",
         ends,
