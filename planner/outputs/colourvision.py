@@ -3,6 +3,8 @@
 - Simulation: Machado, Oliveira & Fernandes (2009), "A physiologically-based model for
   simulation of color vision deficiency", IEEE TVCG 15(6): 1291-1298. Their matrices for
   severity 1.0 (dichromacy: protanopia, deuteranopia, tritanopia) act on linear RGB.
+- Contrast: WCAG 2.2's contrast ratio of relative luminances (success criterion 1.4.3 asks
+  4.5:1 for text), and a colour drawn at an opacity over a background.
 - Difference: CIEDE2000 (Sharma, Wu & Dalal 2005, "The CIEDE2000 color-difference formula:
   implementation notes, supplementary test data, and mathematical observations", Color
   Research & Application 30(1): 21-30) in CIELAB under D65 from sRGB (IEC 61966-2-1).
@@ -21,8 +23,10 @@ import numpy as np
 
 __all__ = [
     "DEFICIENCIES",
+    "contrast_ratio",
     "delta_e2000",
     "hex_to_lab",
+    "over",
     "simulate",
     "smallest_difference",
 ]
@@ -68,6 +72,23 @@ def _lab(linear_rgb: np.ndarray) -> tuple[float, float, float]:
     eps, kappa = 216 / 24389, 24389 / 27
     f = np.where(xyz > eps, np.cbrt(xyz), (kappa * xyz + 16) / 116)
     return float(116 * f[1] - 16), float(500 * (f[0] - f[1])), float(200 * (f[1] - f[2]))
+
+
+def contrast_ratio(foreground: str, background: str) -> float:
+    """WCAG contrast ratio of two opaque colours ``#rrggbb`` (1 to 21)."""
+    weights = np.array([0.2126, 0.7152, 0.0722])
+    lighter, darker = sorted(
+        (float(weights @ _linear(c)) for c in (foreground, background)), reverse=True
+    )
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def over(foreground: str, background: str, opacity: float) -> str:
+    """*foreground* drawn at *opacity* (0-1) over *background*, as the opaque colour seen."""
+    fg, bg = (np.array([int(c.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4)]) for c in
+              (foreground, background))  # fmt: skip
+    mixed = np.rint(opacity * fg + (1 - opacity) * bg).astype(int)
+    return "#" + "".join(f"{v:02x}" for v in mixed)
 
 
 def hex_to_lab(hex_colour: str) -> tuple[float, float, float]:
