@@ -222,6 +222,9 @@ def test_a_ward_is_chosen_from_the_keyboard_past_the_map(page):
     list, where typing a name and Enter opens the ward's panel."""
     open_page(page, "Map")
     wait_for_ward_paths(page, MET_WARDS)
+    container = page.frame_locator(MAP_FRAME).first.locator(".leaflet-container").first
+    assert container.get_attribute("aria-label") == mapping.MAP_KEYBOARD_TEXT
+    assert container.get_attribute("tabindex") == "0"  # the map itself: one Tab stop
     shapes = page.frame_locator(MAP_FRAME).first.locator("path.planner-ward")
     focusable = shapes.evaluate_all("els => els.filter(e => e.tabIndex >= 0).length")
     assert focusable == 0, f"{focusable} ward shapes are Tab stops"

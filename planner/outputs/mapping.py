@@ -50,6 +50,7 @@ from planner.outputs.present import (
 )
 
 __all__ = [
+    "MAP_KEYBOARD_TEXT",
     "NOT_SCORED_HATCH",
     "NOT_SCORED_PATTERN",
     "NO_MAP_TEXT",
@@ -78,6 +79,10 @@ WARD_CLASS = "planner-ward"  # the CSS class of every ward polygon (clickable)
 NO_MAP_TEXT = (
     "The map could not be drawn in this browser. Every ward is in the Ward list on this "
     "page, and the officers of every ward are in the table on the Allocation page."
+)
+MAP_KEYBOARD_TEXT = (
+    "Ward map. Arrow keys move the map, plus and minus zoom. To choose a ward from the "
+    "keyboard, use the Ward list on this page."
 )
 # "not scored" is hatched, not only grey, so it is told apart from every class whatever the
 # colour vision: an SVG pattern on the map, the same stripes as CSS in the legend
@@ -420,6 +425,9 @@ class WardLayer(MacroElement):
         (function () {
             var map = {{ this._parent.get_name() }};
             var NONE = "url(#{{ this.pattern }})";  // hatched: not scored
+            // the map's one Tab stop says what it is and where the keyboard way to a ward is
+            map.getContainer().setAttribute("role", "region");
+            map.getContainer().setAttribute("aria-label", {{ this.keyboard_text|tojson }});
             var P = {map: map, view: null, overlays: [], fitKey: null};
             P.info = function (code) {
                 var v = P.view, w = v && v.wards[code];
@@ -562,6 +570,7 @@ class WardLayer(MacroElement):
         self.class_name = WARD_CLASS
         self.no_map_text = NO_MAP_TEXT
         self.pattern = NOT_SCORED_PATTERN
+        self.keyboard_text = MAP_KEYBOARD_TEXT
         self.hot, self.cold, self.selected = HOT_SPOT_COLOUR, COLD_SPOT_COLOUR, SELECTED_COLOUR
 
 
