@@ -68,9 +68,9 @@ _MISSING = "planner_missing"
 _BOROUGH = "borough"  # the borough picker's key: pages show it (ui.parts.borough_picker)
 
 # Streamlit's theme has no setting for these, so a little CSS (WCAG 2.2 AA, issue 13):
-# - captions and disabled labels are drawn in faded text (text colour at 60 % opacity: 4.0:1;
-#   disabled 2.3:1); #4b5563 at full opacity reads 7.6:1 on white and 6.9:1 on the sidebar's
-#   #f3f4f6 (1.4.3 asks 4.5:1);
+# - captions and disabled labels are drawn in the text colour at 60 % opacity (disabled labels
+#   2.3:1); #4b5563 at full opacity reads 7.6:1 on white and 6.9:1 on the sidebar's #f3f4f6
+#   (1.4.3 asks 4.5:1; the theme's own faded text is checked in tests/test_colourvision.py);
 # - labels, metric tiles and buttons cut their text with an ellipsis ("28 % of ext..." at
 #   1440 px, "Save p...", "Hot spot..." at 1024 px): they wrap;
 # - a sidebar section label reads like a heading without being one, so the page's h1 is the
