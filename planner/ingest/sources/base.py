@@ -10,6 +10,7 @@ conservation holds per source and month::
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,6 +67,11 @@ def is_empty(data: bytes) -> bool:
 
 
 def empty_incidents() -> pd.DataFrame:
+    return _empty_incidents().copy()
+
+
+@functools.cache
+def _empty_incidents() -> pd.DataFrame:
     return pd.DataFrame(
         {
             s.INCIDENT_ID: pd.Series(dtype="string"),
@@ -81,6 +87,11 @@ def empty_incidents() -> pd.DataFrame:
 
 
 def empty_counts() -> pd.DataFrame:
+    return _empty_counts().copy()
+
+
+@functools.cache
+def _empty_counts() -> pd.DataFrame:
     return pd.DataFrame(
         {
             s.WARD_CODE: pd.Series(dtype="string"),
@@ -105,6 +116,11 @@ def empty_measures() -> pd.DataFrame:
 
 
 def empty_rejects() -> pd.DataFrame:
+    return _empty_rejects().copy()  # a copy of one made once: building it costs milliseconds
+
+
+@functools.cache
+def _empty_rejects() -> pd.DataFrame:
     return pd.DataFrame(
         {
             s.SOURCE: pd.Series(dtype="string"),

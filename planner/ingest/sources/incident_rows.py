@@ -91,14 +91,26 @@ def _categorical(codes: np.ndarray, uniques: list) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=cats)
 
 
-def to_bng(a: np.ndarray, b: np.ndarray, crs: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Transform lon/lat (or a/b in *crs*) to EPSG:27700, once per distinct coordinate."""
+def to_bng(
+    a: np.ndarray, b: np.ndarray, crs: str | None = None, *, out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Transform lon/lat (or a/b in *crs*) to EPSG:27700, once per distinct coordinate.
+
+    *out*, a (2, n) array, receives x and y when given (no copy of them is made).
+    """
     key = crs or "EPSG:4326"
     if key not in _TRANSFORMERS:
         _TRANSFORMERS[key] = Transformer.from_crs(key, s.WORKING_CRS, always_xy=True)
-    codes, uniq = pd.factorize(a + 1j * b)  # one complex key per coordinate pair: fast hashing
+    pairs = np.empty(len(a), dtype=np.complex128)  # one key per coordinate pair: fast hashing
+    pairs.real, pairs.imag = a, b
+    codes, uniq = pd.factorize(pairs)
+    del pairs
     ux, uy = _TRANSFORMERS[key].transform(uniq.real, uniq.imag)
-    return np.asarray(ux)[codes], np.asarray(uy)[codes]
+    if out is None:
+        return np.asarray(ux)[codes], np.asarray(uy)[codes]
+    np.take(np.asarray(ux), codes, out=out[0])
+    np.take(np.asarray(uy), codes, out=out[1])
+    return out[0], out[1]
 
 
 # Reasons in the order they are looked for: a record keeps the first it fails.
@@ -151,15 +163,20 @@ def canonical(
         rows = np.arange(1, n + 1, dtype=np.int64)
     else:
         src = _categorical(*_decode(source, n))
-        rows = np.zeros(n, dtype=np.int64)
+        rows = None  # a batch of files: no row numbers
     if subcategory is None:
         sub = pd.Categorical.from_codes(np.zeros(n, dtype=np.int64), categories=[""])
     else:
         sub = _categorical(*_decode(subcategory, n))
-    ids = _ids(incident_id, n)
     a, b = _numbers(lon, n), _numbers(lat, n)
 
-    share = _ShareCheck(group_sizes or [n], checks, lambda i: f"{src[i]}, row {rows[i]}")
+    def row_numbers(mask: np.ndarray) -> np.ndarray:
+        return rows[mask] if rows is not None else np.zeros(int(mask.sum()), dtype=np.int64)
+
+    def where(i: int) -> str:
+        return f"{src[i]}, row {rows[i] if rows is not None else 0}"
+
+    share = _ShareCheck(group_sizes or [n], checks, where)
     reason = np.zeros(n, dtype=np.int8)  # a key of _REASONS; 0: kept
     share.month(bad_month, month_cat)
     _mark(reason, bad_month, _BAD_MONTH)
@@ -176,16 +193,18 @@ def canonical(
     keys = np.array([*m_uniques, "unknown"], dtype=object)  # what each month is counted under
     keys[:-1][~ok | later] = "unknown"
     key_codes = np.where(m_codes >= 0, m_codes, len(m_uniques))
-    read = pd.Series(np.bincount(key_codes, minlength=len(keys)), index=keys)
-    read_by_month = read.groupby(level=0).sum()
-    read_by_month = read_by_month[read_by_month > 0].astype("int64")
+    read: dict[str, int] = {}  # a few months: summed in Python, not by a pandas groupby
+    for key, count in zip(keys, np.bincount(key_codes, minlength=len(keys)), strict=True):
+        if count:
+            read[key] = read.get(key, 0) + int(count)
+    read_by_month = pd.Series(read, dtype="int64")
 
     bad = reason > 0
     rejects = pd.DataFrame(
         {
             s.SOURCE: pd.array(np.asarray(src[bad], dtype=object), dtype="string"),
-            s.SOURCE_ROW: rows[bad],
-            s.INCIDENT_ID: ids[bad].to_numpy(dtype=object),
+            s.SOURCE_ROW: row_numbers(bad),
+            s.INCIDENT_ID: _ids(_rows_of(incident_id, bad), int(bad.sum())).to_numpy(dtype=object),
             s.MONTH: keys[key_codes[bad]],
             s.CATEGORY: np.asarray(category_cat[bad], dtype=object),
             s.REASON: np.array([None, *(r[0] for r in _REASONS.values())], dtype=object)[
@@ -196,19 +215,22 @@ def canonical(
         }
     )
     good = ~bad
-    x, y = to_bng(a[good], b[good], crs) if good.any() else (np.empty(0), np.empty(0))
-    incidents = pd.DataFrame(
-        {
-            s.INCIDENT_ID: ids[good].reset_index(drop=True),
-            s.MONTH: month_cat[good],
-            s.CATEGORY: category_cat[good],
-            s.SUBCATEGORY: sub[good],
-            s.X: x,
-            s.Y: y,
-            s.SOURCE: src[good],
-            s.SOURCE_ROW: rows[good],
-        }
-    )
+    # The peak of memory is next: let go of what is no longer needed (the columns given are
+    # freed here too when the caller holds no other reference to them).
+    del month, category, source, subcategory, lon, lat, m_codes, key_codes, reason, bad
+    xy = np.empty((2, int(good.sum())))  # x and y as the frame's one float block, in place
+    if len(xy[0]):
+        to_bng(a[good], b[good], crs, out=xy)
+    del a, b
+    incidents = pd.DataFrame(xy.T, columns=[s.X, s.Y], copy=False)
+    del xy
+    incidents.insert(0, s.INCIDENT_ID, _ids(_rows_of(incident_id, good), int(good.sum())))
+    del incident_id
+    incidents.insert(1, s.MONTH, month_cat[good])
+    incidents.insert(2, s.CATEGORY, category_cat[good])
+    incidents.insert(3, s.SUBCATEGORY, sub[good])
+    incidents[s.SOURCE] = src[good]
+    incidents[s.SOURCE_ROW] = row_numbers(good)
     return incidents, rejects, read_by_month
 
 
@@ -236,6 +258,15 @@ def _details(
     raw = np.array([*uniques, np.nan], dtype=object)[month_codes[bad]]  # no month: nan
     detail[bad] = [f"month {v!r} is not YYYY-MM" for v in raw]
     return detail
+
+
+def _rows_of(values: ArrayLike, mask: np.ndarray) -> ArrayLike:
+    """The rows of a column in *mask* (ids are converted for the rows kept and set aside
+    apart: a million ids as text twice over is what the memory peak would be made of)."""
+    if values is None:
+        return None
+    arr = values if isinstance(values, pa.ChunkedArray | pa.Array) else pa.array(values)
+    return arr.filter(pa.array(mask))
 
 
 def _ids(values: ArrayLike, n: int) -> pd.Series:
@@ -333,12 +364,15 @@ def finish(
     """Concatenate per-file parts into *frame*, removing duplicate ids if asked.
 
     The first record of an id (in file order) is kept; the others are counted as duplicates.
+    *parts* is emptied, so that the rows before de-duplication can be let go of as soon as
+    the rows kept are copied.
     """
     if not parts:
         return frame
     incidents = _concat_incidents([p[0] for p in parts])
     rejects = pd.concat([empty_rejects(), *[p[1] for p in parts]], ignore_index=True)
     read = pd.concat([p[2] for p in parts]).groupby(level=0).sum().astype("int64")
+    parts.clear()
     dup_by_month = pd.Series(dtype="int64")
     if dedupe_ids:
         dup = _duplicated(incidents[s.INCIDENT_ID])

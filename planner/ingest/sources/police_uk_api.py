@@ -111,16 +111,16 @@ def read_api_json(
             "others counts as no data for its ward-month; a source with nothing else has "
             "nothing to read: download it again, or remove the source from the dataset"
         )
-    columns = _combined(read)
-    read.clear()  # the batches are in the columns now
-    part = incident_rows.canonical(
-        **columns,
-        subcategory=None,
-        mapping=categories.api,
-        mapping_hint="[police_uk.api] in config/categories.toml",
-        checks=checks,
-    )
-    return incident_rows.finish(frame, [part], dedupe_ids=True)
+    parts = [  # the columns are held by canonical alone, which lets them go when it can
+        incident_rows.canonical(
+            **_combined(read),
+            subcategory=None,
+            mapping=categories.api,
+            mapping_hint="[police_uk.api] in config/categories.toml",
+            checks=checks,
+        )
+    ]
+    return incident_rows.finish(frame, parts, dedupe_ids=True)
 
 
 def _batches(path: Path) -> list[tuple[str, Path]]:
@@ -344,7 +344,10 @@ def _not_crimes(where: str, data: memoryview, detail: str) -> str:
 
 
 def _combined(batches: list[_Batch]) -> dict[str, Any]:
-    """The columns of every batch, end to end, for :func:`incident_rows.canonical`."""
+    """The columns of every batch, end to end, for :func:`incident_rows.canonical`.
+
+    *batches* is emptied: its arrays are in the columns now.
+    """
     ids = np.concatenate([np.zeros(0, np.int64), *(b.ids for b in batches)])
     has_id = np.concatenate([np.zeros(0, bool), *(b.has_id for b in batches)])
     sources = [(name, n) for b in batches for name, n in b.sources]
@@ -353,7 +356,7 @@ def _combined(batches: list[_Batch]) -> dict[str, Any]:
     source_codes = np.repeat(
         np.array([index[name] for name, _ in sources], dtype=np.int32), [n for _, n in sources]
     )
-    return {
+    columns = {
         "source": incident_rows.Coded(source_codes, names),  # type: ignore[arg-type]
         "incident_id": pa.array(ids, mask=~has_id),
         "month": _merged([b.month for b in batches]),
@@ -362,6 +365,8 @@ def _combined(batches: list[_Batch]) -> dict[str, Any]:
         "lat": np.concatenate([np.zeros(0), *(b.lat for b in batches)]),
         "group_sizes": [len(b.ids) for b in batches],
     }
+    batches.clear()
+    return columns
 
 
 def _coded(values: list[str | None]) -> incident_rows.Coded:
