@@ -214,15 +214,25 @@ class _Columns:
     def batch(self, empty: list[str]) -> _Batch:
         records = self.records
         ids = [r.id for r in records]
-        has_id = np.array([i is not None for i in ids], dtype=bool)
-        locations = [r.location or _NOWHERE for r in records]
+        if None in ids:
+            has_id = np.array([i is not None for i in ids], dtype=bool)
+            ids = [0 if i is None else i for i in ids]
+        else:  # the API's answers: every record has its id
+            has_id = np.ones(len(ids), dtype=bool)
+        try:  # every record located (most answers): no stand-in needed
+            lon = [r.location.longitude for r in records]  # type: ignore[union-attr]
+            lat = [r.location.latitude for r in records]  # type: ignore[union-attr]
+        except AttributeError:  # a record with "location": null
+            locations = [r.location or _NOWHERE for r in records]
+            lon = [loc.longitude for loc in locations]
+            lat = [loc.latitude for loc in locations]
         return _Batch(
-            ids=self._id_array([0 if i is None else i for i in ids] if None in ids else ids),
+            ids=self._id_array(ids),
             has_id=has_id,
             month=_coded([r.month for r in records]),
             category=_coded([r.category for r in records]),
-            lon=np.array([loc.longitude for loc in locations], dtype=np.float64),  # None: NaN
-            lat=np.array([loc.latitude for loc in locations], dtype=np.float64),
+            lon=np.array(lon, dtype=np.float64),  # None (a missing coordinate): NaN
+            lat=np.array(lat, dtype=np.float64),
             sources=[(source, n) for _, source, n in self.spans],
             empty=empty,
         )
