@@ -556,6 +556,21 @@ def test_every_page_has_its_own_title_and_one_h1(page):
     assert all(name in title for name, title in titles.items()), titles
 
 
+def test_the_window_end_follows_the_data_set(page):
+    """Switching data set used to leave the selector on 2026-01 with 2016-17 data: the month
+    the plan used (the newest of the new data) is the month the selector shows. Last of the
+    server's checks: it leaves the app on the other data set."""
+    open_page(page, "Map")
+    choose(page, "dataset", "policeuk-2014")
+    legend = page.frame_locator(MAP_FRAME).first.locator(".planner-legend")
+    legend.filter(has_text="2017-01 to 2017-12").wait_for(timeout=MAP_TIMEOUT_S * 1000)
+    wait_until_idle(page)
+    shown = page.locator('.st-key-window_end input[role="combobox"]').first.input_value()
+    assert shown == "2017-12", shown
+    assert not exceptions(page)
+    no_external_requests(page)
+
+
 # --- the map alone, in a saved page (no server): hostile names, and no map ------------------
 
 
