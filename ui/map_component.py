@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import folium
 import geopandas as gpd
@@ -150,7 +151,7 @@ def show(
     view: str,
     *,
     height: int,
-    on_click: Callable[[dict], None],
+    on_click: Callable[[dict[str, Any]], None],
 ) -> None:
     """The map in the page: *base* mounted once, *view* (a script) applied on every rerun.
 

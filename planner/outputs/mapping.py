@@ -29,7 +29,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import folium
 import geopandas as gpd
@@ -794,7 +794,7 @@ def ward_map(
     )  # fmt: skip
 
 
-def _outline(display: gpd.GeoDataFrame, codes: Sequence[str] | None) -> dict | None:
+def _outline(display: gpd.GeoDataFrame, codes: Sequence[str] | None) -> dict[str, Any] | None:
     """The outer boundary of the wards in *codes* (e.g. a borough) as GeoJSON, or None."""
     if codes is None:
         return None
@@ -802,7 +802,8 @@ def _outline(display: gpd.GeoDataFrame, codes: Sequence[str] | None) -> dict | N
     if part.empty:
         return None
     area = shapely.make_valid(part.geometry.union_all()).boundary
-    return shapely.geometry.mapping(area)
+    outline: dict[str, Any] = shapely.geometry.mapping(area)
+    return outline
 
 
 def _add_river(m: folium.Map, river: gpd.GeoDataFrame) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import geopandas as gpd
 import pandas as pd
@@ -116,7 +118,7 @@ def ward_categories(d: views.WardDetail, window: str) -> None:
     )  # fmt: skip
 
 
-def select_clicked(feature: dict) -> None:
+def select_clicked(feature: dict[str, Any]) -> None:
     """The map's click callback: the clicked ward becomes the selected ward."""
     code = (feature.get("properties") or {}).get(s.WARD_CODE)
     if code:
@@ -128,7 +130,7 @@ def select_clicked(feature: dict) -> None:
 def base_frame(
     _ctx: Context,
     _display: gpd.GeoDataFrame,
-    key: tuple,
+    key: tuple[Any, ...],
     special: tuple[tuple[str, str], ...],
     tiles: str | None,
 ) -> map_component.MapFrame:
@@ -156,7 +158,7 @@ def hot_spot_outlines(ctx: Context) -> tuple[pd.Series | None, str]:
     return classes, label
 
 
-def draw_map(ctx: Context, wards: gpd.GeoDataFrame, view: dict) -> None:
+def draw_map(ctx: Context, wards: gpd.GeoDataFrame, view: dict[str, object]) -> None:
     """The map, or where there is none (Leaflet not installed) a message naming the way round."""
     if mapping.leaflet_assets() is None:
         st.warning(
