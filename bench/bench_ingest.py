@@ -54,6 +54,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "bench" / "baseline_geopandas.py"
+README = REPO / "bench" / "README.md"
+BEGIN, END = "<!-- ingest:begin -->", "<!-- ingest:end -->"
 DATASETS: dict[str, dict[str, Any]] = {
     "policeuk-2014": {
         "label": "18 months of police.uk API JSON",
@@ -86,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1, got {args.repeat}")
+    if args.render:
+        _render(json.loads(args.out.read_text()))
+        return 0
     args.command = " ".join(["python bench/bench_ingest.py", *argv])
     data = args.data.resolve()
     needed = [data / d[k] for d in DATASETS.values() for k in ("incidents", "wards")]
@@ -113,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(_table(report))
     print(f"\nresults written to {args.out}")
+    if args.out.resolve() == (REPO / "bench" / "results" / "ingest.json").resolve():
+        _render(report)
+        print(f"figures rendered into {README}")
     return 0 if all(report["passed"].values()) else 1
 
 
@@ -175,6 +183,7 @@ def _parser() -> argparse.ArgumentParser:
         help="results JSON (default bench/results/ingest.json)",
     )
     p.add_argument("--no-check", action="store_true", help="skip the comparison of the tables")
+    p.add_argument("--render", action="store_true", help="only render bench/README.md from --out")
     return p
 
 
@@ -564,6 +573,75 @@ def _table(report: dict[str, Any]) -> str:
                 f"category cells differ (inside vs baseline); "
                 f"r = {c['pearson_r_total_vs_baseline']:.6f}"
             )
+    return "\n".join(lines)
+
+
+# --- README ----------------------------------------------------------------------------------
+
+
+def _render(report: dict[str, Any]) -> None:
+    """Write the figures of *report* into bench/README.md, between the ingest markers."""
+    text = README.read_text()
+    if BEGIN not in text or END not in text:
+        return
+    block = "\n".join([BEGIN, _figures(report), END])
+    README.write_text(text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :])
+
+
+def _figures(report: dict[str, Any]) -> str:
+    """The README's tables: medians per dataset and pipeline, the ratios, the check."""
+    m = report["machine"]
+    lines = [
+        f"Run of {report['date'][:16].replace('T', ' ')} (`{report['command']}`, commit "
+        f"`{report['code']['commit'][:7]}`, `results/ingest.json`), medians of "
+        f"{report['repeat']} interleaved rounds on {m['nproc']} CPUs ({m['cpu_model']}); "
+        f"1-minute load average {report['load_average_at_start']:.2f} at the start and "
+        f"{report['load_average_at_end']:.2f} at the end"
+        + (" (**not a quiet machine**)." if report["load_average_at_start"] >= 0.5 else "."),
+        "",
+    ]
+    for name, ds in report["datasets"].items():
+        med, r, ok = ds["medians"], ds["ratios"], ds["passed"]
+        lines += [
+            f"**{name}** ({ds['label']}):",
+            "",
+            "| | process wall s | call s | CPU s (of which workers) | peak MiB | load |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for key, label in (("planner", "planner ingest"), ("baseline", "plain pipeline"),
+                           ("reload", "reload from the cache")):  # fmt: skip
+            if key in med:
+                row = med[key]
+                call = f"{row['call_s']:.2f}" if "call_s" in row else "–"
+                lines.append(
+                    f"| {label} | {row['process_wall_s']:.2f} | {call} | {row['cpu_s']:.2f} "
+                    f"({row['cpu_workers_s']:.2f}) | {row['peak_mib']:,.0f} | "
+                    f"{row['load_avg_1min_before']:.1f} |"
+                )
+        verdict = {True: "met", False: "missed"}
+        lines += [
+            "",
+            f"speed-up {r['speedup_wall']:.2f}× end to end (target ≥ 5: "
+            f"{verdict[ok['speedup']]}), {r['speedup_cpu']:.2f}× by CPU time; peak memory "
+            f"{r['memory_ratio']:.2f} of the plain pipeline's (target ≤ 0.5: "
+            f"{verdict[ok['memory']]})"
+            + (
+                f"; reload {r['reload_call_s']:.2f} s in process (target < 1 s: "
+                f"{verdict[ok['reload']]})"
+                if "reload" in ok
+                else ""
+            )
+            + ".",
+        ]
+        c = ds["check"]
+        if c is not None:
+            lines.append(
+                f"Counts: planner {c['planner_total']:,} = {c['planner_inside']:,} inside a ward "
+                f"+ {c['planner_nearest']:,} nearest; plain pipeline {c['baseline_total']:,}; "
+                f"{c['cells_inside_differing_from_baseline']} of {c['cells']:,} ward × month × "
+                "category cells differ (inside against the plain pipeline)."
+            )
+        lines.append("")
     return "\n".join(lines)
 
 
