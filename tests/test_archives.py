@@ -124,3 +124,31 @@ def test_a_small_archive_is_not_judged_by_its_ratio(tmp_path: Path) -> None:
     assert ARCHIVE_LIMITS.ratio_after_bytes > 10 * 1024
     names = [name for name, _ in members(path, suffix=".json")]
     assert names == ["tiny/a.json", "tiny/b.json"]
+
+
+def test_the_process_pool_reads_as_this_process_does(tmp_path: Path, monkeypatch) -> None:
+    """Archives read by worker processes give the same frame; a worker's error names its file."""
+    from planner.ingest.sources import police_uk_api
+
+    folder = tmp_path / "api"
+    folder.mkdir()
+    for k, month in enumerate(["2017_01", "2017_02", "2017_03"]):
+        records = [api_crime(100 * k + i, month.replace("_", "-")) for i in range(50)]
+        records.append(api_crime(1, month.replace("_", "-")))  # in every month: a duplicate
+        api_archive(folder / f"london_month_{month}.tar.gz", {"a.json": records, "b.json": b""})
+    config = _config(tmp_path)
+
+    def read(workers: int):
+        return read_api_json(
+            folder, categories=config.categories, checks=config.coordinates, workers=workers
+        )
+
+    alone = read(1)
+    monkeypatch.setattr(police_uk_api, "_POOL_MIN_BYTES", 0)
+    pooled = read(2)
+    assert alone.incidents.equals(pooled.incidents)
+    assert alone.duplicates_by_month.to_dict() == pooled.duplicates_by_month.to_dict() != {}
+    assert [e.name for e in alone.empty_files] == [e.name for e in pooled.empty_files]
+    (folder / "london_month_2017_02.tar.gz").write_bytes(b"<html>Service unavailable</html>")
+    with pytest.raises(DataError, match=r"london_month_2017_02\.tar\.gz: expected a \.tar\.gz"):
+        read(2)
