@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import resource
 import tarfile
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from planner.errors import DataError
+from planner.ingest.sources import police_uk_api
 from planner.ingest.sources.archives import ARCHIVE_LIMITS, ArchiveLimits, members
 from planner.ingest.sources.police_uk_api import read_api_json
 from tests.factories import api_archive, api_crime, grid_dataset
@@ -128,8 +130,6 @@ def test_a_small_archive_is_not_judged_by_its_ratio(tmp_path: Path) -> None:
 
 def test_the_process_pool_reads_as_this_process_does(tmp_path: Path, monkeypatch) -> None:
     """Archives read by worker processes give the same frame; a worker's error names its file."""
-    from planner.ingest.sources import police_uk_api
-
     folder = tmp_path / "api"
     folder.mkdir()
     for k, month in enumerate(["2017_01", "2017_02", "2017_03"]):
@@ -152,3 +152,27 @@ def test_the_process_pool_reads_as_this_process_does(tmp_path: Path, monkeypatch
     (folder / "london_month_2017_02.tar.gz").write_bytes(b"<html>Service unavailable</html>")
     with pytest.raises(DataError, match=r"london_month_2017_02\.tar\.gz: expected a \.tar\.gz"):
         read(2)
+
+
+_PARENT = os.getpid()
+_READ = police_uk_api._read_batch
+
+
+def _dies_in_a_worker(task):
+    """As the reader's worker function, but a worker reading 2017-02 is killed."""
+    if os.getpid() != _PARENT and task[0].endswith("2017_02.tar.gz"):
+        os._exit(9)
+    return _READ(task)
+
+
+def test_a_killed_worker_leaves_the_rest_read_in_this_process(tmp_path: Path, monkeypatch):
+    folder = tmp_path / "api"
+    folder.mkdir()
+    for k, month in enumerate(["2017_01", "2017_02", "2017_03"]):
+        records = [api_crime(100 * k + i, month.replace("_", "-")) for i in range(20)]
+        api_archive(folder / f"london_month_{month}.tar.gz", {"a.json": records})
+    config = _config(tmp_path)
+    monkeypatch.setattr(police_uk_api, "_POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(police_uk_api, "_read_batch", _dies_in_a_worker)
+    frame = read_api_json(folder, categories=config.categories, checks=config.coordinates)
+    assert frame.read_by_month.to_dict() == {"2017-01": 20, "2017-02": 20, "2017-03": 20}

@@ -16,6 +16,7 @@ or as a missing number, so that its records are checked and rejected, not lost.
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
 import os
@@ -23,6 +24,7 @@ import re
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,8 @@ from planner.ingest.sources.base import EmptyFile, Progress, SourceFrame, is_emp
 from planner.ingest.sources.sniff import describe
 
 __all__ = ["read_api_json"]
+
+log = logging.getLogger(__name__)
 
 _POOL_MIN_BYTES = 8 * 1024 * 1024
 """Below this much input, archives are read in this process (a pool costs more than it saves)."""
@@ -151,8 +155,17 @@ def _read_all(
         yield from map(_read_batch, tasks)
         return
     pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+    done = 0
     try:
-        yield from pool.map(_read_batch, tasks)
+        for batch in pool.map(_read_batch, tasks):
+            yield batch
+            done += 1
+    except BrokenProcessPool:  # a worker was killed (out of memory?): go on without the pool
+        log.warning(
+            "a worker process reading %s stopped; reading it and the rest in this process",
+            tasks[done][1],
+        )
+        yield from map(_read_batch, tasks[done:])
     finally:  # after an error, the archives not yet started are not read
         pool.shutdown(wait=True, cancel_futures=True)
 
