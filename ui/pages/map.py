@@ -69,9 +69,11 @@ def contributions_chart(contributions: pd.Series) -> None:
     """One bar per component, its value written beside it."""
     data = contributions.rename_axis("component").rename("contribution").reset_index()
     data["text"] = [f"{v:.2f}" for v in data["contribution"]]
+    top = max(float(data["contribution"].max()), 0.01) * 1.3  # room for the value's label
+    low = min(float(data["contribution"].min()), 0.0)
     bars = alt.Chart(data, height=alt.Step(26)).encode(
         y=alt.Y("component:N", sort=None, title=None),
-        x=alt.X("contribution:Q", title="contribution to the need score"),
+        x=alt.X("contribution:Q", title="contribution", scale=alt.Scale(domain=[low, top])),
     )
     chart = bars.mark_bar() + bars.mark_text(align="left", dx=4).encode(text="text:N")
     st.altair_chart(chart, use_container_width=True)
@@ -107,9 +109,9 @@ def ward_categories(d: views.WardDetail, window: str) -> None:
         key="ward_categories",
         height=35 * (len(table) + 1) + 3,
         column_config={
-            "_index": st.column_config.TextColumn("category", width="medium"),
-            "crimes": st.column_config.NumberColumn(format="localized", width="small"),
-            "harm": st.column_config.NumberColumn("harm", format="localized", width="small"),
+            # widths from the content: a narrow page scrolls the table, never cuts a number
+            "crimes": st.column_config.NumberColumn(format="localized"),
+            "harm": st.column_config.NumberColumn("harm", format="localized"),
             "share of harm": st.column_config.ProgressColumn(
                 "share of harm", format="%.1f %%", min_value=0.0, max_value=100.0,
                 width="small",
