@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -113,6 +114,16 @@ def to_bng(
     return out[0], out[1]
 
 
+class Part(NamedTuple):
+    """What :func:`canonical` makes of one file or batch."""
+
+    incidents: pd.DataFrame
+    rejects: pd.DataFrame
+    read_by_month: pd.Series
+    duplicates_by_month: pd.Series | None = None
+    """Set when :func:`canonical` removed repeated ids itself (``dedupe=True``)."""
+
+
 # Reasons in the order they are looked for: a record keeps the first it fails.
 _BAD_MONTH, _FUTURE_MONTH, _SWAPPED, _OUTSIDE_GB, _NO_XY, _UNKNOWN_CATEGORY = range(1, 7)
 _REASONS = {
@@ -139,7 +150,8 @@ def canonical(
     checks: CoordinateChecks,
     crs: str | None = None,
     group_sizes: Sequence[int] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    dedupe: bool = False,
+) -> Part:
     """Reduce the columns of one file (or batch) to (incidents, rejects, read_by_month).
 
     Text columns may come as Arrow arrays, sequences or :class:`Coded`; coordinates also as
@@ -147,7 +159,9 @@ def canonical(
     Raises :class:`DataError` when more than ``checks.max_bad_share`` of the rows of a file
     have an unparseable month or bad coordinates: then the file, not the row, is wrong.
     *group_sizes* says which rows are one file (the first so many, the next so many ...);
-    by default all are.
+    by default all are. With *dedupe*, a record whose id a kept record before it has is
+    counted as a duplicate (``Part.duplicates_by_month``) and left out, before the rows
+    kept are built: one batch of a million records is not copied to drop 5 % of them.
     """
     n = len(month.codes) if isinstance(month, Coded) else len(month)  # type: ignore[arg-type]
     now = date.today().strftime("%Y-%m")
@@ -218,6 +232,13 @@ def canonical(
     # The peak of memory is next: let go of what is no longer needed (the columns given are
     # freed here too when the caller holds no other reference to them).
     del month, category, source, subcategory, lon, lat, m_codes, key_codes, reason, bad
+    duplicates = None
+    if dedupe and incident_id is not None:
+        dup = np.zeros(n, dtype=bool)
+        dup[np.flatnonzero(good)[_duplicated(_rows_of(incident_id, good))]] = True
+        duplicates = pd.Series(month_cat[dup]).value_counts().astype("int64")
+        duplicates = duplicates[duplicates > 0]  # categorical: not the months without any
+        good &= ~dup
     xy = np.empty((2, int(good.sum())))  # x and y as the frame's one float block, in place
     if len(xy[0]):
         to_bng(a[good], b[good], crs, out=xy)
@@ -231,7 +252,7 @@ def canonical(
     incidents.insert(3, s.SUBCATEGORY, sub[good])
     incidents[s.SOURCE] = src[good]
     incidents[s.SOURCE_ROW] = row_numbers(good)
-    return incidents, rejects, read_by_month
+    return Part(incidents, rejects, read_by_month, duplicates)
 
 
 def _categories(
@@ -355,36 +376,37 @@ class _ShareCheck:
         )
 
 
-def finish(
-    frame: SourceFrame,
-    parts: list[tuple[pd.DataFrame, pd.DataFrame, pd.Series]],
-    *,
-    dedupe_ids: bool,
-) -> SourceFrame:
+def finish(frame: SourceFrame, parts: list[Part], *, dedupe_ids: bool) -> SourceFrame:
     """Concatenate per-file parts into *frame*, removing duplicate ids if asked.
 
     The first record of an id (in file order) is kept; the others are counted as duplicates.
     *parts* is emptied, so that the rows before de-duplication can be let go of as soon as
-    the rows kept are copied.
+    the rows kept are copied. A single part de-duplicated by :func:`canonical` is not
+    looked at again.
     """
     if not parts:
         return frame
-    incidents = _concat_incidents([p[0] for p in parts])
-    rejects = pd.concat([empty_rejects(), *[p[1] for p in parts]], ignore_index=True)
-    read = pd.concat([p[2] for p in parts]).groupby(level=0).sum().astype("int64")
+    incidents = _concat_incidents([p.incidents for p in parts])
+    rejects = pd.concat([empty_rejects(), *[p.rejects for p in parts]], ignore_index=True)
+    read = pd.concat([p.read_by_month for p in parts]).groupby(level=0).sum().astype("int64")
+    found = [p.duplicates_by_month for p in parts if p.duplicates_by_month is not None]
+    done = len(parts) == 1 and len(found) == 1
     parts.clear()
-    dup_by_month = pd.Series(dtype="int64")
-    if dedupe_ids:
-        dup = _duplicated(incidents[s.INCIDENT_ID])
+    if dedupe_ids and not done:
+        dup = _duplicated(pa.array(incidents[s.INCIDENT_ID].array))  # Arrow-backed: no copy
         if dup.any():
             months = incidents[s.MONTH].array[dup]
-            dup_by_month = pd.Series(months).value_counts().astype("int64")
-            dup_by_month = dup_by_month[dup_by_month > 0]  # categorical: drop empty months
+            found.append(pd.Series(months).value_counts().astype("int64"))
             incidents = incidents.loc[~dup].reset_index(drop=True)
-            frame.warnings.append(
-                f"{frame.path}: {int(dup.sum()):,} records appeared more than once (same id) "
-                "and were counted once"
-            )
+    dup_by_month = pd.Series(dtype="int64")
+    if found:
+        dup_by_month = pd.concat(found).groupby(level=0, observed=True).sum().astype("int64")
+        dup_by_month = dup_by_month[dup_by_month > 0]  # categorical: drop empty months
+    if len(dup_by_month):
+        frame.warnings.append(
+            f"{frame.path}: {int(dup_by_month.sum()):,} records appeared more than once (same "
+            "id) and were counted once"
+        )
     frame.incidents = incidents
     frame.rejects = rejects
     frame.read_by_month = read.rename_axis(s.MONTH)
@@ -392,22 +414,27 @@ def finish(
     return frame
 
 
-def _duplicated(ids: pd.Series) -> np.ndarray:
+def _duplicated(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Rows whose id appeared in an earlier row (rows without an id are never duplicates)."""
-    arr = pa.array(ids.array)  # Arrow-backed: no copy
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    present = arr.is_valid().to_numpy(zero_copy_only=False)
-    keys = _as_integers(arr)
-    if keys is None:
-        keys = arr.dictionary_encode().indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    return present & pd.Series(keys).duplicated(keep="first").to_numpy()
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    present = ids.is_valid().to_numpy(zero_copy_only=False)
+    known = ids if present.all() else ids.filter(pa.array(present))
+    if pa.types.is_integer(known.type):
+        keys = known.to_numpy(zero_copy_only=False)
+    else:
+        keys = _as_integers(known)
+        if keys is None:
+            keys = known.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+    out = np.zeros(len(ids), dtype=bool)
+    out[np.flatnonzero(present)[pd.Series(keys).duplicated(keep="first").to_numpy()]] = True
+    return out
 
 
 def _as_integers(ids: pa.Array) -> np.ndarray | None:
-    """The ids as integers if each is the plain decimal text of one (the API's ids), else None.
+    """The ids as integers if each is the plain decimal text of one, else None.
 
-    Integers hash several times faster than text, and the API's million ids are integers.
+    Integers hash several times faster than text.
     """
     try:
         ints = pc.cast(ids, pa.int64())
@@ -415,7 +442,7 @@ def _as_integers(ids: pa.Array) -> np.ndarray | None:
         return None
     if pc.all(pc.equal(pc.cast(ints, pa.string()), ids)).as_py() is False:
         return None  # "012" and "12" are different ids
-    return ints.fill_null(0).to_numpy(zero_copy_only=False)
+    return ints.to_numpy(zero_copy_only=False)
 
 
 def _concat_incidents(frames: list[pd.DataFrame]) -> pd.DataFrame:

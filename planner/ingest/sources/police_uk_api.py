@@ -122,6 +122,7 @@ def read_api_json(
             mapping=categories.api,
             mapping_hint="[police_uk.api] in config/categories.toml",
             checks=checks,
+            dedupe=True,
         )
     ]
     return incident_rows.finish(frame, parts, dedupe_ids=True)
