@@ -169,12 +169,16 @@ def join_incidents(
         return JoinResult(out, empty_rejects(), 0)
     x = incidents[s.X].to_numpy(dtype="float64")
     y = incidents[s.Y].to_numpy(dtype="float64")
-    codes, uniq = pd.factorize(x + 1j * y)
+    pairs = np.empty(len(x), dtype=np.complex128)  # one key per point: fast hashing
+    pairs.real, pairs.imag = x, y
+    codes, uniq = pd.factorize(pairs)
+    del pairs
     assign = assign_points if points is None else points.assign
     position, how, distance = assign(uniq.real, uniq.imag, wards, snap_distance_m=snap_distance_m)
     row_pos = position[codes]
     placed = row_pos >= 0
-    joined = incidents.loc[placed]  # a new frame already: no copy needed
+    # every row placed (the usual case): a new frame on the same columns, not a copy of them
+    joined = incidents.copy(deep=False) if placed.all() else incidents.loc[placed]
     ward_codes = wards.index.to_numpy(dtype=object)
     joined[s.WARD_CODE] = _categorical(row_pos[placed], ward_codes)
     how_labels, how_codes = np.unique(how.astype(str), return_inverse=True)  # per point: few
