@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -76,6 +76,7 @@ __all__ = [
     "plan",
     "plan_year",
     "prepare",
+    "prepare_kept",
     "priority_inputs",
     "save_plan",
     "score",
@@ -132,6 +133,31 @@ def prepare(
         inputs = load(False)
         inputs.forecast_note = f"cannot be fitted to this data ({exc})"
         return inputs
+
+
+def prepare_kept(
+    config: PlannerConfig, scenario: Scenario, *, progress: Progress = None
+) -> NeedInputs:
+    """:func:`prepare`, kept on disk between processes (:mod:`planner.model.snapshot`).
+
+    What the app loads with, so that a fresh server shows its first map in seconds: the
+    snapshot is used only while the code, the configuration, every file of the data folder and
+    the scenario's dataset, window, need settings and forecast choice are what it was made
+    from; otherwise this is :func:`prepare`, and the result is kept for next time.
+    """
+    from planner.model.snapshot import load_or_build, snapshot_key
+
+    dataset = config.dataset(scenario.dataset).name
+    parts = (dataset, scenario.window_end, scenario.need, scenario.use_forecast)
+    return cast(
+        NeedInputs,
+        load_or_build(
+            Path(config.cache_dir) / "prepared",
+            dataset,
+            snapshot_key(config, parts),
+            lambda: prepare(config, scenario, progress=progress),
+        ),
+    )
 
 
 def borough_names(inputs: NeedInputs) -> pd.Series:

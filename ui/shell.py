@@ -158,9 +158,9 @@ def _config(config_dir: str, data_dir: str, cache_dir: str = "") -> PlannerConfi
     return config.with_cache_dir(cache_dir) if cache_dir else config
 
 
-@st.cache_resource(show_spinner="Loading the ward data (first time only, about 10 s)...")
+@st.cache_resource(show_spinner="Loading the ward data...")
 def _prepare(_config: PlannerConfig, key: tuple[Any, ...], _scenario: Scenario) -> NeedInputs:
-    return api.prepare(_config, _scenario)
+    return api.prepare_kept(_config, _scenario)  # kept on disk: a restarted server is quick
 
 
 @st.cache_resource(show_spinner=False)
