@@ -690,3 +690,45 @@ def _tooltip_ward(text: str) -> str | None:
             return value.strip()
     match = re.search(r"^\s*Ward\s+(.+?)\s*$", text, re.MULTILINE)
     return match.group(1) if match else None
+
+
+# --- current staffing: the template downloaded, filled in and uploaded as a user would --------
+
+
+def test_current_staffing_upload_shows_now_proposed_and_change_and_enables_damping(
+    server, driver, tmp_path
+):
+    import pandas as pd
+
+    browser, page = launch(driver)
+    try:
+        page.goto(server.url, wait_until="domcontentloaded")
+        wait_for_ward_paths(page, 600)
+        open_page(page, "Allocation")
+        page.get_by_role("heading", name=re.compile("^Allocation")).first.wait_for()
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        damping = sidebar.get_by_role("spinbutton", name="Damping: most change per ward")
+        assert damping.is_disabled()  # no current staffing yet: nothing to damp against
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Current-staffing template (CSV)").click()
+        template = pd.read_csv(info.value.path(), comment="#")
+        assert {"ward_code", "dwo", "pcso"} <= set(template.columns), template.columns
+        filled = template.assign(dwo=2, pcso=1)
+        upload = tmp_path / "lambeth_staffing_now.csv"
+        filled.to_csv(upload, index=False)
+        sidebar.locator(".st-key-current_staffing input[type=file]").set_input_files(upload)
+        wait_until_idle(page)
+        sidebar.get_by_text(f"{len(filled)} wards' current teams").first.wait_for()
+        main = page.locator('[data-testid="stMain"]')
+        main.get_by_text(
+            re.compile(r"Current staffing given for \d+ of \d+ wards")
+        ).first.wait_for()
+        assert not damping.is_disabled()
+        damping.fill("1")
+        damping.press("Enter")
+        wait_until_idle(page)
+        main.get_by_text("Damping: extras move at most 1 per ward").first.wait_for()
+        assert not exceptions(page)
+        no_external_requests(page)
+    finally:
+        browser.close()
