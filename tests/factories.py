@@ -393,6 +393,7 @@ def grid_dataset(
     return dataclasses.replace(config, datasets={name: spec})
 
 
+@functools.cache  # tests place thousands of records at a handful of centres
 def ward_centre_lonlat(code: str, *, rows: int = 2, cols: int = 2) -> tuple[float, float]:
     """WGS84 lon/lat of the centre of :func:`grid_wards` ward *code*."""
     from pyproj import Transformer
