@@ -34,13 +34,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from planner import schema as s
 from planner.config import CategoryMap, CoordinateChecks, SourceSpec
 from planner.ingest.join import PointCache, join_incidents
 from planner.ingest.selection import take
 from planner.ingest.sources.base import EmptyFile, SourceFrame, empty_names, empty_rejects
+from planner.ingest.sources.incident_rows import concat_incidents
 
 __all__ = ["StreamedPoints", "partitions", "point_counts", "stream_street_csv"]
 
@@ -227,7 +227,7 @@ class _State:
             parts.append(part)
         if not parts:
             return None
-        incidents = _concat([p.incidents for p in parts])
+        incidents = concat_incidents([p.incidents for p in parts])
         dup = self.seen.duplicates(incidents[s.INCIDENT_ID])
         if dup.any():
             self.duplicates.append(incidents.loc[dup, s.MONTH].astype(str).value_counts())
@@ -341,20 +341,6 @@ def _blank(path: Path) -> bool:
             if block.strip():
                 return False
     return True
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate incident tables, keeping categorical columns categorical."""
-    if len(frames) == 1:
-        return frames[0]
-    out = {}
-    for col in s.INCIDENT_COLUMNS:
-        values = [f[col] for f in frames]
-        if isinstance(values[0].dtype, pd.CategoricalDtype):
-            out[col] = union_categoricals(values, ignore_order=True)
-        else:
-            out[col] = pd.concat(values, ignore_index=True)
-    return pd.DataFrame(out)
 
 
 def _tally(joined: pd.DataFrame) -> pd.DataFrame:

@@ -386,7 +386,7 @@ def finish(frame: SourceFrame, parts: list[Part], *, dedupe_ids: bool) -> Source
     """
     if not parts:
         return frame
-    incidents = _concat_incidents([p.incidents for p in parts])
+    incidents = concat_incidents([p.incidents for p in parts])
     rejects = pd.concat([empty_rejects(), *[p.rejects for p in parts]], ignore_index=True)
     read = pd.concat([p.read_by_month for p in parts]).groupby(level=0).sum().astype("int64")
     found = [p.duplicates_by_month for p in parts if p.duplicates_by_month is not None]
@@ -445,7 +445,7 @@ def _as_integers(ids: pa.Array) -> np.ndarray | None:
     return ints.to_numpy(zero_copy_only=False)
 
 
-def _concat_incidents(frames: list[pd.DataFrame]) -> pd.DataFrame:
+def concat_incidents(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate incident parts, keeping categorical columns categorical (and fast)."""
     if len(frames) == 1:
         return frames[0]
