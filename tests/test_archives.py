@@ -176,3 +176,25 @@ def test_a_killed_worker_leaves_the_rest_read_in_this_process(tmp_path: Path, mo
     monkeypatch.setattr(police_uk_api, "_read_batch", _dies_in_a_worker)
     frame = read_api_json(folder, categories=config.categories, checks=config.coordinates)
     assert frame.read_by_month.to_dict() == {"2017-01": 20, "2017-02": 20, "2017-03": 20}
+
+
+def test_the_limits_set_in_planner_toml_apply_to_ingest(tmp_path):
+    """``[limits] max_archive_mb`` reaches ingest, and its refusal names that key."""
+    import dataclasses
+
+    from planner.config import SourceSpec, UploadLimits
+    from planner.ingest import ingest
+    from tests.factories import ward_centre_lonlat
+
+    config = grid_dataset(tmp_path, [SourceSpec(kind="police_uk_api", path="api")])
+    folder = Path(config.data_dir) / "api"
+    folder.mkdir()
+    records = [api_crime(k, lonlat=ward_centre_lonlat("E05000001")) for k in range(200)]
+    api_archive(folder / "month.tar.gz", {"a.json": records})
+    assert ingest(config, use_cache=False).ward_counts["count"].sum() == 200
+    tight = dataclasses.replace(config, limits=UploadLimits(max_archive_mb=0.01))
+    with pytest.raises(
+        DataError,
+        match=r"max_archive_mb = 0\.01; .*raise max_archive_mb in planner\.toml \[limits\]",
+    ):
+        ingest(tight, use_cache=False)

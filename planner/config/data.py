@@ -151,13 +151,16 @@ class UploadLimits(Checked):
     max_nesting: int = 20
     parse_timeout_s: float = 60.0
     parse_memory_mb: int = 3_072
+    max_archive_mb: float = 1024.0  # a .tar.gz / .tar source archive in ingest, inflated
+    max_archive_member_mb: float = 256.0
+    max_archive_ratio: float = 100.0
 
     def _problems(self) -> list[str]:
         found = []
         for name in (
             "max_unzipped_mb", "max_zip_ratio", "max_zip_members", "max_line_bytes",
             "max_columns", "max_vertices_per_feature", "max_vertices", "max_nesting",
-            "parse_timeout_s",
+            "parse_timeout_s", "max_archive_mb", "max_archive_member_mb", "max_archive_ratio",
         ):  # fmt: skip
             if getattr(self, name) <= 0:
                 found.append(f"{name} must be above 0, found {getattr(self, name)}")

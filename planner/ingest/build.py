@@ -43,6 +43,7 @@ from planner.ingest.coverage import SourceCoverage, coverage_table
 from planner.ingest.join import join_incidents
 from planner.ingest.quality import quality_report
 from planner.ingest.selection import check_unknown_names, check_unknown_wards, take
+from planner.ingest.sources.archives import archive_limits
 from planner.ingest.sources.base import SourceFrame, empty_counts, empty_measures, empty_rejects
 from planner.ingest.stream import StreamedPoints, point_counts, stream_street_csv
 
@@ -237,7 +238,8 @@ def _read_sources(
             streamed[i] = stream_street_csv(path, src, wards, snap_distance_m=snap, **kw)
             frame = streamed[i].frame
         elif src.kind == "police_uk_api":
-            frame = police_uk_api.read_api_json(path, **kw)
+            limits = archive_limits(config.limits)
+            frame = police_uk_api.read_api_json(path, limits=limits, **kw)
         elif src.kind == "points_csv":
             frame = police_uk.read_points_csv(path, columns=src.columns, **kw)
         elif src.kind == "mps_ward":

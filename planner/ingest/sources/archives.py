@@ -28,6 +28,7 @@ from pathlib import Path
 
 from isal import isal_zlib
 
+from planner.config import UploadLimits
 from planner.errors import DataError
 from planner.ingest.sources.base import is_empty
 from planner.ingest.sources.sniff import describe
@@ -36,6 +37,7 @@ __all__ = [
     "ARCHIVE_LIMITS",
     "ArchiveLimits",
     "DamagedArchive",
+    "archive_limits",
     "damaged_message",
     "is_archive",
     "members",
@@ -65,10 +67,31 @@ class ArchiveLimits:
     max_ratio: float = 100.0
     ratio_after_bytes: int = 8 * 1024 * 1024
     setting: str = "ARCHIVE_LIMITS in planner/ingest/sources/archives.py"
+    keys: tuple[tuple[str, str], ...] = ()  # (field, the setting's own key) where they differ
+
+    def key(self, name: str) -> str:
+        """The name under which *setting* holds the limit in field *name*."""
+        return dict(self.keys).get(name, name)
 
 
 ARCHIVE_LIMITS = ArchiveLimits()
-"""The limits ingest applies to every ``.tar.gz`` / ``.tar`` source archive."""
+"""The shipped limits (``planner.toml [limits]`` sets them: :func:`archive_limits`)."""
+
+
+def archive_limits(limits: UploadLimits) -> ArchiveLimits:
+    """The archive limits of ``planner.toml [limits]`` (``max_archive_*``)."""
+    mib = 1024 * 1024
+    return ArchiveLimits(
+        max_archive_bytes=int(limits.max_archive_mb * mib),
+        max_member_bytes=int(limits.max_archive_member_mb * mib),
+        max_ratio=limits.max_archive_ratio,
+        setting="planner.toml [limits]",
+        keys=(
+            ("max_archive_bytes", "max_archive_mb"),
+            ("max_member_bytes", "max_archive_member_mb"),
+            ("max_ratio", "max_archive_ratio"),
+        ),
+    )
 
 
 class DamagedArchive(Exception):
@@ -304,20 +327,28 @@ def _mib(n: float) -> str:
 def _over(archive: Path, what: str, size: int, name: str, limits: ArchiveLimits) -> str:
     limit = getattr(limits, name)
     return (
-        f"{archive}: refused: {what} inflates to more than the limit of {_mib(limit)} ({name} "
-        f"= {limit:,} bytes; {what} {'declares' if what.startswith('member') else 'reached'} "
-        f"{_mib(size)}). An archive this large is not a police.uk download (a month inflates "
-        "to about 30 MB) and may be a decompression bomb. If it is genuine, raise "
-        f"{name} in {limits.setting}; otherwise remove it from the folder"
+        f"{archive}: refused: {what} inflates to more than the limit of {_mib(limit)} "
+        f"({limits.key(name)} = {_setting_value(limits, name)}; {what} "
+        f"{'declares' if what.startswith('member') else 'reached'} {_mib(size)}). An archive "
+        "this large is not a police.uk download (a month inflates to about 30 MB) and may be a "
+        f"decompression bomb. If it is genuine, raise {limits.key(name)} in {limits.setting}; "
+        "otherwise remove it from the folder"
     )
+
+
+def _setting_value(limits: ArchiveLimits, name: str) -> str:
+    """The limit as its setting writes it: bytes in the code, MiB in ``[limits]``."""
+    limit = getattr(limits, name)
+    return f"{limit:,} bytes" if limits.key(name) == name else f"{limit / 2**20:.3g}"
 
 
 def _ratio(archive: Path, what: str, out: int, used: int, limits: ArchiveLimits) -> str:
     return (
-        f"{archive}: refused: {what} inflates more than {limits.max_ratio:g} times (max_ratio = "
-        f"{limits.max_ratio:g}; {_mib(used)} gave {_mib(out)} and it goes on). police.uk "
-        "archives inflate about 7.5 times: this one is likely a decompression bomb. Remove it "
-        f"from the folder; if it is genuine, raise max_ratio in {limits.setting}"
+        f"{archive}: refused: {what} inflates more than {limits.max_ratio:g} times "
+        f"({limits.key('max_ratio')} = {limits.max_ratio:g}; {_mib(used)} gave {_mib(out)} "
+        "and it goes on). police.uk archives inflate about 7.5 times: this one is likely a "
+        "decompression bomb. Remove it from the folder; if it is genuine, raise "
+        f"{limits.key('max_ratio')} in {limits.setting}"
     )
 
 
