@@ -464,7 +464,7 @@ def confidence_panel(inputs: NeedInputs, config: PlannerConfig, borough: str) ->
         age = (pd.Period(inputs.window.end, "M") - pd.Period(dates.max(), "M")).n
         if age > 12:
             note = (
-                f"the latest survey in the data is {dates.max():%B %Y}, {age} months before the "
+                f"The latest survey in the data is {dates.max():%B %Y}, {age} months before the "
                 f"window's end ({inputs.window.end}): refresh pas/ with `planner fetch`"
             )
     return ConfidencePanel(code, table, note)
