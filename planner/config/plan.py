@@ -279,7 +279,7 @@ class PrioritySettings(Checked):
     def _problems(self) -> list[str]:
         found = []
         if not self.area.strip():
-            found.append("area must name the area the rates are compared with, e.g. \"London\"")
+            found.append('area must name the area the rates are compared with, e.g. "London"')
         if self.n_priorities < 1:
             found.append(f"n_priorities must be a whole number >= 1, found {self.n_priorities}")
         if not 0 <= self.min_harm_share < 1:
