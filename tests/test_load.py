@@ -39,8 +39,8 @@ SESSIONS = 20
 TOTAL_TIMEOUT_S = 300  # the whole run: 20 sessions opened, changed and checked
 STEP_TIMEOUT_S = 240  # one session's wait for its page (the server serves 19 others)
 FIRST_POOL, POOL_STEP = 110, 37  # session k sets pool FIRST_POOL + k * POOL_STEP: all differ
-CAPTION = re.compile(r"\bA pool of ([\d,]+) extra officers is shared out\b")
-"""The Allocation page's caption states the pool (planner.outputs.present's sentences)."""
+CAPTION = re.compile(r"\b([\d,]+) extra officers are shared out by need\b")
+"""The Allocation page's summary states the pool (ui/pages/allocation.py ``how_shared``)."""
 
 pytestmark = [
     pytest.mark.integration,  # the app serves the real data in ../shared/data
@@ -115,7 +115,7 @@ async def _route_offline(route) -> None:
 
 
 async def _shown_pool(page) -> int | None:
-    for text in await page.locator('[data-testid="stCaptionContainer"]').all_inner_texts():
+    for text in await page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts():
         match = CAPTION.search(text)
         if match:
             return int(match.group(1).replace(",", ""))
@@ -123,7 +123,7 @@ async def _shown_pool(page) -> int | None:
 
 
 async def _wait_for_pool(page, pool: int, timeout: float) -> None:
-    await page.get_by_text(f"A pool of {pool:,} extra officers", exact=False).first.wait_for(
+    await page.get_by_text(f"{pool:,} extra officers", exact=True).first.wait_for(
         timeout=timeout * 1000
     )
 
@@ -160,7 +160,7 @@ async def _one_session(browser, url: str, result: SessionResult, changed: asynci
         result.errors += await _errors(page)
     except Exception as exc:  # reported per session, never hides the others
         result.errors.append(f"{type(exc).__name__}: {exc}")
-        changed.abort()
+        await changed.abort()
     finally:
         await context.close()
 
