@@ -52,8 +52,6 @@ __all__ = [
 ]
 
 NEED_SCORE, RANK_LONDON, RANK_BOROUGH = s.NEED_SCORE, s.RANK_LONDON, s.RANK_BOROUGH
-MISSING_COMPONENTS = s.MISSING_COMPONENTS
-
 
 # --- names and choices -------------------------------------------------------------------
 
@@ -252,10 +250,8 @@ def ward_detail(plan: PlanResult, code: str, *, months: int = 24) -> WardDetail:
         capped=[COMPONENT_LABELS[c] for c in COMPONENTS if bool(row.get(f"capped: {c}", False))],
         component_cap=need.settings.component_cap,
         special=special_notes(plan).get(code, "").removeprefix("special: "),
-        no_data=[
-            COMPONENT_LABELS[c]
-            for c in str(row.get(MISSING_COMPONENTS, "") or "").split(", ")
-            if c in COMPONENT_LABELS
+        no_data=[  # scored without it: its normalised value is NaN ("no data")
+            COMPONENT_LABELS[c] for c in COMPONENTS if pd.isna(row.get(f"normalised: {c}", 0.0))
         ],
         current_dwo=None if team is None else int(team["dwo"]),
         current_pcso=None if team is None else int(team["pcso"]),
