@@ -121,6 +121,7 @@ def write_borough(register: PlanRegister, code: str, start: threading.Barrier) -
     try:
         start.wait(timeout=120)
         result.started = time.time()
+        start.wait(timeout=120)  # again: every writer has started before any writes
         table = wards_of(code)
         result.plan_id = register.save_plan(
             f"{code} draft", table, settings={"pool": int(table["extra"].sum())},
@@ -159,6 +160,8 @@ def write_borough(register: PlanRegister, code: str, start: threading.Barrier) -
 def write_process(url: str, boroughs: list[str], barrier, results) -> None:
     """A spawned process: one register shared by a thread per borough (as Streamlit does)."""
     register = register_at(url)  # not opened yet: the first writes create the schema
+    # each round waits for every thread here, then for every process (a loaded machine can
+    # leave a thread unscheduled past one barrier while another finishes its writes)
     start = threading.Barrier(len(boroughs), action=lambda: barrier.wait(timeout=120))
     done: list[WriterResult] = []
     threads = [
