@@ -26,15 +26,18 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
 from planner.config import ForecastSettings
 from planner.errors import DataError
-from planner.model.forecast import HarmForecaster, month_labels, monthly_array
+from planner.model.window import month_labels, monthly_array
+
+if TYPE_CHECKING:  # scikit-learn is imported where a model is fitted: the app's first page
+    # unpickles a Verdict and never fits, and importing sklearn (and scipy) takes ~1.5 s
+    from planner.model.forecast import HarmForecaster
 
 __all__ = [
     "ALL",
@@ -210,6 +213,10 @@ def origin_forecasts(
         ``{"model": ..., "last12": ..., "seasonal_naive": ..., "london_mean": ...}``, each a
         DataFrame of the *horizon* months after *origin*.
     """
+    from sklearn.base import clone
+
+    from planner.model.forecast import HarmForecaster
+
     history = _history(monthly, origin)
     est = clone(estimator if estimator is not None else HarmForecaster()).set_params(
         horizon=horizon

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from planner import schema as s
 from planner.config import HarmSettings, TrendSettings
@@ -141,6 +140,8 @@ def _trend(
     """The trend columns; *present* (months with data per ward in the window and the one
     before) turns both windows into rates over the months present: a missing month is not a
     fall."""
+    from scipy import stats  # here, not at the top: scipy.stats takes ~1 s to import
+
     prior = window.previous()
     if not len(rows.month) or not (
         rows.month.min() <= month_index(prior.start) and month_index(window.end) <= rows.month.max()

@@ -55,9 +55,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from planner import schema as s
 from planner.config import ForecastSettings
-from planner.errors import ConfigError, DataError
+from planner.errors import ConfigError
+from planner.model.window import month_labels, monthly_array
 
 __all__ = [
     "FORECAST_HARM",
@@ -404,45 +404,3 @@ def forecaster(settings: ForecastSettings) -> tuple[HarmForecaster, dict[str, in
     est = HarmForecaster(**settings.model.estimator_params())
     est._check_params()
     return est, {"horizon": est.horizon, **dataclasses.asdict(settings.backtest)}
-
-
-# --- the monthly table ------------------------------------------------------------------
-
-
-def monthly_array(monthly: pd.DataFrame, *, min_months: int) -> tuple[np.ndarray, np.ndarray]:
-    """Check *monthly*; return its values (float) and month ordinals (year * 12 + month - 1)."""
-    if not isinstance(monthly, pd.DataFrame):
-        raise DataError(
-            f"monthly harm should be a DataFrame (index ward_code, 'YYYY-MM' columns), "
-            f"got {type(monthly).__name__}"
-        )
-    labels = [str(c) for c in monthly.columns]
-    parsed = pd.to_datetime(pd.Series(labels, dtype=object), format="%Y-%m", errors="coerce")
-    problems = []
-    if parsed.isna().any():
-        bad = [lab for lab, p in zip(labels, parsed.isna(), strict=True) if p]
-        problems.append(f"columns not 'YYYY-MM': {bad[:3]}")
-    months = (parsed.dt.year * 12 + parsed.dt.month - 1).to_numpy(dtype=float)
-    if not parsed.isna().any() and len(months) > 1 and not (np.diff(months) == 1).all():
-        gap = int(np.argmax(np.diff(months) != 1))
-        problems.append(f"months not consecutive: {labels[gap]} is followed by {labels[gap + 1]}")
-    if len(labels) < min_months:
-        problems.append(f"{len(labels)} months, at least {min_months} needed")
-    try:
-        values = monthly.to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        values = np.full(monthly.shape, np.nan)
-    if not np.isfinite(values).all() or (values < 0).any():
-        problems.append("values must be finite harm >= 0 (fill missing months with 0)")
-    if monthly.index.has_duplicates:
-        problems.append(
-            f"duplicate {s.WARD_CODE}s, e.g. {monthly.index[monthly.index.duplicated()][0]}"
-        )
-    if problems:
-        raise DataError(f"monthly harm ({monthly.shape[0]} wards): " + "; ".join(problems))
-    return values, months.astype(int)
-
-
-def month_labels(first: int, n: int) -> list[str]:
-    """*n* consecutive ``"YYYY-MM"`` labels from month ordinal *first* (year * 12 + month - 1)."""
-    return [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(first, first + n)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["benjamini_hochberg", "binomial_p"]
 
@@ -17,6 +16,8 @@ def binomial_p(a: np.ndarray, b: np.ndarray, share: np.ndarray | float = 0.5) ->
     symmetric, so scipy's two-sided rule (sum of outcomes no likelier than a) equals
     2 * min(P(X <= a), P(X >= a)), capped at 1; for other p that doubled tail is used.
     """
+    from scipy import stats  # here, not at the top: scipy.stats takes ~1 s to import
+
     a, n = np.rint(a), np.rint(a + b)
     lower = stats.binom.cdf(a, n, share)
     upper = stats.binom.sf(a - 1, n, share)

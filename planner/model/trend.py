@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from planner import schema as s
 from planner.config import HarmSettings, TrendSettings, normalise_text
@@ -76,6 +75,8 @@ def harm_trend(
     DataError
         The data do not cover both windows.
     """
+    from scipy import stats  # here, not at the top: scipy.stats takes ~1 s to import
+
     rows = ward_rows(ward_counts, wards)
     prior = window.previous()
     if not len(rows.month) or not (

@@ -32,6 +32,8 @@ __all__ = [
     "level_codes",
     "month_index",
     "month_label",
+    "month_labels",
+    "monthly_array",
     "sum_table",
     "ward_frame",
     "ward_rows",
@@ -184,6 +186,45 @@ def month_index(month: str) -> int:
 def month_label(index: int) -> str:
     """The ``"YYYY-MM"`` of a month ordinal."""
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def monthly_array(monthly: pd.DataFrame, *, min_months: int) -> tuple[np.ndarray, np.ndarray]:
+    """Check *monthly*; return its values (float) and month ordinals (year * 12 + month - 1)."""
+    if not isinstance(monthly, pd.DataFrame):
+        raise DataError(
+            f"monthly harm should be a DataFrame (index ward_code, 'YYYY-MM' columns), "
+            f"got {type(monthly).__name__}"
+        )
+    labels = [str(c) for c in monthly.columns]
+    parsed = pd.to_datetime(pd.Series(labels, dtype=object), format="%Y-%m", errors="coerce")
+    problems = []
+    if parsed.isna().any():
+        bad = [lab for lab, p in zip(labels, parsed.isna(), strict=True) if p]
+        problems.append(f"columns not 'YYYY-MM': {bad[:3]}")
+    months = (parsed.dt.year * 12 + parsed.dt.month - 1).to_numpy(dtype=float)
+    if not parsed.isna().any() and len(months) > 1 and not (np.diff(months) == 1).all():
+        gap = int(np.argmax(np.diff(months) != 1))
+        problems.append(f"months not consecutive: {labels[gap]} is followed by {labels[gap + 1]}")
+    if len(labels) < min_months:
+        problems.append(f"{len(labels)} months, at least {min_months} needed")
+    try:
+        values = monthly.to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        values = np.full(monthly.shape, np.nan)
+    if not np.isfinite(values).all() or (values < 0).any():
+        problems.append("values must be finite harm >= 0 (fill missing months with 0)")
+    if monthly.index.has_duplicates:
+        problems.append(
+            f"duplicate {s.WARD_CODE}s, e.g. {monthly.index[monthly.index.duplicated()][0]}"
+        )
+    if problems:
+        raise DataError(f"monthly harm ({monthly.shape[0]} wards): " + "; ".join(problems))
+    return values, months.astype(int)
+
+
+def month_labels(first: int, n: int) -> list[str]:
+    """*n* consecutive ``"YYYY-MM"`` labels from month ordinal *first* (year * 12 + month - 1)."""
+    return [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(first, first + n)]
 
 
 def _observed_months(ward_counts: pd.DataFrame) -> list[str]:
