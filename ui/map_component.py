@@ -4,7 +4,7 @@
 rerun, and its component key is a hash of that script: any change of colour remounts the
 frame, which goes blank, draws again and forgets the user's zoom. Here the map is sent in two
 parts through streamlit-folium's own frontend (declared again under our name, so nothing of
-its Python side is needed): the *base* of :func:`planner.outputs.mapping.base_map`, rendered
+its Python side is needed): the *base* of :func:`planner.outputs.basemap.base_map`, rendered
 once per data set (cached) and keyed by its digest, so the frame is mounted once; and per
 rerun the *view* (:func:`planner.outputs.mapping.view_script`), which the frontend runs in the
 mounted frame as its "feature group" script, restyling the polygons in place. Zoom and centre
@@ -14,7 +14,7 @@ mounts a new frame.
 The frame's height follows the window (CSS below, :func:`map_styles`): the whole map fits on
 the screen, so pressing on a ward never scrolls the page under the pointer (at 1366x768 a press
 used to scroll 121 px and the click missed). Leaflet focuses the map on press; that focus is
-made with ``preventScroll`` for the same reason (:class:`planner.outputs.mapping.OfflineMap`).
+made with ``preventScroll`` for the same reason (:class:`planner.outputs.basemap.OfflineMap`).
 """
 
 from __future__ import annotations
@@ -22,31 +22,46 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import folium
 import geopandas as gpd
 import shapely
 import streamlit as st
 import streamlit.components.v1 as components
-import streamlit_folium
-from streamlit_folium import generate_leaflet_string
 
 from planner import __version__
 from planner.files import atomic_path
 from planner.outputs import mapping
 
+if TYPE_CHECKING:
+    import folium
+
 __all__ = ["MapFrame", "base_frame", "frame", "map_styles", "show"]
 
 # the code that renders a frame: the disk cache is keyed on it, so a new version renders anew
-_RENDERERS = (Path(mapping.__file__), Path(__file__))
+_RENDERERS = (
+    Path(mapping.__file__),
+    Path(mapping.__file__).with_name("basemap.py"),
+    Path(__file__),
+)
 
-_BUILD = Path(streamlit_folium.__file__).parent / "frontend" / "build"
+
+def _frontend() -> Path:
+    """streamlit-folium's built frontend, found without importing the package (or folium:
+    together about 0.3 s that a start with the rendered base on disk does not need)."""
+    spec = importlib.util.find_spec("streamlit_folium")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("streamlit-folium is not installed (pip install -r requirements.txt)")
+    return Path(next(iter(spec.submodule_search_locations))) / "frontend" / "build"
+
+
+_BUILD = _frontend()
 _component = components.declare_component("planner_ward_map", path=str(_BUILD))
 
 # the frame as tall as the window leaves below its top (less a margin), set as a CSS variable
@@ -87,7 +102,9 @@ class MapFrame:
 
 
 def frame(fmap: folium.Map, *, name: str = "ward_map") -> MapFrame:
-    """Render *fmap* (a :func:`planner.outputs.mapping.base_map`) for :func:`show`, once."""
+    """Render *fmap* (a :func:`planner.outputs.basemap.base_map`) for :func:`show`, once."""
+    from streamlit_folium import generate_leaflet_string
+
     root = fmap.get_root()
     root.render()
     map_id = f"{fmap._name.lower()}_{fmap._id}"
@@ -122,7 +139,9 @@ def base_frame(
     path = cache_dir / "map" / f"frame_{key}.json"
     with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
         return MapFrame(**json.loads(path.read_text(encoding="utf-8")))
-    fmap = mapping.base_map(wards, base=base(), special=dict(special), tiles=tiles)
+    from planner.outputs import basemap  # folium: only when the base is built
+
+    fmap = basemap.base_map(wards, base=base(), special=dict(special), tiles=tiles)
     built = frame(fmap)
     with contextlib.suppress(OSError):  # a read-only cache: build it once per process
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import altair as alt
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
@@ -67,6 +66,8 @@ def ward_panel(d: views.WardDetail, quantile: float) -> None:
 
 def contributions_chart(contributions: pd.Series) -> None:
     """One bar per component, its value written beside it."""
+    import altair as alt  # here: the first map (no ward chosen yet) does without it (0.2 s)
+
     data = contributions.rename_axis("component").rename("contribution").reset_index()
     data["text"] = [f"{v:.2f}" for v in data["contribution"]]
     top = max(float(data["contribution"].max()), 0.01) * 1.3  # room for the value's label
@@ -81,6 +82,8 @@ def contributions_chart(contributions: pd.Series) -> None:
 
 def monthly_chart(monthly: pd.Series, unit: str) -> None:
     """The ward's harm per month, the months labelled with their years."""
+    import altair as alt
+
     data = monthly.rename("harm").rename_axis("month").reset_index()
     chart = (
         alt.Chart(data, height=160)
