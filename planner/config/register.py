@@ -54,6 +54,17 @@ _ROLE_SPELLINGS = {
     "leader": COUNCIL_LEADER,
 }
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+_DB_URL = re.compile(
+    r"[A-Za-z][\w+]*://"  # dialect[+driver]://
+    r"(?:[^@/]*@)?"  # user[:password]@
+    r"(?:\[[^\]/?]+\]|[^/:?]*)"  # [ipv6] or host
+    r"(?::(?P<port>[^/?]*))?"
+    r"(?:/[^?]*)?(?:\?.*)?\Z",  # /database?query
+    re.DOTALL,
+)
+"""The grammar of a database URL as SQLAlchemy's ``make_url`` reads it (a port, when given, is
+a number), checked without importing SQLAlchemy: loading the configuration stays quick for the
+commands that never open the register. The register checks the URL again with SQLAlchemy."""
 _URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^@\s]*@")
 BAD_IDENTITY = re.compile(r"[\x00-\x1f\x7f,;<>\s]")
 MAX_IDENTITY = 320  # the longest e-mail address
@@ -129,12 +140,9 @@ class StoreSettings(Checked):
         if not self.url.strip():
             found.append("url should be a database URL, e.g. sqlite:///.planner/register.sqlite")
         else:
-            from sqlalchemy.engine import make_url
-            from sqlalchemy.exc import ArgumentError
-
-            try:
-                make_url(self.url)
-            except (ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
+            found_url = _DB_URL.match(self.url.strip())
+            port = found_url["port"] if found_url else None
+            if found_url is None or (port and not port.isdigit()):
                 shown = _URL_PASSWORD.sub(r"\1***@", self.url)  # never echo a password
                 found.append(
                     f"url {shown!r} is not a database URL; use e.g. "
