@@ -18,13 +18,14 @@ manifest recorded when loading: a damaged entry is rebuilt, with a warning.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -45,7 +46,8 @@ from planner.ingest.quality import quality_report
 from planner.ingest.selection import check_unknown_names, check_unknown_wards, take
 from planner.ingest.sources.archives import archive_limits
 from planner.ingest.sources.base import SourceFrame, empty_counts, empty_measures, empty_rejects
-from planner.ingest.stream import StreamedPoints, point_counts, stream_street_csv
+from planner.ingest.sources.police_uk_api import ApiReading
+from planner.ingest.stream import StreamedPoints, point_counts, point_tally, stream_street_csv
 
 __all__ = ["IngestResult", "ingest", "input_files"]
 
@@ -109,25 +111,31 @@ def ingest(
     """
     spec = config.dataset(dataset)
     present = _present(config, spec)
-    inputs = _input_listing(config, spec)
-    key = _cache_key(config, spec, inputs)
-    entry = config.cache_dir / spec.name / key
+    listed = _input_listing(config, spec, hash_files=False)  # a missing input stops here
     notes: list[str] = []
-    if use_cache:
-        cached, note = _from_cache(entry, spec.name)
-        if cached is not None:
-            return cached
-        if note:
-            warnings.warn(note, PlannerWarning, stacklevel=2)
-            _say(progress, note)
-            notes.append(note)
+    with contextlib.ExitStack() as stack:
+        # a build from the start: the API archives decode while the inputs are hashed and the
+        # wards read; otherwise once the cache is known to be of no use
+        started = {} if use_cache else stack.enter_context(_started(config, present))
+        inputs = [(p, sha256_file(p)) for p, _ in listed]
+        key = _cache_key(config, spec, inputs)
+        entry = config.cache_dir / spec.name / key
+        if use_cache:
+            cached, note = _from_cache(entry, spec.name)
+            if cached is not None:
+                return cached
+            if note:
+                warnings.warn(note, PlannerWarning, stacklevel=2)
+                _say(progress, note)
+                notes.append(note)
+            started = stack.enter_context(_started(config, present))
 
-    from planner.ingest.sources.wards import read_dataset_wards  # geometry only when building
+        from planner.ingest.sources.wards import read_dataset_wards  # geometry when building
 
-    _say(progress, f"wards: {spec.wards.path}")
-    ward_file = read_dataset_wards(config, spec.name)
-    wards = ward_file.frame
-    frames, streamed = _read_sources(config, present, wards, progress)
+        _say(progress, f"wards: {spec.wards.path}")
+        ward_file = read_dataset_wards(config, spec.name)
+        wards = ward_file.frame
+        frames, streamed = _read_sources(config, present, wards, progress, started)
     for frame, src in zip(frames, present, strict=True):
         check_unknown_names(frame, src, config)
     frames = [take(frame, src) for frame, src in zip(frames, present, strict=True)]
@@ -216,14 +224,32 @@ def _exists(config: PlannerConfig, src: SourceSpec) -> bool:
     return path.is_file() or (path.is_dir() and any(p.is_file() for p in path.rglob("*")))
 
 
+@contextlib.contextmanager
+def _started(config: PlannerConfig, sources: list[SourceSpec]) -> Iterator[dict[int, ApiReading]]:
+    """The API sources' readings (by position), their pools of decoders started; stopped on
+    leaving (after an error, the archives not yet started are not read)."""
+    started: dict[int, ApiReading] = {}
+    try:
+        for i, src in enumerate(sources):
+            if src.kind == "police_uk_api":
+                limits = archive_limits(config.limits)
+                started[i] = ApiReading(config.resolve(src.path), limits=limits)
+        yield started
+    finally:
+        for reading in started.values():
+            reading.close()
+
+
 def _read_sources(
     config: PlannerConfig,
     sources: list[SourceSpec],
     wards: gpd.GeoDataFrame,
     progress: Callable[[str], None] | None,
+    started: dict[int, ApiReading],
 ) -> tuple[list[SourceFrame], dict[int, StreamedPoints]]:
-    """Every source read; street CSVs streamed month by month into counts (by position)."""
-    from planner.ingest.sources import dashboard, mps, police_uk, police_uk_api
+    """Every source read; street CSVs streamed month by month into counts (*streamed*, by
+    position); *started*: the API sources' readings, their archives being decoded."""
+    from planner.ingest.sources import dashboard, mps, police_uk
 
     frames: list[SourceFrame] = []
     streamed: dict[int, StreamedPoints] = {}
@@ -238,8 +264,7 @@ def _read_sources(
             streamed[i] = stream_street_csv(path, src, wards, snap_distance_m=snap, **kw)
             frame = streamed[i].frame
         elif src.kind == "police_uk_api":
-            limits = archive_limits(config.limits)
-            frame = police_uk_api.read_api_json(path, limits=limits, **kw)
+            frame = started[i].read(**kw, text_ids=False)  # ids are only counted
         elif src.kind == "points_csv":
             frame = police_uk.read_points_csv(path, columns=src.columns, **kw)
         elif src.kind == "mps_ward":
@@ -265,7 +290,7 @@ class _Placed:
     counts: pd.DataFrame
     measures: pd.DataFrame
     rejects: pd.DataFrame
-    joined: dict[str, pd.DataFrame]  # point sources: joined incidents (streamed: a tally)
+    joined: dict[str, pd.DataFrame]  # point sources: how their records were placed (a tally)
     placed: dict[str, pd.DataFrame]  # every source: its counted rows in the dataset's wards
     coverage: list[SourceCoverage]
     crosswalks: dict[str, dict[str, Any]]  # re-based sources: the crosswalk's report
@@ -298,11 +323,15 @@ def _to_ward_counts(
         if len(frame.incidents):
             _say(progress, f"join: {frame.path}")
             result = join_incidents(
-                frame.incidents, wards, snap_distance_m=config.join.snap_distance_m
+                frame.incidents,
+                wards,
+                snap_distance_m=config.join.snap_distance_m,
+                distinct=frame.points,
             )
-            joined[frame.path] = result.incidents
+            joined[frame.path] = point_tally(result.incidents)
             rejects.append(result.rejects.assign(**{s.ORIGIN: frame.path}))
             points = point_counts(result.incidents)
+            del result
             counts.append(points)
             mine.append(points)
         elif i in streamed:
@@ -331,7 +360,7 @@ def _to_ward_counts(
                 rejects.append(_unknown_wards(unplaced, frame.path))
             (counts if name == "counts" else measures).append(table)
             mine.append(table)
-            reports |= set(table[s.WARD_CODE].astype(str))
+            reports |= set(table[s.WARD_CODE].drop_duplicates().astype(str))
         placed[frame.path] = pd.concat(mine, ignore_index=True) if mine else empty_counts()
         cover.append(_source_coverage(frame, src, placed[frame.path], reports, area_wards))
     all_counts = _sum_counts(pd.concat(counts, ignore_index=True), s.WARD_COUNTS_COLUMNS)
@@ -390,7 +419,7 @@ def _source_coverage(
     if frame.kind == "mps_dashboard":
         parts: tuple[str, ...] = (s.PART_MEASURES,)
     else:  # what the source takes and has records of (a burglary-only extract has no ASB)
-        has = set(placed[s.CATEGORY].astype(str)) if len(placed) else set()
+        has = set(placed[s.CATEGORY].drop_duplicates().astype(str)) if len(placed) else set()
         parts = tuple(
             p
             for p, cats in ((s.PART_CRIME, s.CRIME_CATEGORIES), (s.PART_ASB, (s.ASB,)))

@@ -23,7 +23,7 @@ import pandas as pd
 import shapely
 
 from planner import schema as s
-from planner.ingest.sources.base import empty_rejects
+from planner.ingest.sources.base import PointCodes, empty_rejects
 
 __all__ = ["JoinResult", "PointCache", "assign_points", "join_incidents"]
 
@@ -146,6 +146,7 @@ def join_incidents(
     *,
     snap_distance_m: float,
     points: PointCache | None = None,
+    distinct: PointCodes | None = None,
 ) -> JoinResult:
     """Join canonical incident rows to wards, one distinct coordinate at a time.
 
@@ -161,6 +162,8 @@ def join_incidents(
     points
         Points joined by earlier calls on the same wards (:class:`PointCache`), reused and
         added to.
+    distinct
+        The rows' distinct points, when the reader found them (they are not looked for again).
 
     Returns
     -------
@@ -169,14 +172,18 @@ def join_incidents(
     if incidents.empty:
         out = incidents.assign(**{s.WARD_CODE: pd.Series(dtype="string"), "how": ""})
         return JoinResult(out, empty_rejects(), 0)
-    x = incidents[s.X].to_numpy(dtype="float64")
-    y = incidents[s.Y].to_numpy(dtype="float64")
-    pairs = np.empty(len(x), dtype=np.complex128)  # one key per point: fast hashing
-    pairs.real, pairs.imag = x, y
-    codes, uniq = pd.factorize(pairs)
-    del pairs
+    if distinct is not None and len(distinct.codes) == len(incidents):
+        codes, ux, uy = distinct.codes, distinct.x, distinct.y
+    else:
+        x = incidents[s.X].to_numpy(dtype="float64")
+        y = incidents[s.Y].to_numpy(dtype="float64")
+        pairs = np.empty(len(x), dtype=np.complex128)  # one key per point: fast hashing
+        pairs.real, pairs.imag = x, y
+        codes, uniq = pd.factorize(pairs)
+        del pairs
+        ux, uy = uniq.real, uniq.imag
     assign = assign_points if points is None else points.assign
-    position, how, distance = assign(uniq.real, uniq.imag, wards, snap_distance_m=snap_distance_m)
+    position, how, distance = assign(ux, uy, wards, snap_distance_m=snap_distance_m)
     row_pos = position[codes]
     placed = row_pos >= 0
     # every row placed (the usual case): a new frame on the same columns, not a copy of them
@@ -205,12 +212,12 @@ def join_incidents(
     log.info(
         "joined %d records at %d distinct points: %d inside, %d nearest, %d outside",
         len(incidents),
-        len(uniq),
+        len(ux),
         int((joined["how"] == s.JOINED_INSIDE).sum()),
         int((joined["how"] == s.JOINED_NEAREST).sum()),
         len(rejects),
     )
-    return JoinResult(joined, pd.concat([empty_rejects(), rejects], ignore_index=True), len(uniq))
+    return JoinResult(joined, pd.concat([empty_rejects(), rejects], ignore_index=True), len(ux))
 
 
 def _categorical(codes: np.ndarray, labels: np.ndarray) -> pd.Categorical:

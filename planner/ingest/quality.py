@@ -100,7 +100,7 @@ def quality_report(
         _source_summary(f, by_month, rejects, (crosswalks or {}).get(f.path), blends or {}, cover)
         for f in frames
     ]
-    covered = set(counts[s.WARD_CODE].astype(str)) if len(counts) else set()
+    covered = set(counts[s.WARD_CODE].drop_duplicates().astype(str)) if len(counts) else set()
     no_records = sorted(set(wards.index) - covered)
     total = int(counts[s.COUNT].sum()) if len(counts) else 0
     asb = int(counts.loc[counts[s.CATEGORY] == s.ASB, s.COUNT].sum()) if total else 0

@@ -60,7 +60,8 @@ def take(frame: SourceFrame, src: SourceSpec) -> SourceFrame:
         if (~keep).any():
             parts.append(_set_aside(table.loc[~keep], reason[~keep], frame.path, name))
     rejects = pd.concat(parts, ignore_index=True)
-    return dataclasses.replace(frame, rejects=rejects, **out)
+    points = frame.points if len(out["incidents"]) == len(frame.incidents) else None
+    return dataclasses.replace(frame, rejects=rejects, points=points, **out)
 
 
 def _kept(table: pd.DataFrame, src: SourceSpec) -> tuple[np.ndarray, np.ndarray]:

@@ -42,11 +42,12 @@ from planner.ingest.selection import take
 from planner.ingest.sources.base import EmptyFile, SourceFrame, empty_names, empty_rejects
 from planner.ingest.sources.incident_rows import concat_incidents
 
-__all__ = ["StreamedPoints", "partitions", "point_counts", "stream_street_csv"]
+__all__ = ["StreamedPoints", "partitions", "point_counts", "point_tally", "stream_street_csv"]
 
 log = logging.getLogger(__name__)
 
 _KIND = "police_uk_csv"
+_MAX_CELLS = 20_000_000  # point_counts tallies in an array this long at most (160 MB)
 _DUPLICATE_NOTE = re.compile(r": [0-9,]+ records appeared more than once \(same id\)")
 _HASH_KEYS = ("planner-ids-0001", "planner-ids-0002")  # two 64-bit halves of one 128-bit key
 _NIBBLE = np.full(256, 16, dtype=np.uint8)  # hex digit -> its value; 16: not a hex digit
@@ -160,7 +161,7 @@ def stream_street_csv(
                 month.incidents, wards, snap_distance_m=snap_distance_m, points=state.points
             )
             state.counts.append(point_counts(result.incidents))
-            state.joined.append(_tally(result.incidents))
+            state.joined.append(point_tally(result.incidents))
             state.join_rejects.append(result.rejects)
     if not state.frame.files or len(state.frame.empty_files) == len(state.frame.files):
         # nothing to read: the reader says why (no such path, no CSV, every file empty)
@@ -170,8 +171,42 @@ def stream_street_csv(
 
 def point_counts(incidents: pd.DataFrame) -> pd.DataFrame:
     """Joined incidents -> ward x month x category x subcategory counts."""
-    keys = [s.WARD_CODE, s.MONTH, s.CATEGORY, s.SUBCATEGORY]
-    return incidents.groupby(keys, observed=True).size().rename(s.COUNT).reset_index()
+    return _tally_by(incidents, [s.WARD_CODE, s.MONTH, s.CATEGORY, s.SUBCATEGORY])
+
+
+def point_tally(joined: pd.DataFrame) -> pd.DataFrame:
+    """Joined incidents -> how they were placed (``inside`` / ``nearest``) per month: ``month``,
+    ``how``, ``count`` (what the quality report is given of a point source)."""
+    tally = _tally_by(joined, [s.MONTH, "how"])
+    return tally.astype({s.MONTH: str, "how": str})
+
+
+def _tally_by(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Rows per combination of *keys* that occurs (``count``), as
+    ``groupby(keys, observed=True).size()`` gives them, in its order.
+
+    Categorical keys (as the readers and the join make them) are tallied by one ``bincount``
+    of their combined codes.
+    """
+    columns = [frame[k].array for k in keys]
+    codes = [np.asarray(c.codes, dtype=np.int64) for c in columns if isinstance(c, pd.Categorical)]
+    sizes = tuple(max(len(c.categories), 1) for c in columns if isinstance(c, pd.Categorical))
+    if (
+        len(codes) < len(keys)
+        or min((int(c.min()) for c in codes if len(c)), default=0) < 0  # a missing key
+        or np.prod(sizes, dtype=np.float64) > _MAX_CELLS
+    ):
+        return frame.groupby(keys, observed=True).size().rename(s.COUNT).reset_index()
+    tally = np.bincount(np.ravel_multi_index(codes, sizes), minlength=int(np.prod(sizes)))
+    cells = np.flatnonzero(tally)
+    out = pd.DataFrame(
+        {
+            k: pd.Categorical.from_codes(at, dtype=c.dtype)
+            for k, c, at in zip(keys, columns, np.unravel_index(cells, sizes), strict=True)
+        }
+    )
+    out[s.COUNT] = tally[cells].astype("int64")
+    return out
 
 
 # --- what is kept between partitions ---------------------------------------------------------
@@ -341,11 +376,6 @@ def _blank(path: Path) -> bool:
             if block.strip():
                 return False
     return True
-
-
-def _tally(joined: pd.DataFrame) -> pd.DataFrame:
-    tally = joined.groupby([s.MONTH, "how"], observed=True).size().rename(s.COUNT)
-    return tally.reset_index().astype({s.MONTH: str, "how": str})
 
 
 def _sum_by_month(parts: list[pd.Series]) -> pd.Series:

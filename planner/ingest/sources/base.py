@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from planner import schema as s
@@ -176,6 +177,9 @@ class SourceFrame:
     editions
         What the reader detected about the file's edition, in words (e.g. stalking and
         harassment published inside violence without injury).
+    points
+        The distinct point of each incident row (:class:`PointCodes`), when the reader found
+        them; None once rows are dropped or reordered.
     """
 
     kind: str
@@ -191,6 +195,17 @@ class SourceFrame:
     empty_files: list[EmptyFile] = field(default_factory=list)
     names: pd.DataFrame = field(default_factory=lambda: empty_names())
     editions: list[str] = field(default_factory=list)
+    points: PointCodes | None = None
+
+
+@dataclass(frozen=True)
+class PointCodes:
+    """Rows as positions in their distinct points: row *i* is at ``(x[codes[i]], y[codes[i]])``
+    (EPSG:27700)."""
+
+    codes: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
 
 
 def empty_names() -> pd.DataFrame:

@@ -7,6 +7,7 @@ rejects are built from the rejected rows alone.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,10 +24,11 @@ from pyproj import Transformer
 from planner import schema as s
 from planner.config import CoordinateChecks
 from planner.errors import DataError
-from planner.ingest.sources.base import SourceFrame, empty_rejects
+from planner.ingest.sources.base import PointCodes, SourceFrame, empty_rejects
 
 _MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")  # ASCII digits: \d matches "２０２４"
 _TRANSFORMERS: dict[str, Transformer] = {}
+_INT64 = {pa.int64(): pd.Int64Dtype()}
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,38 @@ class Coded:
 
 
 ArrayLike = pa.Array | pa.ChunkedArray | np.ndarray | Sequence[str] | Coded | None
+
+
+@dataclass(frozen=True)
+class Located:
+    """WGS84 coordinates as distinct points: row *i* is at ``(lon[codes[i]], lat[codes[i]])``,
+    and a code of -1 is a row without coordinates (a reader that found the points already)."""
+
+    codes: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+
+    def at(self, i: int) -> tuple[float, float]:
+        """Row *i*'s (longitude, latitude)."""
+        k = int(self.codes[i])
+        return (float(self.lon[k]), float(self.lat[k])) if k >= 0 else (math.nan, math.nan)
+
+    def flags(self, found: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """Per-point flags (each of *found*) as per-row flags; False without coordinates."""
+        return tuple(np.append(f, False)[self.codes] for f in found)
+
+    def bng(self, rows: np.ndarray) -> PointCodes:
+        """The distinct points of *rows* (a mask) in EPSG:27700, and each row's."""
+        codes = self.codes[rows]
+        used = np.flatnonzero(np.bincount(codes, minlength=len(self.lon)))
+        remap = np.zeros(len(self.lon), dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        if "EPSG:4326" not in _TRANSFORMERS:
+            _TRANSFORMERS["EPSG:4326"] = Transformer.from_crs(
+                "EPSG:4326", s.WORKING_CRS, always_xy=True
+            )
+        x, y = _TRANSFORMERS["EPSG:4326"].transform(self.lon[used], self.lat[used])
+        return PointCodes(remap[codes], np.asarray(x, np.float64), np.asarray(y, np.float64))
 
 
 def _decode(values: ArrayLike, n: int) -> tuple[np.ndarray, list]:
@@ -99,6 +133,16 @@ def to_bng(
 
     *out*, a (2, n) array, receives x and y when given (no copy of them is made).
     """
+    points = distinct_bng(a, b, crs)
+    if out is None:
+        return points.x[points.codes], points.y[points.codes]
+    np.take(points.x, points.codes, out=out[0])
+    np.take(points.y, points.codes, out=out[1])
+    return out[0], out[1]
+
+
+def distinct_bng(a: np.ndarray, b: np.ndarray, crs: str | None = None) -> PointCodes:
+    """The distinct coordinates of lon/lat (or a/b in *crs*) in EPSG:27700, and each row's."""
     key = crs or "EPSG:4326"
     if key not in _TRANSFORMERS:
         _TRANSFORMERS[key] = Transformer.from_crs(key, s.WORKING_CRS, always_xy=True)
@@ -107,11 +151,7 @@ def to_bng(
     codes, uniq = pd.factorize(pairs)
     del pairs
     ux, uy = _TRANSFORMERS[key].transform(uniq.real, uniq.imag)
-    if out is None:
-        return np.asarray(ux)[codes], np.asarray(uy)[codes]
-    np.take(np.asarray(ux), codes, out=out[0])
-    np.take(np.asarray(uy), codes, out=out[1])
-    return out[0], out[1]
+    return PointCodes(codes, np.asarray(ux, dtype=np.float64), np.asarray(uy, dtype=np.float64))
 
 
 class Part(NamedTuple):
@@ -122,6 +162,8 @@ class Part(NamedTuple):
     read_by_month: pd.Series
     duplicates_by_month: pd.Series | None = None
     """Set when :func:`canonical` removed repeated ids itself (``dedupe=True``)."""
+    points: PointCodes | None = None
+    """The incidents' distinct points (:class:`PointCodes`)."""
 
 
 # Reasons in the order they are looked for: a record keeps the first it fails.
@@ -143,7 +185,7 @@ def canonical(
     month: ArrayLike,
     category: ArrayLike,
     subcategory: ArrayLike,
-    lon: ArrayLike,
+    lon: ArrayLike | Located,
     lat: ArrayLike,
     mapping: Mapping[str, str],
     mapping_hint: str,
@@ -151,17 +193,22 @@ def canonical(
     crs: str | None = None,
     group_sizes: Sequence[int] | None = None,
     dedupe: bool = False,
+    text_ids: bool = True,
 ) -> Part:
     """Reduce the columns of one file (or batch) to (incidents, rejects, read_by_month).
 
     Text columns may come as Arrow arrays, sequences or :class:`Coded`; coordinates also as
-    float arrays. *lon*/*lat* are WGS84 unless *crs* names the CRS of easting/northing columns.
+    float arrays, or both as one :class:`Located` in *lon* (then *lat* is None). *lon*/*lat*
+    are WGS84 unless *crs* names the CRS of easting/northing columns.
     Raises :class:`DataError` when more than ``checks.max_bad_share`` of the rows of a file
     have an unparseable month or bad coordinates: then the file, not the row, is wrong.
     *group_sizes* says which rows are one file (the first so many, the next so many ...);
     by default all are. With *dedupe*, a record whose id a kept record before it has is
     counted as a duplicate (``Part.duplicates_by_month``) and left out, before the rows
     kept are built: one batch of a million records is not copied to drop 5 % of them.
+    With *text_ids* false, integer ids stay integers in the incidents (``Int64``; a caller
+    that only de-duplicates and counts them need not make a million strings); the rejects'
+    ids are text either way.
     """
     n = len(month.codes) if isinstance(month, Coded) else len(month)  # type: ignore[arg-type]
     now = date.today().strftime("%Y-%m")
@@ -182,7 +229,12 @@ def canonical(
         sub = pd.Categorical.from_codes(np.zeros(n, dtype=np.int64), categories=[""])
     else:
         sub = _categorical(*_decode(subcategory, n))
-    a, b = _numbers(lon, n), _numbers(lat, n)
+    located = lon if isinstance(lon, Located) else None
+    if located is None:
+        a, b = _numbers(lon, n), _numbers(lat, n)
+        no_xy = np.isnan(a) | np.isnan(b)
+    else:
+        no_xy = located.codes < 0
 
     def row_numbers(mask: np.ndarray) -> np.ndarray:
         return rows[mask] if rows is not None else np.zeros(int(mask.sum()), dtype=np.int64)
@@ -195,10 +247,14 @@ def canonical(
     share.month(bad_month, month_cat)
     _mark(reason, bad_month, _BAD_MONTH)
     _mark(reason, future_month, _FUTURE_MONTH)
-    no_xy = np.isnan(a) | np.isnan(b)
     if crs is None:
-        out_gb, swapped = _gb_checks(a, b, checks)
-        share.coordinates(out_gb | swapped, ~no_xy, a, b, swapped)
+        if located is None:
+            out_gb, swapped = _gb_checks(a, b, checks)
+            lonlat = lambda i: (float(a[i]), float(b[i]))  # noqa: E731
+        else:  # checked once per distinct point
+            out_gb, swapped = located.flags(_gb_checks(located.lon, located.lat, checks))
+            lonlat = located.at
+        share.coordinates(out_gb | swapped, ~no_xy, lonlat, swapped)
         _mark(reason, swapped, _SWAPPED)
         _mark(reason, out_gb, _OUTSIDE_GB)
     _mark(reason, no_xy, _NO_XY)
@@ -240,19 +296,28 @@ def canonical(
         duplicates = duplicates[duplicates > 0]  # categorical: not the months without any
         good &= ~dup
     xy = np.empty((2, int(good.sum())))  # x and y as the frame's one float block, in place
+    points = None
     if len(xy[0]):
-        to_bng(a[good], b[good], crs, out=xy)
-    del a, b
+        points = distinct_bng(a[good], b[good], crs) if located is None else located.bng(good)
+        np.take(points.x, points.codes, out=xy[0])
+        np.take(points.y, points.codes, out=xy[1])
+    if located is None:
+        del a, b
     incidents = pd.DataFrame(xy.T, columns=[s.X, s.Y], copy=False)
     del xy
-    incidents.insert(0, s.INCIDENT_ID, _ids(_rows_of(incident_id, good), int(good.sum())))
+    kept = _rows_of(incident_id, good)
+    if text_ids or kept is None or not pa.types.is_integer(kept.type):
+        incidents.insert(0, s.INCIDENT_ID, _ids(kept, int(good.sum())))
+    else:
+        incidents.insert(0, s.INCIDENT_ID, pd.Series(kept.to_pandas(types_mapper=_INT64.get)))
+    del kept
     del incident_id
     incidents.insert(1, s.MONTH, month_cat[good])
     incidents.insert(2, s.CATEGORY, category_cat[good])
     incidents.insert(3, s.SUBCATEGORY, sub[good])
     incidents[s.SOURCE] = src[good]
     incidents[s.SOURCE_ROW] = row_numbers(good)
-    return Part(incidents, rejects, read_by_month, duplicates)
+    return Part(incidents, rejects, read_by_month, duplicates, points)
 
 
 def _categories(
@@ -357,20 +422,27 @@ class _ShareCheck:
             "and re-run"
         )
 
-    def coordinates(self, bad, located, a, b, swapped) -> None:
+    def coordinates(
+        self,
+        bad: np.ndarray,
+        located: np.ndarray,
+        lonlat: Callable[[int], tuple[float, float]],
+        swapped: np.ndarray,
+    ) -> None:
         found = self._first_failing(bad, located)
         if found is None:
             return
         i, n_bad, n_checked = found
+        a, b = lonlat(i)
         if int(np.count_nonzero(swapped[self._span_of(i)])) > n_bad / 2:
             raise DataError(
-                f"{self.where(i)}: latitude and longitude look swapped (Longitude={a[i]}, "
-                f"Latitude={b[i]}; {n_bad} of {n_checked} located rows fail): swap the two "
+                f"{self.where(i)}: latitude and longitude look swapped (Longitude={a}, "
+                f"Latitude={b}; {n_bad} of {n_checked} located rows fail): swap the two "
                 "column names (or the lon/lat mapping in config/planner.toml) and re-run"
             )
         raise DataError(
-            f"{self.where(i)}: coordinates outside Great Britain (Longitude={a[i]}, "
-            f"Latitude={b[i]}; {n_bad} of {n_checked} located rows fail); expected WGS84 "
+            f"{self.where(i)}: coordinates outside Great Britain (Longitude={a}, "
+            f"Latitude={b}; {n_bad} of {n_checked} located rows fail); expected WGS84 "
             "longitude/latitude in degrees. If the file holds eastings/northings, read it as a "
             "points_csv source with easting/northing columns and its crs"
         )
@@ -391,6 +463,7 @@ def finish(frame: SourceFrame, parts: list[Part], *, dedupe_ids: bool) -> Source
     read = pd.concat([p.read_by_month for p in parts]).groupby(level=0).sum().astype("int64")
     found = [p.duplicates_by_month for p in parts if p.duplicates_by_month is not None]
     done = len(parts) == 1 and len(found) == 1
+    frame.points = parts[0].points if len(parts) == 1 else None  # rows as canonical left them
     parts.clear()
     if dedupe_ids and not done:
         dup = _duplicated(pa.array(incidents[s.INCIDENT_ID].array))  # Arrow-backed: no copy
@@ -398,6 +471,7 @@ def finish(frame: SourceFrame, parts: list[Part], *, dedupe_ids: bool) -> Source
             months = incidents[s.MONTH].array[dup]
             found.append(pd.Series(months).value_counts().astype("int64"))
             incidents = incidents.loc[~dup].reset_index(drop=True)
+            frame.points = None
     dup_by_month = pd.Series(dtype="int64")
     if found:
         dup_by_month = pd.concat(found).groupby(level=0, observed=True).sum().astype("int64")

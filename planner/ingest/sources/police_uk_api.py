@@ -31,6 +31,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from planner.config import CategoryMap, CoordinateChecks
@@ -47,7 +48,7 @@ from planner.ingest.sources.archives import (
 from planner.ingest.sources.base import EmptyFile, Progress, SourceFrame, is_empty
 from planner.ingest.sources.sniff import describe
 
-__all__ = ["read_api_json"]
+__all__ = ["ApiReading", "read_api_json"]
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,8 @@ def read_api_json(
     5 % appear in two neighbouring wards' files) are de-duplicated on ``id``; the
     first file in name order keeps them, and the others are counted as duplicates.
     Archives are read *workers* at a time in separate processes (default: one per
-    available core), each within *limits*.
+    available core), each within *limits*; :class:`ApiReading` starts them for a caller
+    that has other work to do meanwhile.
 
     Raises
     ------
@@ -97,35 +99,89 @@ def read_api_json(
         An archive is truncated, damaged or over its limits, a file is not a JSON array of
         crimes, or most rows of a file have bad months or coordinates.
     """
-    path = Path(path)
-    frame = SourceFrame(kind="police_uk_api", path=str(path))
-    batches = _batches(path)
-    read: list[_Batch] = []
-    for (label, _), batch in zip(batches, _read_all(batches, workers, limits), strict=True):
-        if progress:
-            progress(label)
-        frame.files.append(label)
-        frame.empty_files.extend(EmptyFile.named(name) for name in batch.empty)
-        read.append(batch)
-    if not sum(len(b.ids) for b in read) and frame.empty_files:
-        first = frame.empty_files[0].name
+    with ApiReading(path, workers=workers, limits=limits) as reading:
+        return reading.read(categories=categories, checks=checks, progress=progress)
+
+
+class ApiReading:
+    """An API source being read: its archives are decoded by a pool of processes that starts
+    when this is made, so that the caller can do other work (read the wards) meanwhile.
+
+    Use it as a context manager (or call :meth:`close`): leaving stops the pool.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        workers: int | None = None,
+        limits: ArchiveLimits = ARCHIVE_LIMITS,
+    ) -> None:
+        self.path = Path(path)
+        self.batches = _batches(self.path)
+        self._decoding = _Decoding(self.batches, workers, limits)
+
+    def __enter__(self) -> ApiReading:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the pool (the archives not yet started are not read)."""
+        self._decoding.close()
+
+    def decoded(self, progress: Progress | None = None) -> Iterator[tuple[str, _Batch]]:
+        """(label, decoded columns) of every archive, folder or file, in name order."""
+        for (label, _), batch in zip(self.batches, self._decoding, strict=True):
+            if progress:
+                progress(label)
+            yield label, batch
+
+    def read(
+        self,
+        *,
+        categories: CategoryMap,
+        checks: CoordinateChecks,
+        progress: Progress | None = None,
+        text_ids: bool = True,
+    ) -> SourceFrame:
+        """Every record of the source, checked and de-duplicated: see :func:`read_api_json`.
+
+        With *text_ids* false the incidents' ids stay integers (``Int64``: ingest only counts
+        them); the rejects' ids are text either way.
+        """
+        frame = SourceFrame(kind="police_uk_api", path=str(self.path))
+        read = []
+        for label, batch in self.decoded(progress):
+            frame.files.append(label)
+            frame.empty_files.extend(EmptyFile.named(name) for name in batch.empty)
+            read.append(batch)
+        self.check_not_all_empty(sum(len(b.ids) for b in read), frame.empty_files)
+        # the columns are held by canonical alone, which lets them go when it can
+        parts = [
+            incident_rows.canonical(
+                **_combined(read),
+                subcategory=None,
+                mapping=categories.api,
+                mapping_hint="[police_uk.api] in config/categories.toml",
+                checks=checks,
+                dedupe=True,
+                text_ids=text_ids,
+            )
+        ]
+        return incident_rows.finish(frame, parts, dedupe_ids=True)
+
+    def check_not_all_empty(self, records: int, empty: list[EmptyFile]) -> None:
+        """Stop when every answer of the source was empty: nothing to read."""
+        if records or not empty:
+            return
         raise DataError(
-            f"{first}: the file is empty (no text at all), and so is every other JSON file of "
-            f"{path} ({len(frame.empty_files)} in all): nothing to read. An empty answer among "
-            "others counts as no data for its ward-month; a source with nothing else has "
+            f"{empty[0].name}: the file is empty (no text at all), and so is every other JSON "
+            f"file of {self.path} ({len(empty)} in all): nothing to read. An empty answer "
+            "among others counts as no data for its ward-month; a source with nothing else has "
             "nothing to read: download it again, or remove the source from the dataset"
         )
-    parts = [  # the columns are held by canonical alone, which lets them go when it can
-        incident_rows.canonical(
-            **_combined(read),
-            subcategory=None,
-            mapping=categories.api,
-            mapping_hint="[police_uk.api] in config/categories.toml",
-            checks=checks,
-            dedupe=True,
-        )
-    ]
-    return incident_rows.finish(frame, parts, dedupe_ids=True)
 
 
 def _batches(path: Path) -> list[tuple[str, Path]]:
@@ -143,32 +199,50 @@ def _batches(path: Path) -> list[tuple[str, Path]]:
     return batches
 
 
-def _read_all(
-    batches: list[tuple[str, Path]], workers: int | None, limits: ArchiveLimits
-) -> Iterator[_Batch]:
-    """Each batch read, in order: by a pool of processes where that pays."""
-    n = min(workers or len(os.sched_getaffinity(0)), len(batches))
-    size = sum(p.stat().st_size for _, p in batches if p.is_file())
-    tasks = [(label, p, limits) for label, p in batches]
-    # fork: the workers inherit the imported modules instead of importing them again, and run
-    # only this module's decoding (isal, msgspec, numpy; no Arrow, no threads).
-    if n < 2 or size < _POOL_MIN_BYTES or sys.platform != "linux":
-        yield from map(_read_batch, tasks)
-        return
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
-    done = 0
-    try:
-        for batch in pool.map(_read_batch, tasks):
-            yield batch
-            done += 1
-    except BrokenProcessPool:  # a worker was killed (out of memory?): go on without the pool
-        log.warning(
-            "a worker process reading %s stopped; reading it and the rest in this process",
-            tasks[done][1],
-        )
-        yield from map(_read_batch, tasks[done:])
-    finally:  # after an error, the archives not yet started are not read
-        pool.shutdown(wait=True, cancel_futures=True)
+class _Decoding:
+    """Each batch decoded, in order: by a pool of processes where that pays, started at once
+    (the tasks are submitted when this is made); iterate once."""
+
+    def __init__(
+        self, batches: list[tuple[str, Path]], workers: int | None, limits: ArchiveLimits
+    ) -> None:
+        n = min(workers or len(os.sched_getaffinity(0)), len(batches))
+        size = sum(p.stat().st_size for _, p in batches if p.is_file())
+        self._tasks = [(label, p, limits) for label, p in batches]
+        self._read = _read_batch  # looked up now: a test may stand another in
+        self._pool: ProcessPoolExecutor | None = None
+        self._results: Iterator[_Batch] = iter(())
+        # fork: the workers inherit the imported modules instead of importing them again, and
+        # run only this module's decoding (isal, msgspec, numpy and
+        # pandas' factorize; no Arrow, no threads).
+        if n >= 2 and size >= _POOL_MIN_BYTES and sys.platform == "linux":
+            context = multiprocessing.get_context("fork")
+            self._pool = ProcessPoolExecutor(max_workers=n, mp_context=context)
+            self._results = self._pool.map(self._read, self._tasks)
+
+    def __iter__(self) -> Iterator[_Batch]:
+        if self._pool is None:
+            yield from map(self._read, self._tasks)
+            return
+        done = 0
+        try:
+            for batch in self._results:
+                yield batch
+                done += 1
+        except BrokenProcessPool:  # a worker was killed (out of memory?): go on without it
+            log.warning(
+                "a worker process reading %s stopped; reading it and the rest in this process",
+                self._tasks[done][1],
+            )
+            self.close()
+            yield from map(self._read, self._tasks[done:])
+        finally:  # after an error, the archives not yet started are not read
+            self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 @dataclass
@@ -179,8 +253,7 @@ class _Batch:
     has_id: np.ndarray  # bool
     month: incident_rows.Coded
     category: incident_rows.Coded
-    lon: np.ndarray
-    lat: np.ndarray
+    points: incident_rows.Located  # anonymised map points repeat: each distinct one once
     sources: list[tuple[str, int]]  # (file name, records) in order
     empty: list[str] = field(default_factory=list)
 
@@ -245,8 +318,8 @@ class _Columns:
             has_id=has_id,
             month=_coded([r.month for r in records]),
             category=_coded([r.category for r in records]),
-            lon=np.array(lon, dtype=np.float64),  # None (a missing coordinate): NaN
-            lat=np.array(lat, dtype=np.float64),
+            # None (a missing coordinate): NaN
+            points=_located(np.array(lon, dtype=np.float64), np.array(lat, dtype=np.float64)),
             sources=[(source, n) for _, source, n in self.spans],
             empty=empty,
         )
@@ -266,6 +339,17 @@ class _Columns:
 
 
 _NOWHERE = _Location()
+
+
+def _located(lon: np.ndarray, lat: np.ndarray) -> incident_rows.Located:
+    """Coordinates as their distinct points; -1 where either is missing."""
+    has = ~(np.isnan(lon) | np.isnan(lat))
+    pairs = np.empty(int(has.sum()), dtype=np.complex128)  # one key per pair: fast hashing
+    pairs.real, pairs.imag = lon[has], lat[has]
+    found, uniq = pd.factorize(pairs)
+    codes = np.full(len(lon), -1, dtype=np.int32)
+    codes[has] = found
+    return incident_rows.Located(codes, uniq.real.copy(), uniq.imag.copy())
 
 
 def _blank(data: memoryview) -> bool:
@@ -385,12 +469,26 @@ def _combined(batches: list[_Batch]) -> dict[str, Any]:
         "incident_id": pa.array(ids, mask=~has_id),
         "month": _merged([b.month for b in batches]),
         "category": _merged([b.category for b in batches]),
-        "lon": np.concatenate([np.zeros(0), *(b.lon for b in batches)]),
-        "lat": np.concatenate([np.zeros(0), *(b.lat for b in batches)]),
+        "lon": _merged_points([b.points for b in batches]),
+        "lat": None,
         "group_sizes": [len(b.ids) for b in batches],
     }
     batches.clear()
     return columns
+
+
+def _merged_points(parts: list[incident_rows.Located]) -> incident_rows.Located:
+    """Located columns end to end, on one set of distinct points."""
+    pairs = np.concatenate([np.zeros(0, np.complex128), *(p.lon + 1j * p.lat for p in parts)])
+    found, uniq = pd.factorize(pairs)
+    starts = np.cumsum([0, *(len(p.lon) for p in parts)])
+    codes = [  # a part's own codes -> the merged ones; -1 (no coordinates) picks the -1 added
+        np.append(found[start : start + len(p.lon)], -1)[p.codes]
+        for p, start in zip(parts, starts, strict=False)
+    ]
+    return incident_rows.Located(
+        np.concatenate([np.zeros(0, np.int64), *codes]), uniq.real.copy(), uniq.imag.copy()
+    )
 
 
 def _coded(values: list[str | None]) -> incident_rows.Coded:
