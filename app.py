@@ -5,15 +5,22 @@ the ingest cache in ``$PLANNER_CACHE``, else the config's; configuration from
 ``$PLANNER_CONFIG``, else ``./config``). This file only picks the pages:
 :mod:`ui.shell` reads the sidebar into a scenario and asks :mod:`planner.api` for the plan,
 and each file of ``ui/pages/`` presents one page.
+
+``streamlit run`` finds the ``st.App`` below and serves it: its lifespan hook starts
+:mod:`ui.warm` as the server comes up, which loads the app's modules and the first page's data
+while the first visitor's browser is still loading Streamlit's page. Each session then runs
+this file as the script (``__main__``), which calls :func:`main`.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
 import streamlit as st
 
-from planner.errors import PlannerError
-from planner.outputs.present import plain
-from ui import shell
+from ui import warm
 
 APP_TITLE = "Ward officer planner"
 PAGES = (
@@ -25,6 +32,11 @@ PAGES = (
 
 
 def main() -> None:
+    warm.wait_for_modules()  # a fresh server may be importing them right now
+    from planner.errors import PlannerError
+    from planner.outputs.present import plain
+    from ui import shell
+
     st.set_page_config(page_title=APP_TITLE, layout="wide")
     shell.page_style()
     try:
@@ -49,4 +61,14 @@ def main() -> None:
         st.stop()
 
 
-main()
+@contextlib.asynccontextmanager
+async def warm_up(_app: Any) -> AsyncIterator[None]:
+    """The server's lifespan: warm the app in the background, serve at once."""
+    warm.start()
+    yield
+
+
+if __name__ == "__main__":  # a session's script run
+    main()
+else:  # imported by `streamlit run app.py`, which serves this
+    app = st.App(__file__, lifespan=warm_up)

@@ -42,7 +42,9 @@ from planner.outputs import mapping
 if TYPE_CHECKING:
     import folium
 
-__all__ = ["MapFrame", "base_frame", "frame", "map_styles", "show"]
+    from ui.shell import Context
+
+__all__ = ["MapFrame", "base_frame", "frame", "map_styles", "show", "ward_map_base"]
 
 # the code that renders a frame: the disk cache is keyed on it, so a new version renders anew
 _RENDERERS = (
@@ -62,7 +64,13 @@ def _frontend() -> Path:
 
 
 _BUILD = _frontend()
-_component = components.declare_component("planner_ward_map", path=str(_BUILD))
+
+
+def _component() -> Any:
+    """The component, declared where it is used: Streamlit registers a component only while a
+    script runs, and a server warmed at launch (:mod:`ui.serve`) imports this module first."""
+    return components.declare_component("planner_ward_map", path=str(_BUILD))
+
 
 # the frame as tall as the window leaves below its top (less a margin), set as a CSS variable
 # on the frame element that :func:`map_styles` clamps; again when the window is resized
@@ -150,6 +158,31 @@ def base_frame(
     return built
 
 
+def ward_map_base(ctx: Context, wards: gpd.GeoDataFrame, *, tiles: str | None) -> MapFrame:
+    """The base of the Map page's ward map (*wards*: ``ctx.display()``), cached per process.
+
+    Rendered once per data set, special wards and street-map choice for every session (and
+    kept on disk for the next server process, :func:`base_frame`).
+    """
+    special = tuple(
+        (w.code, w.reason) for w in ctx.plan.allocation.settings.special if w.code in wards.index
+    )
+    return _kept_base(ctx, wards, ctx.key[:3], special, tiles)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _kept_base(
+    _ctx: Context,
+    _wards: gpd.GeoDataFrame,
+    key: tuple[Any, ...],
+    special: tuple[tuple[str, str], ...],
+    tiles: str | None,
+) -> MapFrame:
+    return base_frame(
+        Path(_ctx.config.cache_dir), _wards, base=_ctx.base, special=dict(special), tiles=tiles
+    )
+
+
 def _frame_key(wards: gpd.GeoDataFrame, special: Mapping[str, str], tiles: str | None) -> str:
     digest = hashlib.sha256()
     for geometry in shapely.to_wkb(wards.geometry.to_numpy()):
@@ -183,7 +216,7 @@ def show(
         if feature:
             on_click(feature)
 
-    _component(
+    _component()(
         script=base.script,
         header=base.header,
         html=base.html,

@@ -56,6 +56,7 @@ __all__ = [
     "missing",
     "page_style",
     "refusal",
+    "warm",
 ]
 
 ALL_LONDON = "All London"
@@ -327,8 +328,7 @@ def _data_controls(
     )
 
     def load(window_end: str | None) -> tuple[Scenario, NeedInputs, tuple[Any, ...]]:
-        scenario = base.changed(use_forecast=use_forecast, window_end=window_end)
-        key = (config_dir, data_dir, scenario.dataset, window_end, use_forecast)
+        scenario, key = _data_scenario(base, use_forecast, window_end, config_dir, data_dir)
         inputs = _prepare(config, key, scenario)
         if use_forecast and not inputs.use_forecast:
             note = inputs.forecast_note
@@ -354,6 +354,41 @@ def _data_controls(
             for note in inputs.notes:
                 st.caption(plain(note))
     return scenario, inputs, key
+
+
+def _data_scenario(
+    base: Scenario, use_forecast: bool, window_end: str | None, config_dir: str, data_dir: str
+) -> tuple[Scenario, tuple[Any, ...]]:
+    """The scenario's data part and the key its prepared data are cached under."""
+    scenario = base.changed(use_forecast=use_forecast, window_end=window_end)
+    return scenario, (config_dir, data_dir, scenario.dataset, window_end, use_forecast)
+
+
+def warm() -> tuple[Context | None, str]:
+    """Load what a new session's first page asks for, into this process's caches.
+
+    The configuration, the default data set's prepared inputs (from the snapshot on disk) and
+    its display geometry: the same cached calls, with the same keys, as :func:`build` makes
+    with the sidebar untouched. Run by :mod:`ui.warm` while a fresh server waits for its first
+    visitor. Returns a context for the default scenario (or None and why, where its data are
+    missing) so the caller can warm page-level caches too.
+    """
+    config_dir, data_dir = folders()
+    config = _config(config_dir, data_dir, os.environ.get("PLANNER_CACHE", "").strip())
+    try:
+        input_files(config, config.dataset())
+    except DataError as exc:
+        return None, str(exc)  # the get-the-data page: nothing to load
+    base = Scenario.from_config(config, config.dataset().name)
+    scenario, key = _data_scenario(base, base.use_forecast, None, config_dir, data_dir)
+    inputs = _prepare(config, key, scenario)
+    register = _register(config, config_dir, os.environ.get("PLANNER_DB_URL", ""))
+    plan = api.plan(inputs, scenario, register=register)
+    names = api.borough_names(inputs)
+    absent = api.absent_reasons(inputs)
+    ctx = Context(config, key, plan.scenario, inputs, plan, register, None, names, absent)
+    ctx.display()
+    return ctx, ""
 
 
 def _chosen_borough(names: pd.Series) -> str | None:

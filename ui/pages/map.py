@@ -131,21 +131,6 @@ def select_clicked(feature: dict[str, Any]) -> None:
         st.session_state["ward_pick"] = code
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def base_frame(
-    _ctx: Context,
-    _display: gpd.GeoDataFrame,
-    key: tuple[Any, ...],
-    special: tuple[tuple[str, str], ...],
-    tiles: str | None,
-) -> map_component.MapFrame:
-    """The map's base, rendered once per data set (and street-map choice) for every session
-    (and kept on disk for the next server process)."""
-    return map_component.base_frame(
-        _ctx.config.cache_dir, _display, base=_ctx.base, special=dict(special), tiles=tiles
-    )
-
-
 def hot_spot_outlines(ctx: Context) -> tuple[pd.Series | None, str]:
     """The hot-spot outlines to draw (None: none) and their legend label; says how many."""
     spots = ctx.hot_spots()
@@ -171,11 +156,8 @@ def draw_map(ctx: Context, wards: gpd.GeoDataFrame, view: dict[str, object]) -> 
             "pip install django-js-lib-leaflet.)"
         )
         return
-    special = tuple(
-        (w.code, w.reason) for w in ctx.plan.allocation.settings.special if w.code in wards.index
-    )
     tiles = "OpenStreetMap" if st.session_state.get("map_tiles") else None
-    base = base_frame(ctx, wards, ctx.key[:3], special, tiles)
+    base = map_component.ward_map_base(ctx, wards, tiles=tiles)
     st.html(map_component.map_styles("ward_map_box", largest=MAP_HEIGHT))
     with st.container(key="ward_map_box"):
         map_component.show(
