@@ -198,3 +198,43 @@ def test_the_limits_set_in_planner_toml_apply_to_ingest(tmp_path):
         match=r"max_archive_mb = 0\.01; .*raise max_archive_mb in planner\.toml \[limits\]",
     ):
         ingest(tight, use_cache=False)
+
+
+def test_the_archives_decode_while_the_wards_are_read_and_stop_on_a_ward_error(
+    tmp_path, monkeypatch
+):
+    """Ingest starts the API pool before reading the wards (the two overlap); when the ward
+    file turns out unusable, the pool is stopped: no worker process is left behind."""
+    import multiprocessing
+
+    from planner.config import SourceSpec
+    from planner.ingest import ingest
+    from planner.ingest.sources import wards as wards_module
+    from tests.factories import ward_centre_lonlat
+
+    config = grid_dataset(tmp_path, [SourceSpec(kind="police_uk_api", path="api")])
+    folder = Path(config.data_dir) / "api"
+    folder.mkdir()
+    where = ward_centre_lonlat("E05000001")
+    for month in ("2017_01", "2017_02", "2017_03"):
+        records = [api_crime(int(month[-2:]) * 1000 + k, lonlat=where) for k in range(50)]
+        api_archive(folder / f"london_month_{month}.tar.gz", {"a.json": records})
+    monkeypatch.setattr(police_uk_api, "_POOL_MIN_BYTES", 0)
+    read_wards = wards_module.read_dataset_wards
+    seen: list[int] = []
+
+    def wards_read_with_the_pool_running(*args, **kwargs):
+        seen.append(len(multiprocessing.active_children()))
+        return read_wards(*args, **kwargs)
+
+    monkeypatch.setattr(wards_module, "read_dataset_wards", wards_read_with_the_pool_running)
+    assert ingest(config, use_cache=False).ward_counts["count"].sum() == 150
+    assert seen == [2]  # both decoders were at work while the wards were read
+
+    def broken(*args, **kwargs):
+        raise DataError("wards/grid.geojson: the ward file is damaged")
+
+    monkeypatch.setattr(wards_module, "read_dataset_wards", broken)
+    with pytest.raises(DataError, match="the ward file is damaged"):
+        ingest(config, use_cache=False)
+    assert multiprocessing.active_children() == []

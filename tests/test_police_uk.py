@@ -187,6 +187,32 @@ def test_api_archives_are_read_and_deduplicated(tmp_path, config):
     assert kept.loc["2", s.SOURCE] == "london_month_2017_01.tar.gz"
 
 
+def test_api_coordinates_are_checked_per_distinct_point(tmp_path, config):
+    """Swapped and out-of-range points are set aside record by record (each distinct point is
+    checked once); a file where most are swapped is refused naming a record's values."""
+    folder = tmp_path / "api"
+    folder.mkdir()
+    swapped = {"lon": TRAFALGAR[1], "lat": TRAFALGAR[0]}
+    records = [crime(k) for k in range(20)]
+    records += [crime(100 + k, **swapped) for k in range(2)]  # one point, two records
+    records += [crime(200, lon=3.5, lat=60.0), crime(201, lon=None)]  # outside GB; no location
+    make_archive(folder / "london_month_2017_01.tar.gz", {"a.json": records})
+    frame = read_api(folder, config)
+    reasons = frame.rejects.set_index(s.INCIDENT_ID)[s.REASON].to_dict()
+    assert reasons == {
+        "100": s.REASON_LAT_LON_SWAPPED,
+        "101": s.REASON_LAT_LON_SWAPPED,
+        "200": s.REASON_OUTSIDE_GB,
+        "201": s.REASON_NO_COORDINATES,
+    }
+    assert len(frame.incidents) == 20
+    assert frame.incidents[[s.X, s.Y]].drop_duplicates().shape[0] == 1  # all at Trafalgar
+    make_archive(folder / "london_month_2017_02.tar.gz", {"b.json": [crime(300 + k, month="2017-02", **swapped) for k in range(5)]})  # fmt: skip
+    with pytest.raises(DataError, match=r"2017_02\.tar\.gz, row 0: latitude and longitude look swapped "
+                       r"\(Longitude=51\.508, Latitude=-0\.128; 5 of 5 located rows fail\)"):  # fmt: skip
+        read_api(folder, config)
+
+
 def test_api_single_json_file(tmp_path, config):
     (tmp_path / "one.json").write_text(json.dumps([crime(1), crime(2, slug="drugs")]))
     frame = read_api(tmp_path / "one.json", config)

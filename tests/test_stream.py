@@ -15,7 +15,7 @@ from planner.config import SourceSpec
 from planner.errors import DataError
 from planner.ingest.join import join_incidents
 from planner.ingest.sources.police_uk import read_street_csv
-from planner.ingest.stream import partitions, point_counts, stream_street_csv
+from planner.ingest.stream import partitions, point_counts, point_tally, stream_street_csv
 from tests.factories import shipped_config
 
 HEADER = (
@@ -194,3 +194,30 @@ def test_real_burglary_files_stream_as_they_read_whole(real_config):
     pd.testing.assert_frame_equal(
         got.join_rejects.astype(str), joined.rejects.astype(str), check_dtype=False
     )
+
+
+def test_tallies_by_category_codes_are_what_a_groupby_gives() -> None:
+    """point_counts and point_tally count by the categories' codes: the rows, order and types of
+    ``groupby(observed=True).size()``, unused categories and all; a key with a missing value
+    falls back to the groupby itself."""
+    rng = np.random.default_rng(7)
+    n = 5_000
+    joined = pd.DataFrame(
+        {
+            s.WARD_CODE: pd.Categorical(rng.choice(["E05000002", "E05000001"], n)),
+            s.MONTH: pd.Categorical(rng.choice(["2024-05", "2024-04"], n)),
+            s.CATEGORY: pd.Categorical(
+                rng.choice(["Burglary", s.ASB], n), categories=[s.ASB, "Burglary", "Drugs"]
+            ),
+            s.SUBCATEGORY: pd.Categorical([""] * n),
+            "how": pd.Categorical(rng.choice([s.JOINED_INSIDE, s.JOINED_NEAREST], n, p=[0.9, 0.1])),
+        }
+    )
+    keys = [s.WARD_CODE, s.MONTH, s.CATEGORY, s.SUBCATEGORY]
+    expected = joined.groupby(keys, observed=True).size().rename(s.COUNT).reset_index()
+    pd.testing.assert_frame_equal(point_counts(joined), expected)
+    tally = joined.groupby([s.MONTH, "how"], observed=True).size().rename(s.COUNT).reset_index()
+    pd.testing.assert_frame_equal(point_tally(joined), tally.astype({s.MONTH: str, "how": str}))
+    joined.loc[3, s.MONTH] = np.nan
+    expected = joined.groupby(keys, observed=True).size().rename(s.COUNT).reset_index()
+    pd.testing.assert_frame_equal(point_counts(joined), expected)
