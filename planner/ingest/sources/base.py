@@ -106,6 +106,11 @@ def _empty_counts() -> pd.DataFrame:
 
 
 def empty_measures() -> pd.DataFrame:
+    return _empty_measures().copy()
+
+
+@functools.cache
+def _empty_measures() -> pd.DataFrame:
     return pd.DataFrame(
         {
             s.WARD_CODE: pd.Series(dtype="string"),
@@ -210,6 +215,11 @@ class PointCodes:
 
 def empty_names() -> pd.DataFrame:
     """The (empty) table of category names not matched exactly."""
+    return _empty_names().copy()
+
+
+@functools.cache
+def _empty_names() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "name": pd.Series(dtype="string"),
