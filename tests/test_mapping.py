@@ -6,6 +6,7 @@ Display geometry, labelled classes, palettes and the folium map.
 from __future__ import annotations
 
 import html
+import os
 import re
 
 import geopandas as gpd
@@ -397,3 +398,30 @@ def test_tooltips_escape_ward_and_borough_names(display):
     assert "<img" not in page  # names are JSON with < escaped; tooltips set them as text
     assert "\\u003cimg src=x onerror=alert(1)\\u003e" in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page  # the special ward's label
+
+
+# --- the rendered base on disk (ui/map_component.py) ----------------------------------------
+
+
+def test_the_rendered_base_is_read_back_and_old_ones_are_pruned(display, wards, tmp_path):
+    from ui import map_component
+
+    folder = tmp_path / "map"
+    folder.mkdir()
+    for i in range(map_component.KEEP_FRAMES + 2):  # left by earlier versions of the code
+        old = folder / f"frame_old{i}.json"
+        old.write_text("{}", encoding="utf-8")
+        os.utime(old, (1_000_000 + i, 1_000_000 + i))
+    built: list[int] = []
+
+    def base() -> mapping.BaseLayers:
+        built.append(1)
+        return mapping.base_layers(wards)
+
+    first = map_component.base_frame(tmp_path, display, base=base, special={}, tiles=None)
+    again = map_component.base_frame(tmp_path, display, base=base, special={}, tiles=None)
+    assert again == first and built == [1]  # the second is read from disk
+    kept = sorted(p.name for p in folder.glob("frame_*.json"))
+    assert len(kept) == map_component.KEEP_FRAMES
+    assert f"frame_{map_component._frame_key(display, {}, None)}.json" in kept  # the new one
+    assert "frame_old0.json" not in kept and "frame_old1.json" not in kept  # the oldest went

@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -91,6 +92,8 @@ FIT_SCRIPT = """
 })();
 """
 BELOW_PX = 24  # room left under the map
+KEEP_FRAMES = 8
+"""Rendered bases kept on disk: each data set, street-map choice and code version has one."""
 
 # inside the frame: the map fills the frame, whatever height the frame is given
 _FRAME_CSS = (
@@ -146,7 +149,10 @@ def base_frame(
     key = _frame_key(wards, special, tiles)
     path = cache_dir / "map" / f"frame_{key}.json"
     with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
-        return MapFrame(**json.loads(path.read_text(encoding="utf-8")))
+        kept = MapFrame(**json.loads(path.read_text(encoding="utf-8")))
+        with contextlib.suppress(OSError):
+            os.utime(path)  # most recently used: kept longest
+        return kept
     from planner.outputs import basemap  # folium: only when the base is built
 
     fmap = basemap.base_map(wards, base=base(), special=dict(special), tiles=tiles)
@@ -155,7 +161,15 @@ def base_frame(
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(dataclasses.asdict(built)), encoding="utf-8")
+        _prune(path.parent)
     return built
+
+
+def _prune(folder: Path) -> None:
+    """Keep the :data:`KEEP_FRAMES` most recently used frames (about 1 MB each)."""
+    frames = sorted(folder.glob("frame_*.json"), key=lambda f: f.stat().st_mtime, reverse=True)
+    for old in frames[KEEP_FRAMES:]:
+        old.unlink(missing_ok=True)
 
 
 def ward_map_base(ctx: Context, wards: gpd.GeoDataFrame, *, tiles: str | None) -> MapFrame:
