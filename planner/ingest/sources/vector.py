@@ -210,21 +210,28 @@ def _libgdal() -> ctypes.CDLL | None:
     here = Path(pyogrio.__file__).parent
     for pattern in ("../pyogrio.libs/*gdal*", ".dylibs/*gdal*", "../pyogrio.libs/gdal*.dll"):
         candidates += sorted(glob.glob(str(here / pattern)))
-    found = ctypes.util.find_library("gdal")
-    candidates += [found] if found else []
     for name in dict.fromkeys(candidates):
-        try:
-            lib = ctypes.CDLL(name)
-            lib.GDALGetDriverByName.restype = ctypes.c_void_p
-            lib.GDALGetDriverByName.argtypes = [ctypes.c_char_p]
-            lib.GDALDeregisterDriver.argtypes = [ctypes.c_void_p]
-            if hasattr(lib, "VSIRemovePluginHandler"):
-                lib.VSIRemovePluginHandler.argtypes = [ctypes.c_char_p]
-                lib.VSIRemovePluginHandler.restype = ctypes.c_int
+        if (lib := _opened(name)) is not None:
             return lib
-        except (OSError, AttributeError):
-            continue
-    return None
+    # last, the system's search (it runs ldconfig, gcc and ld: tens of milliseconds at every
+    # start, so only when pyogrio's own copy was not found)
+    found = ctypes.util.find_library("gdal")
+    return _opened(found) if found else None
+
+
+def _opened(name: str) -> ctypes.CDLL | None:
+    """The GDAL library at *name*, its functions typed; None if it is not one."""
+    try:
+        lib = ctypes.CDLL(name)
+        lib.GDALGetDriverByName.restype = ctypes.c_void_p
+        lib.GDALGetDriverByName.argtypes = [ctypes.c_char_p]
+        lib.GDALDeregisterDriver.argtypes = [ctypes.c_void_p]
+        if hasattr(lib, "VSIRemovePluginHandler"):
+            lib.VSIRemovePluginHandler.argtypes = [ctypes.c_char_p]
+            lib.VSIRemovePluginHandler.restype = ctypes.c_int
+        return lib
+    except (OSError, AttributeError):
+        return None
 
 
 harden_gdal()
