@@ -149,6 +149,10 @@ def _run_all(
                 print(f"round {i + 1}/{repeat}: {name}: {label}", flush=True)
                 runs[name][kind].append(_measure(kind, params, work))
             outs[name] = {"baseline": baseline["out"], "cache_dir": common["cache_dir"]}
+    for name in DATASETS:  # untimed: where the time goes
+        print(f"profiling the planner's stages: {name}", flush=True)
+        params = {"data": str(data), "dataset": name, "cache_dir": str(work / f"{name}-stages")}
+        runs[name]["stages"] = [_measure("stages", params, work)]
     checks: dict[str, dict[str, Any] | None] = {name: None for name in DATASETS}
     if check:
         for name in DATASETS:
@@ -386,7 +390,70 @@ def _child_check(params: dict[str, str]) -> dict[str, Any]:
     }
 
 
+# Where the planner's process spends its time: (label, module, function) wrapped in the
+# stages child; the rest of the call is "other" (the decoding pool's wall time is what the main
+# process waits for it, less what it did meanwhile).
+_STAGES = (
+    ("hashing the inputs", "planner.ingest.build", "sha256_file"),
+    ("reading the wards", "planner.ingest.sources.wards", "read_dataset_wards"),
+    ("street CSVs read, checked and joined by month", "planner.ingest.build", "stream_street_csv"),
+    ("canonical rows: checks, de-duplication, reprojection", "planner.ingest.sources.incident_rows",
+     "canonical"),
+    ("merging the archives' columns", "planner.ingest.sources.police_uk_api", "_combined"),
+    ("spatial join", "planner.ingest.build", "join_incidents"),
+    ("ward counts and the placement tally", "planner.ingest.build", "point_counts"),
+    ("ward counts and the placement tally", "planner.ingest.build", "point_tally"),
+    ("summing the sources' counts", "planner.ingest.build", "_sum_counts"),
+    ("coverage", "planner.ingest.build", "coverage_table"),
+    ("quality report", "planner.ingest.build", "quality_report"),
+    ("writing the cache", "planner.ingest.cache", "publish"),
+)  # fmt: skip
+
+
+def _child_stages(params: dict[str, str]) -> dict[str, Any]:
+    """One untimed, instrumented run: seconds per stage of the planner's main process."""
+    import functools
+    import importlib
+
+    start = time.perf_counter()
+    from planner.ingest import ingest
+
+    config = _planner_config(params)
+    imported = time.perf_counter() - start
+    spent: dict[str, float] = {}
+    depth = [0]  # a stage inside another (canonical within the street reader) counts once
+
+    def timed(label: str, f: Any) -> Any:
+        @functools.wraps(f)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            depth[0] += 1
+            t = time.perf_counter()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:
+                    spent[label] = spent.get(label, 0.0) + time.perf_counter() - t
+
+        return run
+
+    for label, module, name in _STAGES:
+        mod = importlib.import_module(module)
+        if hasattr(mod, name):
+            setattr(mod, name, timed(label, getattr(mod, name)))
+    t = time.perf_counter()
+    ingest(config, params["dataset"], use_cache=False)
+    call = time.perf_counter() - t
+    stages = {"importing the planner and loading the configuration": imported}
+    stages |= {k: v for k, v in spent.items() if v >= 0.005}
+    stages["waiting for the decoding pool, and everything else"] = call - sum(spent.values())
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = workers.ru_utime + workers.ru_stime
+    return {"call_s": call, "stages_s": stages, "workers_cpu_s": cpu}
+
+
 _CHILDREN = {
+    "stages": _child_stages,
     "planner": _child_planner,
     "reload": _child_reload,
     "baseline": _child_baseline,
@@ -407,6 +474,7 @@ def _median(runs: list[dict[str, Any]], key: str) -> float:
 def _one_dataset(
     name: str, runs: dict[str, list[dict[str, Any]]], check: dict[str, Any] | None
 ) -> dict[str, Any]:
+    stages = runs.pop("stages", [{}])[0]
     medians = {k: {f: _median(v, f) for f in _FIELDS} for k, v in runs.items()}
     for k in ("planner", "reload"):
         if k in runs:
@@ -435,6 +503,7 @@ def _one_dataset(
         "ratios": ratios,
         "passed": passed,
         "check": check,
+        "stages": stages,
         "runs": runs,
     }
 
@@ -642,8 +711,27 @@ def _figures(report: dict[str, Any]) -> str:
                 f"{c['cells_inside_differing_from_baseline']} of {c['cells']:,} ward × month × "
                 "category cells differ (inside against the plain pipeline)."
             )
+        lines += _stage_lines(ds.get("stages") or {})
         lines.append("")
     return "\n".join(lines)
+
+
+def _stage_lines(stages: dict[str, Any]) -> list[str]:
+    """Where the planner's time goes, from the instrumented run."""
+    if not stages.get("stages_s"):
+        return []
+    lines = [
+        "",
+        "Where the planner's time goes (one instrumented run, load "
+        f"{stages['load_avg_1min_before']:.1f}: "
+        f"{stages['process_wall_s']:.2f} s from starting the interpreter to its exit; the call "
+        f"{stages['call_s']:.2f} s; the decoding workers {stages['workers_cpu_s']:.2f} s of CPU):",
+        "",
+        "| stage, in the main process | s |",
+        "|---|---:|",
+    ]
+    lines += [f"| {k} | {v:.2f} |" for k, v in stages["stages_s"].items()]
+    return lines
 
 
 if __name__ == "__main__":
