@@ -53,7 +53,9 @@ __all__ = ["IngestResult", "ingest", "input_files"]
 
 log = logging.getLogger(__name__)
 
-_PACKAGES = ("numpy", "pandas", "pyarrow", "duckdb", "geopandas", "shapely", "pyproj", "pyogrio")
+_PACKAGES = (
+    "numpy", "pandas", "pyarrow", "geopandas", "shapely", "pyproj", "pyogrio", "isal", "msgspec",
+)  # fmt: skip
 _SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
