@@ -208,9 +208,24 @@ def test_api_coordinates_are_checked_per_distinct_point(tmp_path, config):
     assert len(frame.incidents) == 20
     assert frame.incidents[[s.X, s.Y]].drop_duplicates().shape[0] == 1  # all at Trafalgar
     make_archive(folder / "london_month_2017_02.tar.gz", {"b.json": [crime(300 + k, month="2017-02", **swapped) for k in range(5)]})  # fmt: skip
-    with pytest.raises(DataError, match=r"2017_02\.tar\.gz, row 0: latitude and longitude look swapped "
+    with pytest.raises(DataError, match=r"2017_02\.tar\.gz:london_month_2017_02/b\.json, record 1: latitude and longitude look swapped "
                        r"\(Longitude=51\.508, Latitude=-0\.128; 5 of 5 located rows fail\)"):  # fmt: skip
         read_api(folder, config)
+
+
+def test_an_api_answer_that_is_mostly_wrong_is_named_with_its_record(tmp_path, config):
+    """A refusal names the archive member and the record within it, not the archive alone."""
+    good = [crime(k) for k in range(3)]
+    answer = [crime(10), crime(11)] + [crime(20 + k, month="2017/01") for k in range(6)]
+    path = make_archive(
+        tmp_path / "london_month_2017_01.tar.gz", {"a.json": good, "b.json": answer}
+    )
+    with pytest.raises(
+        DataError,
+        match=r"london_month_2017_01\.tar\.gz:london_month_2017_01/b\.json, record 3: column "
+        r"Month holds '2017/01'; expected a month in the form YYYY-MM \(6 of 11 rows fail\)",
+    ):
+        read_api(path, config)
 
 
 def test_api_single_json_file(tmp_path, config):

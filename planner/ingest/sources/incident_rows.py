@@ -194,6 +194,7 @@ def canonical(
     group_sizes: Sequence[int] | None = None,
     dedupe: bool = False,
     text_ids: bool = True,
+    locate: Callable[[int], str] | None = None,
 ) -> Part:
     """Reduce the columns of one file (or batch) to (incidents, rejects, read_by_month).
 
@@ -208,7 +209,8 @@ def canonical(
     kept are built: one batch of a million records is not copied to drop 5 % of them.
     With *text_ids* false, integer ids stay integers in the incidents (``Int64``; a caller
     that only de-duplicates and counts them need not make a million strings); the rejects'
-    ids are text either way.
+    ids are text either way. *locate* names row *i* in messages (default: its source and row
+    number), for a batch whose rows come from many files.
     """
     n = len(month.codes) if isinstance(month, Coded) else len(month)  # type: ignore[arg-type]
     now = date.today().strftime("%Y-%m")
@@ -240,6 +242,8 @@ def canonical(
         return rows[mask] if rows is not None else np.zeros(int(mask.sum()), dtype=np.int64)
 
     def where(i: int) -> str:
+        if locate is not None:
+            return locate(i)
         return f"{src[i]}, row {rows[i] if rows is not None else 0}"
 
     share = _ShareCheck(group_sizes or [n], checks, where)

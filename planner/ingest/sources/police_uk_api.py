@@ -255,6 +255,7 @@ class _Batch:
     category: incident_rows.Coded
     points: incident_rows.Located  # anonymised map points repeat: each distinct one once
     sources: list[tuple[str, int]]  # (file name, records) in order
+    answers: list[tuple[str, int]]  # (the answer as messages name it, records) in order
     empty: list[str] = field(default_factory=list)
 
 
@@ -321,6 +322,7 @@ class _Columns:
             # None (a missing coordinate): NaN
             points=_located(np.array(lon, dtype=np.float64), np.array(lat, dtype=np.float64)),
             sources=[(source, n) for _, source, n in self.spans],
+            answers=[(where, n) for where, _, n in self.spans],
             empty=empty,
         )
 
@@ -472,9 +474,23 @@ def _combined(batches: list[_Batch]) -> dict[str, Any]:
         "lon": _merged_points([b.points for b in batches]),
         "lat": None,
         "group_sizes": [len(b.ids) for b in batches],
+        "locate": _Answers([a for b in batches for a in b.answers]),
     }
     batches.clear()
     return columns
+
+
+class _Answers:
+    """Names a record of the combined columns for a message: its answer and its place in it."""
+
+    def __init__(self, answers: list[tuple[str, int]]) -> None:
+        self._names = [name for name, _ in answers]
+        self._ends = np.cumsum([n for _, n in answers])
+
+    def __call__(self, i: int) -> str:
+        k = int(np.searchsorted(self._ends, i, side="right"))
+        start = int(self._ends[k - 1]) if k else 0
+        return f"{self._names[k]}, record {i - start + 1}"
 
 
 def _merged_points(parts: list[incident_rows.Located]) -> incident_rows.Located:
