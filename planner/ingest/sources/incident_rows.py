@@ -66,11 +66,7 @@ class Located:
         used = np.flatnonzero(np.bincount(codes, minlength=len(self.lon)))
         remap = np.zeros(len(self.lon), dtype=np.int64)
         remap[used] = np.arange(len(used))
-        if "EPSG:4326" not in _TRANSFORMERS:
-            _TRANSFORMERS["EPSG:4326"] = Transformer.from_crs(
-                "EPSG:4326", s.WORKING_CRS, always_xy=True
-            )
-        x, y = _TRANSFORMERS["EPSG:4326"].transform(self.lon[used], self.lat[used])
+        x, y = _transformer(None).transform(self.lon[used], self.lat[used])
         return PointCodes(remap[codes], np.asarray(x, np.float64), np.asarray(y, np.float64))
 
 
@@ -126,31 +122,21 @@ def _categorical(codes: np.ndarray, uniques: list) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=cats)
 
 
-def to_bng(
-    a: np.ndarray, b: np.ndarray, crs: str | None = None, *, out: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Transform lon/lat (or a/b in *crs*) to EPSG:27700, once per distinct coordinate.
-
-    *out*, a (2, n) array, receives x and y when given (no copy of them is made).
-    """
-    points = distinct_bng(a, b, crs)
-    if out is None:
-        return points.x[points.codes], points.y[points.codes]
-    np.take(points.x, points.codes, out=out[0])
-    np.take(points.y, points.codes, out=out[1])
-    return out[0], out[1]
+def _transformer(crs: str | None) -> Transformer:
+    """*crs* (default WGS84 lon/lat) to EPSG:27700, made once per process."""
+    key = crs or "EPSG:4326"
+    if key not in _TRANSFORMERS:
+        _TRANSFORMERS[key] = Transformer.from_crs(key, s.WORKING_CRS, always_xy=True)
+    return _TRANSFORMERS[key]
 
 
 def distinct_bng(a: np.ndarray, b: np.ndarray, crs: str | None = None) -> PointCodes:
     """The distinct coordinates of lon/lat (or a/b in *crs*) in EPSG:27700, and each row's."""
-    key = crs or "EPSG:4326"
-    if key not in _TRANSFORMERS:
-        _TRANSFORMERS[key] = Transformer.from_crs(key, s.WORKING_CRS, always_xy=True)
     pairs = np.empty(len(a), dtype=np.complex128)  # one key per coordinate pair: fast hashing
     pairs.real, pairs.imag = a, b
     codes, uniq = pd.factorize(pairs)
     del pairs
-    ux, uy = _TRANSFORMERS[key].transform(uniq.real, uniq.imag)
+    ux, uy = _transformer(crs).transform(uniq.real, uniq.imag)
     return PointCodes(codes, np.asarray(ux, dtype=np.float64), np.asarray(uy, dtype=np.float64))
 
 
@@ -254,10 +240,12 @@ def canonical(
     if crs is None:
         if located is None:
             out_gb, swapped = _gb_checks(a, b, checks)
-            lonlat = lambda i: (float(a[i]), float(b[i]))  # noqa: E731
         else:  # checked once per distinct point
             out_gb, swapped = located.flags(_gb_checks(located.lon, located.lat, checks))
-            lonlat = located.at
+
+        def lonlat(i: int) -> tuple[float, float]:
+            return located.at(i) if located is not None else (float(a[i]), float(b[i]))
+
         share.coordinates(out_gb | swapped, ~no_xy, lonlat, swapped)
         _mark(reason, swapped, _SWAPPED)
         _mark(reason, out_gb, _OUTSIDE_GB)

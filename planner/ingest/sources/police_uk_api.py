@@ -131,13 +131,6 @@ class ApiReading:
         """Stop the pool (the archives not yet started are not read)."""
         self._decoding.close()
 
-    def decoded(self, progress: Progress | None = None) -> Iterator[tuple[str, _Batch]]:
-        """(label, decoded columns) of every archive, folder or file, in name order."""
-        for (label, _), batch in zip(self.batches, self._decoding, strict=True):
-            if progress:
-                progress(label)
-            yield label, batch
-
     def read(
         self,
         *,
@@ -153,11 +146,14 @@ class ApiReading:
         """
         frame = SourceFrame(kind="police_uk_api", path=str(self.path))
         read = []
-        for label, batch in self.decoded(progress):
+        for (label, _), batch in zip(self.batches, self._decoding, strict=True):
+            if progress:
+                progress(label)
             frame.files.append(label)
             frame.empty_files.extend(EmptyFile.named(name) for name in batch.empty)
             read.append(batch)
-        self.check_not_all_empty(sum(len(b.ids) for b in read), frame.empty_files)
+        if not sum(len(b.ids) for b in read) and frame.empty_files:
+            raise DataError(_all_empty(self.path, frame.empty_files))
         # the columns are held by canonical alone, which lets them go when it can
         parts = [
             incident_rows.canonical(
@@ -172,16 +168,15 @@ class ApiReading:
         ]
         return incident_rows.finish(frame, parts, dedupe_ids=True)
 
-    def check_not_all_empty(self, records: int, empty: list[EmptyFile]) -> None:
-        """Stop when every answer of the source was empty: nothing to read."""
-        if records or not empty:
-            return
-        raise DataError(
-            f"{empty[0].name}: the file is empty (no text at all), and so is every other JSON "
-            f"file of {self.path} ({len(empty)} in all): nothing to read. An empty answer "
-            "among others counts as no data for its ward-month; a source with nothing else has "
-            "nothing to read: download it again, or remove the source from the dataset"
-        )
+
+def _all_empty(path: Path, empty: list[EmptyFile]) -> str:
+    """The message for a source whose every answer was empty: nothing to read."""
+    return (
+        f"{empty[0].name}: the file is empty (no text at all), and so is every other JSON "
+        f"file of {path} ({len(empty)} in all): nothing to read. An empty answer among "
+        "others counts as no data for its ward-month; a source with nothing else has nothing "
+        "to read: download it again, or remove the source from the dataset"
+    )
 
 
 def _batches(path: Path) -> list[tuple[str, Path]]:
